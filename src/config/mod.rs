@@ -1,0 +1,361 @@
+//! The charm's configuration, parsed and validated in one place.
+//!
+//! `config-get` gives a raw JSON map; [`CharmConfig::from_raw`] checks every option and
+//! collects every problem (not just the first), so one `juju status` line tells the operator
+//! all that is wrong. A config that does not validate is never half used: the handler sets
+//! blocked and does nothing else. No I/O here; the model proxy comes in as a [`ProxyConfig`].
+
+mod values;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+
+use serde_json::{Map, Value};
+
+pub use values::{ByteSize, GithubPath, Ipv4Net};
+
+use crate::secret::Secret;
+
+/// Every option, typed and checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CharmConfig {
+    pub path: GithubPath,
+    pub token: Secret,
+    /// The organisation runner group; `None` for a repository path.
+    pub group: Option<String>,
+    pub virtual_machines: u32,
+    pub vm_cpu: u32,
+    pub vm_memory: ByteSize,
+    pub vm_disk: ByteSize,
+    /// Minutes between reconciliations.
+    pub reconcile_interval: u32,
+    /// `test-mode=insecure`: containers instead of VMs, plain http GitHub allowed.
+    pub insecure: bool,
+    pub denylist: Vec<Ipv4Net>,
+    pub dockerhub_mirror: Option<url::Url>,
+    pub use_aproxy: bool,
+    pub github_url: url::Url,
+    pub base_image: String,
+    pub proxy: ProxyConfig,
+}
+
+/// The model's proxy (`juju-http-proxy` & co.), which Juju hands the charm as
+/// `JUJU_CHARM_*_PROXY` variables, upper or lower case.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProxyConfig {
+    pub http: Option<String>,
+    pub https: Option<String>,
+    pub no_proxy: Option<String>,
+}
+
+impl ProxyConfig {
+    /// Reads the proxy variables through `var` (the process environment in production).
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Self {
+        let get = |name: &str| {
+            var(name)
+                .or_else(|| var(&name.to_lowercase()))
+                .filter(|v| !v.trim().is_empty())
+        };
+        ProxyConfig {
+            http: get("JUJU_CHARM_HTTP_PROXY"),
+            https: get("JUJU_CHARM_HTTPS_PROXY"),
+            no_proxy: get("JUJU_CHARM_NO_PROXY"),
+        }
+    }
+}
+
+/// One option with a bad value. `value` is `None` for secrets, which are never shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub option: &'static str,
+    pub value: Option<String>,
+    pub problem: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.value {
+            Some(value) => write!(f, "{} {value:?} {}", self.option, self.problem),
+            None => write!(f, "{} {}", self.option, self.problem),
+        }
+    }
+}
+
+/// Everything wrong with a config: required options left empty, and bad values.
+#[derive(Debug, Clone, Default, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigProblems {
+    pub missing: Vec<&'static str>,
+    pub invalid: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigProblems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        if !self.missing.is_empty() {
+            parts.push(format!(
+                "missing config: {} (set with `juju config`)",
+                self.missing.join(", ")
+            ));
+        }
+        if !self.invalid.is_empty() {
+            let each: Vec<String> = self.invalid.iter().map(Problem::to_string).collect();
+            parts.push(format!("invalid config: {}", each.join("; ")));
+        }
+        f.write_str(&parts.join("; "))
+    }
+}
+
+/// The defaults of `config.yaml`, for options Juju did not return (a test keeps them equal).
+pub mod defaults {
+    pub const GROUP: &str = "default";
+    pub const VIRTUAL_MACHINES: i64 = 1;
+    pub const VM_CPU: i64 = 2;
+    pub const VM_MEMORY: &str = "7GiB";
+    pub const VM_DISK: &str = "10GiB";
+    pub const RECONCILE_INTERVAL: i64 = 10;
+    pub const GITHUB_URL: &str = "https://github.com";
+    pub const BASE_IMAGE: &str = "jammy";
+}
+
+impl CharmConfig {
+    /// Checks every option of `raw` (what `config-get --format=json` printed).
+    ///
+    /// # Errors
+    /// Every missing required option and every bad value, together.
+    pub fn from_raw(raw: &Map<String, Value>, proxy: ProxyConfig) -> Result<Self, ConfigProblems> {
+        let mut r = Reader {
+            raw,
+            problems: ConfigProblems::default(),
+        };
+
+        let path = r.string("path", "").filter(|p| !p.is_empty());
+        let token = r.string("token", "").filter(|t| !t.is_empty());
+        // Token first, as the original listed them.
+        if token.is_none() {
+            r.problems.missing.push("token");
+        }
+        if path.is_none() {
+            r.problems.missing.push("path");
+        }
+        let path = path.and_then(|p| r.check("path", &p, GithubPath::parse));
+        let token = token.and_then(|t| r.check_secret("token", t));
+        let group = r.string("group", defaults::GROUP);
+        let virtual_machines = r.int("virtual-machines", defaults::VIRTUAL_MACHINES, 0);
+        let vm_cpu = r.int("vm-cpu", defaults::VM_CPU, 1);
+        let vm_memory = r
+            .string("vm-memory", defaults::VM_MEMORY)
+            .and_then(|v| r.check("vm-memory", &v, ByteSize::parse));
+        let vm_disk = r
+            .string("vm-disk", defaults::VM_DISK)
+            .and_then(|v| r.check("vm-disk", &v, ByteSize::parse));
+        let reconcile_interval = r.int("reconcile-interval", defaults::RECONCILE_INTERVAL, 1);
+        let insecure = r
+            .string("test-mode", "")
+            .and_then(|mode| match mode.as_str() {
+                "" => Some(false),
+                "insecure" => Some(true),
+                _ => r.reject("test-mode", &mode, "must be empty or `insecure`"),
+            });
+        let denylist = r
+            .string("denylist", "")
+            .and_then(|list| r.check("denylist", &list, parse_denylist));
+        let dockerhub_mirror = r.string("dockerhub-mirror", "").and_then(|m| {
+            if m.is_empty() {
+                return Some(None);
+            }
+            r.check("dockerhub-mirror", &m, |v| values::parse_url(v, &["https"]))
+                .map(Some)
+        });
+        let use_aproxy = r.bool("experimental-use-aproxy", false);
+        let base_image = r
+            .string("base-image", defaults::BASE_IMAGE)
+            .and_then(|image| {
+                if image.is_empty() || image.chars().any(char::is_whitespace) {
+                    r.reject("base-image", &image, "must name an LXD image, e.g. `jammy`")
+                } else {
+                    Some(image)
+                }
+            });
+        let github_url = r.string("github-url", defaults::GITHUB_URL).and_then(|u| {
+            let schemes: &[&str] = if insecure == Some(true) {
+                &["https", "http"]
+            } else {
+                &["https"]
+            };
+            let url = r.check("github-url", &u, |v| values::parse_url(v, schemes));
+            if url.is_none() && insecure != Some(true) && u.starts_with("http://") {
+                if let Some(last) = r.problems.invalid.last_mut() {
+                    last.problem =
+                        "must start with https:// (http:// only with test-mode=insecure)".into();
+                }
+            }
+            url
+        });
+        let group = match (&path, group) {
+            (Some(GithubPath::Org(_)), Some(group)) if group.trim().is_empty() => r.reject(
+                "group",
+                &group,
+                "must name the organisation's runner group, e.g. `default`",
+            ),
+            (Some(GithubPath::Org(_)), group) => group.map(Some),
+            (_, _) => Some(None),
+        };
+        let proxy = r.check_proxy(proxy, use_aproxy);
+
+        let problems = r.problems;
+        if !problems.missing.is_empty() || !problems.invalid.is_empty() {
+            return Err(problems);
+        }
+        // Every `None` above pushed a problem, so with none recorded all are `Some`.
+        let bug = "option without a value but no problem recorded";
+        Ok(CharmConfig {
+            path: path.expect(bug),
+            token: token.expect(bug),
+            group: group.expect(bug),
+            virtual_machines: virtual_machines.expect(bug),
+            vm_cpu: vm_cpu.expect(bug),
+            vm_memory: vm_memory.expect(bug),
+            vm_disk: vm_disk.expect(bug),
+            reconcile_interval: reconcile_interval.expect(bug),
+            insecure: insecure.expect(bug),
+            denylist: denylist.expect(bug),
+            dockerhub_mirror: dockerhub_mirror.expect(bug),
+            use_aproxy: use_aproxy.expect(bug),
+            github_url: github_url.expect(bug),
+            base_image: base_image.expect(bug),
+            proxy: proxy.expect(bug),
+        })
+    }
+
+    /// The LXD profile holding the per-runner resources, e.g. `cpu-2-mem-7GiB-disk-10GiB`.
+    pub fn resource_profile(&self) -> String {
+        format!(
+            "cpu-{}-mem-{}-disk-{}",
+            self.vm_cpu, self.vm_memory, self.vm_disk
+        )
+    }
+}
+
+/// Comma-separated networks; an empty list is fine, an empty entry is not.
+fn parse_denylist(list: &str) -> Result<Vec<Ipv4Net>, String> {
+    if list.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    list.split(',')
+        .map(str::trim)
+        .map(|entry| {
+            if entry.is_empty() {
+                return Err("has an empty entry (a stray comma?)".to_string());
+            }
+            Ipv4Net::parse(entry).map_err(|why| format!("entry {entry:?} {why}"))
+        })
+        .collect()
+}
+
+/// Reads options out of the raw map, recording a [`Problem`] for each bad one.
+struct Reader<'a> {
+    raw: &'a Map<String, Value>,
+    problems: ConfigProblems,
+}
+
+impl Reader<'_> {
+    fn reject<T>(&mut self, option: &'static str, value: &str, problem: &str) -> Option<T> {
+        self.problems.invalid.push(Problem {
+            option,
+            value: Some(value.to_string()),
+            problem: problem.to_string(),
+        });
+        None
+    }
+
+    fn check<T>(
+        &mut self,
+        option: &'static str,
+        value: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        match parse(value) {
+            Ok(v) => Some(v),
+            Err(problem) => self.reject(option, value, &problem),
+        }
+    }
+
+    fn check_secret(&mut self, option: &'static str, value: String) -> Option<Secret> {
+        if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            self.problems.invalid.push(Problem {
+                option,
+                value: None,
+                problem: "contains whitespace or control characters (value not shown)".into(),
+            });
+            return None;
+        }
+        Some(Secret::new(value))
+    }
+
+    fn wrong_type<T>(&mut self, option: &'static str, value: &Value, expected: &str) -> Option<T> {
+        self.reject(option, &value.to_string(), &format!("must be {expected}"))
+    }
+
+    fn string(&mut self, option: &'static str, default: &str) -> Option<String> {
+        match self.raw.get(option) {
+            None | Some(Value::Null) => Some(default.to_string()),
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(other) => self.wrong_type(option, other, "a string"),
+        }
+    }
+
+    fn int(&mut self, option: &'static str, default: i64, min: i64) -> Option<u32> {
+        let value = match self.raw.get(option) {
+            None | Some(Value::Null) => default,
+            Some(Value::Number(n)) => match n.as_i64() {
+                Some(n) => n,
+                None => {
+                    return self.wrong_type(option, &Value::Number(n.clone()), "a whole number")
+                }
+            },
+            Some(other) => return self.wrong_type(option, other, "a whole number"),
+        };
+        if value < min {
+            let at_least = format!("must be at least {min}");
+            return self.reject(option, &value.to_string(), &at_least);
+        }
+        match u32::try_from(value) {
+            Ok(v) => Some(v),
+            Err(_) => self.reject(option, &value.to_string(), "is too large"),
+        }
+    }
+
+    fn bool(&mut self, option: &'static str, default: bool) -> Option<bool> {
+        match self.raw.get(option) {
+            None | Some(Value::Null) => Some(default),
+            Some(Value::Bool(b)) => Some(*b),
+            Some(other) => self.wrong_type(option, other, "true or false"),
+        }
+    }
+
+    /// Proxy URLs must parse; aproxy needs one of them.
+    fn check_proxy(&mut self, proxy: ProxyConfig, use_aproxy: Option<bool>) -> Option<ProxyConfig> {
+        let mut ok = true;
+        for (option, value) in [
+            ("juju-http-proxy", &proxy.http),
+            ("juju-https-proxy", &proxy.https),
+        ] {
+            if let Some(v) = value {
+                ok &= self
+                    .check(option, v, |v| values::parse_url(v, &["http", "https"]))
+                    .is_some();
+            }
+        }
+        if use_aproxy == Some(true) && proxy.http.is_none() && proxy.https.is_none() {
+            self.reject::<()>(
+                "experimental-use-aproxy",
+                "true",
+                "needs the model's proxy: set juju-http-proxy or juju-https-proxy with `juju model-config`",
+            );
+            ok = false;
+        }
+        ok.then_some(proxy)
+    }
+}

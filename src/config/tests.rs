@@ -1,0 +1,249 @@
+//! Config validation, option by option: each bad value blocks with a message naming it.
+
+use serde_json::{json, Map, Value};
+
+use super::*;
+
+fn valid() -> Map<String, Value> {
+    json!({
+        "path": "my-org",
+        "token": "ghp_0123456789abcdef",
+        "group": "default",
+        "virtual-machines": 1,
+        "vm-cpu": 2,
+        "vm-memory": "7GiB",
+        "vm-disk": "10GiB",
+        "reconcile-interval": 10,
+        "denylist": "",
+        "dockerhub-mirror": "",
+        "experimental-use-aproxy": false,
+        "github-url": "https://github.com",
+        "base-image": "jammy",
+    })
+    .as_object()
+    .cloned()
+    .expect("a JSON object literal")
+}
+
+fn with(key: &str, value: Value) -> Map<String, Value> {
+    let mut raw = valid();
+    raw.insert(key.to_string(), value);
+    raw
+}
+
+fn problems(raw: &Map<String, Value>) -> ConfigProblems {
+    CharmConfig::from_raw(raw, ProxyConfig::default()).expect_err("config should be refused")
+}
+
+#[test]
+fn valid_config_parses_into_typed_values() {
+    let config = CharmConfig::from_raw(&valid(), ProxyConfig::default()).expect("valid");
+    assert_eq!(config.path, GithubPath::Org("my-org".into()));
+    assert_eq!(config.group.as_deref(), Some("default"));
+    assert_eq!(config.vm_disk.kib(), 10 * 1024 * 1024);
+    assert_eq!(config.resource_profile(), "cpu-2-mem-7GiB-disk-10GiB");
+    assert!(!config.insecure);
+}
+
+#[test]
+fn repository_path_has_no_runner_group() {
+    let config = CharmConfig::from_raw(
+        &with("path", json!("canonical/github-runner")),
+        ProxyConfig::default(),
+    )
+    .expect("valid");
+    assert_eq!(
+        config.path,
+        GithubPath::Repo {
+            owner: "canonical".into(),
+            repo: "github-runner".into()
+        }
+    );
+    assert_eq!(config.group, None);
+}
+
+#[test]
+fn every_bad_value_blocks_with_a_message_naming_the_option() {
+    let cases: &[(&str, Value, &str)] = &[
+        ("path", json!("a/b/c"), "path \"a/b/c\" must be an organisation name"),
+        ("path", json!("owner/"), "path \"owner/\" must be an organisation name (`my-org`) or a repository (`owner/repo`): repository name is empty"),
+        ("path", json!("-org"), "path \"-org\""),
+        ("path", json!("my org"), "path \"my org\""),
+        ("path", json!("https://github.com/org"), "path \"https://github.com/org\""),
+        ("group", json!(""), "group \"\" must name the organisation's runner group"),
+        ("virtual-machines", json!(-1), "virtual-machines \"-1\" must be at least 0"),
+        ("virtual-machines", json!("3"), "virtual-machines \"\\\"3\\\"\" must be a whole number"),
+        ("vm-cpu", json!(0), "vm-cpu \"0\" must be at least 1"),
+        ("vm-memory", json!("7G"), "vm-memory \"7G\" needs a unit KiB/MiB/GiB/TiB/PiB/EiB, e.g. \"7GiB\""),
+        ("vm-memory", json!("0GiB"), "vm-memory \"0GiB\" must be more than zero"),
+        ("vm-disk", json!("10G"), "vm-disk \"10G\" needs a unit KiB/MiB/GiB/TiB/PiB/EiB, e.g. \"10GiB\""),
+        ("vm-disk", json!("1.5GiB"), "vm-disk \"1.5GiB\" must be a positive whole number"),
+        ("vm-disk", json!("-5GiB"), "vm-disk \"-5GiB\" must be a positive whole number"),
+        ("vm-disk", json!("99999999999999999999GiB"), "vm-disk \"99999999999999999999GiB\" is too large"),
+        ("reconcile-interval", json!(0), "reconcile-interval \"0\" must be at least 1"),
+        ("test-mode", json!("yes"), "test-mode \"yes\" must be empty or `insecure`"),
+        ("denylist", json!("10.0.0.1/8"), "denylist \"10.0.0.1/8\" entry \"10.0.0.1/8\" has host bits set (did you mean 10.0.0.0/8?)"),
+        ("denylist", json!("10.0.0.0/33"), "needs a prefix length from 0 to 32"),
+        ("denylist", json!("10.0.0.0/8,,192.168.0.0/16"), "has an empty entry"),
+        ("denylist", json!("fe80::/10"), "entry \"fe80::/10\" is not an IPv4 address"),
+        ("dockerhub-mirror", json!("http://mirror.local"), "dockerhub-mirror \"http://mirror.local\" must start with https://"),
+        ("dockerhub-mirror", json!("mirror.local"), "dockerhub-mirror \"mirror.local\" is not a URL"),
+        ("github-url", json!("http://ghe.local"), "github-url \"http://ghe.local\" must start with https:// (http:// only with test-mode=insecure)"),
+        ("github-url", json!("ftp://ghe.local"), "github-url \"ftp://ghe.local\" must start with https://"),
+        ("base-image", json!(""), "base-image \"\" must name an LXD image"),
+        ("experimental-use-aproxy", json!("true"), "experimental-use-aproxy \"\\\"true\\\"\" must be true or false"),
+        ("experimental-use-aproxy", json!(true), "experimental-use-aproxy \"true\" needs the model's proxy"),
+    ];
+    for (option, value, expected) in cases {
+        let message = problems(&with(option, value.clone())).to_string();
+        assert!(
+            message.starts_with("invalid config: "),
+            "{option}={value}: {message}"
+        );
+        assert!(
+            message.contains(expected),
+            "{option}={value}: got {message:?}, want {expected:?}"
+        );
+    }
+}
+
+#[test]
+fn every_problem_is_reported_not_just_the_first() {
+    let mut raw = with("vm-disk", json!("10G"));
+    raw.insert("denylist".into(), json!("10.0.0.1/8"));
+    raw.insert("vm-cpu".into(), json!(0));
+    let message = problems(&raw).to_string();
+    assert_eq!(
+        message,
+        "invalid config: vm-cpu \"0\" must be at least 1; \
+         vm-disk \"10G\" needs a unit KiB/MiB/GiB/TiB/PiB/EiB, e.g. \"10GiB\"; \
+         denylist \"10.0.0.1/8\" entry \"10.0.0.1/8\" has host bits set (did you mean 10.0.0.0/8?)"
+    );
+}
+
+#[test]
+fn missing_path_and_token_are_named() {
+    let mut raw = valid();
+    raw.insert("path".into(), json!(""));
+    raw.remove("token");
+    let found = problems(&raw);
+    assert_eq!(found.missing, vec!["token", "path"]);
+    assert_eq!(
+        found.to_string(),
+        "missing config: token, path (set with `juju config`)"
+    );
+}
+
+#[test]
+fn missing_and_invalid_are_reported_together() {
+    let mut raw = with("vm-cpu", json!(0));
+    raw.insert("token".into(), json!(""));
+    assert_eq!(
+        problems(&raw).to_string(),
+        "missing config: token (set with `juju config`); invalid config: vm-cpu \"0\" must be at least 1"
+    );
+}
+
+#[test]
+fn a_bad_token_is_refused_without_showing_it() {
+    let message = problems(&with("token", json!("ghp_secret value"))).to_string();
+    assert!(message.contains("token contains whitespace"), "{message}");
+    assert!(!message.contains("ghp_secret"), "{message}");
+}
+
+#[test]
+fn insecure_test_mode_allows_plain_http_github() {
+    let mut raw = with("github-url", json!("http://127.0.0.1:8080"));
+    raw.insert("test-mode".into(), json!("insecure"));
+    let config = CharmConfig::from_raw(&raw, ProxyConfig::default()).expect("valid in test mode");
+    assert!(config.insecure);
+    assert_eq!(config.github_url.as_str(), "http://127.0.0.1:8080/");
+}
+
+#[test]
+fn denylist_accepts_networks_and_single_addresses() {
+    let config = CharmConfig::from_raw(
+        &with("denylist", json!(" 10.0.0.0/8, 192.168.1.7 ")),
+        ProxyConfig::default(),
+    )
+    .expect("valid");
+    let shown: Vec<String> = config.denylist.iter().map(ToString::to_string).collect();
+    assert_eq!(shown, ["10.0.0.0/8", "192.168.1.7/32"]);
+}
+
+#[test]
+fn aproxy_is_accepted_with_a_model_proxy_from_lowercase_variables() {
+    let proxy = ProxyConfig::from_env(|name| {
+        (name == "juju_charm_https_proxy").then(|| "http://squid.internal:3128".into())
+    });
+    let config =
+        CharmConfig::from_raw(&with("experimental-use-aproxy", json!(true)), proxy).expect("valid");
+    assert_eq!(
+        config.proxy.https.as_deref(),
+        Some("http://squid.internal:3128")
+    );
+}
+
+#[test]
+fn a_model_proxy_that_is_not_a_url_is_named() {
+    let proxy = ProxyConfig {
+        http: Some("squid:3128".into()),
+        ..ProxyConfig::default()
+    };
+    let message = CharmConfig::from_raw(&valid(), proxy)
+        .expect_err("bad proxy")
+        .to_string();
+    assert!(
+        message.contains("juju-http-proxy \"squid:3128\""),
+        "{message}"
+    );
+}
+
+#[test]
+fn unset_options_take_the_config_yaml_defaults() {
+    let raw = json!({"path": "org", "token": "t"})
+        .as_object()
+        .cloned()
+        .expect("object");
+    let config = CharmConfig::from_raw(&raw, ProxyConfig::default()).expect("valid");
+    assert_eq!(config.virtual_machines, 1);
+    assert_eq!(config.reconcile_interval, 10);
+    assert_eq!(config.github_url.as_str(), "https://github.com/");
+}
+
+#[test]
+fn code_defaults_match_config_yaml() {
+    let yaml: serde_yaml::Value =
+        serde_yaml::from_str(include_str!("../../config.yaml")).expect("config.yaml parses");
+    let default = |key: &str| yaml["options"][key]["default"].clone();
+    assert_eq!(default("group"), serde_yaml::Value::from(defaults::GROUP));
+    assert_eq!(
+        default("virtual-machines"),
+        serde_yaml::Value::from(defaults::VIRTUAL_MACHINES)
+    );
+    assert_eq!(default("vm-cpu"), serde_yaml::Value::from(defaults::VM_CPU));
+    assert_eq!(
+        default("vm-memory"),
+        serde_yaml::Value::from(defaults::VM_MEMORY)
+    );
+    assert_eq!(
+        default("vm-disk"),
+        serde_yaml::Value::from(defaults::VM_DISK)
+    );
+    assert_eq!(
+        default("reconcile-interval"),
+        serde_yaml::Value::from(defaults::RECONCILE_INTERVAL)
+    );
+    assert_eq!(
+        default("github-url"),
+        serde_yaml::Value::from(defaults::GITHUB_URL)
+    );
+    assert_eq!(
+        default("base-image"),
+        serde_yaml::Value::from(defaults::BASE_IMAGE)
+    );
+    assert!(
+        yaml["options"]["test-mode"].get("default").is_none(),
+        "test-mode has no default, as in the original"
+    );
+}

@@ -1,0 +1,40 @@
+//! The unit's machine: every host path the charm reads or writes, and the host services.
+//!
+//! Every path goes through [`Host::path`], under `GITHUB_RUNNER_ROOT` (default `/`), so tests
+//! and the local demo run the real code against a folder. [`fs`] writes files atomically,
+//! [`timer`] owns the reconcile timer's systemd units. Nothing here knows Juju, GitHub or LXD.
+
+pub mod fs;
+pub mod systemctl;
+pub mod timer;
+
+use std::path::{Path, PathBuf};
+
+/// The environment variable that moves every host path under another root.
+pub const ROOT_VAR: &str = "GITHUB_RUNNER_ROOT";
+
+/// The machine the unit runs on, seen through its root directory.
+#[derive(Debug, Clone)]
+pub struct Host {
+    root: PathBuf,
+}
+
+impl Host {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Host { root: root.into() }
+    }
+
+    /// The root from `GITHUB_RUNNER_ROOT`, or `/`.
+    pub fn from_env() -> Self {
+        let root = std::env::var_os(ROOT_VAR)
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| "/".into());
+        Host::new(root)
+    }
+
+    /// Where the absolute host path `abs` (e.g. `/etc/systemd/system`) lives under the root.
+    pub fn path(&self, abs: impl AsRef<Path>) -> PathBuf {
+        let abs = abs.as_ref();
+        self.root.join(abs.strip_prefix("/").unwrap_or(abs))
+    }
+}

@@ -1,0 +1,198 @@
+//! The systemd timer that wakes the charm up to reconcile, as the original charm did.
+//!
+//! `ghro.<event>.service` runs `juju-exec <unit> "JUJU_DISPATCH_PATH=hooks/<event> timeout <t>
+//! ./dispatch"` (or `juju-run` on Juju 2.9); `ghro.<event>.timer` starts it `interval` minutes
+//! after the previous run *ended*, plus up to a quarter of the interval at random. Units are
+//! rewritten only when their text changes; the timer is restarted only then, or when it is not
+//! running. Differences from the original (kept in the README): the delay is a quarter of the
+//! interval in seconds (the original's whole-minute division gave 0 below 4 minutes), the
+//! timeout is never under 5 minutes, `juju-run` is tried only when `juju-exec` does not exist
+//! (the original ran the reconcile twice when it failed), and `stop` deletes the unit files.
+
+use minijinja::syntax::SyntaxConfig;
+use minijinja::{context, Environment};
+
+use super::fs::{self, Written};
+use super::{systemctl, Host};
+use crate::process::ProcessError;
+
+const SERVICE_TEMPLATE: &str = include_str!("../../templates/dispatch-event.service.j2");
+const TIMER_TEMPLATE: &str = include_str!("../../templates/dispatch-event.timer.j2");
+const UNIT_DIR: &str = "/etc/systemd/system";
+
+/// The shortest time a reconcile may run before `timeout` stops it.
+const MIN_TIMEOUT_SECS: u32 = 300;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TimerError {
+    #[error("writing {unit}: {source}")]
+    Write {
+        unit: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Systemctl(#[from] ProcessError),
+    #[error("rendering {template}: {source}")]
+    Template {
+        template: &'static str,
+        #[source]
+        source: minijinja::Error,
+    },
+}
+
+/// One periodic event for one unit.
+#[derive(Debug, Clone)]
+pub struct EventTimer<'a> {
+    pub event: &'a str,
+    /// The Juju unit, e.g. `github-runner/0`.
+    pub unit: &'a str,
+    pub interval_minutes: u32,
+}
+
+/// What [`EventTimer::ensure`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ensured {
+    /// Units written and the timer (re)started.
+    Installed,
+    /// Units were right; the timer was not running and has been started.
+    Restarted,
+    /// Nothing to do.
+    Unchanged,
+}
+
+impl EventTimer<'_> {
+    pub fn service_name(event: &str) -> String {
+        format!("ghro.{event}.service")
+    }
+
+    pub fn timer_name(event: &str) -> String {
+        format!("ghro.{event}.timer")
+    }
+
+    /// Seconds `timeout` lets one dispatch run: half the interval, at least five minutes.
+    pub fn timeout_secs(&self) -> u32 {
+        self.interval_minutes
+            .saturating_mul(30)
+            .max(MIN_TIMEOUT_SECS)
+    }
+
+    /// The service and timer unit texts.
+    pub fn render(&self) -> Result<(String, String), TimerError> {
+        let mut env = Environment::new();
+        let syntax = SyntaxConfig::builder().keep_trailing_newline(true).build();
+        env.set_syntax(syntax.expect("the default delimiters are a valid syntax"));
+        let ctx = context! {
+            event => self.event,
+            unit => self.unit,
+            interval => self.interval_minutes,
+            random_delay => self.interval_minutes.saturating_mul(15),
+            timeout => self.timeout_secs(),
+        };
+        let render = |template: &'static str, source: &str| {
+            env.render_str(source, &ctx)
+                .map_err(|source| TimerError::Template { template, source })
+        };
+        Ok((
+            render("dispatch-event.service.j2", SERVICE_TEMPLATE)?,
+            render("dispatch-event.timer.j2", TIMER_TEMPLATE)?,
+        ))
+    }
+
+    /// Writes the units if they changed, then makes sure the timer is enabled and running.
+    pub fn ensure(&self, host: &Host) -> Result<Ensured, TimerError> {
+        let (service, timer) = self.render()?;
+        let timer_unit = Self::timer_name(self.event);
+        let mut changed = false;
+        for (name, text) in [
+            (Self::service_name(self.event), service),
+            (timer_unit.clone(), timer),
+        ] {
+            let path = host.path(UNIT_DIR).join(&name);
+            let written = fs::write_atomic(&path, text.as_bytes(), 0o644)
+                .map_err(|source| TimerError::Write { unit: name, source })?;
+            changed |= written == Written::Changed;
+        }
+        if changed {
+            systemctl::daemon_reload()?;
+            systemctl::unit("enable", &timer_unit)?;
+            // A restart, not a start: a running timer keeps its old schedule otherwise.
+            systemctl::unit("restart", &timer_unit)?;
+            return Ok(Ensured::Installed);
+        }
+        if systemctl::is_active(&timer_unit) {
+            return Ok(Ensured::Unchanged);
+        }
+        systemctl::unit("enable", &timer_unit)?;
+        systemctl::unit("start", &timer_unit)?;
+        Ok(Ensured::Restarted)
+    }
+
+    /// Stops and disables the timer and deletes both units. Every step is tried; the errors
+    /// of those that failed are returned (a timer that was never installed is not an error).
+    pub fn remove(host: &Host, event: &str) -> Vec<TimerError> {
+        let timer_unit = Self::timer_name(event);
+        let unit_paths = [Self::service_name(event), timer_unit.clone()]
+            .map(|name| host.path(UNIT_DIR).join(name));
+        if !unit_paths.iter().any(|p| p.exists()) {
+            return Vec::new();
+        }
+        let mut errors = Vec::new();
+        for verb in ["stop", "disable"] {
+            if let Err(e) = systemctl::unit(verb, &timer_unit) {
+                errors.push(e.into());
+            }
+        }
+        for path in &unit_paths {
+            if let Err(source) = fs::remove_if_exists(path) {
+                errors.push(TimerError::Write {
+                    unit: path.display().to_string(),
+                    source,
+                });
+            }
+        }
+        if let Err(e) = systemctl::daemon_reload() {
+            errors.push(e.into());
+        }
+        errors
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timer(interval_minutes: u32) -> EventTimer<'static> {
+        EventTimer {
+            event: "reconcile-runners",
+            unit: "github-runner/0",
+            interval_minutes,
+        }
+    }
+
+    #[test]
+    fn service_dispatches_the_hook_through_juju_exec_with_a_juju_run_fallback() {
+        let (service, _) = timer(10).render().expect("renders");
+        assert!(service.contains("Type=oneshot"));
+        assert!(service.contains(
+            "exec juju-exec \"github-runner/0\" \"JUJU_DISPATCH_PATH=hooks/reconcile-runners timeout 300 ./dispatch\""
+        ));
+        assert!(service.contains("else exec juju-run \"github-runner/0\""));
+        assert!(service.contains("TimeoutStartSec=360\n"));
+    }
+
+    #[test]
+    fn timer_runs_interval_after_the_last_run_with_a_quarter_random_delay() {
+        let (_, text) = timer(10).render().expect("renders");
+        assert!(text.contains("OnUnitInactiveSec=10m\n"));
+        assert!(text.contains("RandomizedDelaySec=150s\n"));
+        assert!(text.contains("Unit=ghro.reconcile-runners.service\n"));
+        assert!(text.contains("WantedBy=timers.target"));
+    }
+
+    #[test]
+    fn timeout_is_half_the_interval_but_never_under_five_minutes() {
+        assert_eq!(timer(1).timeout_secs(), 300);
+        assert_eq!(timer(60).timeout_secs(), 1800);
+    }
+}

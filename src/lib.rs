@@ -1,0 +1,21 @@
+//! github-runner: a Juju machine charm that keeps self-hosted GitHub Actions runners alive in
+//! LXD instances on its unit.
+//!
+//! The map of the house:
+//! - [`event`] decides which hook or action this process runs for;
+//! - [`charm`] holds the handlers, thin: config, state, the layers below, a status;
+//! - [`config`] parses and validates every option in one place;
+//! - [`state`] is what survives between hooks (a 0600 file);
+//! - [`juju`] runs the hook tools; [`host`] owns the machine's files and services;
+//! - [`secret`] keeps tokens out of logs; [`process`] runs commands and keeps their stderr.
+//!
+//! `juju` and `host` never import each other; only `charm` joins them.
+
+pub mod charm;
+pub mod config;
+pub mod event;
+pub mod host;
+pub mod juju;
+pub mod process;
+pub mod secret;
+pub mod state;

@@ -1,0 +1,27 @@
+//! The `dispatch` entry point: find the event, run its handler, turn the outcome into an exit
+//! code. A hook that returns an error exits 1 so that Juju retries it; an unknown hook, an
+//! action (failed or not) and a handled problem exit 0.
+
+use std::process::ExitCode;
+
+use github_runner::charm;
+use github_runner::event::{Event, ProcessEnv};
+use github_runner::juju::log::JujuLogLayer;
+use tracing_subscriber::layer::SubscriberExt;
+
+fn main() -> ExitCode {
+    let subscriber = tracing_subscriber::registry().with(JujuLogLayer);
+    // Only fails if a subscriber is already set, which nothing in this process does.
+    let _ = tracing::subscriber::set_global_default(subscriber);
+
+    let argv0 = std::env::args().next().unwrap_or_default();
+    let event = Event::detect(&ProcessEnv, &argv0);
+    match charm::run(&event) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! What must survive from one hook to the next, in one 0600 JSON file per unit.
+//!
+//! Why a file and not Juju's `state-set`: the token is kept to flush runners with the
+//! *previous* token when it changes, and a PAT does not belong in the controller's database;
+//! later the GitHub ETag cache (a whole runner list can be far over `state-set`'s 64 KiB) lives
+//! here too; and the file is written the moment a step succeeds, so a hook that fails later,
+//! or a `kill -9`, does not roll back what really happened to the runners. The file lives under
+//! `GITHUB_RUNNER_ROOT` at `/var/lib/github-runner/<unit>/state.json`, in a 0700 directory.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::host::{fs, Host};
+use crate::secret::Secret;
+
+/// The stored state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct State {
+    /// The `path` the runners were last registered under.
+    pub path: Option<String>,
+    /// The token the current runners were registered with.
+    pub token: Option<Secret>,
+}
+
+/// The file's shape on disk; only this module sees the token in the clear.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct OnDisk {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    token: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("reading the charm state {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the charm state {path} is not valid JSON ({source}); move it away to start afresh")]
+    Corrupt {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("writing the charm state {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The state file of one unit.
+#[derive(Debug, Clone)]
+pub struct StateFile {
+    path: PathBuf,
+}
+
+impl StateFile {
+    /// The file of `unit` (e.g. `github-runner/0`).
+    pub fn new(host: &Host, unit: &str) -> Self {
+        let dir = host
+            .path("/var/lib/github-runner")
+            .join(unit.replace('/', "-"));
+        StateFile {
+            path: dir.join("state.json"),
+        }
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// The stored state; a missing file is the empty state.
+    pub fn load(&self) -> Result<State, StateError> {
+        let text = match std::fs::read(&self.path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::default()),
+            Err(source) => {
+                return Err(StateError::Read {
+                    path: self.path.clone(),
+                    source,
+                })
+            }
+        };
+        let disk: OnDisk = serde_json::from_slice(&text).map_err(|source| StateError::Corrupt {
+            path: self.path.clone(),
+            source,
+        })?;
+        Ok(State {
+            path: disk.path,
+            token: disk.token.map(Secret::new),
+        })
+    }
+
+    /// Replaces the stored state, atomically, readable by root only.
+    pub fn save(&self, state: &State) -> Result<(), StateError> {
+        let disk = OnDisk {
+            path: state.path.clone(),
+            token: state.token.as_ref().map(|t| t.expose().to_string()),
+        };
+        let text = serde_json::to_vec_pretty(&disk).expect("a struct of strings always serialises");
+        let write_err = |source| StateError::Write {
+            path: self.path.clone(),
+            source,
+        };
+        let dir = self
+            .path
+            .parent()
+            .expect("the state file is always inside its unit directory");
+        std::fs::create_dir_all(dir).map_err(write_err)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(write_err)?;
+        fs::write_atomic(&self.path, &text, 0o600).map_err(write_err)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_round_trips_through_a_0600_file() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let file = StateFile::new(&Host::new(root.path()), "github-runner/0");
+        assert_eq!(file.load().expect("empty"), State::default());
+        let state = State {
+            path: Some("org".into()),
+            token: Some(Secret::new("ghp_x")),
+        };
+        file.save(&state).expect("save");
+        assert_eq!(file.load().expect("load"), state);
+        let mode = std::fs::metadata(file.path())
+            .expect("meta")
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600);
+        assert!(file
+            .path()
+            .ends_with("var/lib/github-runner/github-runner-0/state.json"));
+    }
+
+    #[test]
+    fn corrupt_state_is_an_error_that_says_what_to_do() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let file = StateFile::new(&Host::new(root.path()), "github-runner/0");
+        std::fs::create_dir_all(file.path().parent().expect("dir")).expect("mkdir");
+        std::fs::write(file.path(), "{not json").expect("write");
+        let err = file.load().expect_err("corrupt").to_string();
+        assert!(err.contains("move it away"), "{err}");
+    }
+}
