@@ -16,6 +16,8 @@ pub enum Hook {
     ConfigChanged,
     UpgradeCharm,
     UpdateStatus,
+    /// The unit is about to be deleted: the last hook it runs.
+    Remove,
     /// The custom event the reconcile timer dispatches through `juju-exec`.
     ReconcileRunners,
 }
@@ -99,6 +101,7 @@ impl Event {
             "config-changed" => Hook::ConfigChanged,
             "upgrade-charm" => Hook::UpgradeCharm,
             "update-status" => Hook::UpdateStatus,
+            "remove" => Hook::Remove,
             "reconcile-runners" => Hook::ReconcileRunners,
             other => return Event::Unhandled(other.to_string()),
         };
@@ -126,6 +129,7 @@ impl Hook {
             Hook::ConfigChanged => "config-changed",
             Hook::UpgradeCharm => "upgrade-charm",
             Hook::UpdateStatus => "update-status",
+            Hook::Remove => "remove",
             Hook::ReconcileRunners => "reconcile-runners",
         }
     }

@@ -117,6 +117,24 @@ impl StateFile {
     }
 }
 
+impl StateFile {
+    /// Deletes the state file and its directory; a state already gone is fine.
+    pub fn delete(&self) -> Result<(), StateError> {
+        let write_err = |source| StateError::Write {
+            path: self.path.clone(),
+            source,
+        };
+        fs::remove_if_exists(&self.path).map_err(write_err)?;
+        if let Some(dir) = self.path.parent() {
+            match std::fs::remove_dir(dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(write_err(e)),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,8 +17,10 @@ const RECONCILE_EVENT: &str = "reconcile-runners";
 const LEGACY_EVENTS: [&str; 1] = ["update-dependencies"];
 
 pub fn run(charm: &Charm, hook: Hook) -> anyhow::Result<()> {
-    if hook == Hook::Stop {
-        return stop(charm);
+    match hook {
+        Hook::Stop => return stop(charm),
+        Hook::Remove => return remove(charm),
+        _ => {}
     }
     let Some(config) = charm.valid_config()? else {
         return Ok(());
@@ -35,7 +37,7 @@ pub fn run(charm: &Charm, hook: Hook) -> anyhow::Result<()> {
                 "reconcile-runners: runner management is not in this build; nothing to reconcile"
             );
         }
-        Hook::Stop => unreachable!("handled above"),
+        Hook::Stop | Hook::Remove => unreachable!("handled above"),
     }
     if hook == Hook::ConfigChanged {
         let state = State {
@@ -92,5 +94,13 @@ fn stop(charm: &Charm) -> anyhow::Result<()> {
         }
     }
     tracing::info!("reconcile timer removed");
+    Ok(())
+}
+
+/// Deletes the unit's state, token included: nothing of the operator's secret stays on a
+/// machine the unit has left.
+fn remove(charm: &Charm) -> anyhow::Result<()> {
+    charm.state.delete()?;
+    tracing::info!("charm state removed");
     Ok(())
 }
