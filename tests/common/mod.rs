@@ -1,0 +1,136 @@
+//! Runs the real charm binary as Juju would, under `fake-juju`, in a throwaway model.
+//!
+//! The charm is packed by `scripts/pack --binary` (the same layout the demo and a user get);
+//! `fake-juju` is the workspace's binary, built beside the charm's (`cargo build --workspace`,
+//! which `scripts/test` runs first).
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+const CHARM_BIN: &str = env!("CARGO_BIN_EXE_github-runner");
+
+fn fake_juju() -> PathBuf {
+    let bin = Path::new(CHARM_BIN).with_file_name("fake-juju");
+    assert!(bin.exists(), "{} is missing: run `cargo build --workspace` first (scripts/test does)", bin.display());
+    bin
+}
+
+/// The packed charm directory, built once per test binary.
+pub fn charm_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        remove_stale_packs(tmp);
+        // One directory per process: nextest runs tests of one binary in parallel processes.
+        let out = tmp.join(format!("charm-{}", std::process::id()));
+        let status = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pack"))
+            .args(["--binary", CHARM_BIN, "--out"])
+            .arg(&out)
+            .status()
+            .expect("scripts/pack runs");
+        assert!(status.success(), "scripts/pack failed");
+        out.join("charm")
+    })
+}
+
+/// Deletes the packed charms of test processes that have ended.
+fn remove_stale_packs(tmp: &Path) {
+    for entry in std::fs::read_dir(tmp).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(pid) = name.strip_prefix("charm-") {
+            if !Path::new("/proc").join(pid).exists() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+}
+
+/// A model directory and a host root, both removed at the end of the test.
+pub struct Juju {
+    dir: tempfile::TempDir,
+}
+
+impl Juju {
+    pub fn new() -> Juju {
+        Juju { dir: tempfile::tempdir().expect("tempdir") }
+    }
+
+    pub fn model(&self) -> PathBuf {
+        self.dir.path().join("model")
+    }
+
+    /// `GITHUB_RUNNER_ROOT` of the fake machine.
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    /// Runs `fake-juju <args>`.
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::new(fake_juju())
+            .args(args)
+            .env("FAKE_JUJU_MODEL", self.model())
+            .env("GITHUB_RUNNER_ROOT", self.root())
+            .env_remove("JUJU_CONTEXT_ID")
+            .output()
+            .expect("fake-juju runs")
+    }
+
+    /// Runs `fake-juju <args>` and insists it succeeds.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "fake-juju {args:?} failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn deploy(&self, config: &[&str]) {
+        let charm = charm_dir().to_str().expect("utf-8 path").to_string();
+        let mut args = vec!["deploy".to_string(), charm];
+        for pair in config {
+            args.push("--config".into());
+            args.push(pair.to_string());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.ok(&args);
+    }
+
+    /// `(workload status, message)` of `github-runner/0`.
+    pub fn unit_status(&self) -> (String, String) {
+        let status: Value = serde_json::from_str(&self.ok(&["status", "--format=json"])).expect("status JSON");
+        let unit = &status["applications"]["github-runner"]["units"]["github-runner/0"]["workload-status"];
+        (unit["current"].as_str().unwrap_or("").into(), unit["message"].as_str().unwrap_or("").into())
+    }
+
+    pub fn debug_log(&self) -> String {
+        self.ok(&["debug-log"])
+    }
+
+    /// Every hook-tool call the charm made, as `(tool, args)`.
+    pub fn calls(&self) -> Vec<(String, Vec<String>)> {
+        let text = std::fs::read_to_string(self.model().join("calls.log")).unwrap_or_default();
+        text.lines()
+            .map(|l| serde_json::from_str::<Value>(l).expect("a JSON line"))
+            .map(|v| {
+                let args = v["args"].as_array().into_iter().flatten().filter_map(Value::as_str).map(String::from);
+                (v["tool"].as_str().unwrap_or("").to_string(), args.collect())
+            })
+            .collect()
+    }
+
+    pub fn unit_file(&self, name: &str) -> PathBuf {
+        self.root().join("etc/systemd/system").join(name)
+    }
+}
+
+/// The config of a unit that should come up.
+pub const VALID: &[&str] = &["path=my-org", "token=ghp_SECRETtoken0123456789", "test-mode=insecure"];
+pub const TOKEN: &str = "ghp_SECRETtoken0123456789";
