@@ -15,7 +15,10 @@ fn deploy_without_config_is_blocked_naming_path_and_token_and_writes_no_timer() 
     juju.deploy(&[]);
     let (status, message) = juju.unit_status();
     assert_eq!(status, "blocked");
-    assert_eq!(message, "missing config: token, path (set with `juju config`)");
+    assert_eq!(
+        message,
+        "missing config: token, path (set with `juju config`)"
+    );
     assert!(!juju.unit_file(SERVICE).exists());
     assert!(!juju.unit_file(TIMER).exists());
 }
@@ -30,11 +33,21 @@ fn valid_config_installs_the_timer_with_the_interval() {
     let timer = std::fs::read_to_string(juju.unit_file(TIMER)).expect("timer written");
     assert!(timer.contains("OnUnitInactiveSec=10m\n"), "{timer}");
     let service = std::fs::read_to_string(juju.unit_file(SERVICE)).expect("service written");
-    assert!(service.contains("JUJU_DISPATCH_PATH=hooks/reconcile-runners timeout 300 ./dispatch"), "{service}");
+    assert!(
+        service.contains("JUJU_DISPATCH_PATH=hooks/reconcile-runners timeout 300 ./dispatch"),
+        "{service}"
+    );
     let model: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(juju.model().join("model.json")).expect("model")).expect("json");
-    assert_eq!(model["systemd"][TIMER]["active"], true, "the timer is started");
-    assert_eq!(model["systemd"][TIMER]["enabled"], true, "the timer is enabled");
+        serde_json::from_slice(&std::fs::read(juju.model().join("model.json")).expect("model"))
+            .expect("json");
+    assert_eq!(
+        model["systemd"][TIMER]["active"], true,
+        "the timer is started"
+    );
+    assert_eq!(
+        model["systemd"][TIMER]["enabled"], true,
+        "the timer is enabled"
+    );
 }
 
 #[test]
@@ -47,21 +60,44 @@ fn changing_the_interval_rewrites_the_units() {
     assert!(timer.contains("RandomizedDelaySec=450s\n"), "{timer}");
     let service = std::fs::read_to_string(juju.unit_file(SERVICE)).expect("service");
     assert!(service.contains("timeout 900 ./dispatch"), "{service}");
-    let reloads = juju.calls().iter().filter(|(tool, args)| tool == "systemctl" && args == &["daemon-reload"]).count();
-    assert_eq!(reloads, 2, "one reload for the first install, one for the change");
+    let reloads = juju
+        .calls()
+        .iter()
+        .filter(|(tool, args)| tool == "systemctl" && args == &["daemon-reload"])
+        .count();
+    assert_eq!(
+        reloads, 2,
+        "one reload for the first install, one for the change"
+    );
 }
 
 #[test]
 fn a_no_change_config_changed_rewrites_nothing() {
     let juju = Juju::new();
     juju.deploy(VALID);
-    let before = std::fs::metadata(juju.unit_file(TIMER)).expect("timer").modified().expect("mtime");
+    let before = std::fs::metadata(juju.unit_file(TIMER))
+        .expect("timer")
+        .modified()
+        .expect("mtime");
     let calls_before = juju.calls().len();
     juju.ok(&["run-hook", "github-runner/0", "config-changed"]);
-    let after = std::fs::metadata(juju.unit_file(TIMER)).expect("timer").modified().expect("mtime");
+    let after = std::fs::metadata(juju.unit_file(TIMER))
+        .expect("timer")
+        .modified()
+        .expect("mtime");
     assert_eq!(before, after);
-    let systemctl: Vec<_> = juju.calls()[calls_before..].iter().filter(|(t, _)| t == "systemctl").cloned().collect();
-    assert_eq!(systemctl, [("systemctl".to_string(), vec!["is-active".into(), "--quiet".into(), TIMER.into()])]);
+    let systemctl: Vec<_> = juju.calls()[calls_before..]
+        .iter()
+        .filter(|(t, _)| t == "systemctl")
+        .cloned()
+        .collect();
+    assert_eq!(
+        systemctl,
+        [(
+            "systemctl".to_string(),
+            vec!["is-active".into(), "--quiet".into(), TIMER.into()]
+        )]
+    );
 }
 
 #[test]
@@ -69,7 +105,13 @@ fn a_bad_option_afterwards_blocks_and_leaves_the_timer_alone() {
     let juju = Juju::new();
     juju.deploy(VALID);
     let timer_before = std::fs::read_to_string(juju.unit_file(TIMER)).expect("timer");
-    juju.ok(&["config", "github-runner", "vm-disk=10G", "reconcile-interval=99", "denylist=10.0.0.1/8"]);
+    juju.ok(&[
+        "config",
+        "github-runner",
+        "vm-disk=10G",
+        "reconcile-interval=99",
+        "denylist=10.0.0.1/8",
+    ]);
     let (status, message) = juju.unit_status();
     assert_eq!(status, "blocked");
     assert_eq!(
@@ -77,7 +119,10 @@ fn a_bad_option_afterwards_blocks_and_leaves_the_timer_alone() {
         "invalid config: vm-disk \"10G\" needs a unit KiB/MiB/GiB/TiB/PiB/EiB, e.g. \"10GiB\"; \
          denylist \"10.0.0.1/8\" entry \"10.0.0.1/8\" has host bits set (did you mean 10.0.0.0/8?)"
     );
-    assert_eq!(std::fs::read_to_string(juju.unit_file(TIMER)).expect("timer"), timer_before);
+    assert_eq!(
+        std::fs::read_to_string(juju.unit_file(TIMER)).expect("timer"),
+        timer_before
+    );
 }
 
 #[test]
@@ -87,8 +132,19 @@ fn remove_unit_removes_the_timer_units_and_the_state() {
     juju.ok(&["remove-unit", "github-runner/0"]);
     assert!(!juju.unit_file(SERVICE).exists());
     assert!(!juju.unit_file(TIMER).exists());
-    assert!(!juju.root().join("var/lib/github-runner/github-runner-0").exists(), "no token left on the machine");
-    let verbs: Vec<String> = juju.calls().iter().filter(|(t, _)| t == "systemctl").map(|(_, a)| a.join(" ")).collect();
+    assert!(
+        !juju
+            .root()
+            .join("var/lib/github-runner/github-runner-0")
+            .exists(),
+        "no token left on the machine"
+    );
+    let verbs: Vec<String> = juju
+        .calls()
+        .iter()
+        .filter(|(t, _)| t == "systemctl")
+        .map(|(_, a)| a.join(" "))
+        .collect();
     assert!(verbs.contains(&format!("stop {TIMER}")), "{verbs:?}");
     assert!(verbs.contains(&format!("disable {TIMER}")), "{verbs:?}");
 }
@@ -100,7 +156,10 @@ fn tick_dispatches_reconcile_runners_through_juju_exec() {
     let out = juju.ok(&["tick"]);
     assert!(out.contains(TIMER), "{out}");
     let log = juju.debug_log();
-    assert!(log.contains("reconcile-runners: runner management is not in this build"), "{log}");
+    assert!(
+        log.contains("reconcile-runners: runner management is not in this build"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -108,13 +167,22 @@ fn timers_written_by_the_original_charm_with_a_bare_event_name_still_dispatch() 
     let juju = Juju::new();
     juju.deploy(VALID);
     let out = std::process::Command::new(juju.model().join("tools/juju-exec"))
-        .args(["github-runner/0", "JUJU_DISPATCH_PATH=reconcile-runners timeout 300 ./dispatch"])
+        .args([
+            "github-runner/0",
+            "JUJU_DISPATCH_PATH=reconcile-runners timeout 300 ./dispatch",
+        ])
         .env("FAKE_JUJU_MODEL", juju.model())
         .env_remove("JUJU_CONTEXT_ID")
         .output()
         .expect("juju-exec runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(juju.debug_log().contains("reconcile-runners: runner management is not in this build"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(juju
+        .debug_log()
+        .contains("reconcile-runners: runner management is not in this build"));
 }
 
 #[test]
@@ -134,8 +202,17 @@ fn actions_fail_with_action_fail_and_exit_0() {
     let task: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let task = &task["github-runner/0"];
     assert_eq!(task["status"], "failed");
-    assert_eq!(task["results"]["return-code"], 0, "failed through action-fail, not an exit code");
-    assert!(task["message"].as_str().expect("message").contains("not in this build"), "{task}");
+    assert_eq!(
+        task["results"]["return-code"], 0,
+        "failed through action-fail, not an exit code"
+    );
+    assert!(
+        task["message"]
+            .as_str()
+            .expect("message")
+            .contains("not in this build"),
+        "{task}"
+    );
 }
 
 #[test]
@@ -145,9 +222,18 @@ fn the_charm_calls_hook_tools_with_juju_s_command_lines() {
     let calls = juju.calls();
     let has = |tool: &str, args: &[&str]| calls.iter().any(|(t, a)| t == tool && a == args);
     assert!(has("config-get", &["--format=json"]));
-    assert!(calls.iter().any(|(t, a)| t == "status-set" && a[..3] == ["--application=False", "waiting", "--"]));
-    assert!(calls.iter().any(|(t, a)| t == "juju-log" && a[..3] == ["-l", "INFO", "--"]));
-    assert!(calls.iter().all(|(_, a)| a.iter().all(|x| !x.contains(TOKEN))), "the token is never in argv");
+    assert!(calls
+        .iter()
+        .any(|(t, a)| t == "status-set" && a[..3] == ["--application=False", "waiting", "--"]));
+    assert!(calls
+        .iter()
+        .any(|(t, a)| t == "juju-log" && a[..3] == ["-l", "INFO", "--"]));
+    assert!(
+        calls
+            .iter()
+            .all(|(_, a)| a.iter().all(|x| !x.contains(TOKEN))),
+        "the token is never in argv"
+    );
 }
 
 #[test]
@@ -168,15 +254,35 @@ fn the_token_never_leaves_the_0600_state_file() {
             let path = entry.path();
             if path.is_dir() {
                 stack.push(path);
-            } else if std::fs::read_to_string(&path).unwrap_or_default().contains(TOKEN) {
+            } else if std::fs::read_to_string(&path)
+                .unwrap_or_default()
+                .contains(TOKEN)
+            {
                 holders.push(path);
             }
         }
     }
-    let state = juju.root().join("var/lib/github-runner/github-runner-0/state.json");
-    assert_eq!(holders, std::slice::from_ref(&state), "only the charm's state holds the token");
-    assert_eq!(std::fs::metadata(&state).expect("state").permissions().mode() & 0o777, 0o600);
-    let dir_mode = std::fs::metadata(state.parent().expect("dir")).expect("dir").permissions().mode() & 0o777;
+    let state = juju
+        .root()
+        .join("var/lib/github-runner/github-runner-0/state.json");
+    assert_eq!(
+        holders,
+        std::slice::from_ref(&state),
+        "only the charm's state holds the token"
+    );
+    assert_eq!(
+        std::fs::metadata(&state)
+            .expect("state")
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    let dir_mode = std::fs::metadata(state.parent().expect("dir"))
+        .expect("dir")
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(dir_mode, 0o700);
 }
 
@@ -188,6 +294,9 @@ fn upgrade_from_a_timer_the_original_charm_wrote_rewrites_it() {
     std::fs::write(juju.unit_file(SERVICE), old).expect("write old unit");
     juju.ok(&["refresh", "github-runner"]);
     let service = std::fs::read_to_string(juju.unit_file(SERVICE)).expect("service");
-    assert!(service.contains("JUJU_DISPATCH_PATH=hooks/reconcile-runners"), "{service}");
+    assert!(
+        service.contains("JUJU_DISPATCH_PATH=hooks/reconcile-runners"),
+        "{service}"
+    );
     assert_eq!(juju.unit_status().0, "waiting");
 }

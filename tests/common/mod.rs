@@ -16,7 +16,11 @@ const CHARM_BIN: &str = env!("CARGO_BIN_EXE_github-runner");
 
 fn fake_juju() -> PathBuf {
     let bin = Path::new(CHARM_BIN).with_file_name("fake-juju");
-    assert!(bin.exists(), "{} is missing: run `cargo build --workspace` first (scripts/test does)", bin.display());
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build --workspace` first (scripts/test does)",
+        bin.display()
+    );
     bin
 }
 
@@ -57,7 +61,9 @@ pub struct Juju {
 
 impl Juju {
     pub fn new() -> Juju {
-        Juju { dir: tempfile::tempdir().expect("tempdir") }
+        Juju {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
     }
 
     pub fn model(&self) -> PathBuf {
@@ -105,9 +111,14 @@ impl Juju {
 
     /// `(workload status, message)` of `github-runner/0`.
     pub fn unit_status(&self) -> (String, String) {
-        let status: Value = serde_json::from_str(&self.ok(&["status", "--format=json"])).expect("status JSON");
-        let unit = &status["applications"]["github-runner"]["units"]["github-runner/0"]["workload-status"];
-        (unit["current"].as_str().unwrap_or("").into(), unit["message"].as_str().unwrap_or("").into())
+        let status: Value =
+            serde_json::from_str(&self.ok(&["status", "--format=json"])).expect("status JSON");
+        let unit =
+            &status["applications"]["github-runner"]["units"]["github-runner/0"]["workload-status"];
+        (
+            unit["current"].as_str().unwrap_or("").into(),
+            unit["message"].as_str().unwrap_or("").into(),
+        )
     }
 
     pub fn debug_log(&self) -> String {
@@ -120,7 +131,12 @@ impl Juju {
         text.lines()
             .map(|l| serde_json::from_str::<Value>(l).expect("a JSON line"))
             .map(|v| {
-                let args = v["args"].as_array().into_iter().flatten().filter_map(Value::as_str).map(String::from);
+                let args = v["args"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .map(String::from);
                 (v["tool"].as_str().unwrap_or("").to_string(), args.collect())
             })
             .collect()
@@ -132,5 +148,9 @@ impl Juju {
 }
 
 /// The config of a unit that should come up.
-pub const VALID: &[&str] = &["path=my-org", "token=ghp_SECRETtoken0123456789", "test-mode=insecure"];
+pub const VALID: &[&str] = &[
+    "path=my-org",
+    "token=ghp_SECRETtoken0123456789",
+    "test-mode=insecure",
+];
 pub const TOKEN: &str = "ghp_SECRETtoken0123456789";

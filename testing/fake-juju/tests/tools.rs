@@ -19,7 +19,11 @@ impl Model {
         let dir = tempfile::tempdir().expect("tempdir");
         let charm = dir.path().join("charm");
         std::fs::create_dir_all(&charm).expect("mkdir");
-        std::fs::write(charm.join("metadata.yaml"), "name: probe\nsummary: s\ndescription: d\n").expect("write");
+        std::fs::write(
+            charm.join("metadata.yaml"),
+            "name: probe\nsummary: s\ndescription: d\n",
+        )
+        .expect("write");
         std::fs::write(
             charm.join("config.yaml"),
             "options:\n  name:\n    type: string\n    default: x\n  count:\n    type: int\n    default: 1\n  mode:\n    type: string\n",
@@ -31,11 +35,23 @@ impl Model {
         )
         .expect("write");
         let dispatch = charm.join("dispatch");
-        std::fs::write(&dispatch, "#!/bin/sh\n[ -f ./hook.sh ] && exec /bin/sh ./hook.sh\nexit 0\n").expect("write");
-        std::fs::set_permissions(&dispatch, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+        std::fs::write(
+            &dispatch,
+            "#!/bin/sh\n[ -f ./hook.sh ] && exec /bin/sh ./hook.sh\nexit 0\n",
+        )
+        .expect("write");
+        std::fs::set_permissions(
+            &dispatch,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .expect("chmod");
         let model = Model { dir };
         let out = model.juju(&["deploy", charm.to_str().expect("utf-8")]);
-        assert!(out.status.success(), "deploy: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "deploy: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         model
     }
 
@@ -83,17 +99,24 @@ fn config_get_of_an_unknown_key_prints_null_and_exits_0() {
 #[test]
 fn config_get_omits_options_without_value_or_default_unless_all() {
     let m = Model::deploy();
-    let (_, out) = m.hook(&(probe("config-get --format=json") + &probe("config-get --format=json --all")));
+    let (_, out) =
+        m.hook(&(probe("config-get --format=json") + &probe("config-get --format=json --all")));
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "rc=0 out={\"count\":1,\"name\":\"x\"} err=");
-    assert_eq!(lines[1], "rc=0 out={\"count\":1,\"mode\":null,\"name\":\"x\"} err=");
+    assert_eq!(
+        lines[1],
+        "rc=0 out={\"count\":1,\"mode\":null,\"name\":\"x\"} err="
+    );
 }
 
 #[test]
 fn config_get_all_with_a_key_is_a_usage_error() {
     let m = Model::deploy();
     let (_, out) = m.hook(&probe("config-get --all name"));
-    assert_eq!(out.trim(), "rc=2 out= err=ERROR cannot use argument --all together with key \"name\"");
+    assert_eq!(
+        out.trim(),
+        "rc=2 out= err=ERROR cannot use argument --all together with key \"name\""
+    );
 }
 
 #[test]
@@ -113,10 +136,18 @@ fn status_set_is_immediate_and_survives_a_failed_hook() {
     assert!(!ok);
     let unit = &m.status()["applications"]["probe"]["units"]["probe/0"];
     assert_eq!(unit["workload-status"]["current"], "error");
-    assert_eq!(unit["workload-status"]["message"], "hook failed: \"update-status\"");
-    let model: Value = serde_json::from_slice(&std::fs::read(m.dir.path().join("model/model.json")).expect("model"))
-        .expect("json");
-    assert_eq!(model["app"]["units"][0]["workload"]["message"], "needs a token");
+    assert_eq!(
+        unit["workload-status"]["message"],
+        "hook failed: \"update-status\""
+    );
+    let model: Value = serde_json::from_slice(
+        &std::fs::read(m.dir.path().join("model/model.json")).expect("model"),
+    )
+    .expect("json");
+    assert_eq!(
+        model["app"]["units"][0]["workload"]["message"],
+        "needs a token"
+    );
 }
 
 #[test]
@@ -128,7 +159,10 @@ fn a_failed_hook_blocks_later_hooks_until_resolved() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("resolved"));
     std::fs::write(m.charm().join("hook.sh"), "exit 0\n").expect("write");
     assert!(m.juju(&["resolved", "probe/0"]).status.success());
-    assert_eq!(m.status()["applications"]["probe"]["units"]["probe/0"]["juju-status"]["current"], "idle");
+    assert_eq!(
+        m.status()["applications"]["probe"]["units"]["probe/0"]["juju-status"]["current"],
+        "idle"
+    );
 }
 
 #[test]
@@ -139,7 +173,10 @@ fn juju_log_needs_a_message_and_falls_back_to_info_for_unknown_levels() {
     assert_eq!(lines[0], "rc=2 out= err=ERROR no message specified");
     assert_eq!(lines[1], "rc=0 out= err=");
     let log = String::from_utf8_lossy(&m.juju(&["debug-log"]).stdout).into_owned();
-    assert!(log.contains("INFO unit.probe/0.juju-log hello world"), "{log}");
+    assert!(
+        log.contains("INFO unit.probe/0.juju-log hello world"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -147,12 +184,18 @@ fn tools_without_a_context_id_fail_with_juju_s_message() {
     let m = Model::deploy();
     let out = Command::new(m.dir.path().join("model/tools/config-get"))
         .arg("--format=json")
-        .env("JUJU_AGENT_SOCKET_ADDRESS", m.dir.path().join("model/agent.socket"))
+        .env(
+            "JUJU_AGENT_SOCKET_ADDRESS",
+            m.dir.path().join("model/agent.socket"),
+        )
         .env_remove("JUJU_CONTEXT_ID")
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(String::from_utf8_lossy(&out.stderr), "ERROR JUJU_CONTEXT_ID not set\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "ERROR JUJU_CONTEXT_ID not set\n"
+    );
 }
 
 #[test]
@@ -161,7 +204,10 @@ fn tools_called_after_the_hook_ended_are_refused() {
     m.hook("echo \"$JUJU_CONTEXT_ID\" > out\n");
     let stale = std::fs::read_to_string(m.charm().join("out")).expect("id");
     let out = Command::new(m.dir.path().join("model/tools/status-get"))
-        .env("JUJU_AGENT_SOCKET_ADDRESS", m.dir.path().join("model/agent.socket"))
+        .env(
+            "JUJU_AGENT_SOCKET_ADDRESS",
+            m.dir.path().join("model/agent.socket"),
+        )
         .env("JUJU_CONTEXT_ID", stale.trim())
         .output()
         .expect("runs");
@@ -179,7 +225,10 @@ fn the_hook_environment_is_built_from_scratch() {
     let charm = m.charm().canonicalize().expect("charm dir");
     assert_eq!(
         out.lines().next().expect("a line"),
-        format!("home=unset cwd={} path=hooks/update-status hook=update-status unit=probe/0", charm.display())
+        format!(
+            "home=unset cwd={} path=hooks/update-status hook=update-status unit=probe/0",
+            charm.display()
+        )
     );
     assert_eq!(out.lines().nth(1), Some("stdin=empty"));
 }
@@ -196,7 +245,9 @@ fn run_action(m: &Model, script: &str, params: &[&str]) -> (Output, Value) {
     let mut args = vec!["run", "probe/0", "go", "--format=json"];
     args.extend_from_slice(params);
     let out = m.juju(&args);
-    let task = serde_json::from_slice::<Value>(&out.stdout).map(|v| v["probe/0"].clone()).unwrap_or(Value::Null);
+    let task = serde_json::from_slice::<Value>(&out.stdout)
+        .map(|v| v["probe/0"].clone())
+        .unwrap_or(Value::Null);
     (out, task)
 }
 
@@ -214,9 +265,12 @@ fn action_set_nests_dotted_keys_and_rejects_bad_and_reserved_keys() {
     assert_eq!(task["results"]["a"]["b"], "1");
     assert_eq!(task["results"]["top"], "x=y", "values split at the first =");
     let stderr = task["results"]["stderr"].as_str().expect("stderr");
-    assert!(stderr.contains("rc=2 out= err=ERROR key \"Foo\" must start and end with lowercase alphanumeric"));
+    assert!(stderr.contains(
+        "rc=2 out= err=ERROR key \"Foo\" must start and end with lowercase alphanumeric"
+    ));
     assert!(stderr.contains("rc=2 out= err=ERROR cannot set reserved action key \"stdout\""));
-    assert!(stderr.contains("rc=2 out= err=ERROR argument \"novalue\" must be of the form key...=value"));
+    assert!(stderr
+        .contains("rc=2 out= err=ERROR argument \"novalue\" must be of the form key...=value"));
 }
 
 #[test]
@@ -226,7 +280,8 @@ fn action_get_fills_defaults_and_params_are_checked() {
     assert_eq!(task["results"]["n"], "3");
     let (out, _) = run_action(&m, "exit 0\n", &["bogus=1"]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("additional property \"bogus\" is not allowed"));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("additional property \"bogus\" is not allowed"));
     let (out, _) = run_action(&m, "exit 0\n", &["n=many"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("expected integer"));
 }
@@ -255,8 +310,12 @@ fn state_set_commits_only_when_the_hook_succeeds() {
     assert!(m.hook("state-set kept=1\n").0);
     assert!(!m.hook("state-set lost=1\nexit 1\n").0);
     std::fs::write(m.charm().join("hook.sh"), "exit 0\n").expect("write");
-    assert!(m.juju(&["resolved", "probe/0", "--no-retry"]).status.success());
-    let (_, out) = m.hook(&(probe("state-get --format=json kept") + &probe("state-get --format=json lost")));
+    assert!(m
+        .juju(&["resolved", "probe/0", "--no-retry"])
+        .status
+        .success());
+    let (_, out) =
+        m.hook(&(probe("state-get --format=json kept") + &probe("state-get --format=json lost")));
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines, ["rc=0 out=\"1\" err=", "rc=0 out=\"\" err="]);
 }
@@ -271,8 +330,11 @@ fn juju_exec_is_refused_inside_a_hook() {
 #[test]
 fn juju_exec_runs_dispatch_with_the_path_the_command_sets_and_passes_the_exit_code() {
     let m = Model::deploy();
-    std::fs::write(m.charm().join("hook.sh"), "echo \"$JUJU_DISPATCH_PATH|$JUJU_HOOK_NAME|$(config-get name)\" > out\nexit 7\n")
-        .expect("write");
+    std::fs::write(
+        m.charm().join("hook.sh"),
+        "echo \"$JUJU_DISPATCH_PATH|$JUJU_HOOK_NAME|$(config-get name)\" > out\nexit 7\n",
+    )
+    .expect("write");
     let out = Command::new(m.dir.path().join("model/tools/juju-exec"))
         .args(["probe/0", "JUJU_DISPATCH_PATH=hooks/custom ./dispatch"])
         .env("FAKE_JUJU_MODEL", m.dir.path().join("model"))
@@ -305,6 +367,13 @@ fn systemctl_sees_unit_files_only_after_daemon_reload() {
         r = root.display()
     ));
     let lines: Vec<&str> = out.lines().collect();
-    assert!(lines[0].starts_with("rc=1 out= err=Failed to enable unit: Unit file x.timer does not exist."), "{out}");
-    assert_eq!(&lines[1..], ["rc=0 out= err=", "rc=0 out= err=", "rc=0 out= err="]);
+    assert!(
+        lines[0]
+            .starts_with("rc=1 out= err=Failed to enable unit: Unit file x.timer does not exist."),
+        "{out}"
+    );
+    assert_eq!(
+        &lines[1..],
+        ["rc=0 out= err=", "rc=0 out= err=", "rc=0 out= err="]
+    );
 }
