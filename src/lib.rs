@@ -6,6 +6,7 @@
 //! - [`charm`] holds the handlers, thin: config, state, the layers below, a status;
 //! - [`config`] parses and validates every option in one place;
 //! - [`state`] is what survives between hooks (a 0600 file);
+//! - [`github`] is the REST client for runners; [`runner_binary`] the verified runner tarball;
 //! - [`juju`] runs the hook tools; [`host`] owns the machine's files and services;
 //! - [`secret`] keeps tokens out of logs; [`process`] runs commands and keeps their stderr.
 //!
@@ -14,8 +15,10 @@
 pub mod charm;
 pub mod config;
 pub mod event;
+pub mod github;
 pub mod host;
 pub mod juju;
 pub mod process;
+pub mod runner_binary;
 pub mod secret;
 pub mod state;

@@ -1,0 +1,567 @@
+//! The HTTP side of the client: headers, timeouts, proxies, retries, pages and ETags.
+//!
+//! Retries (bounded, spaced, documented; research/github-api.md §5.2):
+//! - 5xx, timeouts and connection failures are retried for idempotent requests only, with
+//!   exponential backoff and jitter, at most `RetryPolicy::attempts` tries in all;
+//! - a secondary rate limit (403/429 with `retry-after` or "secondary rate limit") waits
+//!   `retry-after` (or `secondary_wait`) and retries, unless that wait is over `max_wait`;
+//! - a used-up primary limit (`x-ratelimit-remaining: 0`) is never retried: the error
+//!   carries the reset time, so no retry storm;
+//! - anything else (401, 403, 404, 409, 422) is returned at once.
+
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use reqwest::header::{
+    HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, ETAG, IF_NONE_MATCH, LINK, RETRY_AFTER,
+    USER_AGENT,
+};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use super::error::GithubError;
+use super::etag::{CachedPage, EtagCache};
+use super::scope::Scope;
+use super::types::ErrorBody;
+use crate::secret::Secret;
+
+const API_VERSION: &str = "2022-11-28";
+/// A guard against a server whose `next` links never end.
+const MAX_PAGES: usize = 1000;
+
+/// The model proxy, as URLs; `None` means direct.
+#[derive(Debug, Clone, Default)]
+pub struct Proxy {
+    pub http: Option<String>,
+    pub https: Option<String>,
+    pub no_proxy: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Tries in all, the first included.
+    pub attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// Wait after a secondary limit that gave no `retry-after` (GitHub asks for a minute).
+    pub secondary_wait: Duration,
+    /// A longer wait than this is not waited for: the error is returned instead.
+    pub max_wait: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 4,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(8),
+            secondary_wait: Duration::from_secs(60),
+            max_wait: Duration::from_secs(120),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// `https://api.github.com/` or `<ghes>/api/v3/`; see [`api_base`].
+    pub api_base: Url,
+    pub token: Secret,
+    pub scope: Scope,
+    pub proxy: Proxy,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    pub retry: RetryPolicy,
+}
+
+impl ClientConfig {
+    pub fn new(github_url: &Url, token: Secret, scope: Scope) -> Result<Self, GithubError> {
+        Ok(ClientConfig {
+            api_base: api_base(github_url)?,
+            token,
+            scope,
+            proxy: Proxy::default(),
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            retry: RetryPolicy::default(),
+        })
+    }
+}
+
+/// The API root for a `github-url`: github.com's API host, or GitHub Enterprise Server's `/api/v3`.
+pub fn api_base(github_url: &Url) -> Result<Url, GithubError> {
+    if matches!(github_url.host_str(), Some("github.com" | "www.github.com")) {
+        return Url::parse("https://api.github.com/").map_err(|e| GithubError::Url(e.to_string()));
+    }
+    let base = format!("{}/api/v3/", github_url.as_str().trim_end_matches('/'));
+    Url::parse(&base).map_err(|e| GithubError::Url(format!("{base}: {e}")))
+}
+
+/// Finishes an HTTP client: connect timeout, and the model proxy instead of the process
+/// environment's. Shared with the runner download, which must not carry the API headers.
+pub fn http_client(
+    builder: reqwest::ClientBuilder,
+    proxy: &Proxy,
+    connect_timeout: Duration,
+) -> Result<reqwest::Client, GithubError> {
+    let mut builder = builder.connect_timeout(connect_timeout).no_proxy();
+    let no_proxy = proxy
+        .no_proxy
+        .as_deref()
+        .and_then(reqwest::NoProxy::from_string);
+    for (url, https) in [(&proxy.http, false), (&proxy.https, true)] {
+        if let Some(url) = url.as_deref() {
+            let proxy = if https {
+                reqwest::Proxy::https(url)
+            } else {
+                reqwest::Proxy::http(url)
+            };
+            let proxy = proxy.map_err(|e| GithubError::Url(format!("proxy {url}: {e}")))?;
+            builder = builder.proxy(proxy.no_proxy(no_proxy.clone()));
+        }
+    }
+    builder
+        .build()
+        .map_err(|e| GithubError::Url(format!("building the HTTP client: {e}")))
+}
+
+/// What the rate-limit headers said last.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RateLimit {
+    pub limit: Option<u64>,
+    pub remaining: Option<u64>,
+    pub used: Option<u64>,
+    pub reset: Option<u64>,
+}
+
+/// Calls made by this client, for logs and metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallStats {
+    /// HTTP requests sent, retries included.
+    pub requests: u64,
+    /// Of those, answered `304 Not Modified` (free of rate limit).
+    pub not_modified: u64,
+    pub retries: u64,
+    pub rate_limit: RateLimit,
+}
+
+/// A request described as data, sent from one place.
+pub(crate) struct Request {
+    pub method: Method,
+    pub url: Url,
+    pub body: Option<serde_json::Value>,
+    /// Safe to send twice: retried on 5xx and timeouts.
+    pub idempotent: bool,
+    /// Send `If-None-Match` and keep the ETag.
+    pub conditional: bool,
+}
+
+/// A successful answer.
+pub(crate) struct Answer {
+    pub body: String,
+    pub next: Option<String>,
+}
+
+/// The GitHub client of one scope.
+pub struct GithubClient {
+    pub(crate) config: ClientConfig,
+    http: reqwest::Client,
+    stats: Mutex<CallStats>,
+    etags: Mutex<EtagCache>,
+}
+
+impl GithubClient {
+    pub fn new(config: ClientConfig) -> Result<Self, GithubError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            ACCEPT,
+            HeaderValue::from_static("application/vnd.github+json"),
+        );
+        headers.insert(
+            "x-github-api-version",
+            HeaderValue::from_static(API_VERSION),
+        );
+        let mut auth = HeaderValue::from_str(&format!("Bearer {}", config.token.expose()))
+            .map_err(|_| {
+                GithubError::Url("the token holds characters HTTP headers cannot carry".into())
+            })?;
+        auth.set_sensitive(true);
+        headers.insert(AUTHORIZATION, auth);
+        let agent = concat!("github-runner-charm/", env!("CARGO_PKG_VERSION"));
+        headers.insert(USER_AGENT, HeaderValue::from_static(agent));
+        let builder = reqwest::Client::builder()
+            .default_headers(headers)
+            .timeout(config.request_timeout);
+        let http = http_client(builder, &config.proxy, config.connect_timeout)?;
+        Ok(GithubClient {
+            config,
+            http,
+            stats: Mutex::default(),
+            etags: Mutex::default(),
+        })
+    }
+
+    pub fn scope(&self) -> &Scope {
+        &self.config.scope
+    }
+
+    pub fn stats(&self) -> CallStats {
+        self.stats.lock().expect("stats lock poisoned").clone()
+    }
+
+    /// The ETag cache, to keep in the charm's state between hooks.
+    pub fn etag_cache(&self) -> EtagCache {
+        self.etags.lock().expect("etag lock poisoned").clone()
+    }
+
+    pub fn with_etag_cache(self, cache: EtagCache) -> Self {
+        *self.etags.lock().expect("etag lock poisoned") = cache;
+        self
+    }
+
+    pub(crate) fn url(&self, path: &str) -> Result<Url, GithubError> {
+        self.config
+            .api_base
+            .join(path)
+            .map_err(|e| GithubError::Url(format!("{path}: {e}")))
+    }
+
+    /// Sends `request`, retrying as the module doc says.
+    pub(crate) async fn send(&self, request: Request) -> Result<Answer, GithubError> {
+        let policy = &self.config.retry;
+        let url = request.url.to_string();
+        let cached = request
+            .conditional
+            .then(|| {
+                self.etags
+                    .lock()
+                    .expect("etag lock poisoned")
+                    .get(&url)
+                    .cloned()
+            })
+            .flatten();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut builder = self
+                .http
+                .request(request.method.clone(), request.url.clone());
+            if let Some(page) = &cached {
+                builder = builder.header(IF_NONE_MATCH, &page.etag);
+            }
+            if let Some(body) = &request.body {
+                builder = builder.json(body);
+            }
+            self.count(|s| s.requests += 1);
+            let response = match builder.send().await {
+                Ok(r) => r,
+                Err(e)
+                    if request.idempotent
+                        && attempt < policy.attempts
+                        && (e.is_timeout() || e.is_connect()) =>
+                {
+                    self.backoff(attempt, None).await;
+                    continue;
+                }
+                Err(e) if e.is_timeout() => {
+                    return Err(GithubError::Timeout {
+                        url,
+                        timeout: self.config.request_timeout,
+                        attempts: attempt,
+                    });
+                }
+                Err(source) => return Err(GithubError::Transport { url, source }),
+            };
+            let status = response.status();
+            let headers = response.headers().clone();
+            self.note_rate_limit(&headers);
+            let body = match response.text().await {
+                Ok(body) => body,
+                Err(e) if request.idempotent && attempt < policy.attempts => {
+                    tracing::debug!("reading {url}: {e}; retrying");
+                    self.backoff(attempt, None).await;
+                    continue;
+                }
+                Err(source) => return Err(GithubError::Transport { url, source }),
+            };
+            if status == StatusCode::NOT_MODIFIED {
+                if let Some(page) = cached {
+                    self.count(|s| s.not_modified += 1);
+                    return Ok(Answer {
+                        body: page.body,
+                        next: page.next,
+                    });
+                }
+            }
+            if status.is_success() {
+                let next = next_link(&headers);
+                if let (true, Some(etag)) = (request.conditional, header(&headers, ETAG.as_str())) {
+                    let page = CachedPage {
+                        etag,
+                        body: body.clone(),
+                        next: next.clone(),
+                    };
+                    self.etags
+                        .lock()
+                        .expect("etag lock poisoned")
+                        .put(url.clone(), page);
+                }
+                return Ok(Answer { body, next });
+            }
+            let message = serde_json::from_str::<ErrorBody>(&body)
+                .ok()
+                .and_then(|b| b.message)
+                .unwrap_or_else(|| excerpt(&body));
+            match classify(status, &headers, &message, policy) {
+                Verdict::Fail => return Err(self.error(status, &url, message, attempt, &headers)),
+                Verdict::Retry if request.idempotent && attempt < policy.attempts => {
+                    self.backoff(attempt, None).await
+                }
+                Verdict::Retry => return Err(self.error(status, &url, message, attempt, &headers)),
+                // Nothing was done by a rate-limited request, so even a POST may go again.
+                Verdict::RateLimited(wait)
+                    if wait <= policy.max_wait && attempt < policy.attempts =>
+                {
+                    self.backoff(attempt, Some(wait)).await;
+                }
+                Verdict::RateLimited(wait) => {
+                    return Err(GithubError::SecondaryRateLimited {
+                        attempts: attempt,
+                        retry_after: wait,
+                        message,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Sends a GET and parses the body.
+    pub(crate) async fn get<T: DeserializeOwned>(
+        &self,
+        url: Url,
+        conditional: bool,
+    ) -> Result<(T, Option<String>), GithubError> {
+        let answer = self
+            .send(Request {
+                method: Method::GET,
+                url: url.clone(),
+                body: None,
+                idempotent: true,
+                conditional,
+            })
+            .await?;
+        Ok((decode(&url, &answer.body)?, answer.next))
+    }
+
+    /// Follows `next` links from `first` to the end, parsing each page.
+    pub(crate) async fn get_all<T: DeserializeOwned>(
+        &self,
+        first: Url,
+    ) -> Result<Vec<T>, GithubError> {
+        let mut pages = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut next = Some(first);
+        while let Some(url) = next.take() {
+            if !seen.insert(url.to_string()) || pages.len() >= MAX_PAGES {
+                return Err(GithubError::Decode {
+                    url: url.to_string(),
+                    detail: "pagination loops or never ends".into(),
+                });
+            }
+            let (page, link) = self.get::<T>(url.clone(), true).await?;
+            pages.push(page);
+            next = match link {
+                Some(link) => Some(Url::parse(&link).map_err(|e| GithubError::Decode {
+                    url: url.to_string(),
+                    detail: format!("bad next link {link}: {e}"),
+                })?),
+                None => None,
+            };
+        }
+        Ok(pages)
+    }
+
+    fn count(&self, change: impl FnOnce(&mut CallStats)) {
+        change(&mut self.stats.lock().expect("stats lock poisoned"));
+    }
+
+    fn note_rate_limit(&self, headers: &HeaderMap) {
+        let number = |name: &str| header(headers, name).and_then(|v| v.parse().ok());
+        let seen = RateLimit {
+            limit: number("x-ratelimit-limit"),
+            remaining: number("x-ratelimit-remaining"),
+            used: number("x-ratelimit-used"),
+            reset: number("x-ratelimit-reset"),
+        };
+        if seen.remaining.is_some() {
+            self.count(|s| s.rate_limit = seen);
+        }
+    }
+
+    async fn backoff(&self, attempt: u32, wait: Option<Duration>) {
+        self.count(|s| s.retries += 1);
+        let policy = &self.config.retry;
+        let delay = wait.unwrap_or_else(|| {
+            let exp = policy
+                .base_delay
+                .saturating_mul(1u32 << (attempt - 1).min(16))
+                .min(policy.max_delay);
+            // Up to 50% jitter, so units that failed together do not retry together.
+            let jitter = std::collections::hash_map::RandomState::new()
+                .build_hasher()
+                .finish()
+                % 500;
+            exp + exp.mul_f64(jitter as f64 / 1000.0)
+        });
+        tokio::time::sleep(delay).await;
+    }
+
+    fn error(
+        &self,
+        status: StatusCode,
+        url: &str,
+        message: String,
+        attempts: u32,
+        headers: &HeaderMap,
+    ) -> GithubError {
+        let path = self.config.scope.path();
+        match status.as_u16() {
+            401 => GithubError::TokenRejected { message },
+            403 | 429 if header(headers, "x-ratelimit-remaining").as_deref() == Some("0") => {
+                GithubError::RateLimited {
+                    reset: header(headers, "x-ratelimit-reset")
+                        .and_then(|r| r.parse().ok())
+                        .unwrap_or(0),
+                    message,
+                }
+            }
+            403 => GithubError::NoAccess {
+                path,
+                status: 403,
+                message,
+            },
+            404 => GithubError::NotFound {
+                url: url.to_string(),
+                message,
+            },
+            409 => GithubError::Conflict { message },
+            s if s >= 500 => GithubError::Server {
+                url: url.to_string(),
+                status: s,
+                attempts,
+                message,
+            },
+            s => GithubError::Refused {
+                url: url.to_string(),
+                status: s,
+                message,
+            },
+        }
+    }
+}
+
+enum Verdict {
+    Fail,
+    /// A server error: worth another try after the backoff, if the request is idempotent.
+    Retry,
+    /// A secondary rate limit: wait this long, then try again.
+    RateLimited(Duration),
+}
+
+fn classify(
+    status: StatusCode,
+    headers: &HeaderMap,
+    message: &str,
+    policy: &RetryPolicy,
+) -> Verdict {
+    if status.is_server_error() {
+        return Verdict::Retry;
+    }
+    let rate_limit_status = matches!(status.as_u16(), 403 | 429);
+    // A used-up primary limit is never retried before its reset: `error` reports it.
+    if !rate_limit_status || header(headers, "x-ratelimit-remaining").as_deref() == Some("0") {
+        return Verdict::Fail;
+    }
+    let retry_after = header(headers, RETRY_AFTER.as_str())
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let secondary = retry_after.is_some()
+        || message
+            .to_ascii_lowercase()
+            .contains("secondary rate limit");
+    // A 403 with neither sign is a real "forbidden"; a bare 429 is a rate limit all the same.
+    if !secondary && status.as_u16() == 403 {
+        return Verdict::Fail;
+    }
+    Verdict::RateLimited(retry_after.unwrap_or(policy.secondary_wait))
+}
+
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// The `rel="next"` URL of a `Link` header (case-insensitive), if any.
+pub(crate) fn next_link(headers: &HeaderMap) -> Option<String> {
+    let link = header(headers, LINK.as_str())?;
+    link.split(',').find_map(|part| {
+        let (url, params) = part.split_once(';')?;
+        let is_next = params
+            .split(';')
+            .any(|p| p.trim().eq_ignore_ascii_case("rel=\"next\""));
+        is_next.then(|| {
+            url.trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_string()
+        })
+    })
+}
+
+fn decode<T: DeserializeOwned>(url: &Url, body: &str) -> Result<T, GithubError> {
+    serde_json::from_str(body).map_err(|e| GithubError::Decode {
+        url: url.to_string(),
+        detail: format!("{e}; body starts {:?}", excerpt(body)),
+    })
+}
+
+fn excerpt(body: &str) -> String {
+    let trimmed = body.trim();
+    match trimmed.char_indices().nth(200) {
+        Some((i, _)) => format!("{}…", &trimmed[..i]),
+        None => trimmed.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_link_is_found_among_others_whatever_the_case() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            LINK,
+            HeaderValue::from_static(r#"<https://x/a?page=1>; rel="prev", <https://x/a?page=3>; REL="NEXT", <https://x/a?page=9>; rel="last""#),
+        );
+        assert_eq!(next_link(&headers).as_deref(), Some("https://x/a?page=3"));
+        assert_eq!(next_link(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn github_com_uses_the_api_host_and_enterprise_server_api_v3() {
+        let com = Url::parse("https://github.com").expect("url");
+        assert_eq!(
+            api_base(&com).expect("base").as_str(),
+            "https://api.github.com/"
+        );
+        let ghes = Url::parse("https://ghe.example.com/").expect("url");
+        assert_eq!(
+            api_base(&ghes).expect("base").as_str(),
+            "https://ghe.example.com/api/v3/"
+        );
+    }
+}

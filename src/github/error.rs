@@ -1,0 +1,62 @@
+//! What can go wrong talking to GitHub, as variants callers can act on.
+
+use std::time::Duration;
+
+/// An error from the GitHub client. Messages keep what GitHub said.
+#[derive(Debug, thiserror::Error)]
+pub enum GithubError {
+    #[error("GitHub rejected the token (401 {message}): check config `token`")]
+    TokenRejected { message: String },
+    #[error(
+        "no access to {path} ({status} {message}): the token needs `repo` (repository) or `admin:org` (organisation) \
+         scope, or the path is wrong"
+    )]
+    NoAccess {
+        path: String,
+        status: u16,
+        message: String,
+    },
+    #[error("GitHub API rate limit used up ({message}); it resets at {reset} (epoch seconds)")]
+    RateLimited { reset: u64, message: String },
+    #[error("GitHub's secondary rate limit held after {attempts} tries ({message}); retry in {retry_after:?}")]
+    SecondaryRateLimited {
+        attempts: u32,
+        retry_after: Duration,
+        message: String,
+    },
+    #[error("runner {id} is busy with a job (422 {message})")]
+    RunnerBusy { id: u64, message: String },
+    #[error("not found: {url} (404 {message})")]
+    NotFound { url: String, message: String },
+    #[error("conflict: {message} (409)")]
+    Conflict { message: String },
+    #[error("GitHub refused the request to {url}: {status} {message}")]
+    Refused {
+        url: String,
+        status: u16,
+        message: String,
+    },
+    #[error("GitHub answered {status} for {url} after {attempts} tries: {message}")]
+    Server {
+        url: String,
+        status: u16,
+        attempts: u32,
+        message: String,
+    },
+    #[error("no answer from GitHub for {url} within {timeout:?} after {attempts} tries")]
+    Timeout {
+        url: String,
+        timeout: Duration,
+        attempts: u32,
+    },
+    #[error("could not reach GitHub at {url}: {source}")]
+    Transport {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("GitHub's answer for {url} is not what the API documents: {detail}")]
+    Decode { url: String, detail: String },
+    #[error("invalid GitHub URL: {0}")]
+    Url(String),
+}

@@ -1,0 +1,79 @@
+//! fake-github: an emulator of GitHub's REST API for self-hosted runners, served GHES-style
+//! under `/api/v3`, strict where GitHub is strict (research/github-api.md §6), with a stub
+//! runner tarball whose `config.sh`/`run.sh` register and stay online through the
+//! emulator's `/_emulator/` API.
+//!
+//! Modules: [`state`] (the world and GitHub's rules), `gate` (auth, limits, faults, log),
+//! `api` (the REST endpoints), `admin` (`/_emulator/`), [`stub`] (the tarball).
+
+mod admin;
+mod api;
+pub mod contract;
+mod gate;
+pub mod state;
+pub mod stub;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::Router;
+
+pub use state::{Config, Fault, LoggedRequest, ScopeConfig, World};
+
+pub type Shared = Arc<Mutex<World>>;
+
+/// The whole app: the gated REST API and the admin API.
+pub fn router(world: Shared) -> Router {
+    let api = api::routes().layer(axum::middleware::from_fn_with_state(
+        world.clone(),
+        gate::gate,
+    ));
+    api.merge(admin::routes()).with_state(world)
+}
+
+/// A running emulator.
+pub struct Emulator {
+    /// `http://127.0.0.1:PORT`: what `github-url` is set to.
+    pub base_url: String,
+    world: Shared,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Emulator {
+    /// Serves `config` on `addr` (`127.0.0.1:0` for any free port) in the current runtime.
+    pub async fn start(config: Config, addr: &str) -> anyhow::Result<Emulator> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let base_url = format!("http://{}", listener.local_addr()?);
+        let world: Shared = Arc::new(Mutex::new(World::new(config)));
+        world.lock().expect("fresh lock").base_url = base_url.clone();
+        let app = router(world.clone());
+        let task = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                eprintln!("fake-github: {e}");
+            }
+        });
+        Ok(Emulator {
+            base_url,
+            world,
+            task,
+        })
+    }
+
+    /// The API root the client uses (`<base>/api/v3/`).
+    pub fn api_url(&self) -> String {
+        format!("{}/api/v3/", self.base_url)
+    }
+
+    pub fn world(&self) -> MutexGuard<'_, World> {
+        self.world.lock().expect("world lock")
+    }
+
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        self.world().log.clone()
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

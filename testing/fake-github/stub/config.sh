@@ -1,0 +1,58 @@
+#!/bin/sh
+# Stub of the GitHub Actions runner's config.sh, served by fake-github for tests. POSIX sh and
+# busybox wget only: it runs inside busybox LXD containers. It takes the real runner's flags
+# and registers with the emulator's test-only endpoint, writing a sourceable .runner file.
+set -eu
+cd "$(dirname "$0")"
+
+fail_registration() {
+  echo "Http response code: NotFound from 'POST $1/actions/runner-registration'" >&2
+  exit 1
+}
+
+if [ "${1:-}" = remove ]; then
+  shift
+  token=""
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --token) token="$2"; shift ;;
+      --unattended) ;;
+      *) echo "config.sh remove: unknown option $1" >&2; exit 2 ;;
+    esac
+    shift
+  done
+  [ -f .runner ] || { echo "config.sh remove: this runner is not configured" >&2; exit 1; }
+  . ./.runner
+  wget -q -O /dev/null --header "Authorization: RemoteAuth $token" --post-data "" \
+    "$EMULATOR/_emulator/stub/$RUNNER_ID/remove" || fail_registration "$EMULATOR"
+  rm -f .runner .credentials
+  echo "Runner removed"
+  exit 0
+fi
+
+url="" token="" name="$(hostname)" labels="" group="Default" ephemeral=false
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --url) url="$2"; shift ;;
+    --token) token="$2"; shift ;;
+    --name) name="$2"; shift ;;
+    --labels) labels="$2"; shift ;;
+    --runnergroup) group="$2"; shift ;;
+    --work) shift ;;
+    --ephemeral) ephemeral=true ;;
+    --unattended | --disableupdate | --replace | --no-default-labels) ;;
+    *) echo "config.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+[ -n "$url" ] && [ -n "$token" ] || { echo "config.sh: --url and --token are required" >&2; exit 2; }
+
+emulator="$(echo "$url" | sed -n 's#^\(https\{0,1\}://[^/]*\).*#\1#p')"
+path="${url#"$emulator"/}"
+body="$(printf '{"path":"%s","name":"%s","labels":"%s","group":"%s","ephemeral":%s}' \
+  "$path" "$name" "$labels" "$group" "$ephemeral")"
+answer="$(wget -q -O - --header "Authorization: RemoteAuth $token" \
+  --header "Content-Type: application/json" --post-data "$body" \
+  "$emulator/_emulator/stub/register")" || fail_registration "$emulator"
+printf '%s\nEMULATOR=%s\n' "$answer" "$emulator" > .runner
+echo "Runner successfully added"

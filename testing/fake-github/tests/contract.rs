@@ -1,0 +1,209 @@
+//! Every response the emulator gives for a covered operation validates against GitHub's own
+//! OpenAPI schema for that operation and status; so does every error body.
+
+use fake_github::contract::Spec;
+use fake_github::{Config, Emulator, ScopeConfig};
+use serde_json::{json, Value};
+
+const TOKEN: &str = "ghp_emulatortoken";
+
+struct Call {
+    method: &'static str,
+    path: String,
+    body: Option<Value>,
+}
+
+async fn send(emulator: &Emulator, call: &Call, token: Option<&str>) -> (u16, Value) {
+    let client = reqwest::Client::new();
+    let url = format!("{}/api/v3{}", emulator.base_url, call.path);
+    let mut request = client
+        .request(call.method.parse().expect("method"), url)
+        .header("user-agent", "contract-test")
+        .header("accept", "application/vnd.github+json")
+        .header("x-github-api-version", "2022-11-28");
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = &call.body {
+        request = request.json(body);
+    }
+    let response = request.send().await.expect("emulator answers");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    (
+        status,
+        if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).expect("JSON body")
+        },
+    )
+}
+
+fn call(method: &'static str, path: impl Into<String>, body: Option<Value>) -> Call {
+    Call {
+        method,
+        path: path.into(),
+        body,
+    }
+}
+
+async fn check_all(scope: ScopeConfig, prefix: &str) {
+    let spec = Spec::load();
+    let emulator = Emulator::start(
+        Config {
+            scope,
+            ..Config::default()
+        },
+        "127.0.0.1:0",
+    )
+    .await
+    .expect("starts");
+    {
+        let mut w = emulator.world();
+        for i in 0..3 {
+            let labels = fake_github::state::labels(&["gpu".to_string()], true);
+            let id = w
+                .add_runner(&format!("r-{i}"), labels, 1, false, "Linux")
+                .expect("add");
+            w.runners.get_mut(&id).expect("runner").version = Some("2.330.0".into());
+        }
+        let busy = *w.runners.keys().next().expect("a runner");
+        w.runners.get_mut(&busy).expect("runner").busy = true;
+    }
+    let busy = *emulator.world().runners.keys().next().expect("a runner");
+    let idle = *emulator.world().runners.keys().last().expect("a runner");
+    let jit = json!({"name": "jit-1", "runner_group_id": 1, "labels": ["self-hosted", "x"]});
+    let calls = [
+        call("GET", format!("{prefix}/actions/runners"), None),
+        call(
+            "GET",
+            format!("{prefix}/actions/runners?per_page=1&page=2"),
+            None,
+        ),
+        call("GET", format!("{prefix}/actions/runners/{busy}"), None),
+        call("GET", format!("{prefix}/actions/runners/999999"), None),
+        call("GET", format!("{prefix}/actions/runners/downloads"), None),
+        call(
+            "POST",
+            format!("{prefix}/actions/runners/registration-token"),
+            None,
+        ),
+        call(
+            "POST",
+            format!("{prefix}/actions/runners/remove-token"),
+            None,
+        ),
+        call(
+            "POST",
+            format!("{prefix}/actions/runners/generate-jitconfig"),
+            Some(jit.clone()),
+        ),
+        call(
+            "POST",
+            format!("{prefix}/actions/runners/generate-jitconfig"),
+            Some(jit),
+        ),
+        call(
+            "POST",
+            format!("{prefix}/actions/runners/generate-jitconfig"),
+            Some(json!({"name": "x", "runner_group_id": 1, "labels": []})),
+        ),
+        call("DELETE", format!("{prefix}/actions/runners/{busy}"), None),
+        call("DELETE", format!("{prefix}/actions/runners/{idle}"), None),
+        call("GET", "/rate_limit", None),
+    ];
+    let mut statuses = Vec::new();
+    for c in &calls {
+        let (status, body) = send(&emulator, c, Some(TOKEN)).await;
+        let path = c.path.split('?').next().expect("path");
+        spec.check_response(c.method, path, status, &body)
+            .unwrap_or_else(|e| panic!("{e}\nbody: {body}"));
+        statuses.push(status);
+    }
+    assert_eq!(
+        statuses,
+        [200, 200, 200, 404, 200, 201, 201, 201, 409, 422, 422, 204, 200]
+    );
+    let (status, body) = send(&emulator, &calls[0], Some("ghp_wrong")).await;
+    assert_eq!(status, 401);
+    spec.check_response("GET", &calls[0].path, status, &body)
+        .expect("401 body is a basic error");
+}
+
+#[tokio::test]
+async fn organisation_responses_match_github_s_schemas() {
+    check_all(ScopeConfig::Org("test-org".into()), "/orgs/test-org").await;
+    let spec = Spec::load();
+    let emulator = Emulator::start(Config::default(), "127.0.0.1:0")
+        .await
+        .expect("starts");
+    let (status, body) = send(
+        &emulator,
+        &call("GET", "/orgs/test-org/actions/runner-groups", None),
+        Some(TOKEN),
+    )
+    .await;
+    spec.check_response("GET", "/orgs/test-org/actions/runner-groups", status, &body)
+        .expect("runner groups");
+}
+
+#[tokio::test]
+async fn repository_responses_match_github_s_schemas() {
+    check_all(
+        ScopeConfig::Repo {
+            owner: "acme".into(),
+            repo: "app".into(),
+        },
+        "/repos/acme/app",
+    )
+    .await;
+}
+
+#[test]
+fn a_list_without_a_required_field_fails_the_contract() {
+    let spec = Spec::load();
+    let runner = json!({"id": 1, "name": "a", "os": "linux", "busy": false, "labels": []});
+    let err = spec
+        .check_response(
+            "GET",
+            "/orgs/o/actions/runners",
+            200,
+            &json!({"total_count": 1, "runners": [runner]}),
+        )
+        .expect_err("status is required");
+    assert!(err.contains("status"), "{err}");
+}
+
+#[tokio::test]
+async fn requests_without_user_agent_get_github_s_html_403() {
+    let emulator = Emulator::start(Config::default(), "127.0.0.1:0")
+        .await
+        .expect("starts");
+    let response = reqwest::Client::new()
+        .get(format!(
+            "{}/api/v3/orgs/test-org/actions/runners",
+            emulator.base_url
+        ))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(response.status().as_u16(), 403);
+    assert_eq!(response.headers()["content-type"], "text/html");
+}
+
+#[tokio::test]
+async fn another_scope_is_not_found_for_the_token() {
+    let emulator = Emulator::start(Config::default(), "127.0.0.1:0")
+        .await
+        .expect("starts");
+    let (status, body) = send(
+        &emulator,
+        &call("GET", "/orgs/other-org/actions/runners", None),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_eq!(body["message"], "Not Found");
+}
