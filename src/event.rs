@@ -82,10 +82,7 @@ impl Event {
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
             return Event::None;
         };
-        let parent = path
-            .parent()
-            .and_then(|p| p.file_name())
-            .and_then(|n| n.to_str());
+        let parent = path.parent().and_then(|p| p.file_name()).and_then(|n| n.to_str());
         if parent == Some("actions") {
             Event::action(name)
         } else {
@@ -155,10 +152,7 @@ mod tests {
 
     impl Env for MapEnv {
         fn var(&self, name: &str) -> Option<String> {
-            self.0
-                .get(name)
-                .filter(|v| !v.is_empty())
-                .map(|v| v.to_string())
+            self.0.get(name).filter(|v| !v.is_empty()).map(|v| v.to_string())
         }
     }
 
@@ -168,20 +162,14 @@ mod tests {
 
     #[test]
     fn dispatch_path_with_hooks_prefix_names_the_hook() {
-        let event = detect(
-            &[("JUJU_DISPATCH_PATH", "hooks/config-changed")],
-            "./dispatch",
-        );
+        let event = detect(&[("JUJU_DISPATCH_PATH", "hooks/config-changed")], "./dispatch");
         assert_eq!(event, Event::Hook(Hook::ConfigChanged));
     }
 
     #[test]
     fn dispatch_path_under_actions_names_the_action() {
         let event = detect(
-            &[
-                ("JUJU_DISPATCH_PATH", "actions/flush-runners"),
-                ("JUJU_HOOK_NAME", ""),
-            ],
+            &[("JUJU_DISPATCH_PATH", "actions/flush-runners"), ("JUJU_HOOK_NAME", "")],
             "./dispatch",
         );
         assert_eq!(event, Event::Action(Action::FlushRunners));
@@ -209,10 +197,7 @@ mod tests {
     #[test]
     fn action_name_is_used_when_there_is_no_dispatch_path() {
         let event = detect(
-            &[
-                ("JUJU_ACTION_NAME", "check-runners"),
-                ("JUJU_HOOK_NAME", "install"),
-            ],
+            &[("JUJU_ACTION_NAME", "check-runners"), ("JUJU_HOOK_NAME", "install")],
             "./dispatch",
         );
         assert_eq!(event, Event::Action(Action::CheckRunners));
@@ -227,10 +212,7 @@ mod tests {
     #[test]
     fn argv0_basename_is_the_legacy_fallback() {
         assert_eq!(
-            detect(
-                &[],
-                "/var/lib/juju/agents/unit-x-0/charm/hooks/upgrade-charm"
-            ),
+            detect(&[], "/var/lib/juju/agents/unit-x-0/charm/hooks/upgrade-charm"),
             Event::Hook(Hook::UpgradeCharm)
         );
     }
@@ -243,10 +225,7 @@ mod tests {
     #[test]
     fn unknown_hooks_and_relation_hooks_are_unhandled() {
         assert_eq!(
-            detect(
-                &[("JUJU_DISPATCH_PATH", "hooks/leader-elected")],
-                "./dispatch"
-            ),
+            detect(&[("JUJU_DISPATCH_PATH", "hooks/leader-elected")], "./dispatch"),
             Event::Unhandled("leader-elected".into())
         );
         assert_eq!(

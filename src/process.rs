@@ -37,11 +37,7 @@ pub struct Output {
 pub fn run(program: &str, args: &[&str], stdin: Option<&[u8]>) -> Result<Output, ProcessError> {
     let mut child = Command::new(program)
         .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -54,12 +50,10 @@ pub fn run(program: &str, args: &[&str], stdin: Option<&[u8]>) -> Result<Output,
         // below says whether that was a failure, so a write error here is not one.
         let _ = pipe.write_all(input);
     }
-    let out = child
-        .wait_with_output()
-        .map_err(|source| ProcessError::Spawn {
-            program: program.to_string(),
-            source,
-        })?;
+    let out = child.wait_with_output().map_err(|source| ProcessError::Spawn {
+        program: program.to_string(),
+        source,
+    })?;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).trim_end().to_string();
     if out.status.success() {

@@ -40,10 +40,7 @@ pub enum BinaryError {
     #[error("{filename} is not a runner tarball: {detail}")]
     NotARunner { filename: String, detail: String },
     #[error("runner binary cache {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
     Github(#[from] GithubError),
 }
@@ -58,10 +55,7 @@ pub fn host_arch() -> Result<&'static str, BinaryError> {
 }
 
 /// The Linux build for `arch` among GitHub's offer.
-pub fn pick<'a>(
-    apps: &'a [RunnerApplication],
-    arch: &str,
-) -> Result<&'a RunnerApplication, BinaryError> {
+pub fn pick<'a>(apps: &'a [RunnerApplication], arch: &str) -> Result<&'a RunnerApplication, BinaryError> {
     apps.iter()
         .find(|a| a.os == "linux" && a.architecture == arch)
         .ok_or_else(|| BinaryError::NoBuild {
@@ -160,21 +154,15 @@ impl RunnerBinaryCache {
         app: &RunnerApplication,
     ) -> Result<VerifiedTarball, BinaryError> {
         let filename = &app.filename;
-        if filename.is_empty()
-            || filename.contains('/')
-            || filename.starts_with('.')
-            || !filename.ends_with(".tar.gz")
+        if filename.is_empty() || filename.contains('/') || filename.starts_with('.') || !filename.ends_with(".tar.gz")
         {
             return Err(BinaryError::BadFilename {
                 filename: filename.clone(),
             });
         }
-        let expected = app
-            .sha256_checksum
-            .clone()
-            .ok_or_else(|| BinaryError::NoChecksum {
-                filename: filename.clone(),
-            })?;
+        let expected = app.sha256_checksum.clone().ok_or_else(|| BinaryError::NoChecksum {
+            filename: filename.clone(),
+        })?;
         if let Some(current) = self.current().filter(|c| c.is(app)) {
             return Ok(current);
         }
@@ -285,10 +273,7 @@ fn check_runner_tarball(path: &Path, filename: &str) -> Result<(), BinaryError> 
     let file = fs::File::open(path).map_err(|e| bad(e.to_string()))?;
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
     let (mut config, mut run) = (false, false);
-    for entry in archive
-        .entries()
-        .map_err(|e| bad(format!("not a gzip tar ({e})")))?
-    {
+    for entry in archive.entries().map_err(|e| bad(format!("not a gzip tar ({e})")))? {
         let entry = entry.map_err(|e| bad(format!("not a gzip tar ({e})")))?;
         let path = entry.path().map_err(|e| bad(e.to_string()))?;
         let name = path.to_string_lossy();
@@ -325,15 +310,8 @@ mod tests {
 
     #[test]
     fn pick_finds_the_linux_build_of_the_arch() {
-        let apps = [
-            app("osx", "x64"),
-            app("linux", "arm64"),
-            app("linux", "x64"),
-        ];
-        assert_eq!(
-            pick(&apps, "x64").expect("found").download_url,
-            "https://x/linux-x64"
-        );
+        let apps = [app("osx", "x64"), app("linux", "arm64"), app("linux", "x64")];
+        assert_eq!(pick(&apps, "x64").expect("found").download_url, "https://x/linux-x64");
         let err = pick(&apps[..1], "x64").expect_err("none").to_string();
         assert!(err.contains("offers: osx/x64"), "{err}");
     }

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::github::EtagCache;
 use crate::host::{fs, Host};
 use crate::secret::Secret;
 
@@ -22,6 +23,8 @@ pub struct State {
     pub path: Option<String>,
     /// The token the current runners were registered with.
     pub token: Option<Secret>,
+    /// GitHub's last answers with their ETags, so a repeated list is a free 304.
+    pub etags: EtagCache,
 }
 
 /// The file's shape on disk; only this module sees the token in the clear.
@@ -31,25 +34,18 @@ struct OnDisk {
     path: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     token: Option<String>,
+    #[serde(default, skip_serializing_if = "EtagCache::is_empty")]
+    etags: EtagCache,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     #[error("reading the charm state {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("the charm state {path} is not valid JSON ({source}); move it away to start afresh")]
-    Corrupt {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
+    Corrupt { path: PathBuf, source: serde_json::Error },
     #[error("writing the charm state {path}: {source}")]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Write { path: PathBuf, source: std::io::Error },
 }
 
 /// The state file of one unit.
@@ -61,9 +57,7 @@ pub struct StateFile {
 impl StateFile {
     /// The file of `unit` (e.g. `github-runner/0`).
     pub fn new(host: &Host, unit: &str) -> Self {
-        let dir = host
-            .path("/var/lib/github-runner")
-            .join(unit.replace('/', "-"));
+        let dir = host.path("/var/lib/github-runner").join(unit.replace('/', "-"));
         StateFile {
             path: dir.join("state.json"),
         }
@@ -92,6 +86,7 @@ impl StateFile {
         Ok(State {
             path: disk.path,
             token: disk.token.map(Secret::new),
+            etags: disk.etags,
         })
     }
 
@@ -100,6 +95,7 @@ impl StateFile {
         let disk = OnDisk {
             path: state.path.clone(),
             token: state.token.as_ref().map(|t| t.expose().to_string()),
+            etags: state.etags.clone(),
         };
         let text = serde_json::to_vec_pretty(&disk).expect("a struct of strings always serialises");
         let write_err = |source| StateError::Write {
@@ -144,17 +140,24 @@ mod tests {
         let root = tempfile::tempdir().expect("tempdir");
         let file = StateFile::new(&Host::new(root.path()), "github-runner/0");
         assert_eq!(file.load().expect("empty"), State::default());
+        let mut etags = EtagCache::default();
+        let page = crate::github::CachedPage {
+            etag: "W/\"1\"".into(),
+            body: "{}".into(),
+            next: None,
+        };
+        etags.put(
+            "https://api.github.com/orgs/o/actions/runners?per_page=100".into(),
+            page,
+        );
         let state = State {
             path: Some("org".into()),
             token: Some(Secret::new("ghp_x")),
+            etags,
         };
         file.save(&state).expect("save");
         assert_eq!(file.load().expect("load"), state);
-        let mode = std::fs::metadata(file.path())
-            .expect("meta")
-            .permissions()
-            .mode()
-            & 0o777;
+        let mode = std::fs::metadata(file.path()).expect("meta").permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         assert!(file
             .path()

@@ -14,14 +14,9 @@ fn the_charm_zip_holds_what_juju_reads() {
         .map(|e| e.path())
         .find(|p| p.extension().is_some_and(|e| e == "charm"))
         .expect("a .charm file");
-    let name = zip_path
-        .file_name()
-        .expect("name")
-        .to_string_lossy()
-        .into_owned();
+    let name = zip_path.file_name().expect("name").to_string_lossy().into_owned();
     assert!(name.starts_with("github-runner_ubuntu-22.04-"), "{name}");
-    let mut zip =
-        zip::ZipArchive::new(std::fs::File::open(&zip_path).expect("open")).expect("a zip");
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&zip_path).expect("open")).expect("a zip");
     let mode = |zip: &mut zip::ZipArchive<std::fs::File>, name: &str| {
         zip.by_name(name)
             .unwrap_or_else(|_| panic!("{name} missing"))
@@ -40,11 +35,7 @@ fn the_charm_zip_holds_what_juju_reads() {
         "manifest.yaml",
         "templates/dispatch-event.service.j2",
     ] {
-        assert_eq!(
-            mode(&mut zip, file) & 0o170000,
-            0o100000,
-            "{file} is a file"
-        );
+        assert_eq!(mode(&mut zip, file) & 0o170000, 0o100000, "{file} is a file");
     }
     for hook in [
         "install",
@@ -57,11 +48,7 @@ fn the_charm_zip_holds_what_juju_reads() {
         "reconcile-runners",
     ] {
         let path = format!("hooks/{hook}");
-        assert_eq!(
-            mode(&mut zip, &path) & 0o170000,
-            0o120000,
-            "{path} is a symlink"
-        );
+        assert_eq!(mode(&mut zip, &path) & 0o170000, 0o120000, "{path} is a symlink");
         let mut target = String::new();
         zip.by_name(&path)
             .expect("hook")

@@ -15,10 +15,7 @@ fn deploy_without_config_is_blocked_naming_path_and_token_and_writes_no_timer() 
     juju.deploy(&[]);
     let (status, message) = juju.unit_status();
     assert_eq!(status, "blocked");
-    assert_eq!(
-        message,
-        "missing config: token, path (set with `juju config`)"
-    );
+    assert_eq!(message, "missing config: token, path (set with `juju config`)");
     assert!(!juju.unit_file(SERVICE).exists());
     assert!(!juju.unit_file(TIMER).exists());
 }
@@ -38,16 +35,9 @@ fn valid_config_installs_the_timer_with_the_interval() {
         "{service}"
     );
     let model: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(juju.model().join("model.json")).expect("model"))
-            .expect("json");
-    assert_eq!(
-        model["systemd"][TIMER]["active"], true,
-        "the timer is started"
-    );
-    assert_eq!(
-        model["systemd"][TIMER]["enabled"], true,
-        "the timer is enabled"
-    );
+        serde_json::from_slice(&std::fs::read(juju.model().join("model.json")).expect("model")).expect("json");
+    assert_eq!(model["systemd"][TIMER]["active"], true, "the timer is started");
+    assert_eq!(model["systemd"][TIMER]["enabled"], true, "the timer is enabled");
 }
 
 #[test]
@@ -65,10 +55,7 @@ fn changing_the_interval_rewrites_the_units() {
         .iter()
         .filter(|(tool, args)| tool == "systemctl" && args == &["daemon-reload"])
         .count();
-    assert_eq!(
-        reloads, 2,
-        "one reload for the first install, one for the change"
-    );
+    assert_eq!(reloads, 2, "one reload for the first install, one for the change");
 }
 
 #[test]
@@ -133,10 +120,7 @@ fn remove_unit_removes_the_timer_units_and_the_state() {
     assert!(!juju.unit_file(SERVICE).exists());
     assert!(!juju.unit_file(TIMER).exists());
     assert!(
-        !juju
-            .root()
-            .join("var/lib/github-runner/github-runner-0")
-            .exists(),
+        !juju.root().join("var/lib/github-runner/github-runner-0").exists(),
         "no token left on the machine"
     );
     let verbs: Vec<String> = juju
@@ -175,11 +159,7 @@ fn timers_written_by_the_original_charm_with_a_bare_event_name_still_dispatch() 
         .env_remove("JUJU_CONTEXT_ID")
         .output()
         .expect("juju-exec runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(juju
         .debug_log()
         .contains("reconcile-runners: runner management is not in this build"));
@@ -207,10 +187,7 @@ fn actions_fail_with_action_fail_and_exit_0() {
         "failed through action-fail, not an exit code"
     );
     assert!(
-        task["message"]
-            .as_str()
-            .expect("message")
-            .contains("not in this build"),
+        task["message"].as_str().expect("message").contains("not in this build"),
         "{task}"
     );
 }
@@ -229,9 +206,7 @@ fn the_charm_calls_hook_tools_with_juju_s_command_lines() {
         .iter()
         .any(|(t, a)| t == "juju-log" && a[..3] == ["-l", "INFO", "--"]));
     assert!(
-        calls
-            .iter()
-            .all(|(_, a)| a.iter().all(|x| !x.contains(TOKEN))),
+        calls.iter().all(|(_, a)| a.iter().all(|x| !x.contains(TOKEN))),
         "the token is never in argv"
     );
 }
@@ -254,28 +229,19 @@ fn the_token_never_leaves_the_0600_state_file() {
             let path = entry.path();
             if path.is_dir() {
                 stack.push(path);
-            } else if std::fs::read_to_string(&path)
-                .unwrap_or_default()
-                .contains(TOKEN)
-            {
+            } else if std::fs::read_to_string(&path).unwrap_or_default().contains(TOKEN) {
                 holders.push(path);
             }
         }
     }
-    let state = juju
-        .root()
-        .join("var/lib/github-runner/github-runner-0/state.json");
+    let state = juju.root().join("var/lib/github-runner/github-runner-0/state.json");
     assert_eq!(
         holders,
         std::slice::from_ref(&state),
         "only the charm's state holds the token"
     );
     assert_eq!(
-        std::fs::metadata(&state)
-            .expect("state")
-            .permissions()
-            .mode()
-            & 0o777,
+        std::fs::metadata(&state).expect("state").permissions().mode() & 0o777,
         0o600
     );
     let dir_mode = std::fs::metadata(state.parent().expect("dir"))

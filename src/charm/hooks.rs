@@ -9,7 +9,6 @@ use crate::config::CharmConfig;
 use crate::event::Hook;
 use crate::host::timer::{Ensured, EventTimer};
 use crate::juju::{self, status::Status};
-use crate::state::State;
 
 /// The event the timer dispatches.
 const RECONCILE_EVENT: &str = "reconcile-runners";
@@ -33,17 +32,14 @@ pub fn run(charm: &Charm, hook: Hook) -> anyhow::Result<()> {
             }
         }
         Hook::ReconcileRunners => {
-            tracing::info!(
-                "reconcile-runners: runner management is not in this build; nothing to reconcile"
-            );
+            tracing::info!("reconcile-runners: runner management is not in this build; nothing to reconcile");
         }
         Hook::Stop | Hook::Remove => unreachable!("handled above"),
     }
     if hook == Hook::ConfigChanged {
-        let state = State {
-            path: Some(config.path.to_string()),
-            token: Some(config.token.clone()),
-        };
+        let mut state = charm.state.load()?;
+        state.path = Some(config.path.to_string());
+        state.token = Some(config.token.clone());
         charm.state.save(&state)?;
     }
     juju::status::set(&ready(&config))?;
@@ -66,10 +62,7 @@ fn ensure_timer(charm: &Charm, config: &CharmConfig) -> anyhow::Result<bool> {
         interval_minutes: config.reconcile_interval,
     };
     match timer.ensure(&charm.host) {
-        Ok(Ensured::Installed) => tracing::info!(
-            "reconcile timer set to every {}m",
-            config.reconcile_interval
-        ),
+        Ok(Ensured::Installed) => tracing::info!("reconcile timer set to every {}m", config.reconcile_interval),
         Ok(Ensured::Restarted) => {
             tracing::warn!("reconcile timer was not running; started it again")
         }

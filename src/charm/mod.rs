@@ -29,7 +29,9 @@ impl Charm {
         let unit = std::env::var("JUJU_UNIT_NAME")
             .ok()
             .filter(|u| is_unit_name(u))
-            .context("JUJU_UNIT_NAME is not a unit name such as `github-runner/0`: dispatch must run inside a Juju hook")?;
+            .context(
+                "JUJU_UNIT_NAME is not a unit name such as `github-runner/0`: dispatch must run inside a Juju hook",
+            )?;
         let host = Host::from_env();
         let state = StateFile::new(&host, &unit);
         Ok(Charm { host, unit, state })
@@ -96,9 +98,7 @@ pub fn run(event: &Event) -> anyhow::Result<()> {
             Ok(())
         }
         Event::None => {
-            eprintln!(
-                "no Juju event: JUJU_DISPATCH_PATH, JUJU_ACTION_NAME and JUJU_HOOK_NAME are unset"
-            );
+            eprintln!("no Juju event: JUJU_DISPATCH_PATH, JUJU_ACTION_NAME and JUJU_HOOK_NAME are unset");
             Ok(())
         }
     }

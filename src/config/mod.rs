@@ -151,13 +151,11 @@ impl CharmConfig {
             .string("vm-disk", defaults::VM_DISK)
             .and_then(|v| r.check("vm-disk", &v, ByteSize::parse));
         let reconcile_interval = r.int("reconcile-interval", defaults::RECONCILE_INTERVAL, 1);
-        let insecure = r
-            .string("test-mode", "")
-            .and_then(|mode| match mode.as_str() {
-                "" => Some(false),
-                "insecure" => Some(true),
-                _ => r.reject("test-mode", &mode, "must be empty or `insecure`"),
-            });
+        let insecure = r.string("test-mode", "").and_then(|mode| match mode.as_str() {
+            "" => Some(false),
+            "insecure" => Some(true),
+            _ => r.reject("test-mode", &mode, "must be empty or `insecure`"),
+        });
         let denylist = r
             .string("denylist", "")
             .and_then(|list| r.check("denylist", &list, parse_denylist));
@@ -169,15 +167,13 @@ impl CharmConfig {
                 .map(Some)
         });
         let use_aproxy = r.bool("experimental-use-aproxy", false);
-        let base_image = r
-            .string("base-image", defaults::BASE_IMAGE)
-            .and_then(|image| {
-                if image.is_empty() || image.chars().any(char::is_whitespace) {
-                    r.reject("base-image", &image, "must name an LXD image, e.g. `jammy`")
-                } else {
-                    Some(image)
-                }
-            });
+        let base_image = r.string("base-image", defaults::BASE_IMAGE).and_then(|image| {
+            if image.is_empty() || image.chars().any(char::is_whitespace) {
+                r.reject("base-image", &image, "must name an LXD image, e.g. `jammy`")
+            } else {
+                Some(image)
+            }
+        });
         let github_url = r.string("github-url", defaults::GITHUB_URL).and_then(|u| {
             let schemes: &[&str] = if insecure == Some(true) {
                 &["https", "http"]
@@ -187,8 +183,7 @@ impl CharmConfig {
             let url = r.check("github-url", &u, |v| values::parse_url(v, schemes));
             if url.is_none() && insecure != Some(true) && u.starts_with("http://") {
                 if let Some(last) = r.problems.invalid.last_mut() {
-                    last.problem =
-                        "must start with https:// (http:// only with test-mode=insecure)".into();
+                    last.problem = "must start with https:// (http:// only with test-mode=insecure)".into();
                 }
             }
             url
@@ -231,10 +226,7 @@ impl CharmConfig {
 
     /// The LXD profile holding the per-runner resources, e.g. `cpu-2-mem-7GiB-disk-10GiB`.
     pub fn resource_profile(&self) -> String {
-        format!(
-            "cpu-{}-mem-{}-disk-{}",
-            self.vm_cpu, self.vm_memory, self.vm_disk
-        )
+        format!("cpu-{}-mem-{}-disk-{}", self.vm_cpu, self.vm_memory, self.vm_disk)
     }
 }
 
@@ -270,12 +262,7 @@ impl Reader<'_> {
         None
     }
 
-    fn check<T>(
-        &mut self,
-        option: &'static str,
-        value: &str,
-        parse: impl Fn(&str) -> Result<T, String>,
-    ) -> Option<T> {
+    fn check<T>(&mut self, option: &'static str, value: &str, parse: impl Fn(&str) -> Result<T, String>) -> Option<T> {
         match parse(value) {
             Ok(v) => Some(v),
             Err(problem) => self.reject(option, value, &problem),
@@ -311,9 +298,7 @@ impl Reader<'_> {
             None | Some(Value::Null) => default,
             Some(Value::Number(n)) => match n.as_i64() {
                 Some(n) => n,
-                None => {
-                    return self.wrong_type(option, &Value::Number(n.clone()), "a whole number")
-                }
+                None => return self.wrong_type(option, &Value::Number(n.clone()), "a whole number"),
             },
             Some(other) => return self.wrong_type(option, other, "a whole number"),
         };
@@ -338,10 +323,7 @@ impl Reader<'_> {
     /// Proxy URLs must parse; aproxy needs one of them.
     fn check_proxy(&mut self, proxy: ProxyConfig, use_aproxy: Option<bool>) -> Option<ProxyConfig> {
         let mut ok = true;
-        for (option, value) in [
-            ("juju-http-proxy", &proxy.http),
-            ("juju-https-proxy", &proxy.https),
-        ] {
+        for (option, value) in [("juju-http-proxy", &proxy.http), ("juju-https-proxy", &proxy.https)] {
             if let Some(v) = value {
                 ok &= self
                     .check(option, v, |v| values::parse_url(v, &["http", "https"]))

@@ -47,11 +47,8 @@ fn valid_config_parses_into_typed_values() {
 
 #[test]
 fn repository_path_has_no_runner_group() {
-    let config = CharmConfig::from_raw(
-        &with("path", json!("canonical/github-runner")),
-        ProxyConfig::default(),
-    )
-    .expect("valid");
+    let config =
+        CharmConfig::from_raw(&with("path", json!("canonical/github-runner")), ProxyConfig::default()).expect("valid");
     assert_eq!(
         config.path,
         GithubPath::Repo {
@@ -96,10 +93,7 @@ fn every_bad_value_blocks_with_a_message_naming_the_option() {
     ];
     for (option, value, expected) in cases {
         let message = problems(&with(option, value.clone())).to_string();
-        assert!(
-            message.starts_with("invalid config: "),
-            "{option}={value}: {message}"
-        );
+        assert!(message.starts_with("invalid config: "), "{option}={value}: {message}");
         assert!(
             message.contains(expected),
             "{option}={value}: got {message:?}, want {expected:?}"
@@ -173,15 +167,10 @@ fn denylist_accepts_networks_and_single_addresses() {
 
 #[test]
 fn aproxy_is_accepted_with_a_model_proxy_from_lowercase_variables() {
-    let proxy = ProxyConfig::from_env(|name| {
-        (name == "juju_charm_https_proxy").then(|| "http://squid.internal:3128".into())
-    });
-    let config =
-        CharmConfig::from_raw(&with("experimental-use-aproxy", json!(true)), proxy).expect("valid");
-    assert_eq!(
-        config.proxy.https.as_deref(),
-        Some("http://squid.internal:3128")
-    );
+    let proxy =
+        ProxyConfig::from_env(|name| (name == "juju_charm_https_proxy").then(|| "http://squid.internal:3128".into()));
+    let config = CharmConfig::from_raw(&with("experimental-use-aproxy", json!(true)), proxy).expect("valid");
+    assert_eq!(config.proxy.https.as_deref(), Some("http://squid.internal:3128"));
 }
 
 #[test]
@@ -193,10 +182,7 @@ fn a_model_proxy_that_is_not_a_url_is_named() {
     let message = CharmConfig::from_raw(&valid(), proxy)
         .expect_err("bad proxy")
         .to_string();
-    assert!(
-        message.contains("juju-http-proxy \"squid:3128\""),
-        "{message}"
-    );
+    assert!(message.contains("juju-http-proxy \"squid:3128\""), "{message}");
 }
 
 #[test]
@@ -213,8 +199,7 @@ fn unset_options_take_the_config_yaml_defaults() {
 
 #[test]
 fn code_defaults_match_config_yaml() {
-    let yaml: serde_yaml::Value =
-        serde_yaml::from_str(include_str!("../../config.yaml")).expect("config.yaml parses");
+    let yaml: serde_yaml::Value = serde_yaml::from_str(include_str!("../../config.yaml")).expect("config.yaml parses");
     let default = |key: &str| yaml["options"][key]["default"].clone();
     assert_eq!(default("group"), serde_yaml::Value::from(defaults::GROUP));
     assert_eq!(
@@ -222,26 +207,14 @@ fn code_defaults_match_config_yaml() {
         serde_yaml::Value::from(defaults::VIRTUAL_MACHINES)
     );
     assert_eq!(default("vm-cpu"), serde_yaml::Value::from(defaults::VM_CPU));
-    assert_eq!(
-        default("vm-memory"),
-        serde_yaml::Value::from(defaults::VM_MEMORY)
-    );
-    assert_eq!(
-        default("vm-disk"),
-        serde_yaml::Value::from(defaults::VM_DISK)
-    );
+    assert_eq!(default("vm-memory"), serde_yaml::Value::from(defaults::VM_MEMORY));
+    assert_eq!(default("vm-disk"), serde_yaml::Value::from(defaults::VM_DISK));
     assert_eq!(
         default("reconcile-interval"),
         serde_yaml::Value::from(defaults::RECONCILE_INTERVAL)
     );
-    assert_eq!(
-        default("github-url"),
-        serde_yaml::Value::from(defaults::GITHUB_URL)
-    );
-    assert_eq!(
-        default("base-image"),
-        serde_yaml::Value::from(defaults::BASE_IMAGE)
-    );
+    assert_eq!(default("github-url"), serde_yaml::Value::from(defaults::GITHUB_URL));
+    assert_eq!(default("base-image"), serde_yaml::Value::from(defaults::BASE_IMAGE));
     assert!(
         yaml["options"]["test-mode"].get("default").is_none(),
         "test-mode has no default, as in the original"

@@ -16,8 +16,7 @@ pub enum GithubPath {
 
 impl GithubPath {
     pub fn parse(value: &str) -> Result<Self, String> {
-        const SHAPE: &str =
-            "must be an organisation name (`my-org`) or a repository (`owner/repo`)";
+        const SHAPE: &str = "must be an organisation name (`my-org`) or a repository (`owner/repo`)";
         let mut parts = value.split('/');
         let (first, second, rest) = (parts.next(), parts.next(), parts.next());
         match (first, second, rest) {
@@ -140,18 +139,12 @@ impl ByteSize {
             .find(|u| value.ends_with(u.suffix()))
             .ok_or_else(|| {
                 let digits: String = value.chars().take_while(char::is_ascii_digit).collect();
-                let example = if digits.is_empty() {
-                    "10".to_string()
-                } else {
-                    digits
-                };
+                let example = if digits.is_empty() { "10".to_string() } else { digits };
                 format!("needs a unit KiB/MiB/GiB/TiB/PiB/EiB, e.g. \"{example}GiB\"")
             })?;
         let number = &value[..value.len() - unit.suffix().len()];
         if number.is_empty() || !number.chars().all(|c| c.is_ascii_digit()) {
-            return Err(
-                "must be a positive whole number followed by its unit, e.g. \"10GiB\"".into(),
-            );
+            return Err("must be a positive whole number followed by its unit, e.g. \"10GiB\"".into());
         }
         let amount: u64 = number.parse().map_err(|_| "is too large".to_string())?;
         if amount == 0 {
@@ -189,9 +182,7 @@ impl Ipv4Net {
             Some((addr, prefix)) => (addr, Some(prefix)),
             None => (entry, None),
         };
-        let addr: Ipv4Addr = addr
-            .parse()
-            .map_err(|_| "is not an IPv4 address".to_string())?;
+        let addr: Ipv4Addr = addr.parse().map_err(|_| "is not an IPv4 address".to_string())?;
         let prefix = match prefix {
             None => 32,
             // Digits only and no leading zero, so `+8` and `08` are refused, not guessed at.
@@ -200,16 +191,10 @@ impl Ipv4Net {
                 _ => return Err("needs a prefix length from 0 to 32".into()),
             },
         };
-        let mask = if prefix == 0 {
-            0
-        } else {
-            u32::MAX << (32 - prefix)
-        };
+        let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) };
         if u32::from(addr) & !mask != 0 {
             let network = Ipv4Addr::from(u32::from(addr) & mask);
-            return Err(format!(
-                "has host bits set (did you mean {network}/{prefix}?)"
-            ));
+            return Err(format!("has host bits set (did you mean {network}/{prefix}?)"));
         }
         Ok(Ipv4Net { addr, prefix })
     }

@@ -14,8 +14,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use reqwest::header::{
-    HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, ETAG, IF_NONE_MATCH, LINK, RETRY_AFTER,
-    USER_AGENT,
+    HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, ETAG, IF_NONE_MATCH, LINK, RETRY_AFTER, USER_AGENT,
 };
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -106,10 +105,7 @@ pub fn http_client(
     connect_timeout: Duration,
 ) -> Result<reqwest::Client, GithubError> {
     let mut builder = builder.connect_timeout(connect_timeout).no_proxy();
-    let no_proxy = proxy
-        .no_proxy
-        .as_deref()
-        .and_then(reqwest::NoProxy::from_string);
+    let no_proxy = proxy.no_proxy.as_deref().and_then(reqwest::NoProxy::from_string);
     for (url, https) in [(&proxy.http, false), (&proxy.https, true)] {
         if let Some(url) = url.as_deref() {
             let proxy = if https {
@@ -174,18 +170,10 @@ pub struct GithubClient {
 impl GithubClient {
     pub fn new(config: ClientConfig) -> Result<Self, GithubError> {
         let mut headers = HeaderMap::new();
-        headers.insert(
-            ACCEPT,
-            HeaderValue::from_static("application/vnd.github+json"),
-        );
-        headers.insert(
-            "x-github-api-version",
-            HeaderValue::from_static(API_VERSION),
-        );
+        headers.insert(ACCEPT, HeaderValue::from_static("application/vnd.github+json"));
+        headers.insert("x-github-api-version", HeaderValue::from_static(API_VERSION));
         let mut auth = HeaderValue::from_str(&format!("Bearer {}", config.token.expose()))
-            .map_err(|_| {
-                GithubError::Url("the token holds characters HTTP headers cannot carry".into())
-            })?;
+            .map_err(|_| GithubError::Url("the token holds characters HTTP headers cannot carry".into()))?;
         auth.set_sensitive(true);
         headers.insert(AUTHORIZATION, auth);
         let agent = concat!("github-runner-charm/", env!("CARGO_PKG_VERSION"));
@@ -233,20 +221,12 @@ impl GithubClient {
         let url = request.url.to_string();
         let cached = request
             .conditional
-            .then(|| {
-                self.etags
-                    .lock()
-                    .expect("etag lock poisoned")
-                    .get(&url)
-                    .cloned()
-            })
+            .then(|| self.etags.lock().expect("etag lock poisoned").get(&url).cloned())
             .flatten();
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut builder = self
-                .http
-                .request(request.method.clone(), request.url.clone());
+            let mut builder = self.http.request(request.method.clone(), request.url.clone());
             if let Some(page) = &cached {
                 builder = builder.header(IF_NONE_MATCH, &page.etag);
             }
@@ -256,11 +236,7 @@ impl GithubClient {
             self.count(|s| s.requests += 1);
             let response = match builder.send().await {
                 Ok(r) => r,
-                Err(e)
-                    if request.idempotent
-                        && attempt < policy.attempts
-                        && (e.is_timeout() || e.is_connect()) =>
-                {
+                Err(e) if request.idempotent && attempt < policy.attempts && (e.is_timeout() || e.is_connect()) => {
                     self.backoff(attempt, None).await;
                     continue;
                 }
@@ -302,10 +278,7 @@ impl GithubClient {
                         body: body.clone(),
                         next: next.clone(),
                     };
-                    self.etags
-                        .lock()
-                        .expect("etag lock poisoned")
-                        .put(url.clone(), page);
+                    self.etags.lock().expect("etag lock poisoned").put(url.clone(), page);
                 }
                 return Ok(Answer { body, next });
             }
@@ -315,14 +288,10 @@ impl GithubClient {
                 .unwrap_or_else(|| excerpt(&body));
             match classify(status, &headers, &message, policy) {
                 Verdict::Fail => return Err(self.error(status, &url, message, attempt, &headers)),
-                Verdict::Retry if request.idempotent && attempt < policy.attempts => {
-                    self.backoff(attempt, None).await
-                }
+                Verdict::Retry if request.idempotent && attempt < policy.attempts => self.backoff(attempt, None).await,
                 Verdict::Retry => return Err(self.error(status, &url, message, attempt, &headers)),
                 // Nothing was done by a rate-limited request, so even a POST may go again.
-                Verdict::RateLimited(wait)
-                    if wait <= policy.max_wait && attempt < policy.attempts =>
-                {
+                Verdict::RateLimited(wait) if wait <= policy.max_wait && attempt < policy.attempts => {
                     self.backoff(attempt, Some(wait)).await;
                 }
                 Verdict::RateLimited(wait) => {
@@ -355,10 +324,7 @@ impl GithubClient {
     }
 
     /// Follows `next` links from `first` to the end, parsing each page.
-    pub(crate) async fn get_all<T: DeserializeOwned>(
-        &self,
-        first: Url,
-    ) -> Result<Vec<T>, GithubError> {
+    pub(crate) async fn get_all<T: DeserializeOwned>(&self, first: Url) -> Result<Vec<T>, GithubError> {
         let mut pages = Vec::new();
         let mut seen = std::collections::HashSet::new();
         let mut next = Some(first);
@@ -408,34 +374,22 @@ impl GithubClient {
                 .saturating_mul(1u32 << (attempt - 1).min(16))
                 .min(policy.max_delay);
             // Up to 50% jitter, so units that failed together do not retry together.
-            let jitter = std::collections::hash_map::RandomState::new()
-                .build_hasher()
-                .finish()
-                % 500;
+            let jitter = std::collections::hash_map::RandomState::new().build_hasher().finish() % 500;
             exp + exp.mul_f64(jitter as f64 / 1000.0)
         });
         tokio::time::sleep(delay).await;
     }
 
-    fn error(
-        &self,
-        status: StatusCode,
-        url: &str,
-        message: String,
-        attempts: u32,
-        headers: &HeaderMap,
-    ) -> GithubError {
+    fn error(&self, status: StatusCode, url: &str, message: String, attempts: u32, headers: &HeaderMap) -> GithubError {
         let path = self.config.scope.path();
         match status.as_u16() {
             401 => GithubError::TokenRejected { message },
-            403 | 429 if header(headers, "x-ratelimit-remaining").as_deref() == Some("0") => {
-                GithubError::RateLimited {
-                    reset: header(headers, "x-ratelimit-reset")
-                        .and_then(|r| r.parse().ok())
-                        .unwrap_or(0),
-                    message,
-                }
-            }
+            403 | 429 if header(headers, "x-ratelimit-remaining").as_deref() == Some("0") => GithubError::RateLimited {
+                reset: header(headers, "x-ratelimit-reset")
+                    .and_then(|r| r.parse().ok())
+                    .unwrap_or(0),
+                message,
+            },
             403 => GithubError::NoAccess {
                 path,
                 status: 403,
@@ -469,12 +423,7 @@ enum Verdict {
     RateLimited(Duration),
 }
 
-fn classify(
-    status: StatusCode,
-    headers: &HeaderMap,
-    message: &str,
-    policy: &RetryPolicy,
-) -> Verdict {
+fn classify(status: StatusCode, headers: &HeaderMap, message: &str, policy: &RetryPolicy) -> Verdict {
     if status.is_server_error() {
         return Verdict::Retry;
     }
@@ -486,10 +435,7 @@ fn classify(
     let retry_after = header(headers, RETRY_AFTER.as_str())
         .and_then(|v| v.parse::<u64>().ok())
         .map(Duration::from_secs);
-    let secondary = retry_after.is_some()
-        || message
-            .to_ascii_lowercase()
-            .contains("secondary rate limit");
+    let secondary = retry_after.is_some() || message.to_ascii_lowercase().contains("secondary rate limit");
     // A 403 with neither sign is a real "forbidden"; a bare 429 is a rate limit all the same.
     if !secondary && status.as_u16() == 403 {
         return Verdict::Fail;
@@ -498,10 +444,7 @@ fn classify(
 }
 
 fn header(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
 }
 
 /// The `rel="next"` URL of a `Link` header (case-insensitive), if any.
@@ -509,15 +452,8 @@ pub(crate) fn next_link(headers: &HeaderMap) -> Option<String> {
     let link = header(headers, LINK.as_str())?;
     link.split(',').find_map(|part| {
         let (url, params) = part.split_once(';')?;
-        let is_next = params
-            .split(';')
-            .any(|p| p.trim().eq_ignore_ascii_case("rel=\"next\""));
-        is_next.then(|| {
-            url.trim()
-                .trim_start_matches('<')
-                .trim_end_matches('>')
-                .to_string()
-        })
+        let is_next = params.split(';').any(|p| p.trim().eq_ignore_ascii_case("rel=\"next\""));
+        is_next.then(|| url.trim().trim_start_matches('<').trim_end_matches('>').to_string())
     })
 }
 
@@ -554,10 +490,7 @@ mod tests {
     #[test]
     fn github_com_uses_the_api_host_and_enterprise_server_api_v3() {
         let com = Url::parse("https://github.com").expect("url");
-        assert_eq!(
-            api_base(&com).expect("base").as_str(),
-            "https://api.github.com/"
-        );
+        assert_eq!(api_base(&com).expect("base").as_str(), "https://api.github.com/");
         let ghes = Url::parse("https://ghe.example.com/").expect("url");
         assert_eq!(
             api_base(&ghes).expect("base").as_str(),

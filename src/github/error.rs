@@ -11,11 +11,7 @@ pub enum GithubError {
         "no access to {path} ({status} {message}): the token needs `repo` (repository) or `admin:org` (organisation) \
          scope, or the path is wrong"
     )]
-    NoAccess {
-        path: String,
-        status: u16,
-        message: String,
-    },
+    NoAccess { path: String, status: u16, message: String },
     #[error("GitHub API rate limit used up ({message}); it resets at {reset} (epoch seconds)")]
     RateLimited { reset: u64, message: String },
     #[error("GitHub's secondary rate limit held after {attempts} tries ({message}); retry in {retry_after:?}")]
@@ -31,11 +27,7 @@ pub enum GithubError {
     #[error("conflict: {message} (409)")]
     Conflict { message: String },
     #[error("GitHub refused the request to {url}: {status} {message}")]
-    Refused {
-        url: String,
-        status: u16,
-        message: String,
-    },
+    Refused { url: String, status: u16, message: String },
     #[error("GitHub answered {status} for {url} after {attempts} tries: {message}")]
     Server {
         url: String,

@@ -24,13 +24,9 @@ mod runners;
 mod scope;
 mod types;
 
-pub use client::{
-    api_base, http_client, CallStats, ClientConfig, GithubClient, Proxy, RateLimit, RetryPolicy,
-};
+pub use client::{api_base, http_client, CallStats, ClientConfig, GithubClient, Proxy, RateLimit, RetryPolicy};
 pub use error::GithubError;
-pub use etag::EtagCache;
+pub use etag::{CachedPage, EtagCache};
 pub use runners::Deleted;
 pub use scope::Scope;
-pub use types::{
-    AuthToken, JitConfig, Runner, RunnerApplication, RunnerGroup, RunnerLabel, RunnerStatus,
-};
+pub use types::{AuthToken, JitConfig, Runner, RunnerApplication, RunnerGroup, RunnerLabel, RunnerStatus};

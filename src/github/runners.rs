@@ -7,8 +7,8 @@ use super::client::{GithubClient, Request};
 use super::error::GithubError;
 use super::scope::Scope;
 use super::types::{
-    AuthToken, AuthTokenWire, JitConfig, JitConfigWire, Runner, RunnerApplication, RunnerGroup,
-    RunnerGroupList, RunnerList,
+    AuthToken, AuthTokenWire, JitConfig, JitConfigWire, Runner, RunnerApplication, RunnerGroup, RunnerGroupList,
+    RunnerList,
 };
 use crate::secret::Secret;
 
@@ -65,9 +65,7 @@ impl GithubClient {
             Ok(_) => Ok(Deleted::Removed),
             Err(GithubError::NotFound { .. }) => Ok(Deleted::AlreadyGone),
             Err(GithubError::Refused {
-                status: 422,
-                message,
-                ..
+                status: 422, message, ..
             }) => Err(GithubError::RunnerBusy { id, message }),
             Err(e) => Err(e),
         }
@@ -111,10 +109,7 @@ impl GithubClient {
         labels: &[String],
         runner_group_id: u64,
     ) -> Result<JitConfig, GithubError> {
-        let url = self.url(&format!(
-            "{}/generate-jitconfig",
-            self.scope().runners_path()
-        ))?;
+        let url = self.url(&format!("{}/generate-jitconfig", self.scope().runners_path()))?;
         let body = json!({"name": name, "runner_group_id": runner_group_id, "labels": labels, "work_folder": "_work"});
         let request = Request {
             method: Method::POST,
@@ -145,8 +140,7 @@ impl GithubClient {
         };
         let mut url = self.url(&format!("orgs/{org}/actions/runner-groups"))?;
         url.query_pairs_mut().append_pair("per_page", "100");
-        let pages: Vec<RunnerGroupList> =
-            self.get_all(url).await.map_err(|e| self.scope_error(e))?;
+        let pages: Vec<RunnerGroupList> = self.get_all(url).await.map_err(|e| self.scope_error(e))?;
         Ok(pages.into_iter().flat_map(|p| p.runner_groups).collect())
     }
 
@@ -166,11 +160,7 @@ impl GithubClient {
                 status: 404,
                 message: format!(
                     "no runner group {group:?} (groups: {}); check config `group`",
-                    groups
-                        .iter()
-                        .map(|g| g.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>().join(", ")
                 ),
             })
     }

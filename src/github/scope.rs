@@ -26,11 +26,7 @@ impl Scope {
 
     /// The runner URL `config.sh --url` takes: `<github-url>/<org>` or `<github-url>/<owner>/<repo>`.
     pub fn registration_url(&self, github_url: &url::Url) -> String {
-        format!(
-            "{}/{}",
-            github_url.as_str().trim_end_matches('/'),
-            self.path()
-        )
+        format!("{}/{}", github_url.as_str().trim_end_matches('/'), self.path())
     }
 }
 
@@ -51,9 +47,6 @@ mod tests {
         assert_eq!(org.runners_path(), "orgs/acme/actions/runners");
         assert_eq!(repo.runners_path(), "repos/acme/app/actions/runners");
         let github = url::Url::parse("https://github.com").expect("url");
-        assert_eq!(
-            repo.registration_url(&github),
-            "https://github.com/acme/app"
-        );
+        assert_eq!(repo.registration_url(&github), "https://github.com/acme/app");
     }
 }

@@ -118,9 +118,7 @@ fn number_as_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     if n >= 0.0 && n.fract() == 0.0 && n <= u64::MAX as f64 {
         Ok(n as u64)
     } else {
-        Err(serde::de::Error::custom(format!(
-            "{n} is not a runner group id"
-        )))
+        Err(serde::de::Error::custom(format!("{n} is not a runner group id")))
     }
 }
 
@@ -142,17 +140,15 @@ mod tests {
         )
         .expect("parses");
         assert_eq!(runner.status, RunnerStatus::Online);
-        let odd: Runner = serde_json::from_str(
-            r#"{"id":1,"name":"a","os":"linux","status":"sleeping","busy":true,"labels":[]}"#,
-        )
-        .expect("parses");
+        let odd: Runner =
+            serde_json::from_str(r#"{"id":1,"name":"a","os":"linux","status":"sleeping","busy":true,"labels":[]}"#)
+                .expect("parses");
         assert_eq!(odd.status, RunnerStatus::Unknown);
     }
 
     #[test]
     fn runner_group_ids_may_be_spelled_as_floats() {
-        let group: RunnerGroup =
-            serde_json::from_str(r#"{"id":2.0,"name":"g","default":false}"#).expect("parses");
+        let group: RunnerGroup = serde_json::from_str(r#"{"id":2.0,"name":"g","default":false}"#).expect("parses");
         assert_eq!(group.id, 2);
     }
 }

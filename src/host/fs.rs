@@ -37,8 +37,7 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> io::Result<Writt
         .map_err(|e| with_path(e, dir))?;
     tmp.write_all(contents)?;
     tmp.as_file().sync_all()?;
-    tmp.as_file()
-        .set_permissions(fs::Permissions::from_mode(mode))?;
+    tmp.as_file().set_permissions(fs::Permissions::from_mode(mode))?;
     tmp.persist(path).map_err(|e| with_path(e.error, path))?;
     Ok(Written::Changed)
 }
@@ -63,26 +62,12 @@ mod tests {
     fn writes_with_mode_and_reports_unchanged_rewrites() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("a/b/file");
-        assert_eq!(
-            write_atomic(&path, b"one", 0o600).expect("write"),
-            Written::Changed
-        );
-        assert_eq!(
-            fs::metadata(&path).expect("meta").permissions().mode() & 0o777,
-            0o600
-        );
-        assert_eq!(
-            write_atomic(&path, b"one", 0o600).expect("write"),
-            Written::Unchanged
-        );
-        assert_eq!(
-            write_atomic(&path, b"two", 0o600).expect("write"),
-            Written::Changed
-        );
+        assert_eq!(write_atomic(&path, b"one", 0o600).expect("write"), Written::Changed);
+        assert_eq!(fs::metadata(&path).expect("meta").permissions().mode() & 0o777, 0o600);
+        assert_eq!(write_atomic(&path, b"one", 0o600).expect("write"), Written::Unchanged);
+        assert_eq!(write_atomic(&path, b"two", 0o600).expect("write"), Written::Changed);
         assert_eq!(fs::read(&path).expect("read"), b"two");
-        let leftovers = fs::read_dir(path.parent().expect("parent"))
-            .expect("ls")
-            .count();
+        let leftovers = fs::read_dir(path.parent().expect("parent")).expect("ls").count();
         assert_eq!(leftovers, 1, "no temporary file is left behind");
     }
 
@@ -91,9 +76,6 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("file");
         write_atomic(&path, b"x", 0o644).expect("write");
-        assert_eq!(
-            write_atomic(&path, b"x", 0o600).expect("write"),
-            Written::Changed
-        );
+        assert_eq!(write_atomic(&path, b"x", 0o600).expect("write"), Written::Changed);
     }
 }

@@ -72,9 +72,7 @@ impl EventTimer<'_> {
 
     /// Seconds `timeout` lets one dispatch run: half the interval, at least five minutes.
     pub fn timeout_secs(&self) -> u32 {
-        self.interval_minutes
-            .saturating_mul(30)
-            .max(MIN_TIMEOUT_SECS)
+        self.interval_minutes.saturating_mul(30).max(MIN_TIMEOUT_SECS)
     }
 
     /// The service and timer unit texts.
@@ -104,10 +102,7 @@ impl EventTimer<'_> {
         let (service, timer) = self.render()?;
         let timer_unit = Self::timer_name(self.event);
         let mut changed = false;
-        for (name, text) in [
-            (Self::service_name(self.event), service),
-            (timer_unit.clone(), timer),
-        ] {
+        for (name, text) in [(Self::service_name(self.event), service), (timer_unit.clone(), timer)] {
             let path = host.path(UNIT_DIR).join(&name);
             let written = fs::write_atomic(&path, text.as_bytes(), 0o644)
                 .map_err(|source| TimerError::Write { unit: name, source })?;
@@ -132,8 +127,7 @@ impl EventTimer<'_> {
     /// of those that failed are returned (a timer that was never installed is not an error).
     pub fn remove(host: &Host, event: &str) -> Vec<TimerError> {
         let timer_unit = Self::timer_name(event);
-        let unit_paths = [Self::service_name(event), timer_unit.clone()]
-            .map(|name| host.path(UNIT_DIR).join(name));
+        let unit_paths = [Self::service_name(event), timer_unit.clone()].map(|name| host.path(UNIT_DIR).join(name));
         if !unit_paths.iter().any(|p| p.exists()) {
             return Vec::new();
         }

@@ -38,22 +38,14 @@ pub enum ToolError {
 }
 
 /// Runs one hook tool and returns its stdout.
-pub(crate) fn run(
-    tool: &'static str,
-    args: &[&str],
-    stdin: Option<&[u8]>,
-) -> Result<String, ToolError> {
+pub(crate) fn run(tool: &'static str, args: &[&str], stdin: Option<&[u8]>) -> Result<String, ToolError> {
     match process::run(tool, args, stdin) {
         Ok(out) => Ok(out.stdout),
         Err(ProcessError::Spawn { .. }) => Err(ToolError::Missing { tool }),
         Err(ProcessError::Failed { code, stderr, .. }) => {
             let message = stderr.strip_prefix("ERROR ").unwrap_or(&stderr).to_string();
             match code {
-                Some(code) => Err(ToolError::Refused {
-                    tool,
-                    code,
-                    message,
-                }),
+                Some(code) => Err(ToolError::Refused { tool, code, message }),
                 None => Err(ToolError::Killed { tool, message }),
             }
         }
@@ -61,16 +53,9 @@ pub(crate) fn run(
 }
 
 /// Runs a tool with `--format=json` and parses what it printed.
-pub(crate) fn run_json<T: serde::de::DeserializeOwned>(
-    tool: &'static str,
-    args: &[&str],
-) -> Result<T, ToolError> {
+pub(crate) fn run_json<T: serde::de::DeserializeOwned>(tool: &'static str, args: &[&str]) -> Result<T, ToolError> {
     let mut full = vec!["--format=json"];
     full.extend_from_slice(args);
     let output = run(tool, &full, None)?;
-    serde_json::from_str(&output).map_err(|source| ToolError::BadOutput {
-        tool,
-        output,
-        source,
-    })
+    serde_json::from_str(&output).map_err(|source| ToolError::BadOutput { tool, output, source })
 }

@@ -30,10 +30,7 @@ impl Status {
 
     pub fn message(&self) -> &str {
         match self {
-            Status::Active(m)
-            | Status::Blocked(m)
-            | Status::Waiting(m)
-            | Status::Maintenance(m) => m,
+            Status::Active(m) | Status::Blocked(m) | Status::Waiting(m) | Status::Maintenance(m) => m,
         }
     }
 }

@@ -111,10 +111,8 @@ impl Juju {
 
     /// `(workload status, message)` of `github-runner/0`.
     pub fn unit_status(&self) -> (String, String) {
-        let status: Value =
-            serde_json::from_str(&self.ok(&["status", "--format=json"])).expect("status JSON");
-        let unit =
-            &status["applications"]["github-runner"]["units"]["github-runner/0"]["workload-status"];
+        let status: Value = serde_json::from_str(&self.ok(&["status", "--format=json"])).expect("status JSON");
+        let unit = &status["applications"]["github-runner"]["units"]["github-runner/0"]["workload-status"];
         (
             unit["current"].as_str().unwrap_or("").into(),
             unit["message"].as_str().unwrap_or("").into(),
@@ -148,9 +146,5 @@ impl Juju {
 }
 
 /// The config of a unit that should come up.
-pub const VALID: &[&str] = &[
-    "path=my-org",
-    "token=ghp_SECRETtoken0123456789",
-    "test-mode=insecure",
-];
+pub const VALID: &[&str] = &["path=my-org", "token=ghp_SECRETtoken0123456789", "test-mode=insecure"];
 pub const TOKEN: &str = "ghp_SECRETtoken0123456789";

@@ -45,9 +45,7 @@ fn text(status: StatusCode, body: impl Into<String>) -> Response {
 
 async fn list_runners(State(world): State<Shared>) -> Json<Value> {
     let w = world.lock().expect("world lock");
-    Json(Value::Array(
-        w.runners.values().map(|r| w.runner_json(r)).collect(),
-    ))
+    Json(Value::Array(w.runners.values().map(|r| w.runner_json(r)).collect()))
 }
 
 #[derive(Deserialize)]
@@ -92,10 +90,7 @@ async fn start_job(State(world): State<Shared>, Path(id): Path<u64>) -> Response
         return text(StatusCode::NOT_FOUND, "no such runner");
     };
     if !w.online(&runner) {
-        return text(
-            StatusCode::CONFLICT,
-            "runner is offline: it cannot take a job",
-        );
+        return text(StatusCode::CONFLICT, "runner is offline: it cannot take a job");
     }
     w.runners.get_mut(&id).expect("checked").busy = true;
     text(StatusCode::OK, "busy")
@@ -135,27 +130,20 @@ async fn clear_requests(State(world): State<Shared>) -> StatusCode {
 
 async fn publish(State(world): State<Shared>, Json(body): Json<Value>) -> Response {
     let Some(version) = body.get("version").and_then(Value::as_str) else {
-        return text(
-            StatusCode::BAD_REQUEST,
-            "body needs {\"version\": \"x.y.z\"}",
-        );
+        return text(StatusCode::BAD_REQUEST, "body needs {\"version\": \"x.y.z\"}");
     };
     world.lock().expect("world lock").publish(version);
     text(StatusCode::OK, version)
 }
 
 async fn advance_clock(State(world): State<Shared>, Json(body): Json<Value>) -> StatusCode {
-    let secs = body
-        .get("advance_secs")
-        .and_then(Value::as_u64)
-        .unwrap_or(0);
+    let secs = body.get("advance_secs").and_then(Value::as_u64).unwrap_or(0);
     world.lock().expect("world lock").clock_offset += Duration::from_secs(secs);
     StatusCode::NO_CONTENT
 }
 
 async fn tamper(State(world): State<Shared>, Json(body): Json<Value>) -> StatusCode {
-    world.lock().expect("world lock").tamper =
-        body.get("mode").and_then(Value::as_str).map(String::from);
+    world.lock().expect("world lock").tamper = body.get("mode").and_then(Value::as_str).map(String::from);
     StatusCode::NO_CONTENT
 }
 
@@ -169,19 +157,12 @@ async fn download(State(world): State<Shared>, Path(filename): Path<String>) -> 
     } else {
         w.tarball.bytes.clone()
     };
-    (
-        StatusCode::OK,
-        [("content-type", "application/octet-stream")],
-        bytes,
-    )
-        .into_response()
+    (StatusCode::OK, [("content-type", "application/octet-stream")], bytes).into_response()
 }
 
 fn remote_auth(headers: &HeaderMap) -> Option<String> {
     let value = headers.get("authorization")?.to_str().ok()?;
-    value
-        .strip_prefix("RemoteAuth ")
-        .map(|t| t.trim().to_string())
+    value.strip_prefix("RemoteAuth ").map(|t| t.trim().to_string())
 }
 
 #[derive(Deserialize)]
@@ -197,50 +178,26 @@ struct Registration {
 }
 
 /// `config.sh`: a valid registration token for this scope, and a free name.
-async fn stub_register(
-    State(world): State<Shared>,
-    headers: HeaderMap,
-    Json(reg): Json<Registration>,
-) -> Response {
+async fn stub_register(State(world): State<Shared>, headers: HeaderMap, Json(reg): Json<Registration>) -> Response {
     let mut w = world.lock().expect("world lock");
     let token = remote_auth(&headers).unwrap_or_default();
-    if !w.token_valid(&token, TokenKind::Registration)
-        || reg.path.trim_end_matches('/') != w.config.scope.path()
-    {
+    if !w.token_valid(&token, TokenKind::Registration) || reg.path.trim_end_matches('/') != w.config.scope.path() {
         return text(StatusCode::NOT_FOUND, "Not Found");
     }
     let group_id = match &w.config.scope {
-        ScopeConfig::Org(_) => match w
-            .config
-            .groups
-            .iter()
-            .find(|(_, n)| n.eq_ignore_ascii_case(&reg.group))
-        {
+        ScopeConfig::Org(_) => match w.config.groups.iter().find(|(_, n)| n.eq_ignore_ascii_case(&reg.group)) {
             Some((id, _)) => *id,
             None => {
                 return text(
                     StatusCode::NOT_FOUND,
-                    format!(
-                        "Could not find any self-hosted runner group named \"{}\".",
-                        reg.group
-                    ),
+                    format!("Could not find any self-hosted runner group named \"{}\".", reg.group),
                 )
             }
         },
         ScopeConfig::Repo { .. } => 1,
     };
-    let names: Vec<String> = reg
-        .labels
-        .split(',')
-        .map(|l| l.trim().to_string())
-        .collect();
-    let id = match w.add_runner(
-        &reg.name,
-        labels(&names, true),
-        group_id,
-        reg.ephemeral,
-        "Linux",
-    ) {
+    let names: Vec<String> = reg.labels.split(',').map(|l| l.trim().to_string()).collect();
+    let id = match w.add_runner(&reg.name, labels(&names, true), group_id, reg.ephemeral, "Linux") {
         Ok(id) => id,
         Err(message) => return text(StatusCode::CONFLICT, message),
     };
@@ -248,10 +205,7 @@ async fn stub_register(
     w.runners.get_mut(&id).expect("just added").version = Some(version);
     text(
         StatusCode::OK,
-        format!(
-            "RUNNER_ID={id}\nRUNNER_NAME={}\nEPHEMERAL={}",
-            reg.name, reg.ephemeral
-        ),
+        format!("RUNNER_ID={id}\nRUNNER_NAME={}\nEPHEMERAL={}", reg.name, reg.ephemeral),
     )
 }
 
@@ -260,11 +214,7 @@ async fn stub_jit(State(world): State<Shared>, headers: HeaderMap) -> Response {
     let mut w = world.lock().expect("world lock");
     let secret = remote_auth(&headers).unwrap_or_default();
     let now = w.now();
-    let Some(record) = w
-        .jit
-        .get_mut(&secret)
-        .filter(|r| !r.used && r.expires > now)
-    else {
+    let Some(record) = w.jit.get_mut(&secret).filter(|r| !r.used && r.expires > now) else {
         return text(StatusCode::NOT_FOUND, "Not Found");
     };
     record.used = true;
@@ -279,11 +229,7 @@ async fn stub_jit(State(world): State<Shared>, headers: HeaderMap) -> Response {
     text(StatusCode::OK, "ok")
 }
 
-async fn stub_heartbeat(
-    State(world): State<Shared>,
-    Path(id): Path<u64>,
-    _body: Bytes,
-) -> Response {
+async fn stub_heartbeat(State(world): State<Shared>, Path(id): Path<u64>, _body: Bytes) -> Response {
     let mut w = world.lock().expect("world lock");
     let now: SystemTime = w.now();
     if let Some(runner) = w.runners.get_mut(&id) {
@@ -304,24 +250,14 @@ async fn stub_offline(State(world): State<Shared>, Path(id): Path<u64>) -> Statu
 }
 
 /// `config.sh remove --token`: a valid remove token, and a runner that is not busy.
-async fn stub_remove(
-    State(world): State<Shared>,
-    Path(id): Path<u64>,
-    headers: HeaderMap,
-) -> Response {
+async fn stub_remove(State(world): State<Shared>, Path(id): Path<u64>, headers: HeaderMap) -> Response {
     let mut w = world.lock().expect("world lock");
-    if !w.token_valid(
-        &remote_auth(&headers).unwrap_or_default(),
-        TokenKind::Remove,
-    ) {
+    if !w.token_valid(&remote_auth(&headers).unwrap_or_default(), TokenKind::Remove) {
         return text(StatusCode::NOT_FOUND, "Not Found");
     }
     match w.runners.get(&id).map(|r| r.busy) {
         None => text(StatusCode::NOT_FOUND, "Not Found"),
-        Some(true) => text(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "the runner is running a job",
-        ),
+        Some(true) => text(StatusCode::UNPROCESSABLE_ENTITY, "the runner is running a job"),
         Some(false) => {
             w.remove_runner(id, Tombstone::Removed);
             text(StatusCode::OK, "ok")

@@ -32,25 +32,14 @@ pub fn runner_routes() -> Router<Shared> {
 
 pub fn routes() -> Router<Shared> {
     Router::new()
-        .nest(
-            "/api/v3/repos/{owner}/{repo}/actions/runners",
-            runner_routes(),
-        )
+        .nest("/api/v3/repos/{owner}/{repo}/actions/runners", runner_routes())
         .nest("/api/v3/orgs/{org}/actions/runners", runner_routes())
-        .route(
-            "/api/v3/orgs/{org}/actions/runner-groups",
-            get(runner_groups),
-        )
+        .route("/api/v3/orgs/{org}/actions/runner-groups", get(runner_groups))
         .route("/api/v3/rate_limit", get(rate_limit))
 }
 
 /// A JSON body with a weak ETag of its text; `304` when the client already has it.
-fn with_etag(
-    headers: &HeaderMap,
-    status: StatusCode,
-    body: Value,
-    extra: Vec<(&'static str, String)>,
-) -> Response {
+fn with_etag(headers: &HeaderMap, status: StatusCode, body: Value, extra: Vec<(&'static str, String)>) -> Response {
     let text = body.to_string();
     let etag = format!(
         "W/\"{}\"",
@@ -62,17 +51,15 @@ fn with_etag(
     );
     if headers.get("if-none-match").and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
         let mut response = StatusCode::NOT_MODIFIED.into_response();
-        response.headers_mut().insert(
-            "etag",
-            HeaderValue::from_str(&etag).expect("hex is a valid header"),
-        );
+        response
+            .headers_mut()
+            .insert("etag", HeaderValue::from_str(&etag).expect("hex is a valid header"));
         return response;
     }
     let mut response = (status, Json(body)).into_response();
-    response.headers_mut().insert(
-        "etag",
-        HeaderValue::from_str(&etag).expect("hex is a valid header"),
-    );
+    response
+        .headers_mut()
+        .insert("etag", HeaderValue::from_str(&etag).expect("hex is a valid header"));
     for (name, value) in extra {
         if let Ok(value) = HeaderValue::from_str(&value) {
             response.headers_mut().insert(name, value);
@@ -92,11 +79,7 @@ async fn list(
         .and_then(|v| v.parse().ok())
         .unwrap_or(30)
         .clamp(1, 100);
-    let page: usize = q
-        .get("page")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1)
-        .max(1);
+    let page: usize = q.get("page").and_then(|v| v.parse().ok()).unwrap_or(1).max(1);
     let w = world.lock().expect("world lock");
     let all: Vec<Value> = w
         .runners
@@ -106,18 +89,9 @@ async fn list(
         .collect();
     let total = all.len();
     let pages = total.div_ceil(per_page).max(1);
-    let runners: Vec<Value> = all
-        .into_iter()
-        .skip((page - 1) * per_page)
-        .take(per_page)
-        .collect();
-    let base = format!(
-        "{}/api/v3/{}/actions/runners",
-        w.base_url,
-        scope_prefix(&scope)
-    );
-    let link =
-        |p: usize, rel: &str| format!("<{base}?per_page={per_page}&page={p}>; rel=\"{rel}\"");
+    let runners: Vec<Value> = all.into_iter().skip((page - 1) * per_page).take(per_page).collect();
+    let base = format!("{}/api/v3/{}/actions/runners", w.base_url, scope_prefix(&scope));
+    let link = |p: usize, rel: &str| format!("<{base}?per_page={per_page}&page={p}>; rel=\"{rel}\"");
     let mut links = Vec::new();
     if page > 1 {
         links.push(link(page - 1, "prev"));
@@ -154,10 +128,7 @@ fn runner_id(params: &HashMap<String, String>) -> Option<u64> {
     params.get("runner_id").and_then(|v| v.parse().ok())
 }
 
-async fn get_runner(
-    State(world): State<Shared>,
-    Path(params): Path<HashMap<String, String>>,
-) -> Response {
+async fn get_runner(State(world): State<Shared>, Path(params): Path<HashMap<String, String>>) -> Response {
     let w = world.lock().expect("world lock");
     match runner_id(&params).and_then(|id| w.runners.get(&id)) {
         Some(runner) => Json(w.runner_json(runner)).into_response(),
@@ -165,22 +136,13 @@ async fn get_runner(
     }
 }
 
-async fn delete_runner(
-    State(world): State<Shared>,
-    Path(params): Path<HashMap<String, String>>,
-) -> Response {
+async fn delete_runner(State(world): State<Shared>, Path(params): Path<HashMap<String, String>>) -> Response {
     let mut w = world.lock().expect("world lock");
-    let Some(runner) = runner_id(&params)
-        .and_then(|id| w.runners.get(&id))
-        .cloned()
-    else {
+    let Some(runner) = runner_id(&params).and_then(|id| w.runners.get(&id)).cloned() else {
         return error(StatusCode::NOT_FOUND, "Not Found");
     };
     if runner.busy {
-        let message = format!(
-            "Bad request - Runner \"{}\" is still running a job",
-            runner.name
-        );
+        let message = format!("Bad request - Runner \"{}\" is still running a job", runner.name);
         let body = json!({"message": message, "documentation_url": "https://docs.github.com/rest/actions/self-hosted-runners#delete-a-self-hosted-runner-from-an-organization"});
         return (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response();
     }
@@ -239,11 +201,7 @@ async fn generate_jitconfig(State(world): State<Shared>, body: Option<Json<Value
     let Some(Json(body)) = body else {
         return error(StatusCode::BAD_REQUEST, "Problems parsing JSON");
     };
-    let Some(name) = body
-        .get("name")
-        .and_then(Value::as_str)
-        .filter(|n| !n.is_empty())
-    else {
+    let Some(name) = body.get("name").and_then(Value::as_str).filter(|n| !n.is_empty()) else {
         return invalid("Invalid request.\n\n\"name\" wasn't supplied.");
     };
     let Some(group_id) = body.get("runner_group_id").and_then(Value::as_u64) else {
@@ -265,9 +223,7 @@ async fn generate_jitconfig(State(world): State<Shared>, body: Option<Json<Value
         ScopeConfig::Repo { .. } => group_id == 1,
     };
     if !group_ok {
-        return invalid(&format!(
-            "Invalid Argument - Runner group {group_id} does not exist."
-        ));
+        return invalid(&format!("Invalid Argument - Runner group {group_id} does not exist."));
     }
     let id = match w.add_runner(name, labels(&names, false), group_id, true, "unknown") {
         Ok(id) => id,
@@ -288,7 +244,8 @@ async fn generate_jitconfig(State(world): State<Shared>, body: Option<Json<Value
         "RUNNER_ID={id}\nRUNNER_NAME={name}\nEPHEMERAL=true\nEMULATOR={}\n",
         w.base_url
     );
-    let blob = json!({".runner": b64(&runner_file), ".credentials": b64(&secret), ".credentials_rsaparams": b64("stub")});
+    let blob =
+        json!({".runner": b64(&runner_file), ".credentials": b64(&secret), ".credentials_rsaparams": b64("stub")});
     let runner = w.runner_json(&w.runners[&id]);
     (
         StatusCode::CREATED,
@@ -322,9 +279,7 @@ async fn rate_limit(State(world): State<Shared>, headers: HeaderMap) -> Response
     let core = json!({"limit": limit, "used": used, "remaining": limit.saturating_sub(used), "reset": reset});
     let reset = w.epoch() + 60;
     let search = json!({"limit": 30, "used": 0, "remaining": 30, "reset": reset});
-    let registration =
-        json!({"limit": 10000, "used": 0, "remaining": 10000, "reset": reset + 3540});
-    let resources =
-        json!({"core": core, "search": search, "actions_runner_registration": registration});
+    let registration = json!({"limit": 10000, "used": 0, "remaining": 10000, "reset": reset + 3540});
+    let resources = json!({"core": core, "search": search, "actions_runner_registration": registration});
     Json(json!({"resources": resources, "rate": core})).into_response()
 }

@@ -27,8 +27,7 @@ impl Spec {
     }
 
     pub fn load() -> Spec {
-        let text =
-            std::fs::read(Self::path()).expect("the OpenAPI description ships with fake-github");
+        let text = std::fs::read(Self::path()).expect("the OpenAPI description ships with fake-github");
         Spec {
             doc: serde_json::from_slice(&text).expect("the OpenAPI description is JSON"),
         }
@@ -62,13 +61,7 @@ impl Spec {
     }
 
     /// Checks a response body against the operation's schema for `status`.
-    pub fn check_response(
-        &self,
-        method: &str,
-        path: &str,
-        status: u16,
-        body: &Value,
-    ) -> Result<(), String> {
+    pub fn check_response(&self, method: &str, path: &str, status: u16, body: &Value) -> Result<(), String> {
         let (template, op) = self
             .operation(method, path)
             .ok_or_else(|| format!("{method} {path} is no GitHub operation"))?;
@@ -77,21 +70,14 @@ impl Spec {
             Some(content) => content["application/json"]["schema"].clone(),
             None if declared.is_object() => return Ok(()), // e.g. 204: no body
             None if status >= 400 => basic_error(),
-            None => {
-                return Err(format!(
-                    "{method} {template} does not declare status {status}"
-                ))
-            }
+            None => return Err(format!("{method} {template} does not declare status {status}")),
         };
         validate(&schema, body).map_err(|e| format!("{method} {template} → {status}: {e}"))
     }
 
     /// Checks a logged request: a known operation, the required headers, a valid JSON body.
     pub fn check_request(&self, request: &LoggedRequest) -> Result<(), String> {
-        let path = request
-            .path
-            .strip_prefix("/api/v3")
-            .unwrap_or(&request.path);
+        let path = request.path.strip_prefix("/api/v3").unwrap_or(&request.path);
         let (template, op) = self
             .operation(&request.method, path)
             .ok_or_else(|| format!("{} {path} is no GitHub operation", request.method))?;
@@ -108,8 +94,7 @@ impl Spec {
                 .body
                 .clone()
                 .ok_or_else(|| format!("{} {template}: no JSON body", request.method))?;
-            validate(&schema, &body)
-                .map_err(|e| format!("{} {template} request body: {e}", request.method))?;
+            validate(&schema, &body).map_err(|e| format!("{} {template} request body: {e}", request.method))?;
         }
         Ok(())
     }

@@ -60,10 +60,7 @@ pub async fn gate(State(world): State<Shared>, request: Request, next: Next) -> 
     let token = bearer(&parts.headers);
     let response = match check(&world, &parts.headers, &method, &api_path, token.as_deref()).await {
         Some(refusal) => refusal,
-        None => {
-            next.run(Request::from_parts(parts, Body::from(bytes)))
-                .await
-        }
+        None => next.run(Request::from_parts(parts, Body::from(bytes))).await,
     };
     finish(&world, response, token.as_deref(), &api_path, logged)
 }
@@ -76,10 +73,7 @@ async fn check(
     api_path: &str,
     token: Option<&str>,
 ) -> Option<Response> {
-    let fault = world
-        .lock()
-        .expect("world lock")
-        .take_fault(method, api_path);
+    let fault = world.lock().expect("world lock").take_fault(method, api_path);
     if let Some(fault) = fault {
         if let Some(ms) = fault.delay_ms {
             tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -90,14 +84,9 @@ async fn check(
     }
     if !headers.contains_key("user-agent") {
         let body = "Request forbidden by administrative rules. Please make sure your request has a User-Agent header (https://docs.github.com/en/rest/overview/resources-in-the-rest-api#user-agent-required).";
-        return Some(
-            (StatusCode::FORBIDDEN, [("content-type", "text/html")], body).into_response(),
-        );
+        return Some((StatusCode::FORBIDDEN, [("content-type", "text/html")], body).into_response());
     }
-    if let Some(version) = headers
-        .get("x-github-api-version")
-        .and_then(|v| v.to_str().ok())
-    {
+    if let Some(version) = headers.get("x-github-api-version").and_then(|v| v.to_str().ok()) {
         if version != "2022-11-28" {
             return Some(error(
                 StatusCode::BAD_REQUEST,
@@ -114,10 +103,7 @@ async fn check(
     }
     let (limit, used, _) = w.budget(token);
     if api_path != "/rate_limit" && used >= limit {
-        let mut response = error(
-            StatusCode::FORBIDDEN,
-            "API rate limit exceeded for user ID 1.",
-        );
+        let mut response = error(StatusCode::FORBIDDEN, "API rate limit exceeded for user ID 1.");
         response
             .headers_mut()
             .insert("x-ratelimit-remaining", HeaderValue::from(0));
@@ -137,21 +123,21 @@ fn in_scope(scope: &str, api_path: &str) -> bool {
 }
 
 fn injected(world: &Shared, fault: &Fault) -> Response {
-    let status = StatusCode::from_u16(fault.status.unwrap_or(500))
-        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status = StatusCode::from_u16(fault.status.unwrap_or(500)).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = match fault.kind.as_deref() {
         Some("primary") => {
             let mut r = error(status, "API rate limit exceeded for user ID 1.");
             r.headers_mut().insert("x-ratelimit-remaining", HeaderValue::from(0));
             r
         }
-        Some("secondary") => error(status, "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."),
+        Some("secondary") => error(
+            status,
+            "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+        ),
         _ => error(status, status.canonical_reason().unwrap_or("Error")),
     };
     if let Some(seconds) = fault.retry_after {
-        response
-            .headers_mut()
-            .insert("retry-after", HeaderValue::from(seconds));
+        response.headers_mut().insert("retry-after", HeaderValue::from(seconds));
     }
     let reset = world.lock().expect("world lock").epoch() + 3600;
     response
@@ -172,9 +158,8 @@ fn finish(
     let status = response.status();
     let known = token.filter(|t| w.config.tokens.iter().any(|k| k == t));
     if let Some(token) = known {
-        let free = status == StatusCode::NOT_MODIFIED
-            || api_path == "/rate_limit"
-            || status == StatusCode::UNAUTHORIZED;
+        let free =
+            status == StatusCode::NOT_MODIFIED || api_path == "/rate_limit" || status == StatusCode::UNAUTHORIZED;
         if !free && !response.headers().contains_key("x-ratelimit-remaining") {
             w.charge(token);
         }
@@ -185,17 +170,12 @@ fn finish(
             .entry("x-ratelimit-remaining")
             .or_insert(HeaderValue::from(limit.saturating_sub(used)));
         headers.insert("x-ratelimit-used", HeaderValue::from(used));
-        headers
-            .entry("x-ratelimit-reset")
-            .or_insert(HeaderValue::from(reset));
+        headers.entry("x-ratelimit-reset").or_insert(HeaderValue::from(reset));
         headers.insert("x-ratelimit-resource", HeaderValue::from_static("core"));
     }
     let request_id = format!("EMU0:{:08X}", w.log.len());
     let headers = response.headers_mut();
-    headers.insert(
-        "x-github-api-version-selected",
-        HeaderValue::from_static("2022-11-28"),
-    );
+    headers.insert("x-github-api-version-selected", HeaderValue::from_static("2022-11-28"));
     headers.insert(
         "x-github-media-type",
         HeaderValue::from_static("github.v3; format=json"),
@@ -212,6 +192,5 @@ fn finish(
 pub fn bearer(headers: &HeaderMap) -> Option<String> {
     let value = headers.get("authorization")?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token"))
-        .then(|| token.trim().to_string())
+    (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token")).then(|| token.trim().to_string())
 }

@@ -23,10 +23,7 @@ pub type Shared = Arc<Mutex<World>>;
 
 /// The whole app: the gated REST API and the admin API.
 pub fn router(world: Shared) -> Router {
-    let api = api::routes().layer(axum::middleware::from_fn_with_state(
-        world.clone(),
-        gate::gate,
-    ));
+    let api = api::routes().layer(axum::middleware::from_fn_with_state(world.clone(), gate::gate));
     api.merge(admin::routes()).with_state(world)
 }
 
@@ -51,11 +48,7 @@ impl Emulator {
                 eprintln!("fake-github: {e}");
             }
         });
-        Ok(Emulator {
-            base_url,
-            world,
-            task,
-        })
+        Ok(Emulator { base_url, world, task })
     }
 
     /// The API root the client uses (`<base>/api/v3/`).

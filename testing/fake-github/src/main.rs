@@ -27,9 +27,7 @@ async fn main() -> anyhow::Result<()> {
                 };
             }
             "--token" => tokens.push(value()?),
-            "--rate-limit" => {
-                config.rate_limit = value()?.parse().context("--rate-limit takes a number")?
-            }
+            "--rate-limit" => config.rate_limit = value()?.parse().context("--rate-limit takes a number")?,
             "--heartbeat-timeout" => {
                 config.heartbeat_timeout = Duration::from_secs(value()?.parse().context("seconds")?)
             }

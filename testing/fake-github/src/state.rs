@@ -197,18 +197,14 @@ impl World {
     }
 
     pub fn epoch(&self) -> u64 {
-        self.now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0)
+        self.now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
     }
 
     /// A fresh random-looking token of `len` uppercase letters and digits.
     pub fn mint(&mut self, len: usize) -> String {
         const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
         self.serial += 1;
-        let mut x = self.serial.wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            ^ self.epoch().wrapping_mul(0xD6E8_FEB8_6659_FD93);
+        let mut x = self.serial.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ self.epoch().wrapping_mul(0xD6E8_FEB8_6659_FD93);
         (0..len)
             .map(|_| {
                 x ^= x << 13;
@@ -221,9 +217,9 @@ impl World {
 
     pub fn online(&self, runner: &RunnerRecord) -> bool {
         runner.pinned_online
-            || runner.last_heartbeat.is_some_and(|t| {
-                self.now().duration_since(t).unwrap_or_default() < self.config.heartbeat_timeout
-            })
+            || runner
+                .last_heartbeat
+                .is_some_and(|t| self.now().duration_since(t).unwrap_or_default() < self.config.heartbeat_timeout)
     }
 
     /// A runner as the REST API shows it.
@@ -286,9 +282,10 @@ impl World {
 
     /// Takes the first fault matching the request, counting it down.
     pub fn take_fault(&mut self, method: &str, path: &str) -> Option<Fault> {
-        let index = self.faults.iter().position(|f| {
-            (f.method == "*" || f.method.eq_ignore_ascii_case(method)) && path.contains(&f.path)
-        })?;
+        let index = self
+            .faults
+            .iter()
+            .position(|f| (f.method == "*" || f.method.eq_ignore_ascii_case(method)) && path.contains(&f.path))?;
         let fault = self.faults[index].clone();
         self.faults[index].times -= 1;
         if self.faults[index].times == 0 {
@@ -327,8 +324,7 @@ impl World {
     pub fn issue_token(&mut self, kind: TokenKind) -> (String, SystemTime) {
         let token = self.mint(29);
         let expires = self.now() + Duration::from_secs(3600);
-        self.tokens
-            .insert(token.clone(), IssuedToken { kind, expires });
+        self.tokens.insert(token.clone(), IssuedToken { kind, expires });
         (token, expires)
     }
 

@@ -46,10 +46,7 @@ impl Tarball {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         gz.write_all(&tar).expect("writing to memory cannot fail");
         let bytes = gz.finish().expect("writing to memory cannot fail");
-        let sha256 = Sha256::digest(&bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let sha256 = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
         Tarball {
             version: version.to_string(),
             filename: format!("actions-runner-linux-{}-{version}.tar.gz", arch()),

@@ -63,9 +63,7 @@ async fn check_all(scope: ScopeConfig, prefix: &str) {
         let mut w = emulator.world();
         for i in 0..3 {
             let labels = fake_github::state::labels(&["gpu".to_string()], true);
-            let id = w
-                .add_runner(&format!("r-{i}"), labels, 1, false, "Linux")
-                .expect("add");
+            let id = w.add_runner(&format!("r-{i}"), labels, 1, false, "Linux").expect("add");
             w.runners.get_mut(&id).expect("runner").version = Some("2.330.0".into());
         }
         let busy = *w.runners.keys().next().expect("a runner");
@@ -76,24 +74,12 @@ async fn check_all(scope: ScopeConfig, prefix: &str) {
     let jit = json!({"name": "jit-1", "runner_group_id": 1, "labels": ["self-hosted", "x"]});
     let calls = [
         call("GET", format!("{prefix}/actions/runners"), None),
-        call(
-            "GET",
-            format!("{prefix}/actions/runners?per_page=1&page=2"),
-            None,
-        ),
+        call("GET", format!("{prefix}/actions/runners?per_page=1&page=2"), None),
         call("GET", format!("{prefix}/actions/runners/{busy}"), None),
         call("GET", format!("{prefix}/actions/runners/999999"), None),
         call("GET", format!("{prefix}/actions/runners/downloads"), None),
-        call(
-            "POST",
-            format!("{prefix}/actions/runners/registration-token"),
-            None,
-        ),
-        call(
-            "POST",
-            format!("{prefix}/actions/runners/remove-token"),
-            None,
-        ),
+        call("POST", format!("{prefix}/actions/runners/registration-token"), None),
+        call("POST", format!("{prefix}/actions/runners/remove-token"), None),
         call(
             "POST",
             format!("{prefix}/actions/runners/generate-jitconfig"),
@@ -135,9 +121,7 @@ async fn check_all(scope: ScopeConfig, prefix: &str) {
 async fn organisation_responses_match_github_s_schemas() {
     check_all(ScopeConfig::Org("test-org".into()), "/orgs/test-org").await;
     let spec = Spec::load();
-    let emulator = Emulator::start(Config::default(), "127.0.0.1:0")
-        .await
-        .expect("starts");
+    let emulator = Emulator::start(Config::default(), "127.0.0.1:0").await.expect("starts");
     let (status, body) = send(
         &emulator,
         &call("GET", "/orgs/test-org/actions/runner-groups", None),
@@ -177,14 +161,9 @@ fn a_list_without_a_required_field_fails_the_contract() {
 
 #[tokio::test]
 async fn requests_without_user_agent_get_github_s_html_403() {
-    let emulator = Emulator::start(Config::default(), "127.0.0.1:0")
-        .await
-        .expect("starts");
+    let emulator = Emulator::start(Config::default(), "127.0.0.1:0").await.expect("starts");
     let response = reqwest::Client::new()
-        .get(format!(
-            "{}/api/v3/orgs/test-org/actions/runners",
-            emulator.base_url
-        ))
+        .get(format!("{}/api/v3/orgs/test-org/actions/runners", emulator.base_url))
         .bearer_auth(TOKEN)
         .send()
         .await
@@ -195,9 +174,7 @@ async fn requests_without_user_agent_get_github_s_html_403() {
 
 #[tokio::test]
 async fn another_scope_is_not_found_for_the_token() {
-    let emulator = Emulator::start(Config::default(), "127.0.0.1:0")
-        .await
-        .expect("starts");
+    let emulator = Emulator::start(Config::default(), "127.0.0.1:0").await.expect("starts");
     let (status, body) = send(
         &emulator,
         &call("GET", "/orgs/other-org/actions/runners", None),

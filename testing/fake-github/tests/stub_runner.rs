@@ -50,10 +50,7 @@ async fn api(emulator: &Emulator, method: &str, path: &str) -> (u16, Value) {
     let response = reqwest::Client::new()
         .request(
             method.parse().expect("method"),
-            format!(
-                "{}/api/v3/orgs/test-org/actions/runners{path}",
-                emulator.base_url
-            ),
+            format!("{}/api/v3/orgs/test-org/actions/runners{path}", emulator.base_url),
         )
         .header("user-agent", "stub-test")
         .bearer_auth(TOKEN)
@@ -83,11 +80,7 @@ async fn wait_for(what: &str, mut check: impl AsyncFnMut() -> bool) {
 
 async fn runner(emulator: &Emulator, name: &str) -> Option<Value> {
     let (_, list) = api(emulator, "GET", "").await;
-    list["runners"]
-        .as_array()?
-        .iter()
-        .find(|r| r["name"] == name)
-        .cloned()
+    list["runners"].as_array()?.iter().find(|r| r["name"] == name).cloned()
 }
 
 fn wait_exit(child: &mut Child) -> i32 {
@@ -103,9 +96,7 @@ fn wait_exit(child: &mut Child) -> i32 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_registered_stub_runner_goes_online_takes_one_job_and_is_gone() {
-    let emulator = Emulator::start(Config::default(), "127.0.0.1:0")
-        .await
-        .expect("starts");
+    let emulator = Emulator::start(Config::default(), "127.0.0.1:0").await.expect("starts");
     let dir = tempfile::tempdir().expect("tempdir");
     let bin = busybox_path(dir.path());
     let runner_dir = unpack(&emulator, dir.path());
@@ -141,10 +132,7 @@ async fn a_registered_stub_runner_goes_online_takes_one_job_and_is_gone() {
         String::from_utf8_lossy(&out.stderr)
     );
     let registered = runner(&emulator, "stub-1").await.expect("registered");
-    assert_eq!(
-        registered["status"], "offline",
-        "registered but not yet running"
-    );
+    assert_eq!(registered["status"], "offline", "registered but not yet running");
     let labels: Vec<&str> = registered["labels"]
         .as_array()
         .expect("labels")
@@ -165,19 +153,13 @@ async fn a_registered_stub_runner_goes_online_takes_one_job_and_is_gone() {
     .await;
     let id = registered["id"].as_u64().expect("id");
     assert_eq!(admin(&emulator, &format!("/runners/{id}/job")).await, 200);
-    assert_eq!(
-        runner(&emulator, "stub-1").await.expect("runner")["busy"],
-        true
-    );
+    assert_eq!(runner(&emulator, "stub-1").await.expect("runner")["busy"], true);
     assert_eq!(
         api(&emulator, "DELETE", &format!("/{id}")).await.0,
         422,
         "a busy runner cannot be deleted"
     );
-    assert_eq!(
-        admin(&emulator, &format!("/runners/{id}/finish")).await,
-        200
-    );
+    assert_eq!(admin(&emulator, &format!("/runners/{id}/finish")).await, 200);
     let code = tokio::task::spawn_blocking(move || wait_exit(&mut run))
         .await
         .expect("join");
@@ -190,9 +172,7 @@ async fn a_registered_stub_runner_goes_online_takes_one_job_and_is_gone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_registration_token_fails_config_sh_with_the_real_wording() {
-    let emulator = Emulator::start(Config::default(), "127.0.0.1:0")
-        .await
-        .expect("starts");
+    let emulator = Emulator::start(Config::default(), "127.0.0.1:0").await.expect("starts");
     let dir = tempfile::tempdir().expect("tempdir");
     let bin = busybox_path(dir.path());
     let runner_dir = unpack(&emulator, dir.path());
@@ -206,21 +186,20 @@ async fn a_bad_registration_token_fails_config_sh_with_the_real_wording() {
     .output()
     .expect("runs");
     assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("Http response code: NotFound from 'POST")
-    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Http response code: NotFound from 'POST"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_jit_config_starts_a_runner_once_and_remove_unregisters_it() {
-    let emulator = Emulator::start(Config::default(), "127.0.0.1:0")
-        .await
-        .expect("starts");
+    let emulator = Emulator::start(Config::default(), "127.0.0.1:0").await.expect("starts");
     let dir = tempfile::tempdir().expect("tempdir");
     let bin = busybox_path(dir.path());
     let runner_dir = unpack(&emulator, dir.path());
     let jit = reqwest::Client::new()
-        .post(format!("{}/api/v3/orgs/test-org/actions/runners/generate-jitconfig", emulator.base_url))
+        .post(format!(
+            "{}/api/v3/orgs/test-org/actions/runners/generate-jitconfig",
+            emulator.base_url
+        ))
         .header("user-agent", "stub-test")
         .bearer_auth(TOKEN)
         .json(&serde_json::json!({"name": "jit-1", "runner_group_id": 1, "labels": ["self-hosted", "jammy"]}))
@@ -229,10 +208,7 @@ async fn a_jit_config_starts_a_runner_once_and_remove_unregisters_it() {
         .expect("answers");
     assert_eq!(jit.status().as_u16(), 201);
     let jit: Value = jit.json().await.expect("json");
-    let blob = jit["encoded_jit_config"]
-        .as_str()
-        .expect("blob")
-        .to_string();
+    let blob = jit["encoded_jit_config"].as_str().expect("blob").to_string();
     let mut run = sh(&bin, &runner_dir, "run.sh", &["--jitconfig", &blob])
         .stdout(Stdio::null())
         .spawn()
@@ -243,10 +219,7 @@ async fn a_jit_config_starts_a_runner_once_and_remove_unregisters_it() {
             .is_some_and(|r| r["status"] == "online")
     })
     .await;
-    assert_eq!(
-        runner(&emulator, "jit-1").await.expect("runner")["os"],
-        "Linux"
-    );
+    assert_eq!(runner(&emulator, "jit-1").await.expect("runner")["os"], "Linux");
 
     let again = sh(&bin, &runner_dir, "run.sh", &["--jitconfig", &blob])
         .output()
@@ -258,19 +231,11 @@ async fn a_jit_config_starts_a_runner_once_and_remove_unregisters_it() {
         &bin,
         &runner_dir,
         "config.sh",
-        &[
-            "remove",
-            "--token",
-            remove["token"].as_str().expect("token"),
-        ],
+        &["remove", "--token", remove["token"].as_str().expect("token")],
     )
     .output()
     .expect("runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let code = tokio::task::spawn_blocking(move || wait_exit(&mut run))
         .await
         .expect("join");

@@ -81,8 +81,7 @@ pub fn run(store: &Store, unit: &str, invocation: &Invocation) -> anyhow::Result
 }
 
 fn run_once(store: &Store, unit_name: &str, invocation: &Invocation) -> anyhow::Result<Outcome> {
-    let (env, charm_dir, context_id) =
-        store.update(|model| open_context(store, model, unit_name, invocation))?;
+    let (env, charm_dir, context_id) = store.update(|model| open_context(store, model, unit_name, invocation))?;
     let dispatch = charm_dir.join("dispatch");
     let mut command = match invocation {
         Invocation::Commands { .. } => {
@@ -90,17 +89,7 @@ fn run_once(store: &Store, unit_name: &str, invocation: &Invocation) -> anyhow::
             c.arg("-s");
             c
         }
-        _ if !dispatch.exists() => {
-            return close(
-                store,
-                unit_name,
-                &context_id,
-                None,
-                Vec::new(),
-                Vec::new(),
-                true,
-            )
-        }
+        _ if !dispatch.exists() => return close(store, unit_name, &context_id, None, Vec::new(), Vec::new(), true),
         _ => Command::new(&dispatch),
     };
     command
@@ -124,8 +113,7 @@ fn run_once(store: &Store, unit_name: &str, invocation: &Invocation) -> anyhow::
         }
         Ok(())
     })?;
-    if let (Invocation::Commands { script, .. }, Some(mut stdin)) = (invocation, child.stdin.take())
-    {
+    if let (Invocation::Commands { script, .. }, Some(mut stdin)) = (invocation, child.stdin.take()) {
         stdin
             .write_all(script.as_bytes())
             .context("feeding the commands to bash")?;
@@ -138,18 +126,8 @@ fn run_once(store: &Store, unit_name: &str, invocation: &Invocation) -> anyhow::
     };
     if !matches!(invocation, Invocation::Commands { .. }) {
         let module = format!("unit.{unit_name}.{module}");
-        store.log(
-            unit_name,
-            &module,
-            "DEBUG",
-            &String::from_utf8_lossy(&out.stdout),
-        );
-        store.log(
-            unit_name,
-            &module,
-            "WARNING",
-            &String::from_utf8_lossy(&out.stderr),
-        );
+        store.log(unit_name, &module, "DEBUG", &String::from_utf8_lossy(&out.stdout));
+        store.log(unit_name, &module, "WARNING", &String::from_utf8_lossy(&out.stderr));
     }
     close(
         store,
@@ -164,12 +142,7 @@ fn run_once(store: &Store, unit_name: &str, invocation: &Invocation) -> anyhow::
 
 type Opened = (Vec<(String, String)>, std::path::PathBuf, String);
 
-fn open_context(
-    store: &Store,
-    model: &mut Model,
-    unit_name: &str,
-    invocation: &Invocation,
-) -> anyhow::Result<Opened> {
+fn open_context(store: &Store, model: &mut Model, unit_name: &str, invocation: &Invocation) -> anyhow::Result<Opened> {
     let app = model.app()?.clone();
     let unit = app
         .units
@@ -224,15 +197,9 @@ fn hook_env(
     let app = model.app.as_ref().expect("open_context checked the app");
     let charm_dir = app.charm_dir.display().to_string();
     let mut env: BTreeMap<String, String> = BTreeMap::new();
-    let mut base_path =
-        std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into());
+    let mut base_path = std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into());
     if let Invocation::Commands { inherited, .. } = invocation {
-        env.extend(
-            inherited
-                .iter()
-                .filter(|(k, _)| k != "JUJU_DISPATCH_PATH")
-                .cloned(),
-        );
+        env.extend(inherited.iter().filter(|(k, _)| k != "JUJU_DISPATCH_PATH").cloned());
         if let Some(path) = env.get("PATH") {
             base_path = path.clone();
         }

@@ -19,10 +19,7 @@ pub struct Parsed {
 
 impl Parsed {
     pub fn flag(&self, names: &[&str]) -> Option<&str> {
-        names
-            .iter()
-            .find_map(|n| self.flags.get(*n))
-            .map(String::as_str)
+        names.iter().find_map(|n| self.flags.get(*n)).map(String::as_str)
     }
 
     pub fn bool(&self, names: &[&str]) -> bool {
@@ -62,8 +59,7 @@ pub fn parse(args: &[String], spec: &Spec) -> Result<Parsed, String> {
         } else if spec.bools.contains(&name) {
             let value = match inline {
                 None => true,
-                Some(v) => parse_bool(v)
-                    .ok_or_else(|| format!("invalid boolean value {v:?} for flag {arg}"))?,
+                Some(v) => parse_bool(v).ok_or_else(|| format!("invalid boolean value {v:?} for flag {arg}"))?,
             };
             parsed.flags.insert(name.to_string(), value.to_string());
         } else if spec.values.contains(&name) {

@@ -248,8 +248,7 @@ impl Store {
             .write(true)
             .open(&path)
             .with_context(|| format!("opening {}", path.display()))?;
-        file.lock()
-            .with_context(|| format!("locking {}", path.display()))?;
+        file.lock().with_context(|| format!("locking {}", path.display()))?;
         Ok(file)
     }
 
@@ -260,10 +259,7 @@ impl Store {
     }
 
     /// Changes the model under the lock and saves it, returning what `change` returned.
-    pub fn update<T>(
-        &self,
-        change: impl FnOnce(&mut Model) -> anyhow::Result<T>,
-    ) -> anyhow::Result<T> {
+    pub fn update<T>(&self, change: impl FnOnce(&mut Model) -> anyhow::Result<T>) -> anyhow::Result<T> {
         let _lock = self.lock()?;
         let mut model = self.load()?;
         let out = change(&mut model)?;
@@ -273,12 +269,8 @@ impl Store {
 
     fn load(&self) -> anyhow::Result<Model> {
         let path = self.file();
-        let text = fs::read(&path).with_context(|| {
-            format!(
-                "no model at {} (run `fake-juju deploy` first)",
-                path.display()
-            )
-        })?;
+        let text = fs::read(&path)
+            .with_context(|| format!("no model at {} (run `fake-juju deploy` first)", path.display()))?;
         serde_json::from_slice(&text).with_context(|| format!("{} is not a model", path.display()))
     }
 
@@ -292,8 +284,7 @@ impl Store {
 
     /// Creates the model directory with an empty model, if there is none.
     pub fn init(&self, model: Model) -> anyhow::Result<()> {
-        fs::create_dir_all(&self.dir)
-            .with_context(|| format!("creating {}", self.dir.display()))?;
+        fs::create_dir_all(&self.dir).with_context(|| format!("creating {}", self.dir.display()))?;
         let _lock = self.lock()?;
         if !self.file().exists() {
             self.save(&model)?;

@@ -19,11 +19,7 @@ impl Model {
         let dir = tempfile::tempdir().expect("tempdir");
         let charm = dir.path().join("charm");
         std::fs::create_dir_all(&charm).expect("mkdir");
-        std::fs::write(
-            charm.join("metadata.yaml"),
-            "name: probe\nsummary: s\ndescription: d\n",
-        )
-        .expect("write");
+        std::fs::write(charm.join("metadata.yaml"), "name: probe\nsummary: s\ndescription: d\n").expect("write");
         std::fs::write(
             charm.join("config.yaml"),
             "options:\n  name:\n    type: string\n    default: x\n  count:\n    type: int\n    default: 1\n  mode:\n    type: string\n",
@@ -40,18 +36,10 @@ impl Model {
             "#!/bin/sh\n[ -f ./hook.sh ] && exec /bin/sh ./hook.sh\nexit 0\n",
         )
         .expect("write");
-        std::fs::set_permissions(
-            &dispatch,
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        )
-        .expect("chmod");
+        std::fs::set_permissions(&dispatch, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
         let model = Model { dir };
         let out = model.juju(&["deploy", charm.to_str().expect("utf-8")]);
-        assert!(
-            out.status.success(),
-            "deploy: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "deploy: {}", String::from_utf8_lossy(&out.stderr));
         model
     }
 
@@ -99,14 +87,10 @@ fn config_get_of_an_unknown_key_prints_null_and_exits_0() {
 #[test]
 fn config_get_omits_options_without_value_or_default_unless_all() {
     let m = Model::deploy();
-    let (_, out) =
-        m.hook(&(probe("config-get --format=json") + &probe("config-get --format=json --all")));
+    let (_, out) = m.hook(&(probe("config-get --format=json") + &probe("config-get --format=json --all")));
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "rc=0 out={\"count\":1,\"name\":\"x\"} err=");
-    assert_eq!(
-        lines[1],
-        "rc=0 out={\"count\":1,\"mode\":null,\"name\":\"x\"} err="
-    );
+    assert_eq!(lines[1], "rc=0 out={\"count\":1,\"mode\":null,\"name\":\"x\"} err=");
 }
 
 #[test]
@@ -136,18 +120,10 @@ fn status_set_is_immediate_and_survives_a_failed_hook() {
     assert!(!ok);
     let unit = &m.status()["applications"]["probe"]["units"]["probe/0"];
     assert_eq!(unit["workload-status"]["current"], "error");
-    assert_eq!(
-        unit["workload-status"]["message"],
-        "hook failed: \"update-status\""
-    );
-    let model: Value = serde_json::from_slice(
-        &std::fs::read(m.dir.path().join("model/model.json")).expect("model"),
-    )
-    .expect("json");
-    assert_eq!(
-        model["app"]["units"][0]["workload"]["message"],
-        "needs a token"
-    );
+    assert_eq!(unit["workload-status"]["message"], "hook failed: \"update-status\"");
+    let model: Value =
+        serde_json::from_slice(&std::fs::read(m.dir.path().join("model/model.json")).expect("model")).expect("json");
+    assert_eq!(model["app"]["units"][0]["workload"]["message"], "needs a token");
 }
 
 #[test]
@@ -173,10 +149,7 @@ fn juju_log_needs_a_message_and_falls_back_to_info_for_unknown_levels() {
     assert_eq!(lines[0], "rc=2 out= err=ERROR no message specified");
     assert_eq!(lines[1], "rc=0 out= err=");
     let log = String::from_utf8_lossy(&m.juju(&["debug-log"]).stdout).into_owned();
-    assert!(
-        log.contains("INFO unit.probe/0.juju-log hello world"),
-        "{log}"
-    );
+    assert!(log.contains("INFO unit.probe/0.juju-log hello world"), "{log}");
 }
 
 #[test]
@@ -184,18 +157,12 @@ fn tools_without_a_context_id_fail_with_juju_s_message() {
     let m = Model::deploy();
     let out = Command::new(m.dir.path().join("model/tools/config-get"))
         .arg("--format=json")
-        .env(
-            "JUJU_AGENT_SOCKET_ADDRESS",
-            m.dir.path().join("model/agent.socket"),
-        )
+        .env("JUJU_AGENT_SOCKET_ADDRESS", m.dir.path().join("model/agent.socket"))
         .env_remove("JUJU_CONTEXT_ID")
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        String::from_utf8_lossy(&out.stderr),
-        "ERROR JUJU_CONTEXT_ID not set\n"
-    );
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "ERROR JUJU_CONTEXT_ID not set\n");
 }
 
 #[test]
@@ -204,10 +171,7 @@ fn tools_called_after_the_hook_ended_are_refused() {
     m.hook("echo \"$JUJU_CONTEXT_ID\" > out\n");
     let stale = std::fs::read_to_string(m.charm().join("out")).expect("id");
     let out = Command::new(m.dir.path().join("model/tools/status-get"))
-        .env(
-            "JUJU_AGENT_SOCKET_ADDRESS",
-            m.dir.path().join("model/agent.socket"),
-        )
+        .env("JUJU_AGENT_SOCKET_ADDRESS", m.dir.path().join("model/agent.socket"))
         .env("JUJU_CONTEXT_ID", stale.trim())
         .output()
         .expect("runs");
@@ -265,12 +229,9 @@ fn action_set_nests_dotted_keys_and_rejects_bad_and_reserved_keys() {
     assert_eq!(task["results"]["a"]["b"], "1");
     assert_eq!(task["results"]["top"], "x=y", "values split at the first =");
     let stderr = task["results"]["stderr"].as_str().expect("stderr");
-    assert!(stderr.contains(
-        "rc=2 out= err=ERROR key \"Foo\" must start and end with lowercase alphanumeric"
-    ));
+    assert!(stderr.contains("rc=2 out= err=ERROR key \"Foo\" must start and end with lowercase alphanumeric"));
     assert!(stderr.contains("rc=2 out= err=ERROR cannot set reserved action key \"stdout\""));
-    assert!(stderr
-        .contains("rc=2 out= err=ERROR argument \"novalue\" must be of the form key...=value"));
+    assert!(stderr.contains("rc=2 out= err=ERROR argument \"novalue\" must be of the form key...=value"));
 }
 
 #[test]
@@ -280,8 +241,7 @@ fn action_get_fills_defaults_and_params_are_checked() {
     assert_eq!(task["results"]["n"], "3");
     let (out, _) = run_action(&m, "exit 0\n", &["bogus=1"]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr)
-        .contains("additional property \"bogus\" is not allowed"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("additional property \"bogus\" is not allowed"));
     let (out, _) = run_action(&m, "exit 0\n", &["n=many"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("expected integer"));
 }
@@ -310,12 +270,8 @@ fn state_set_commits_only_when_the_hook_succeeds() {
     assert!(m.hook("state-set kept=1\n").0);
     assert!(!m.hook("state-set lost=1\nexit 1\n").0);
     std::fs::write(m.charm().join("hook.sh"), "exit 0\n").expect("write");
-    assert!(m
-        .juju(&["resolved", "probe/0", "--no-retry"])
-        .status
-        .success());
-    let (_, out) =
-        m.hook(&(probe("state-get --format=json kept") + &probe("state-get --format=json lost")));
+    assert!(m.juju(&["resolved", "probe/0", "--no-retry"]).status.success());
+    let (_, out) = m.hook(&(probe("state-get --format=json kept") + &probe("state-get --format=json lost")));
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines, ["rc=0 out=\"1\" err=", "rc=0 out=\"\" err="]);
 }
@@ -324,7 +280,12 @@ fn state_set_commits_only_when_the_hook_succeeds() {
 fn juju_exec_is_refused_inside_a_hook() {
     let m = Model::deploy();
     let (_, out) = m.hook(&probe("juju-exec probe/0 true"));
-    assert!(out.starts_with("rc=1 out= err=ERROR juju-exec cannot be called from within a hook, have context \"probe/0-update-status-"), "{out}");
+    assert!(
+        out.starts_with(
+            "rc=1 out= err=ERROR juju-exec cannot be called from within a hook, have context \"probe/0-update-status-"
+        ),
+        "{out}"
+    );
 }
 
 #[test]
@@ -368,12 +329,8 @@ fn systemctl_sees_unit_files_only_after_daemon_reload() {
     ));
     let lines: Vec<&str> = out.lines().collect();
     assert!(
-        lines[0]
-            .starts_with("rc=1 out= err=Failed to enable unit: Unit file x.timer does not exist."),
+        lines[0].starts_with("rc=1 out= err=Failed to enable unit: Unit file x.timer does not exist."),
         "{out}"
     );
-    assert_eq!(
-        &lines[1..],
-        ["rc=0 out= err=", "rc=0 out= err=", "rc=0 out= err="]
-    );
+    assert_eq!(&lines[1..], ["rc=0 out= err=", "rc=0 out= err=", "rc=0 out= err="]);
 }

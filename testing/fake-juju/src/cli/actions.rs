@@ -16,10 +16,7 @@ pub fn run(store: &Store, args: &[String]) -> anyhow::Result<i32> {
         .find_map(|a| a.strip_prefix("--format="))
         .unwrap_or("plain")
         .to_string();
-    let words: Vec<&String> = args
-        .iter()
-        .filter(|a| !a.starts_with("--format="))
-        .collect();
+    let words: Vec<&String> = args.iter().filter(|a| !a.starts_with("--format=")).collect();
     let [unit, action, params @ ..] = words.as_slice() else {
         bail!("usage: fake-juju run <unit> <action> [k=v…] [--format=json|yaml]");
     };
@@ -42,16 +39,9 @@ pub fn run(store: &Store, args: &[String]) -> anyhow::Result<i32> {
         params,
     };
     let outcome = agent::run(store, unit, &invocation)?;
-    let context_action = outcome
-        .context
-        .action
-        .clone()
-        .context("the action context vanished")?;
+    let context_action = outcome.context.action.clone().context("the action context vanished")?;
     let (status, message) = if outcome.missing {
-        (
-            "failed",
-            Some(format!("action not implemented on unit {unit:?}")),
-        )
+        ("failed", Some(format!("action not implemented on unit {unit:?}")))
     } else if outcome.code != Some(0) {
         let code = outcome
             .code
@@ -134,8 +124,7 @@ fn check_params(spec: &Value, pairs: &[&String]) -> anyhow::Result<Map<String, V
         let (key, raw) = pair
             .split_once('=')
             .with_context(|| format!("expected key=value, got {pair:?}"))?;
-        let value: Value =
-            serde_yaml::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()));
+        let value: Value = serde_yaml::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()));
         params.insert(key.to_string(), value);
     }
     if spec.get("additionalProperties") == Some(&Value::Bool(false)) {
@@ -154,7 +143,10 @@ fn check_params(spec: &Value, pairs: &[&String]) -> anyhow::Result<Map<String, V
         .filter_map(Value::as_str)
     {
         if !params.contains_key(required) {
-            bail!("validation failed: (root) : {required:?} property is missing and required, given {}", output::go_json(&Value::Object(params.clone())));
+            bail!(
+                "validation failed: (root) : {required:?} property is missing and required, given {}",
+                output::go_json(&Value::Object(params.clone()))
+            );
         }
     }
     for (name, schema) in &declared {

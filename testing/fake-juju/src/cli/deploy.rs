@@ -20,10 +20,7 @@ pub fn deploy(store: &Store, args: &[String]) -> anyhow::Result<i32> {
     };
     let charm_dir = std::path::absolute(charm_dir)?;
     let charm = read_charm(&charm_dir)?;
-    let app_name = positional
-        .get(1)
-        .cloned()
-        .unwrap_or_else(|| charm.name.clone());
+    let app_name = positional.get(1).cloned().unwrap_or_else(|| charm.name.clone());
     let seams = SEAMS
         .iter()
         .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
@@ -39,10 +36,7 @@ pub fn deploy(store: &Store, args: &[String]) -> anyhow::Result<i32> {
     let unit = format!("{app_name}/0");
     store.update(|model| {
         if model.app.is_some() {
-            bail!(
-                "an application is already deployed in {}",
-                store.dir.display()
-            );
+            bail!("an application is already deployed in {}", store.dir.display());
         }
         let config = parse_config(&charm.config_schema, &config_args)?;
         model.app = Some(App {
@@ -70,11 +64,7 @@ pub fn deploy(store: &Store, args: &[String]) -> anyhow::Result<i32> {
         });
         Ok(())
     })?;
-    run_hooks(
-        store,
-        &unit,
-        &["install", "leader-elected", "config-changed", "start"],
-    )?;
+    run_hooks(store, &unit, &["install", "leader-elected", "config-changed", "start"])?;
     println!("Deployed {app_name:?} from {}", charm_dir.display());
     Ok(0)
 }
@@ -105,10 +95,7 @@ pub fn config(store: &Store, args: &[String]) -> anyhow::Result<i32> {
         }
         if sets.is_empty() && reset.is_empty() {
             let config = app.effective_config();
-            println!(
-                "{}",
-                crate::output::yaml(&serde_json::to_value(config)?).trim_end()
-            );
+            println!("{}", crate::output::yaml(&serde_json::to_value(config)?).trim_end());
             return Ok(false);
         }
         let before = app.effective_config();
@@ -187,13 +174,7 @@ pub fn remove_unit(store: &Store, args: &[String]) -> anyhow::Result<i32> {
 }
 
 fn units(store: &Store) -> anyhow::Result<Vec<String>> {
-    Ok(store
-        .read()?
-        .app()?
-        .units
-        .iter()
-        .map(|u| u.name.clone())
-        .collect())
+    Ok(store.read()?.app()?.units.iter().map(|u| u.name.clone()).collect())
 }
 
 struct Charm {
@@ -208,22 +189,22 @@ fn read_charm(dir: &Path) -> anyhow::Result<Charm> {
         if !path.exists() {
             return Ok(None);
         }
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading {}", path.display()))?;
-        Ok(Some(serde_yaml::from_str(&text).with_context(|| {
-            format!("{} is not YAML", path.display())
-        })?))
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        Ok(Some(
+            serde_yaml::from_str(&text).with_context(|| format!("{} is not YAML", path.display()))?,
+        ))
     };
-    let metadata = read_yaml("metadata.yaml")?
-        .with_context(|| format!("{} has no metadata.yaml: not a charm", dir.display()))?;
+    let metadata =
+        read_yaml("metadata.yaml")?.with_context(|| format!("{} has no metadata.yaml: not a charm", dir.display()))?;
     let name = metadata
         .get("name")
         .and_then(|n| n.as_str())
         .context("metadata.yaml has no name")?
         .to_string();
     let config_schema = match read_yaml("config.yaml")? {
-        Some(config) => serde_yaml::from_value(config.get("options").cloned().unwrap_or_default())
-            .context("config.yaml options")?,
+        Some(config) => {
+            serde_yaml::from_value(config.get("options").cloned().unwrap_or_default()).context("config.yaml options")?
+        }
         None => BTreeMap::new(),
     };
     let actions = match read_yaml("actions.yaml")? {
@@ -253,18 +234,13 @@ fn split_config_flags(args: &[String]) -> anyhow::Result<(Vec<String>, Vec<Strin
 
 /// Parses `k=v` against the schema, as `juju config` does: unknown keys and values of the
 /// wrong type are refused before any hook runs.
-fn parse_config(
-    schema: &BTreeMap<String, OptionSpec>,
-    pairs: &[String],
-) -> anyhow::Result<BTreeMap<String, Value>> {
+fn parse_config(schema: &BTreeMap<String, OptionSpec>, pairs: &[String]) -> anyhow::Result<BTreeMap<String, Value>> {
     let mut out = BTreeMap::new();
     for pair in pairs {
         let (key, raw) = pair
             .split_once('=')
             .with_context(|| format!("expected key=value, got {pair:?}"))?;
-        let spec = schema
-            .get(key)
-            .with_context(|| format!("unknown option {key:?}"))?;
+        let spec = schema.get(key).with_context(|| format!("unknown option {key:?}"))?;
         let bad = || anyhow::anyhow!("option {key:?} expected {}, got {raw:?}", spec.kind);
         let value = match spec.kind.as_str() {
             "int" => Value::from(raw.trim().parse::<i64>().map_err(|_| bad())?),
@@ -285,8 +261,7 @@ fn install_tools(store: &Store) -> anyhow::Result<()> {
     for tool in TOOLS {
         let link = dir.join(tool);
         let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(&exe, &link)
-            .with_context(|| format!("linking {}", link.display()))?;
+        std::os::unix::fs::symlink(&exe, &link).with_context(|| format!("linking {}", link.display()))?;
     }
     Ok(())
 }

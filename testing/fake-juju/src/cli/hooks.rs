@@ -71,9 +71,7 @@ pub fn run_hook(store: &Store, unit: &str, hook: &str) -> anyhow::Result<()> {
 
 /// Runs hooks in order, stopping at the first failure.
 pub fn run_hooks(store: &Store, unit: &str, hooks: &[&str]) -> anyhow::Result<()> {
-    hooks
-        .iter()
-        .try_for_each(|hook| run_hook(store, unit, hook))
+    hooks.iter().try_for_each(|hook| run_hook(store, unit, hook))
 }
 
 pub fn resolved(store: &Store, args: &[String]) -> anyhow::Result<i32> {

@@ -41,10 +41,7 @@ fn run(args: &[String]) -> anyhow::Result<i32> {
     let mut model_dir = std::env::var_os("FAKE_JUJU_MODEL")
         .map(PathBuf::from)
         .unwrap_or_else(|| ".fake-juju".into());
-    if let Some(i) = args
-        .iter()
-        .position(|a| a == "--model" || a.starts_with("--model="))
-    {
+    if let Some(i) = args.iter().position(|a| a == "--model" || a.starts_with("--model=")) {
         let flag = args.remove(i);
         model_dir = match flag.strip_prefix("--model=") {
             Some(dir) => dir.into(),

@@ -30,12 +30,7 @@ fn app_status(app: &App) -> (String, String) {
     app.units
         .iter()
         .map(shown_workload)
-        .min_by_key(|(s, _)| {
-            SEVERITY
-                .iter()
-                .position(|x| x == s)
-                .unwrap_or(SEVERITY.len())
-        })
+        .min_by_key(|(s, _)| SEVERITY.iter().position(|x| x == s).unwrap_or(SEVERITY.len()))
         .unwrap_or_else(|| ("unknown".into(), String::new()))
 }
 
@@ -43,10 +38,7 @@ pub fn status(store: &Store, args: &[String]) -> anyhow::Result<i32> {
     let model = store.read()?;
     let json = args.iter().any(|a| a == "--format=json");
     let Some(app) = &model.app else {
-        println!(
-            "Model  {}\n\nModel \"{}\" is empty.",
-            model.name, model.name
-        );
+        println!("Model  {}\n\nModel \"{}\" is empty.", model.name, model.name);
         return Ok(0);
     };
     let (app_current, app_message) = app_status(app);

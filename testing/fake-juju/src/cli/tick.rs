@@ -24,17 +24,14 @@ pub fn tick(store: &Store) -> anyhow::Result<i32> {
             .get(&service)
             .and_then(|s| s.loaded.clone())
             .with_context(|| format!("{name} starts {service}, which systemd has not loaded"))?;
-        let exec_start = directive(&service_text, "ExecStart")
-            .with_context(|| format!("{service} has no ExecStart"))?;
+        let exec_start =
+            directive(&service_text, "ExecStart").with_context(|| format!("{service} has no ExecStart"))?;
         println!("tick: {name} → {service}");
         let status = std::process::Command::new("/bin/sh")
             .arg("-c")
             .arg(exec_start)
             .env_clear()
-            .env(
-                "PATH",
-                format!("{}:{SYSTEMD_PATH}", store.tools_dir().display()),
-            )
+            .env("PATH", format!("{}:{SYSTEMD_PATH}", store.tools_dir().display()))
             .env("LANG", "C.UTF-8")
             .env("FAKE_JUJU_MODEL", &store.dir)
             .current_dir("/")

@@ -55,9 +55,7 @@ pub fn action_set(call: &mut Call) -> ToolResult {
                 )));
             }
             if RESERVED.contains(&segment) {
-                return Err(Fail::Usage(format!(
-                    "cannot set reserved action key {segment:?}"
-                )));
+                return Err(Fail::Usage(format!("cannot set reserved action key {segment:?}")));
             }
         }
         pairs.push((key.to_string(), value.to_string()));
@@ -79,27 +77,23 @@ fn insert_dotted(map: &mut Map<String, Value>, key: &str, value: String) {
             map.insert(key.to_string(), Value::String(value));
         }
         Some((head, rest)) => {
-            let entry = map
-                .entry(head.to_string())
-                .or_insert_with(|| Value::Object(Map::new()));
+            let entry = map.entry(head.to_string()).or_insert_with(|| Value::Object(Map::new()));
             if !entry.is_object() {
                 *entry = Value::Object(Map::new());
             }
-            insert_dotted(
-                entry.as_object_mut().expect("made an object just above"),
-                rest,
-                value,
-            );
+            insert_dotted(entry.as_object_mut().expect("made an object just above"), rest, value);
         }
     }
 }
 
 pub fn action_fail(call: &mut Call) -> ToolResult {
     call.at_most(1)?;
-    let message =
-        call.flags.args.first().cloned().unwrap_or_else(|| {
-            "action failed without reason given, check action for errors".into()
-        });
+    let message = call
+        .flags
+        .args
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "action failed without reason given, check action for errors".into());
     let action = action(call)?;
     action.failed = true;
     action.message = Some(message);

@@ -24,10 +24,7 @@ pub fn main(name: &str, args: &[String]) -> i32 {
 }
 
 fn run(name: &str, args: &[String]) -> Result<i32, (i32, String)> {
-    if let Some(context) = std::env::var("JUJU_CONTEXT_ID")
-        .ok()
-        .filter(|c| !c.is_empty())
-    {
+    if let Some(context) = std::env::var("JUJU_CONTEXT_ID").ok().filter(|c| !c.is_empty()) {
         return Err((
             1,
             format!("{name} cannot be called from within a hook, have context {context:?}"),
@@ -41,10 +38,7 @@ fn run(name: &str, args: &[String]) -> Result<i32, (i32, String)> {
         },
     )
     .map_err(|m| (2, m))?;
-    let store = store_from_env().ok_or((
-        1,
-        "FAKE_JUJU_MODEL is not set: no unit agent to talk to".to_string(),
-    ))?;
+    let store = store_from_env().ok_or((1, "FAKE_JUJU_MODEL is not set: no unit agent to talk to".to_string()))?;
     let model = store.read().map_err(|e| (1, format!("{e:#}")))?;
     let units: Vec<String> = model
         .app
@@ -54,16 +48,9 @@ fn run(name: &str, args: &[String]) -> Result<i32, (i32, String)> {
     let mut positional = parsed.args.clone();
     let unit = match parsed.flag(&["u", "unit"]) {
         Some(unit) => unit_name(unit),
-        None if positional.first().is_some_and(|a| looks_like_unit(a)) => {
-            unit_name(&positional.remove(0))
-        }
+        None if positional.first().is_some_and(|a| looks_like_unit(a)) => unit_name(&positional.remove(0)),
         None if units.len() == 1 => units[0].clone(),
-        None => {
-            return Err((
-                2,
-                "missing unit name: more than one unit on this machine".into(),
-            ))
-        }
+        None => return Err((2, "missing unit name: more than one unit on this machine".into())),
     };
     if !units.contains(&unit) {
         return Err((1, format!("unit {unit:?} not found on this machine")));
@@ -71,15 +58,11 @@ fn run(name: &str, args: &[String]) -> Result<i32, (i32, String)> {
     let script = match positional.as_slice() {
         [] => return Err((2, "missing commands".into())),
         [one] => one.clone(),
-        many => many
-            .iter()
-            .map(|a| shell_quote(a))
-            .collect::<Vec<_>>()
-            .join(" "),
+        many => many.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" "),
     };
     let inherited = std::env::vars().collect();
-    let outcome = agent::run(&store, &unit, &Invocation::Commands { script, inherited })
-        .map_err(|e| (1, format!("{e:#}")))?;
+    let outcome =
+        agent::run(&store, &unit, &Invocation::Commands { script, inherited }).map_err(|e| (1, format!("{e:#}")))?;
     let _ = std::io::stdout().write_all(&outcome.stdout);
     let _ = std::io::stderr().write_all(&outcome.stderr);
     Ok(outcome.code.unwrap_or(1))
@@ -88,10 +71,7 @@ fn run(name: &str, args: &[String]) -> Result<i32, (i32, String)> {
 fn looks_like_unit(arg: &str) -> bool {
     let name = unit_name(arg);
     name.split_once('/').is_some_and(|(app, n)| {
-        !app.is_empty()
-            && !n.is_empty()
-            && n.chars().all(|c| c.is_ascii_digit())
-            && !app.contains(' ')
+        !app.is_empty() && !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()) && !app.contains(' ')
     })
 }
 

@@ -156,9 +156,8 @@ fn in_context(name: &str, args: &[String]) -> ToolResult {
         .ok()
         .filter(|v| !v.is_empty())
         .ok_or_else(|| Fail::Runtime("JUJU_CONTEXT_ID not set".into()))?;
-    let store = store_from_env().ok_or_else(|| {
-        Fail::Runtime("JUJU_AGENT_SOCKET_ADDRESS not set: cannot reach the unit agent".into())
-    })?;
+    let store = store_from_env()
+        .ok_or_else(|| Fail::Runtime("JUJU_AGENT_SOCKET_ADDRESS not set: cannot reach the unit agent".into()))?;
     // `--file -` reads stdin before the model is locked.
     let stdin = if parsed.flag(&["file"]) == Some("-") {
         let mut buf = String::new();

@@ -23,9 +23,7 @@ pub fn state_get(call: &mut Call) -> ToolResult {
         None | Some("-") => call.emit(&json!(state)),
         Some(key) => match state.get(key) {
             Some(value) => call.emit(&json!(value)),
-            None if call.flags.bool(&["strict"]) => {
-                Err(Fail::Runtime(format!("{key:?} not found")))
-            }
+            None if call.flags.bool(&["strict"]) => Err(Fail::Runtime(format!("{key:?} not found"))),
             None => call.emit(&json!("")),
         },
     }
@@ -36,8 +34,7 @@ pub fn state_set(call: &mut Call, stdin: Option<String>) -> ToolResult {
     if let Some(path) = call.flags.flag(&["file"]).map(str::to_string) {
         let text = match stdin {
             Some(text) => text,
-            None => std::fs::read_to_string(&path)
-                .map_err(|e| Fail::Runtime(format!("reading {path}: {e}")))?,
+            None => std::fs::read_to_string(&path).map_err(|e| Fail::Runtime(format!("reading {path}: {e}")))?,
         };
         if !text.trim().is_empty() {
             let map: BTreeMap<String, String> = serde_yaml::from_str(&text)
@@ -53,9 +50,7 @@ pub fn state_set(call: &mut Call, stdin: Option<String>) -> ToolResult {
     }
     for (key, value) in &changes {
         if key.len() > MAX_KEY {
-            return Err(Fail::Runtime(format!(
-                "key {key:?} is longer than {MAX_KEY} bytes"
-            )));
+            return Err(Fail::Runtime(format!("key {key:?} is longer than {MAX_KEY} bytes")));
         }
         if value.len() > MAX_VALUE {
             return Err(Fail::Runtime(format!(

@@ -13,9 +13,7 @@ const LEVELS: [&str; 6] = ["TRACE", "DEBUG", "INFO", "WARNING", "ERROR", "CRITIC
 pub fn status_set(call: &mut Call) -> ToolResult {
     call.at_most(2)?;
     let Some(status) = call.flags.args.first().cloned() else {
-        return Err(Fail::Usage(
-            "invalid args, require <status> [message]".into(),
-        ));
+        return Err(Fail::Usage("invalid args, require <status> [message]".into()));
     };
     if !SETTABLE.contains(&status.as_str()) {
         return Err(Fail::Usage(format!(
@@ -46,8 +44,7 @@ pub fn status_get(call: &mut Call) -> ToolResult {
         ));
     }
     if call.flags.bool(&["include-data"]) {
-        return call
-            .emit(&json!({"message": unit.message, "status": unit.current, "status-data": {}}));
+        return call.emit(&json!({"message": unit.message, "status": unit.current, "status-data": {}}));
     }
     call.emit(&json!(unit.current))
 }
@@ -56,11 +53,7 @@ pub fn juju_log(call: &mut Call) -> ToolResult {
     if call.flags.args.is_empty() {
         return Err(Fail::Usage("no message specified".into()));
     }
-    let asked = call
-        .flags
-        .flag(&["l", "log-level"])
-        .unwrap_or("INFO")
-        .to_uppercase();
+    let asked = call.flags.flag(&["l", "log-level"]).unwrap_or("INFO").to_uppercase();
     let level = if call.flags.bool(&["debug"]) {
         "DEBUG".to_string()
     } else {
@@ -79,12 +72,8 @@ pub fn juju_log(call: &mut Call) -> ToolResult {
         "INFO".into()
     };
     let message = call.flags.args.join(" ");
-    call.store.log(
-        &call.unit,
-        &format!("unit.{}.juju-log", call.unit),
-        &level,
-        &message,
-    );
+    call.store
+        .log(&call.unit, &format!("unit.{}.juju-log", call.unit), &level, &message);
     Ok(String::new())
 }
 
@@ -93,11 +82,7 @@ pub fn application_version_set(call: &mut Call) -> ToolResult {
     let Some(version) = call.flags.args.first().cloned() else {
         return Err(Fail::Usage("no version specified".into()));
     };
-    call.model
-        .app
-        .as_mut()
-        .expect("a unit implies an app")
-        .version = version;
+    call.model.app.as_mut().expect("a unit implies an app").version = version;
     Ok(String::new())
 }
 

@@ -83,11 +83,7 @@ fn apply(model: &mut Model, unit_dir: &std::path::Path, words: &[&str]) -> (i32,
             Some(SystemdUnit { active: true, .. }) => (0, "active\n".into(), String::new()),
             _ => (3, "inactive\n".into(), String::new()),
         },
-        _ => (
-            1,
-            String::new(),
-            format!("fake systemctl does not know {words:?}\n"),
-        ),
+        _ => (1, String::new(), format!("fake systemctl does not know {words:?}\n")),
     }
 }
 
