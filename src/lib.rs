@@ -7,6 +7,7 @@
 //! - [`config`] parses and validates every option in one place;
 //! - [`state`] is what survives between hooks (a 0600 file);
 //! - [`github`] is the REST client for runners; [`runner_binary`] the verified runner tarball;
+//! - [`lxd`] is the REST client over LXD's unix socket;
 //! - [`juju`] runs the hook tools; [`host`] owns the machine's files and services;
 //! - [`secret`] keeps tokens out of logs; [`process`] runs commands and keeps their stderr.
 //!
@@ -18,6 +19,7 @@ pub mod event;
 pub mod github;
 pub mod host;
 pub mod juju;
+pub mod lxd;
 pub mod process;
 pub mod runner_binary;
 pub mod secret;

@@ -148,3 +148,29 @@ impl Juju {
 /// The config of a unit that should come up.
 pub const VALID: &[&str] = &["path=my-org", "token=ghp_SECRETtoken0123456789", "test-mode=insecure"];
 pub const TOKEN: &str = "ghp_SECRETtoken0123456789";
+
+/// The real LXD daemon, or `None` (the test then skips) when it is not running. With
+/// `REQUIRE_LXD=1` (CI) a missing daemon fails the test instead.
+pub async fn lxd() -> Option<github_runner::lxd::LxdClient> {
+    let client = github_runner::lxd::LxdClient::from_env().expect("an LXD client");
+    match client.server().await {
+        Ok(_) => Some(client),
+        Err(e) if std::env::var("REQUIRE_LXD").as_deref() == Ok("1") => {
+            panic!("REQUIRE_LXD=1 but LXD is not reachable: {e}; run `sudo scripts/lxd-setup.sh start`")
+        }
+        Err(e) => {
+            eprintln!("skipping: LXD is not reachable ({e}); run `sudo scripts/lxd-setup.sh start`");
+            None
+        }
+    }
+}
+
+/// A name no other test process uses.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!("{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// The busybox image `scripts/lxd-setup.sh` imports.
+pub const TEST_IMAGE: &str = "runner-test";

@@ -1,0 +1,261 @@
+//! Instances: list, create, start/stop, delete, exec with recorded output, file push/pull.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::client::LxdClient;
+use super::error::LxdError;
+
+const CREATE_TIMEOUT: Duration = Duration::from_secs(600);
+const EXEC_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// An instance as `GET /1.0/instances?recursion=1` shows it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Instance {
+    pub name: String,
+    /// `Running`, `Stopped`, …
+    pub status: String,
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+    #[serde(default)]
+    pub profiles: Vec<String>,
+    #[serde(default)]
+    pub ephemeral: bool,
+}
+
+impl Instance {
+    pub fn is_running(&self) -> bool {
+        self.status.eq_ignore_ascii_case("running")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstanceType {
+    Container,
+    VirtualMachine,
+}
+
+/// Where an instance's image comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InstanceSource {
+    /// A local image alias.
+    Alias(String),
+    /// An image pulled from a simplestreams server, e.g. Ubuntu's daily images.
+    Remote { server: String, alias: String },
+}
+
+/// What to create.
+#[derive(Debug, Clone)]
+pub struct InstanceSpec {
+    pub name: String,
+    pub kind: InstanceType,
+    pub source: InstanceSource,
+    pub profiles: Vec<String>,
+    pub config: BTreeMap<String, String>,
+    /// Deleted by LXD when it stops.
+    pub ephemeral: bool,
+}
+
+impl InstanceSpec {
+    fn body(&self) -> Value {
+        let source = match &self.source {
+            InstanceSource::Alias(alias) => json!({"type": "image", "alias": alias}),
+            InstanceSource::Remote { server, alias } => {
+                json!({"type": "image", "mode": "pull", "server": server, "protocol": "simplestreams", "alias": alias})
+            }
+        };
+        json!({
+            "name": self.name,
+            "type": match self.kind { InstanceType::Container => "container", InstanceType::VirtualMachine => "virtual-machine" },
+            "source": source,
+            "profiles": self.profiles,
+            "config": self.config,
+            "ephemeral": self.ephemeral,
+        })
+    }
+}
+
+/// A finished command: its exit code and what it printed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecOutput {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl ExecOutput {
+    pub fn success(&self) -> bool {
+        self.code == 0
+    }
+}
+
+fn instance_path(name: &str) -> String {
+    format!("/1.0/instances/{name}")
+}
+
+impl LxdClient {
+    pub async fn instances(&self) -> Result<Vec<Instance>, LxdError> {
+        self.get("/1.0/instances?recursion=1").await
+    }
+
+    /// The instance, or `None` when LXD has none of that name.
+    pub async fn instance(&self, name: &str) -> Result<Option<Instance>, LxdError> {
+        match self.get(&instance_path(name)).await {
+            Ok(instance) => Ok(Some(instance)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `GET …/state`: status, processes, network addresses.
+    pub async fn instance_state(&self, name: &str) -> Result<Option<Value>, LxdError> {
+        match self.get(&format!("{}/state", instance_path(name))).await {
+            Ok(state) => Ok(Some(state)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates an instance (stopped) and waits for it.
+    pub async fn create_instance(&self, spec: &InstanceSpec) -> Result<(), LxdError> {
+        self.call(Method::POST, "/1.0/instances", Some(&spec.body()), CREATE_TIMEOUT)
+            .await
+            .map(drop)
+    }
+
+    pub async fn start_instance(&self, name: &str, timeout: Duration) -> Result<(), LxdError> {
+        let body = json!({"action": "start", "timeout": timeout.as_secs()});
+        self.call(
+            Method::PUT,
+            &format!("{}/state", instance_path(name)),
+            Some(&body),
+            timeout + Duration::from_secs(30),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Stops an instance: cleanly within `timeout`, or at once with `force`.
+    pub async fn stop_instance(&self, name: &str, timeout: Duration, force: bool) -> Result<(), LxdError> {
+        let body = json!({"action": "stop", "timeout": timeout.as_secs(), "force": force});
+        self.call(
+            Method::PUT,
+            &format!("{}/state", instance_path(name)),
+            Some(&body),
+            timeout + Duration::from_secs(30),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Deletes a stopped instance.
+    pub async fn delete_instance(&self, name: &str) -> Result<(), LxdError> {
+        self.call(Method::DELETE, &instance_path(name), None, Duration::from_secs(120))
+            .await
+            .map(drop)
+    }
+
+    /// Runs `command` and waits for it, with its output recorded (and then deleted from LXD's
+    /// logs). A non-zero exit is an `ExecOutput`, not an error; a command that cannot start is.
+    pub async fn exec(
+        &self,
+        name: &str,
+        command: &[&str],
+        environment: &BTreeMap<String, String>,
+    ) -> Result<ExecOutput, LxdError> {
+        let body = json!({
+            "command": command,
+            "environment": environment,
+            "wait-for-websocket": false,
+            "record-output": true,
+            "interactive": false,
+        });
+        let result = self
+            .call(
+                Method::POST,
+                &format!("{}/exec", instance_path(name)),
+                Some(&body),
+                EXEC_TIMEOUT,
+            )
+            .await?;
+        let code = result["return"].as_i64().unwrap_or(-1) as i32;
+        let mut output = ExecOutput {
+            code,
+            stdout: String::new(),
+            stderr: String::new(),
+        };
+        for (fd, target) in [("1", &mut output.stdout), ("2", &mut output.stderr)] {
+            if let Some(log) = result["output"][fd].as_str() {
+                let response = self.builder(Method::GET, log).send().await;
+                if let Ok(response) = response {
+                    *target = response.text().await.unwrap_or_default();
+                }
+                // Recorded logs pile up in LXD otherwise.
+                let _ = self.builder(Method::DELETE, log).send().await;
+            }
+        }
+        Ok(output)
+    }
+
+    /// Writes a file into the instance (its directory must exist).
+    pub async fn push_file(
+        &self,
+        name: &str,
+        path: &str,
+        contents: Vec<u8>,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    ) -> Result<(), LxdError> {
+        let api_path = format!("{}/files?path={path}", instance_path(name));
+        let request = self
+            .builder(Method::POST, &api_path)
+            // Without it LXD takes the body for a form and writes an empty file.
+            .header("Content-Type", "application/octet-stream")
+            .header("X-LXD-type", "file")
+            .header("X-LXD-mode", format!("{mode:04o}"))
+            .header("X-LXD-uid", uid.to_string())
+            .header("X-LXD-gid", gid.to_string())
+            .header("X-LXD-write", "overwrite")
+            .body(contents);
+        self.envelope(Method::POST, &api_path, request).await.map(drop)
+    }
+
+    /// Reads a file from the instance; `None` when it does not exist.
+    pub async fn pull_file(&self, name: &str, path: &str) -> Result<Option<Vec<u8>>, LxdError> {
+        let api_path = format!("{}/files?path={path}", instance_path(name));
+        let response = self
+            .builder(Method::GET, &api_path)
+            .send()
+            .await
+            .map_err(|e| LxdError::Unreachable {
+                socket: self.socket().to_path_buf(),
+                detail: e.to_string(),
+            })?;
+        match response.status().as_u16() {
+            404 => Ok(None),
+            200 => Ok(Some(
+                response
+                    .bytes()
+                    .await
+                    .map_err(|e| LxdError::Decode {
+                        path: api_path.clone(),
+                        detail: e.to_string(),
+                    })?
+                    .to_vec(),
+            )),
+            status => Err(LxdError::Api {
+                method: "GET".into(),
+                path: api_path,
+                status,
+                message: response.text().await.unwrap_or_default(),
+            }),
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! The LXD client against the real daemon (`scripts/lxd-setup.sh`): a container's whole
+//! life, failures reported as failures, and no hang over many cycles (research/lxd.md §8).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use github_runner::lxd::{InstanceSource, InstanceSpec, InstanceType, LxdClient, LxdError};
+
+fn spec(name: &str) -> InstanceSpec {
+    InstanceSpec {
+        name: name.to_string(),
+        kind: InstanceType::Container,
+        source: InstanceSource::Alias(common::TEST_IMAGE.into()),
+        profiles: vec!["default".into()],
+        config: BTreeMap::from([("user.test".to_string(), "lxd_client".to_string())]),
+        ephemeral: false,
+    }
+}
+
+async fn cleanup(lxd: &LxdClient, name: &str) {
+    if lxd.instance(name).await.ok().flatten().is_some() {
+        let _ = lxd.stop_instance(name, Duration::from_secs(5), true).await;
+        let _ = lxd.delete_instance(name).await;
+    }
+}
+
+#[tokio::test]
+async fn a_container_is_created_started_used_stopped_and_deleted() {
+    let Some(lxd) = common::lxd().await else { return };
+    let name = common::unique("lxd-life");
+    lxd.create_instance(&spec(&name)).await.expect("created");
+    let instance = lxd.instance(&name).await.expect("asked").expect("exists");
+    assert!(!instance.is_running());
+    assert_eq!(instance.config.get("user.test").map(String::as_str), Some("lxd_client"));
+    lxd.start_instance(&name, Duration::from_secs(30))
+        .await
+        .expect("started");
+    assert!(lxd.instance(&name).await.expect("asked").expect("exists").is_running());
+
+    lxd.push_file(
+        &name,
+        "/root/hello.sh",
+        b"echo pushed; echo oops >&2; exit 3\n".to_vec(),
+        0o700,
+        0,
+        0,
+    )
+    .await
+    .expect("pushed");
+    let pulled = lxd
+        .pull_file(&name, "/root/hello.sh")
+        .await
+        .expect("pulled")
+        .expect("exists");
+    assert_eq!(
+        pulled, b"echo pushed; echo oops >&2; exit 3\n",
+        "not an empty file: the Content-Type is right"
+    );
+    assert_eq!(lxd.pull_file(&name, "/root/missing").await.expect("asked"), None);
+
+    let out = lxd
+        .exec(&name, &["sh", "/root/hello.sh"], &BTreeMap::new())
+        .await
+        .expect("ran");
+    assert_eq!(
+        (out.code, out.stdout.as_str(), out.stderr.as_str()),
+        (3, "pushed\n", "oops\n"),
+        "a non-zero exit is reported"
+    );
+    let env = BTreeMap::from([("GREETING".to_string(), "hi".to_string())]);
+    let out = lxd
+        .exec(&name, &["sh", "-c", "echo $GREETING"], &env)
+        .await
+        .expect("ran");
+    assert!(out.success());
+    assert_eq!(out.stdout, "hi\n");
+
+    lxd.stop_instance(&name, Duration::from_secs(10), true)
+        .await
+        .expect("stopped");
+    lxd.delete_instance(&name).await.expect("deleted");
+    assert!(lxd.instance(&name).await.expect("asked").is_none());
+}
+
+#[tokio::test]
+async fn a_failed_operation_is_an_error_not_a_success() {
+    let Some(lxd) = common::lxd().await else { return };
+    let name = common::unique("lxd-dup");
+    lxd.create_instance(&spec(&name)).await.expect("created");
+    // LXD accepts a duplicate name as an async operation, which then fails: the wait
+    // answers HTTP 200, and only the operation's status says it failed.
+    let err = lxd.create_instance(&spec(&name)).await.expect_err("a duplicate fails");
+    assert!(matches!(err, LxdError::OperationFailed { .. }), "{err:?}");
+    assert!(err.to_string().contains("already exists"), "{err}");
+    cleanup(&lxd, &name).await;
+}
+
+#[tokio::test]
+async fn an_unknown_image_and_a_missing_command_are_errors_with_lxd_s_message() {
+    let Some(lxd) = common::lxd().await else { return };
+    let name = common::unique("lxd-bad");
+    let mut bad = spec(&name);
+    bad.source = InstanceSource::Alias("no-such-image".into());
+    let err = lxd.create_instance(&bad).await.expect_err("no image");
+    assert!(err.to_string().to_lowercase().contains("not found"), "{err}");
+
+    lxd.create_instance(&spec(&name)).await.expect("created");
+    lxd.start_instance(&name, Duration::from_secs(30))
+        .await
+        .expect("started");
+    let err = lxd
+        .exec(&name, &["/no/such/command"], &BTreeMap::new())
+        .await
+        .expect_err("cannot start");
+    assert!(err.to_string().contains("Command not found"), "{err}");
+    let err = lxd
+        .delete_instance(&name)
+        .await
+        .expect_err("running instances are not deleted");
+    assert!(err.to_string().contains("running"), "{err}");
+    cleanup(&lxd, &name).await;
+}
+
+#[tokio::test]
+async fn twenty_create_and_delete_cycles_in_a_row_do_not_hang() {
+    let Some(lxd) = common::lxd().await else { return };
+    for _ in 0..20 {
+        let name = common::unique("lxd-cycle");
+        lxd.create_instance(&spec(&name)).await.expect("created");
+        lxd.start_instance(&name, Duration::from_secs(30))
+            .await
+            .expect("started");
+        lxd.stop_instance(&name, Duration::from_secs(5), true)
+            .await
+            .expect("stopped");
+        lxd.delete_instance(&name).await.expect("deleted");
+    }
+}
