@@ -2,9 +2,10 @@
 //!
 //! Every path goes through [`Host::path`], under `GITHUB_RUNNER_ROOT` (default `/`), so tests
 //! and the local demo run the real code against a folder. [`fs`] writes files atomically,
-//! [`timer`] owns the reconcile timer's systemd units. Nothing here knows Juju, GitHub or LXD.
+//! [`timer`] owns the reconcile timer's systemd units, [`storage`] the runners' RAM disk. Nothing here knows Juju, GitHub or LXD.
 
 pub mod fs;
+pub mod storage;
 pub mod systemctl;
 pub mod timer;
 

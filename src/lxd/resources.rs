@@ -54,6 +54,15 @@ impl LxdClient {
         .map(drop)
     }
 
+    /// The names of every profile.
+    pub async fn get_profile_names(&self) -> Vec<String> {
+        let paths: Vec<String> = self.get("/1.0/profiles").await.unwrap_or_default();
+        paths
+            .iter()
+            .filter_map(|p| p.rsplit('/').next().map(String::from))
+            .collect()
+    }
+
     pub async fn delete_profile(&self, name: &str) -> Result<(), LxdError> {
         self.call(
             Method::DELETE,

@@ -10,9 +10,11 @@ fail_registration() {
   exit 1
 }
 
+# Like the real runner, every option may also come from ACTIONS_RUNNER_INPUT_<NAME>, which keeps
+# single-use tokens out of command lines.
 if [ "${1:-}" = remove ]; then
   shift
-  token=""
+  token="${ACTIONS_RUNNER_INPUT_TOKEN:-}"
   while [ $# -gt 0 ]; do
     case "$1" in
       --token) token="$2"; shift ;;
@@ -30,7 +32,7 @@ if [ "${1:-}" = remove ]; then
   exit 0
 fi
 
-url="" token="" name="$(hostname)" labels="" group="Default" ephemeral=false
+url="${ACTIONS_RUNNER_INPUT_URL:-}" token="${ACTIONS_RUNNER_INPUT_TOKEN:-}" name="$(hostname)" labels="" group="Default" ephemeral=false
 while [ $# -gt 0 ]; do
   case "$1" in
     --url) url="$2"; shift ;;

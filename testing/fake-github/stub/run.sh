@@ -5,9 +5,12 @@
 set -u
 cd "$(dirname "$0")"
 
-if [ "${1:-}" = --jitconfig ]; then
-  # The blob is base64 JSON mapping file names to base64 contents, as GitHub's is.
-  json="$(printf '%s' "$2" | base64 -d)" || { echo "run.sh: bad --jitconfig" >&2; exit 1; }
+jitconfig="${ACTIONS_RUNNER_INPUT_JITCONFIG:-}"
+[ "${1:-}" = --jitconfig ] && jitconfig="$2"
+if [ -n "$jitconfig" ]; then
+  # The blob is base64 JSON mapping file names to base64 contents, as GitHub's is. Like the real
+  # runner, it may come as --jitconfig or as ACTIONS_RUNNER_INPUT_JITCONFIG (out of argv).
+  json="$(printf '%s' "$jitconfig" | base64 -d)" || { echo "run.sh: bad JIT config" >&2; exit 1; }
   for file in .runner .credentials; do
     printf '%s' "$json" | sed -n "s/.*\"$file\":\"\([^\"]*\)\".*/\1/p" | base64 -d > "$file"
   done

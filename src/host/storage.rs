@@ -1,0 +1,121 @@
+//! The runners' RAM disk: a tmpfs at `/storage/ram` (under the root) sized
+//! `virtual-machines × vm-disk`, which the LXD pool `runner` lives on.
+//!
+//! Mounted when missing, remounted when its size differs, left alone otherwise; skipped when
+//! the size is 0. `mount` is found on `PATH`.
+
+use std::path::{Path, PathBuf};
+
+use super::Host;
+use crate::process::{self, ProcessError};
+
+pub const RAM_DISK: &str = "/storage/ram";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RamDisk {
+    /// Nothing to mount: the size is 0.
+    Skipped,
+    Mounted {
+        path: PathBuf,
+        kib: u64,
+    },
+    Resized {
+        path: PathBuf,
+        kib: u64,
+    },
+    Unchanged {
+        path: PathBuf,
+        kib: u64,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("creating {path}: {source}")]
+    Mkdir { path: PathBuf, source: std::io::Error },
+    #[error("mounting the runner RAM disk: {0}")]
+    Mount(#[from] ProcessError),
+}
+
+/// Makes `<root>/storage/ram` a tmpfs of `kib` KiB.
+pub fn ensure_ram_disk(host: &Host, kib: u64) -> Result<RamDisk, StorageError> {
+    let path = host.path(RAM_DISK);
+    if kib == 0 {
+        return Ok(RamDisk::Skipped);
+    }
+    std::fs::create_dir_all(&path).map_err(|source| StorageError::Mkdir {
+        path: path.clone(),
+        source,
+    })?;
+    let size = format!("size={kib}k");
+    let target = path.to_string_lossy().into_owned();
+    match mounted_tmpfs_kib(&path) {
+        None => {
+            process::run("mount", &["-t", "tmpfs", "-o", &size, "tmpfs", &target], None)?;
+            Ok(RamDisk::Mounted { path, kib })
+        }
+        Some(current) if current == kib => Ok(RamDisk::Unchanged { path, kib }),
+        Some(_) => {
+            process::run("mount", &["-o", &format!("remount,{size}"), &target], None)?;
+            Ok(RamDisk::Resized { path, kib })
+        }
+    }
+}
+
+/// The size of the tmpfs mounted at `path`, from `/proc/self/mountinfo`.
+fn mounted_tmpfs_kib(path: &Path) -> Option<u64> {
+    let path = path.canonicalize().ok()?;
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    // The last mount on a path is the one in effect.
+    info.lines().rev().find_map(|line| {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let mount_point = fields.get(4)?.replace("\\040", " ");
+        if Path::new(&mount_point) != path {
+            return None;
+        }
+        let dash = fields.iter().position(|f| *f == "-")?;
+        if fields.get(dash + 1) != Some(&"tmpfs") {
+            return None;
+        }
+        let options = fields.get(dash + 3)?;
+        options
+            .split(',')
+            .find_map(|o| o.strip_prefix("size="))
+            .and_then(parse_kib)
+    })
+}
+
+/// `10485760k`, `10g`, or plain bytes, as the kernel prints tmpfs sizes.
+fn parse_kib(size: &str) -> Option<u64> {
+    let (digits, unit) = size.split_at(size.find(|c: char| !c.is_ascii_digit()).unwrap_or(size.len()));
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "k" => n,
+        "m" => n * 1024,
+        "g" => n * 1024 * 1024,
+        "" => n / 1024,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_size_spellings_are_read_as_kib() {
+        assert_eq!(parse_kib("10485760k"), Some(10_485_760));
+        assert_eq!(parse_kib("2g"), Some(2 * 1024 * 1024));
+        assert_eq!(parse_kib("4096"), Some(4));
+    }
+
+    #[test]
+    fn a_zero_size_is_skipped_without_touching_the_disk() {
+        let root = tempfile::tempdir().expect("tempdir");
+        assert_eq!(
+            ensure_ram_disk(&Host::new(root.path()), 0).expect("skipped"),
+            RamDisk::Skipped
+        );
+        assert!(!root.path().join("storage").exists());
+    }
+}

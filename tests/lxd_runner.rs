@@ -1,0 +1,394 @@
+//! The unit's LXD setup and one runner's whole life, on the real LXD daemon with fake-github
+//! reachable through the bridge and the stub runner inside real busybox containers.
+//!
+//! Every test here shares LXD's `runner` pool and profiles, so they run one at a time, on one
+//! host root inside the target directory.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use fake_github::{Config, Emulator, Fault};
+use github_runner::config::{CharmConfig, ProxyConfig};
+use github_runner::github::{ClientConfig, GithubClient, Scope};
+use github_runner::host::storage::RamDisk;
+use github_runner::host::Host;
+use github_runner::lxd::{InstanceType, LxdClient};
+use github_runner::manager::setup::{self, SetupError};
+use github_runner::runner::{self, Health, Registration, RunnerEnv, RunnerSettings};
+use github_runner::runner_binary::{self, RunnerBinaryCache, VerifiedTarball};
+use github_runner::secret::Secret;
+use serde_json::{json, Value};
+use tokio::sync::{Mutex, MutexGuard};
+
+const PAT: &str = "ghp_emulatortoken";
+
+/// One test at a time; the first one cleans what earlier runs left in LXD.
+async fn exclusive(lxd: &LxdClient) -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::const_new(());
+    static RESET: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    let guard = LOCK.lock().await;
+    RESET.get_or_init(|| reset(lxd)).await;
+    guard
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("lxd-unit-root")
+}
+
+/// Removes runner instances, the runner profiles and the pool that earlier runs (or another
+/// checkout) left, so the pool can point at this checkout's RAM disk.
+async fn reset(lxd: &LxdClient) {
+    for instance in lxd.instances().await.expect("instances") {
+        if instance.config.contains_key("user.github-runner") || instance.name.starts_with("gh-test-") {
+            let _ = lxd.stop_instance(&instance.name, Duration::from_secs(5), true).await;
+            let _ = lxd.delete_instance(&instance.name).await;
+        }
+    }
+    let profiles: Vec<String> = lxd.get_profile_names().await;
+    for name in profiles
+        .iter()
+        .filter(|p| p.starts_with("cpu-") || *p == setup::RUNNER_PROFILE)
+    {
+        lxd.delete_profile(name)
+            .await
+            .unwrap_or_else(|e| panic!("deleting profile {name}: {e}"));
+    }
+    if lxd.storage_pool(setup::POOL).await.expect("pool").is_some() {
+        lxd.delete_storage_pool(setup::POOL)
+            .await
+            .expect("deleting the old runner pool");
+    }
+}
+
+/// The LXD bridge's address: where containers reach the host.
+async fn bridge_ip(lxd: &LxdClient) -> String {
+    let network = lxd
+        .network("lxdbr0")
+        .await
+        .expect("network")
+        .expect("lxdbr0 exists (scripts/lxd-setup.sh)");
+    let cidr = network["config"]["ipv4.address"].as_str().expect("an IPv4 bridge");
+    cidr.split('/').next().expect("address").to_string()
+}
+
+fn charm_config(extra: &[(&str, Value)]) -> CharmConfig {
+    let mut raw = json!({
+        "path": "test-org", "token": PAT, "test-mode": "insecure", "virtual-machines": 2,
+        "vm-cpu": 1, "vm-memory": "256MiB", "vm-disk": "64MiB", "base-image": common::TEST_IMAGE,
+    });
+    for (k, v) in extra {
+        raw[*k] = v.clone();
+    }
+    CharmConfig::from_raw(raw.as_object().expect("object"), ProxyConfig::default()).expect("valid config")
+}
+
+struct World {
+    emulator: Emulator,
+    github: GithubClient,
+    tarball: VerifiedTarball,
+    settings: RunnerSettings,
+}
+
+async fn world(lxd: &LxdClient, registration: Registration) -> World {
+    let ip = bridge_ip(lxd).await;
+    let config = Config {
+        heartbeat_timeout: Duration::from_secs(5),
+        ..Config::default()
+    };
+    let emulator = Emulator::start(config, &format!("{ip}:0"))
+        .await
+        .expect("emulator on the bridge");
+    let host = Host::new(root());
+    let charm = charm_config(&[("github-url", json!(emulator.base_url))]);
+    setup::ensure(lxd, &host, &charm).await.expect("unit setup");
+    let scope = Scope::Org {
+        org: "test-org".into(),
+        group: "default".into(),
+    };
+    let github = GithubClient::new(ClientConfig::new(&charm.github_url, Secret::new(PAT), scope).expect("config"))
+        .expect("client");
+    let http = reqwest::Client::new();
+    let tarball = RunnerBinaryCache::new(&host)
+        .update(&http, &runner_binary::latest(&github).await.expect("latest"))
+        .await
+        .expect("tarball");
+    let settings = RunnerSettings {
+        kind: InstanceType::Container,
+        source: runner::resolve_source(lxd, &charm.base_image).await.expect("source"),
+        profiles: vec!["default".into(), setup::RUNNER_PROFILE.into(), charm.resource_profile()],
+        url: format!("{}/test-org", emulator.base_url),
+        labels: vec!["github-runner".into(), common::TEST_IMAGE.into()],
+        group: Some("default".into()),
+        group_id: github.runner_group_id().await.expect("group"),
+        registration,
+        environment: Vec::new(),
+        dockerhub_mirror: None,
+        ready_timeout: Duration::from_secs(60),
+    };
+    World {
+        emulator,
+        github,
+        tarball,
+        settings,
+    }
+}
+
+impl World {
+    fn env<'a>(&'a self, lxd: &'a LxdClient) -> RunnerEnv<'a> {
+        RunnerEnv {
+            lxd,
+            github: &self.github,
+            tarball: &self.tarball,
+            settings: &self.settings,
+        }
+    }
+
+    fn registered(&self, name: &str) -> Option<Value> {
+        let w = self.emulator.world();
+        w.runners.values().find(|r| r.name == name).map(|r| w.runner_json(r))
+    }
+}
+
+async fn eventually(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unit_setup_makes_the_pool_profiles_and_ram_disk_and_a_second_run_changes_nothing() {
+    let Some(lxd) = common::lxd().await else { return };
+    let _one = exclusive(&lxd).await;
+    let host = Host::new(root());
+    let config = charm_config(&[]);
+    let first = setup::ensure(&lxd, &host, &config).await.expect("setup");
+    let ram = root().join("storage/ram");
+    assert!(
+        matches!(first.ram_disk, RamDisk::Mounted { kib, .. } | RamDisk::Resized { kib, .. } | RamDisk::Unchanged { kib, .. } if kib == 2 * 64 * 1024)
+    );
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    assert!(
+        mounts
+            .lines()
+            .any(|l| l.contains(ram.to_str().expect("utf-8")) && l.contains(" tmpfs ") && l.contains("size=131072k")),
+        "tmpfs of 128 MiB"
+    );
+    let pool = lxd.storage_pool(setup::POOL).await.expect("asked").expect("pool");
+    assert_eq!(pool["driver"], "dir");
+    assert_eq!(pool["config"]["source"], ram.to_str().expect("utf-8"));
+    let resource = lxd
+        .profile("cpu-1-mem-256MiB-disk-64MiB")
+        .await
+        .expect("asked")
+        .expect("resource profile");
+    assert_eq!(resource.config["limits.cpu"], "1");
+    assert_eq!(resource.config["limits.memory"], "256MiB");
+    assert_eq!(
+        resource.devices["root"],
+        BTreeMap::from([
+            ("path".into(), "/".into()),
+            ("pool".into(), "runner".into()),
+            ("size".into(), "64MiB".into()),
+            ("type".into(), "disk".into())
+        ])
+    );
+    assert!(lxd.profile(setup::RUNNER_PROFILE).await.expect("asked").is_some());
+    let nic = &lxd.profile("default").await.expect("asked").expect("default").devices["eth0"];
+    assert_eq!(nic.get("security.ipv4_filtering").map(String::as_str), Some("true"));
+
+    let second = setup::ensure(&lxd, &host, &config).await.expect("setup again");
+    assert!(second.created.is_empty(), "{:?}", second.created);
+    assert!(matches!(second.ram_disk, RamDisk::Unchanged { .. }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resource_lxd_refuses_is_named_and_leaves_no_profile() {
+    let Some(lxd) = common::lxd().await else { return };
+    let _one = exclusive(&lxd).await;
+    let config = charm_config(&[("vm-memory", json!("8EiB"))]);
+    let err = setup::ensure(&lxd, &Host::new(root()), &config)
+        .await
+        .expect_err("LXD refuses 8EiB");
+    assert!(
+        matches!(
+            &err,
+            SetupError::Resource {
+                option: "vm-memory",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.needs_operator());
+    assert!(
+        err.to_string().starts_with("LXD refused config `vm-memory` = \"8EiB\""),
+        "{err}"
+    );
+    assert!(lxd.profile(&config.resource_profile()).await.expect("asked").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jit_runner_goes_online_runs_one_job_and_its_instance_is_gone() {
+    let Some(lxd) = common::lxd().await else { return };
+    let _one = exclusive(&lxd).await;
+    let w = world(&lxd, Registration::Jit).await;
+    let name = runner::new_name("gh-test-0-");
+    let created = runner::create(&w.env(&lxd), &name).await.expect("created");
+    let id = created.github_id.expect("JIT runners are registered by the charm");
+    eventually("online in GitHub", Duration::from_secs(30), async || {
+        w.registered(&name).is_some_and(|r| r["status"] == "online")
+    })
+    .await;
+    assert_eq!(runner::health(&lxd, &name).await.expect("health"), Health::Healthy);
+    let labels: Vec<String> = w.registered(&name).expect("runner")["labels"]
+        .as_array()
+        .expect("labels")
+        .iter()
+        .filter_map(|l| l["name"].as_str().map(String::from))
+        .collect();
+    assert!(
+        labels.contains(&"github-runner".to_string()) && labels.contains(&"runner-test".to_string()),
+        "{labels:?}"
+    );
+
+    let admin = |action: &'static str| {
+        let url = format!("{}/_emulator/runners/{id}/{action}", w.emulator.base_url);
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .send()
+                .await
+                .expect("admin API")
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(admin("job").await, 200);
+    assert_eq!(w.registered(&name).expect("runner")["busy"], true);
+    assert_eq!(admin("finish").await, 200);
+    assert!(
+        w.registered(&name).is_none(),
+        "GitHub unregisters an ephemeral runner after its job"
+    );
+    eventually(
+        "the instance powers off and is deleted",
+        Duration::from_secs(60),
+        async || lxd.instance(&name).await.expect("asked").is_none(),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_a_live_runner_leaves_no_instance_and_no_registration() {
+    let Some(lxd) = common::lxd().await else { return };
+    let _one = exclusive(&lxd).await;
+    let w = world(&lxd, Registration::Jit).await;
+    let name = runner::new_name("gh-test-0-");
+    let created = runner::create(&w.env(&lxd), &name).await.expect("created");
+    eventually("online", Duration::from_secs(30), async || {
+        w.registered(&name).is_some_and(|r| r["status"] == "online")
+    })
+    .await;
+    runner::remove(&w.env(&lxd), &name, created.github_id, None)
+        .await
+        .expect("removed");
+    assert!(lxd.instance(&name).await.expect("asked").is_none());
+    assert!(w.registered(&name).is_none());
+    assert_eq!(runner::health(&lxd, &name).await.expect("health"), Health::Missing);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registration_token_runner_registers_with_config_sh_and_unregisters_itself() {
+    let Some(lxd) = common::lxd().await else { return };
+    let _one = exclusive(&lxd).await;
+    let w = world(&lxd, Registration::Token).await;
+    let name = runner::new_name("gh-test-0-");
+    let created = runner::create(&w.env(&lxd), &name).await.expect("created");
+    assert_eq!(created.github_id, None);
+    eventually("online", Duration::from_secs(30), async || {
+        w.registered(&name).is_some_and(|r| r["status"] == "online")
+    })
+    .await;
+    let remove_token = w.github.remove_token().await.expect("remove token").token;
+    runner::remove(&w.env(&lxd), &name, None, Some(&remove_token))
+        .await
+        .expect("removed");
+    assert!(w.registered(&name).is_none(), "config.sh remove unregistered it");
+    assert!(lxd.instance(&name).await.expect("asked").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_registration_leaves_no_instance_behind() {
+    let Some(lxd) = common::lxd().await else { return };
+    let _one = exclusive(&lxd).await;
+    let w = world(&lxd, Registration::Jit).await;
+    let fault = Fault {
+        method: "POST".into(),
+        path: "generate-jitconfig".into(),
+        times: 5,
+        status: Some(500),
+        delay_ms: None,
+        kind: None,
+        retry_after: None,
+    };
+    w.emulator.world().faults.push(fault);
+    let name = runner::new_name("gh-test-0-");
+    let err = runner::create(&w.env(&lxd), &name)
+        .await
+        .expect_err("GitHub answered 500");
+    assert!(err.to_string().contains("500"), "{err}");
+    assert!(
+        lxd.instance(&name).await.expect("asked").is_none(),
+        "the instance was removed"
+    );
+    assert!(w.registered(&name).is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_token_shows_in_host_ps_or_lxd_s_log_during_creation() {
+    let Some(lxd) = common::lxd().await else { return };
+    let _one = exclusive(&lxd).await;
+    let w = world(&lxd, Registration::Jit).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut seen = String::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let out = std::process::Command::new("ps")
+                    .args(["-eo", "args"])
+                    .output()
+                    .expect("ps");
+                seen.push_str(&String::from_utf8_lossy(&out.stdout));
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            seen
+        })
+    };
+    let name = runner::new_name("gh-test-0-");
+    let created = runner::create(&w.env(&lxd), &name).await.expect("created");
+    eventually("online", Duration::from_secs(30), async || {
+        w.registered(&name).is_some_and(|r| r["status"] == "online")
+    })
+    .await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let ps = watcher.join().expect("watcher");
+    let secrets: Vec<String> = std::iter::once(PAT.to_string())
+        .chain(w.emulator.world().jit.keys().cloned())
+        .collect();
+    assert!(secrets.len() >= 2, "the JIT secret is checked too");
+    assert!(ps.contains("run.sh"), "the watcher saw the runner start");
+    let lxd_logs = std::fs::read_to_string("/var/log/lxd/lxd.log").unwrap_or_default();
+    for secret in &secrets {
+        assert!(!ps.contains(secret.as_str()), "a token showed in ps");
+        assert!(!lxd_logs.contains(secret.as_str()), "a token showed in LXD's log");
+    }
+    runner::remove(&w.env(&lxd), &name, created.github_id, None)
+        .await
+        .expect("removed");
+}
