@@ -377,7 +377,9 @@ async fn no_token_shows_in_host_ps_or_lxd_s_log_during_creation() {
     })
     .await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let ps = watcher.join().expect("watcher");
+    let mut ps = watcher.join().expect("watcher");
+    // One more look now that the runner is online, so its process is surely seen.
+    ps.push_str(&String::from_utf8_lossy(&std::process::Command::new("ps").args(["-eo", "args"]).output().expect("ps").stdout));
     let secrets: Vec<String> = std::iter::once(PAT.to_string())
         .chain(w.emulator.world().jit.keys().cloned())
         .collect();
