@@ -16,7 +16,15 @@ fn main() -> ExitCode {
 
     let argv0 = std::env::args().next().unwrap_or_default();
     let event = Event::detect(&ProcessEnv, &argv0);
-    match charm::run(&event) {
+    // One thread: a hook is one short-lived task; concurrency comes from async, not threads.
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(charm::run(&event)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");

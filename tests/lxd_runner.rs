@@ -379,7 +379,13 @@ async fn no_token_shows_in_host_ps_or_lxd_s_log_during_creation() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let mut ps = watcher.join().expect("watcher");
     // One more look now that the runner is online, so its process is surely seen.
-    ps.push_str(&String::from_utf8_lossy(&std::process::Command::new("ps").args(["-eo", "args"]).output().expect("ps").stdout));
+    ps.push_str(&String::from_utf8_lossy(
+        &std::process::Command::new("ps")
+            .args(["-eo", "args"])
+            .output()
+            .expect("ps")
+            .stdout,
+    ));
     let secrets: Vec<String> = std::iter::once(PAT.to_string())
         .chain(w.emulator.world().jit.keys().cloned())
         .collect();
@@ -393,4 +399,38 @@ async fn no_token_shows_in_host_ps_or_lxd_s_log_during_creation() {
     runner::remove(&w.env(&lxd), &name, created.github_id, None)
         .await
         .expect("removed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_juju_the_unit_sets_up_lxd_and_blocks_on_a_resource_lxd_refuses() {
+    let Some(lxd) = common::lxd().await else { return };
+    let _one = exclusive(&lxd).await;
+    let mut juju = common::Juju::new();
+    juju.root = Some(root());
+    juju.lxd_dir = Some(lxd.socket().parent().expect("socket dir").to_path_buf());
+    juju.deploy(&[
+        "path=test-org",
+        "token=ghp_x",
+        "test-mode=insecure",
+        "vm-cpu=1",
+        "vm-memory=256MiB",
+        "vm-disk=64MiB",
+        "base-image=runner-test",
+    ]);
+    let (status, message) = juju.unit_status();
+    assert_eq!(status, "waiting", "{message}");
+    assert!(message.contains("config valid for test-org"), "{message}");
+    assert!(lxd
+        .profile("cpu-1-mem-256MiB-disk-64MiB")
+        .await
+        .expect("asked")
+        .is_some());
+    juju.ok(&["config", "github-runner", "vm-memory=8EiB"]);
+    let (status, message) = juju.unit_status();
+    assert_eq!(status, "blocked");
+    assert!(
+        message.starts_with("LXD refused config `vm-memory` = \"8EiB\""),
+        "{message}"
+    );
+    juju.ok(&["remove-unit", "github-runner/0"]);
 }

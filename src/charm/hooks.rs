@@ -1,7 +1,8 @@
 //! The hook handlers: install, config-changed, start, upgrade-charm, update-status, stop, and
 //! the timer's reconcile-runners.
 //!
-//! Runner management (GitHub and LXD) is not in this build yet, so no handler claims to have
+//! Every hook with a valid config also makes sure LXD is set up for runners (RAM disk, pool,
+//! profiles). Reconciling runners is not in this build yet, so no handler claims to have
 //! created, reconciled or flushed a runner: the status says so plainly.
 
 use super::Charm;
@@ -9,13 +10,15 @@ use crate::config::CharmConfig;
 use crate::event::Hook;
 use crate::host::timer::{Ensured, EventTimer};
 use crate::juju::{self, status::Status};
+use crate::lxd::LxdClient;
+use crate::manager::setup;
 
 /// The event the timer dispatches.
 const RECONCILE_EVENT: &str = "reconcile-runners";
 /// A timer the original charm wrote before it folded it into reconcile-runners.
 const LEGACY_EVENTS: [&str; 1] = ["update-dependencies"];
 
-pub fn run(charm: &Charm, hook: Hook) -> anyhow::Result<()> {
+pub async fn run(charm: &Charm, hook: Hook) -> anyhow::Result<()> {
     match hook {
         Hook::Stop => return stop(charm),
         Hook::Remove => return remove(charm),
@@ -24,23 +27,25 @@ pub fn run(charm: &Charm, hook: Hook) -> anyhow::Result<()> {
     let Some(config) = charm.valid_config()? else {
         return Ok(());
     };
-    match hook {
-        Hook::Install | Hook::Start => {}
-        Hook::ConfigChanged | Hook::UpgradeCharm | Hook::UpdateStatus => {
-            if !ensure_timer(charm, &config)? {
-                return Ok(());
-            }
-        }
-        Hook::ReconcileRunners => {
-            tracing::info!("reconcile-runners: runner management is not in this build; nothing to reconcile");
-        }
-        Hook::Stop | Hook::Remove => unreachable!("handled above"),
-    }
     if hook == Hook::ConfigChanged {
         let mut state = charm.state.load()?;
         state.path = Some(config.path.to_string());
         state.token = Some(config.token.clone());
         charm.state.save(&state)?;
+    }
+    if hook == Hook::ReconcileRunners {
+        tracing::info!("reconcile-runners: runner management is not in this build; nothing to reconcile");
+    }
+    if matches!(hook, Hook::ConfigChanged | Hook::UpgradeCharm | Hook::UpdateStatus) && !ensure_timer(charm, &config)? {
+        return Ok(());
+    }
+    // Every hook checks the setup (a few cheap LXD calls when nothing changed), so the status
+    // never says ready while LXD is not.
+    {
+        if let Some(status) = setup_lxd(charm, &config).await {
+            juju::status::set(&status)?;
+            return Ok(());
+        }
     }
     juju::status::set(&ready(&config))?;
     Ok(())
@@ -52,6 +57,33 @@ fn ready(config: &CharmConfig) -> Status {
         "config valid for {}; reconcile timer every {}m; runner management is not in this build yet",
         config.path, config.reconcile_interval
     ))
+}
+
+/// Sets up LXD for runners; `Some(status)` says why it could not.
+async fn setup_lxd(charm: &Charm, config: &CharmConfig) -> Option<Status> {
+    let lxd = match LxdClient::from_env() {
+        Ok(lxd) => lxd,
+        Err(e) => return Some(Status::Waiting(format!("{e}; the next hook retries"))),
+    };
+    if let Err(e) = juju::status::set(&Status::Maintenance("setting up LXD for runners".into())) {
+        tracing::warn!("status-set: {e}");
+    }
+    match setup::ensure(&lxd, &charm.host, config).await {
+        Ok(report) => {
+            for made in &report.created {
+                tracing::info!("LXD setup: created {made}");
+            }
+            None
+        }
+        Err(e) if e.needs_operator() => {
+            tracing::error!("LXD setup: {e}");
+            Some(Status::Blocked(e.to_string()))
+        }
+        Err(e) => {
+            tracing::warn!("LXD setup: {e}");
+            Some(Status::Waiting(format!("LXD setup failed: {e}; the next hook retries")))
+        }
+    }
 }
 
 /// Installs or repairs the reconcile timer. `false` when it failed and the unit is blocked.

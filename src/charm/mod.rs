@@ -76,9 +76,9 @@ fn is_unit_name(unit: &str) -> bool {
 ///
 /// # Errors
 /// Only for hooks, when the hook must fail so that Juju runs it again.
-pub fn run(event: &Event) -> anyhow::Result<()> {
+pub async fn run(event: &Event) -> anyhow::Result<()> {
     match event {
-        Event::Hook(hook) => hooks::run(&Charm::from_env()?, *hook),
+        Event::Hook(hook) => hooks::run(&Charm::from_env()?, *hook).await,
         Event::Action(action) => {
             let outcome = Charm::from_env().and_then(|charm| actions::run(&charm, *action));
             if let Err(e) = outcome {

@@ -57,12 +57,19 @@ fn remove_stale_packs(tmp: &Path) {
 /// A model directory and a host root, both removed at the end of the test.
 pub struct Juju {
     dir: tempfile::TempDir,
+    /// `LXD_DIR` for the model; `None` points at a directory with no LXD.
+    pub lxd_dir: Option<PathBuf>,
+    /// A host root shared with other tests (LXD's `runner` pool lives on it); `None` for a
+    /// fresh one.
+    pub root: Option<PathBuf>,
 }
 
 impl Juju {
     pub fn new() -> Juju {
         Juju {
             dir: tempfile::tempdir().expect("tempdir"),
+            lxd_dir: None,
+            root: None,
         }
     }
 
@@ -72,7 +79,7 @@ impl Juju {
 
     /// `GITHUB_RUNNER_ROOT` of the fake machine.
     pub fn root(&self) -> PathBuf {
-        self.dir.path().join("root")
+        self.root.clone().unwrap_or_else(|| self.dir.path().join("root"))
     }
 
     /// Runs `fake-juju <args>`.
@@ -81,6 +88,11 @@ impl Juju {
             .args(args)
             .env("FAKE_JUJU_MODEL", self.model())
             .env("GITHUB_RUNNER_ROOT", self.root())
+            // No LXD for these scenarios unless a test says otherwise: units stay waiting for it.
+            .env(
+                "LXD_DIR",
+                self.lxd_dir.clone().unwrap_or_else(|| self.dir.path().join("no-lxd")),
+            )
             .env_remove("JUJU_CONTEXT_ID")
             .output()
             .expect("fake-juju runs")
