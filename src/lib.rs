@@ -15,6 +15,7 @@
 
 pub mod charm;
 pub mod config;
+pub mod error_chain;
 pub mod event;
 pub mod github;
 pub mod host;

@@ -354,26 +354,24 @@ pub async fn health(lxd: &LxdClient, name: &str) -> Result<Health, LxdError> {
 
 /// Removes a runner: unregisters it from inside (with a remove token, for `config.sh`
 /// runners), stops and deletes its instance, and deletes its GitHub registration by id.
-/// Works on a runner that was only half created.
+/// Works on a runner that was only half created, and on one with no instance left.
 ///
 /// # Errors
 /// [`GithubError::RunnerBusy`] (inside `RunnerError::Github`) when GitHub still sees it busy.
 pub async fn remove(
-    env: &RunnerEnv<'_>,
+    lxd: &LxdClient,
+    github: &GithubClient,
     name: &str,
     github_id: Option<u64>,
     remove_token: Option<&Secret>,
 ) -> Result<(), RunnerError> {
-    remove_instance(env.lxd, name, remove_token).await?;
+    remove_instance(lxd, name, remove_token).await?;
     if let Some(id) = github_id {
-        env.github
-            .delete_runner(id)
-            .await
-            .map_err(|source| RunnerError::Github {
-                name: name.to_string(),
-                step: "deleting the registration",
-                source,
-            })?;
+        github.delete_runner(id).await.map_err(|source| RunnerError::Github {
+            name: name.to_string(),
+            step: "deleting the registration",
+            source,
+        })?;
     }
     Ok(())
 }
@@ -386,6 +384,10 @@ async fn remove_instance(lxd: &LxdClient, name: &str, remove_token: Option<&Secr
             source,
         }
     };
+    // A charm killed half way leaves LXD finishing its operations on the instance.
+    lxd.wait_for_instance_operations(name, Duration::from_secs(120))
+        .await
+        .map_err(lxd_err("waiting for LXD's operations on it"))?;
     let Some(instance) = lxd.instance(name).await.map_err(lxd_err("looking up the instance"))? else {
         return Ok(());
     };

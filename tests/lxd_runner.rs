@@ -7,8 +7,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fake_github::{Config, Emulator, Fault};
 use github_runner::config::{CharmConfig, ProxyConfig};
@@ -21,58 +20,8 @@ use github_runner::runner::{self, Health, Registration, RunnerEnv, RunnerSetting
 use github_runner::runner_binary::{self, RunnerBinaryCache, VerifiedTarball};
 use github_runner::secret::Secret;
 use serde_json::{json, Value};
-use tokio::sync::{Mutex, MutexGuard};
 
 const PAT: &str = "ghp_emulatortoken";
-
-/// One test at a time; the first one cleans what earlier runs left in LXD.
-async fn exclusive(lxd: &LxdClient) -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::const_new(());
-    static RESET: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
-    let guard = LOCK.lock().await;
-    RESET.get_or_init(|| reset(lxd)).await;
-    guard
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("lxd-unit-root")
-}
-
-/// Removes runner instances, the runner profiles and the pool that earlier runs (or another
-/// checkout) left, so the pool can point at this checkout's RAM disk.
-async fn reset(lxd: &LxdClient) {
-    for instance in lxd.instances().await.expect("instances") {
-        if instance.config.contains_key("user.github-runner") || instance.name.starts_with("gh-test-") {
-            let _ = lxd.stop_instance(&instance.name, Duration::from_secs(5), true).await;
-            let _ = lxd.delete_instance(&instance.name).await;
-        }
-    }
-    let profiles: Vec<String> = lxd.get_profile_names().await;
-    for name in profiles
-        .iter()
-        .filter(|p| p.starts_with("cpu-") || *p == setup::RUNNER_PROFILE)
-    {
-        lxd.delete_profile(name)
-            .await
-            .unwrap_or_else(|e| panic!("deleting profile {name}: {e}"));
-    }
-    if lxd.storage_pool(setup::POOL).await.expect("pool").is_some() {
-        lxd.delete_storage_pool(setup::POOL)
-            .await
-            .expect("deleting the old runner pool");
-    }
-}
-
-/// The LXD bridge's address: where containers reach the host.
-async fn bridge_ip(lxd: &LxdClient) -> String {
-    let network = lxd
-        .network("lxdbr0")
-        .await
-        .expect("network")
-        .expect("lxdbr0 exists (scripts/lxd-setup.sh)");
-    let cidr = network["config"]["ipv4.address"].as_str().expect("an IPv4 bridge");
-    cidr.split('/').next().expect("address").to_string()
-}
 
 fn charm_config(extra: &[(&str, Value)]) -> CharmConfig {
     let mut raw = json!({
@@ -93,7 +42,7 @@ struct World {
 }
 
 async fn world(lxd: &LxdClient, registration: Registration) -> World {
-    let ip = bridge_ip(lxd).await;
+    let ip = common::bridge_ip(lxd).await;
     let config = Config {
         heartbeat_timeout: Duration::from_secs(5),
         ..Config::default()
@@ -101,7 +50,7 @@ async fn world(lxd: &LxdClient, registration: Registration) -> World {
     let emulator = Emulator::start(config, &format!("{ip}:0"))
         .await
         .expect("emulator on the bridge");
-    let host = Host::new(root());
+    let host = Host::new(common::root());
     let charm = charm_config(&[("github-url", json!(emulator.base_url))]);
     setup::ensure(lxd, &host, &charm).await.expect("unit setup");
     let scope = Scope::Org {
@@ -152,22 +101,14 @@ impl World {
     }
 }
 
-async fn eventually(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unit_setup_makes_the_pool_profiles_and_ram_disk_and_a_second_run_changes_nothing() {
     let Some(lxd) = common::lxd().await else { return };
-    let _one = exclusive(&lxd).await;
-    let host = Host::new(root());
+    let _one = common::exclusive(&lxd).await;
+    let host = Host::new(common::root());
     let config = charm_config(&[]);
     let first = setup::ensure(&lxd, &host, &config).await.expect("setup");
-    let ram = root().join("storage/ram");
+    let ram = common::root().join("storage/ram");
     assert!(
         matches!(first.ram_disk, RamDisk::Mounted { kib, .. } | RamDisk::Resized { kib, .. } | RamDisk::Unchanged { kib, .. } if kib == 2 * 64 * 1024)
     );
@@ -209,9 +150,9 @@ async fn unit_setup_makes_the_pool_profiles_and_ram_disk_and_a_second_run_change
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resource_lxd_refuses_is_named_and_leaves_no_profile() {
     let Some(lxd) = common::lxd().await else { return };
-    let _one = exclusive(&lxd).await;
+    let _one = common::exclusive(&lxd).await;
     let config = charm_config(&[("vm-memory", json!("8EiB"))]);
-    let err = setup::ensure(&lxd, &Host::new(root()), &config)
+    let err = setup::ensure(&lxd, &Host::new(common::root()), &config)
         .await
         .expect_err("LXD refuses 8EiB");
     assert!(
@@ -235,12 +176,12 @@ async fn a_resource_lxd_refuses_is_named_and_leaves_no_profile() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_jit_runner_goes_online_runs_one_job_and_its_instance_is_gone() {
     let Some(lxd) = common::lxd().await else { return };
-    let _one = exclusive(&lxd).await;
+    let _one = common::exclusive(&lxd).await;
     let w = world(&lxd, Registration::Jit).await;
     let name = runner::new_name("gh-test-0-");
     let created = runner::create(&w.env(&lxd), &name).await.expect("created");
     let id = created.github_id.expect("JIT runners are registered by the charm");
-    eventually("online in GitHub", Duration::from_secs(30), async || {
+    common::eventually("online in GitHub", Duration::from_secs(30), async || {
         w.registered(&name).is_some_and(|r| r["status"] == "online")
     })
     .await;
@@ -275,7 +216,7 @@ async fn a_jit_runner_goes_online_runs_one_job_and_its_instance_is_gone() {
         w.registered(&name).is_none(),
         "GitHub unregisters an ephemeral runner after its job"
     );
-    eventually(
+    common::eventually(
         "the instance powers off and is deleted",
         Duration::from_secs(60),
         async || lxd.instance(&name).await.expect("asked").is_none(),
@@ -286,15 +227,15 @@ async fn a_jit_runner_goes_online_runs_one_job_and_its_instance_is_gone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn removing_a_live_runner_leaves_no_instance_and_no_registration() {
     let Some(lxd) = common::lxd().await else { return };
-    let _one = exclusive(&lxd).await;
+    let _one = common::exclusive(&lxd).await;
     let w = world(&lxd, Registration::Jit).await;
     let name = runner::new_name("gh-test-0-");
     let created = runner::create(&w.env(&lxd), &name).await.expect("created");
-    eventually("online", Duration::from_secs(30), async || {
+    common::eventually("online", Duration::from_secs(30), async || {
         w.registered(&name).is_some_and(|r| r["status"] == "online")
     })
     .await;
-    runner::remove(&w.env(&lxd), &name, created.github_id, None)
+    runner::remove(&lxd, &w.github, &name, created.github_id, None)
         .await
         .expect("removed");
     assert!(lxd.instance(&name).await.expect("asked").is_none());
@@ -305,17 +246,17 @@ async fn removing_a_live_runner_leaves_no_instance_and_no_registration() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_registration_token_runner_registers_with_config_sh_and_unregisters_itself() {
     let Some(lxd) = common::lxd().await else { return };
-    let _one = exclusive(&lxd).await;
+    let _one = common::exclusive(&lxd).await;
     let w = world(&lxd, Registration::Token).await;
     let name = runner::new_name("gh-test-0-");
     let created = runner::create(&w.env(&lxd), &name).await.expect("created");
     assert_eq!(created.github_id, None);
-    eventually("online", Duration::from_secs(30), async || {
+    common::eventually("online", Duration::from_secs(30), async || {
         w.registered(&name).is_some_and(|r| r["status"] == "online")
     })
     .await;
     let remove_token = w.github.remove_token().await.expect("remove token").token;
-    runner::remove(&w.env(&lxd), &name, None, Some(&remove_token))
+    runner::remove(&lxd, &w.github, &name, None, Some(&remove_token))
         .await
         .expect("removed");
     assert!(w.registered(&name).is_none(), "config.sh remove unregistered it");
@@ -325,7 +266,7 @@ async fn a_registration_token_runner_registers_with_config_sh_and_unregisters_it
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_registration_leaves_no_instance_behind() {
     let Some(lxd) = common::lxd().await else { return };
-    let _one = exclusive(&lxd).await;
+    let _one = common::exclusive(&lxd).await;
     let w = world(&lxd, Registration::Jit).await;
     let fault = Fault {
         method: "POST".into(),
@@ -352,7 +293,7 @@ async fn a_failed_registration_leaves_no_instance_behind() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_token_shows_in_host_ps_or_lxd_s_log_during_creation() {
     let Some(lxd) = common::lxd().await else { return };
-    let _one = exclusive(&lxd).await;
+    let _one = common::exclusive(&lxd).await;
     let w = world(&lxd, Registration::Jit).await;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let watcher = {
@@ -372,7 +313,7 @@ async fn no_token_shows_in_host_ps_or_lxd_s_log_during_creation() {
     };
     let name = runner::new_name("gh-test-0-");
     let created = runner::create(&w.env(&lxd), &name).await.expect("created");
-    eventually("online", Duration::from_secs(30), async || {
+    common::eventually("online", Duration::from_secs(30), async || {
         w.registered(&name).is_some_and(|r| r["status"] == "online")
     })
     .await;
@@ -396,41 +337,7 @@ async fn no_token_shows_in_host_ps_or_lxd_s_log_during_creation() {
         assert!(!ps.contains(secret.as_str()), "a token showed in ps");
         assert!(!lxd_logs.contains(secret.as_str()), "a token showed in LXD's log");
     }
-    runner::remove(&w.env(&lxd), &name, created.github_id, None)
+    runner::remove(&lxd, &w.github, &name, created.github_id, None)
         .await
         .expect("removed");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn under_juju_the_unit_sets_up_lxd_and_blocks_on_a_resource_lxd_refuses() {
-    let Some(lxd) = common::lxd().await else { return };
-    let _one = exclusive(&lxd).await;
-    let mut juju = common::Juju::new();
-    juju.root = Some(root());
-    juju.lxd_dir = Some(lxd.socket().parent().expect("socket dir").to_path_buf());
-    juju.deploy(&[
-        "path=test-org",
-        "token=ghp_x",
-        "test-mode=insecure",
-        "vm-cpu=1",
-        "vm-memory=256MiB",
-        "vm-disk=64MiB",
-        "base-image=runner-test",
-    ]);
-    let (status, message) = juju.unit_status();
-    assert_eq!(status, "waiting", "{message}");
-    assert!(message.contains("config valid for test-org"), "{message}");
-    assert!(lxd
-        .profile("cpu-1-mem-256MiB-disk-64MiB")
-        .await
-        .expect("asked")
-        .is_some());
-    juju.ok(&["config", "github-runner", "vm-memory=8EiB"]);
-    let (status, message) = juju.unit_status();
-    assert_eq!(status, "blocked");
-    assert!(
-        message.starts_with("LXD refused config `vm-memory` = \"8EiB\""),
-        "{message}"
-    );
-    juju.ok(&["remove-unit", "github-runner/0"]);
 }

@@ -1,17 +1,22 @@
-//! The hook handlers: install, config-changed, start, upgrade-charm, update-status, stop, and
-//! the timer's reconcile-runners.
-//!
-//! Every hook with a valid config also makes sure LXD is set up for runners (RAM disk, pool,
-//! profiles). Reconciling runners is not in this build yet, so no handler claims to have
-//! created, reconciled or flushed a runner: the status says so plainly.
+//! The hook handlers. With a valid config every hook but `update-status`, `stop` and `remove`
+//! tells the same story: LXD set up, a runner binary cached, runners reconciled, a status that
+//! says how it went. On top of it:
+//! - `config-changed` keeps the reconcile timer and flushes idle runners made with a previous
+//!   `path` or `token` (with that previous token);
+//! - `reconcile-runners` (the timer) checks for a new runner binary and replaces idle runners
+//!   when there is one;
+//! - `upgrade-charm` replaces idle runners (the original flushed busy ones too, killing jobs);
+//! - `start` only reconciles (the original flushed the runners config-changed had just made);
+//! - `stop` removes every runner, busy ones too (the unit is going away), and the timer;
+//! - `remove` deletes the charm's state, token included.
 
+use super::runners::{self, error_status, reconciled_status};
 use super::Charm;
-use crate::config::CharmConfig;
+use crate::config::{CharmConfig, GithubPath};
 use crate::event::Hook;
 use crate::host::timer::{Ensured, EventTimer};
 use crate::juju::{self, status::Status};
-use crate::lxd::LxdClient;
-use crate::manager::setup;
+use crate::secret::Secret;
 
 /// The event the timer dispatches.
 const RECONCILE_EVENT: &str = "reconcile-runners";
@@ -20,70 +25,68 @@ const LEGACY_EVENTS: [&str; 1] = ["update-dependencies"];
 
 pub async fn run(charm: &Charm, hook: Hook) -> anyhow::Result<()> {
     match hook {
-        Hook::Stop => return stop(charm),
+        Hook::Stop => return stop(charm).await,
         Hook::Remove => return remove(charm),
         _ => {}
+    }
+    if hook == Hook::ReconcileRunners {
+        // The timer's own event: worth a line, to see in debug-log that the timer fires.
+        tracing::info!("reconcile-runners: dispatched by the reconcile timer");
     }
     let Some(config) = charm.valid_config()? else {
         return Ok(());
     };
+    if matches!(hook, Hook::ConfigChanged | Hook::UpgradeCharm | Hook::UpdateStatus) && !ensure_timer(charm, &config)? {
+        return Ok(());
+    }
+    if hook == Hook::UpdateStatus {
+        return Ok(());
+    }
+    let mut state = charm.state.load()?;
     if hook == Hook::ConfigChanged {
-        let mut state = charm.state.load()?;
+        runners::flush_previous(charm, &config, &state).await;
         state.path = Some(config.path.to_string());
         state.token = Some(config.token.clone());
         charm.state.save(&state)?;
     }
-    if hook == Hook::ReconcileRunners {
-        tracing::info!("reconcile-runners: runner management is not in this build; nothing to reconcile");
-    }
-    if matches!(hook, Hook::ConfigChanged | Hook::UpgradeCharm | Hook::UpdateStatus) && !ensure_timer(charm, &config)? {
+    if let Some(status) = runners::setup_lxd(charm, &config).await {
+        juju::status::set(&status)?;
         return Ok(());
     }
-    // Every hook checks the setup (a few cheap LXD calls when nothing changed), so the status
-    // never says ready while LXD is not.
-    {
-        if let Some(status) = setup_lxd(charm, &config).await {
-            juju::status::set(&status)?;
-            return Ok(());
+    let status = match reconcile(charm, &config, &mut state, hook).await {
+        Ok(status) => status,
+        Err(e) => {
+            tracing::error!("{hook:?}: {e}", hook = hook.name());
+            error_status(&e)
         }
-    }
-    juju::status::set(&ready(&config))?;
+    };
+    charm.state.save(&state)?;
+    juju::status::set(&status)?;
     Ok(())
 }
 
-/// The status of a unit whose config is valid and whose timer runs.
-fn ready(config: &CharmConfig) -> Status {
-    Status::Waiting(format!(
-        "config valid for {}; reconcile timer every {}m; runner management is not in this build yet",
-        config.path, config.reconcile_interval
-    ))
-}
-
-/// Sets up LXD for runners; `Some(status)` says why it could not.
-async fn setup_lxd(charm: &Charm, config: &CharmConfig) -> Option<Status> {
-    let lxd = match LxdClient::from_env() {
-        Ok(lxd) => lxd,
-        Err(e) => return Some(Status::Waiting(format!("{e}; the next hook retries"))),
-    };
-    if let Err(e) = juju::status::set(&Status::Maintenance("setting up LXD for runners".into())) {
-        tracing::warn!("status-set: {e}");
+/// Binary, then reconcile; the ETag cache goes back into `state`.
+async fn reconcile(
+    charm: &Charm,
+    config: &CharmConfig,
+    state: &mut crate::state::State,
+    hook: Hook,
+) -> Result<Status, crate::manager::ManagerError> {
+    let manager = runners::manager(charm, config, state)?;
+    let result = async {
+        let updated = runners::ensure_binary(&manager, matches!(hook, Hook::Install | Hook::ReconcileRunners)).await?;
+        if (updated && hook == Hook::ReconcileRunners) || hook == Hook::UpgradeCharm {
+            juju::status::set(&Status::Maintenance("replacing idle runners".into())).ok();
+            let flushed = manager.flush(false).await?;
+            tracing::info!("{}: replaced {} idle runners", hook.name(), flushed.removed.len());
+        }
+        juju::status::set(&Status::Maintenance("reconciling runners".into())).ok();
+        let reconciled = manager.reconcile(config.virtual_machines as usize).await?;
+        Ok(reconciled_status(&reconciled, config.virtual_machines))
     }
-    match setup::ensure(&lxd, &charm.host, config).await {
-        Ok(report) => {
-            for made in &report.created {
-                tracing::info!("LXD setup: created {made}");
-            }
-            None
-        }
-        Err(e) if e.needs_operator() => {
-            tracing::error!("LXD setup: {e}");
-            Some(Status::Blocked(e.to_string()))
-        }
-        Err(e) => {
-            tracing::warn!("LXD setup: {e}");
-            Some(Status::Waiting(format!("LXD setup failed: {e}; the next hook retries")))
-        }
-    }
+    .await;
+    state.etags = manager.github().etag_cache();
+    result
 }
 
 /// Installs or repairs the reconcile timer. `false` when it failed and the unit is blocked.
@@ -95,9 +98,7 @@ fn ensure_timer(charm: &Charm, config: &CharmConfig) -> anyhow::Result<bool> {
     };
     match timer.ensure(&charm.host) {
         Ok(Ensured::Installed) => tracing::info!("reconcile timer set to every {}m", config.reconcile_interval),
-        Ok(Ensured::Restarted) => {
-            tracing::warn!("reconcile timer was not running; started it again")
-        }
+        Ok(Ensured::Restarted) => tracing::warn!("reconcile timer was not running; started it again"),
         Ok(Ensured::Unchanged) => {}
         Err(e) => {
             tracing::error!("reconcile timer: {e}");
@@ -111,14 +112,42 @@ fn ensure_timer(charm: &Charm, config: &CharmConfig) -> anyhow::Result<bool> {
     Ok(true)
 }
 
-/// Removes the timers, whatever the config says: the unit is going away.
-fn stop(charm: &Charm) -> anyhow::Result<()> {
+/// Removes every runner (busy too: the unit is going away) and the timers, whatever the
+/// config says now: the runners were made with the path and token in the state.
+async fn stop(charm: &Charm) -> anyhow::Result<()> {
     for event in std::iter::once(RECONCILE_EVENT).chain(LEGACY_EVENTS) {
         for e in EventTimer::remove(&charm.host, event) {
             tracing::warn!("removing the {event} timer: {e}");
         }
     }
     tracing::info!("reconcile timer removed");
+    let state = charm.state.load()?;
+    let config = match charm.config()? {
+        Ok(mut config) => {
+            if let Some(path) = state.path.as_deref().and_then(|p| GithubPath::parse(p).ok()) {
+                config.path = path;
+            }
+            if let Some(token) = &state.token {
+                config.token = Secret::new(token.expose());
+            }
+            config
+        }
+        Err(problems) => {
+            tracing::warn!("stop: {problems}; runners are left to GitHub's clean-up");
+            return Ok(());
+        }
+    };
+    match runners::manager(charm, &config, &state) {
+        Ok(manager) => match manager.flush(true).await {
+            Ok(report) => tracing::info!(
+                "stop: removed {} runners, {} failed",
+                report.removed.len(),
+                report.failures.len()
+            ),
+            Err(e) => tracing::warn!("stop: removing runners: {e}"),
+        },
+        Err(e) => tracing::warn!("stop: {e}"),
+    }
     Ok(())
 }
 

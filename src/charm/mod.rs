@@ -7,6 +7,7 @@
 
 mod actions;
 mod hooks;
+mod runners;
 
 use anyhow::Context as _;
 
@@ -38,7 +39,7 @@ impl Charm {
     }
 
     /// The config, checked; `Ok(Err(problems))` when the operator must fix it.
-    fn config(&self) -> Result<Result<CharmConfig, ConfigProblems>, ToolError> {
+    pub(crate) fn config(&self) -> Result<Result<CharmConfig, ConfigProblems>, ToolError> {
         let raw = juju::config::get_all()?;
         Ok(CharmConfig::from_raw(
             &raw,
@@ -80,7 +81,10 @@ pub async fn run(event: &Event) -> anyhow::Result<()> {
     match event {
         Event::Hook(hook) => hooks::run(&Charm::from_env()?, *hook).await,
         Event::Action(action) => {
-            let outcome = Charm::from_env().and_then(|charm| actions::run(&charm, *action));
+            let outcome = match Charm::from_env() {
+                Ok(charm) => actions::run(&charm, *action).await,
+                Err(e) => Err(e),
+            };
             if let Err(e) = outcome {
                 tracing::error!("action {} failed: {e:#}", action.name());
                 juju::action::fail(&format!("{e:#}"))?;

@@ -24,6 +24,7 @@ use super::error::GithubError;
 use super::etag::{CachedPage, EtagCache};
 use super::scope::Scope;
 use super::types::ErrorBody;
+use crate::error_chain::chain;
 use crate::secret::Secret;
 
 const API_VERSION: &str = "2022-11-28";
@@ -247,7 +248,7 @@ impl GithubClient {
                         attempts: attempt,
                     });
                 }
-                Err(source) => return Err(GithubError::Transport { url, source }),
+                Err(e) => return Err(GithubError::Transport { url, detail: chain(&e) }),
             };
             let status = response.status();
             let headers = response.headers().clone();
@@ -259,7 +260,7 @@ impl GithubClient {
                     self.backoff(attempt, None).await;
                     continue;
                 }
-                Err(source) => return Err(GithubError::Transport { url, source }),
+                Err(e) => return Err(GithubError::Transport { url, detail: chain(&e) }),
             };
             if status == StatusCode::NOT_MODIFIED {
                 if let Some(page) = cached {

@@ -41,12 +41,8 @@ pub enum GithubError {
         timeout: Duration,
         attempts: u32,
     },
-    #[error("could not reach GitHub at {url}: {source}")]
-    Transport {
-        url: String,
-        #[source]
-        source: reqwest::Error,
-    },
+    #[error("could not reach GitHub at {url}: {detail}")]
+    Transport { url: String, detail: String },
     #[error("GitHub's answer for {url} is not what the API documents: {detail}")]
     Decode { url: String, detail: String },
     #[error("invalid GitHub URL: {0}")]

@@ -154,6 +154,29 @@ impl LxdClient {
         .map(drop)
     }
 
+    /// Waits for the operations LXD is still running on an instance, such as a create whose
+    /// client was killed half way: LXD finishes it anyway, and refuses to stop or delete the
+    /// instance meanwhile ("Instance is busy running a create operation").
+    pub async fn wait_for_instance_operations(&self, name: &str, timeout: Duration) -> Result<(), LxdError> {
+        let operations: Value = self.get("/1.0/operations?recursion=1").await?;
+        let target = instance_path(name);
+        let running = operations["running"].as_array().cloned().unwrap_or_default();
+        for op in running {
+            let on_instance = op["resources"]["instances"]
+                .as_array()
+                .is_some_and(|list| list.iter().any(|i| i == target.as_str()));
+            if let (true, Some(id)) = (on_instance, op["id"].as_str()) {
+                // How the operation ends is not this caller's concern, only that it has.
+                match self.wait(&format!("/1.0/operations/{id}"), timeout).await {
+                    Ok(_) | Err(LxdError::OperationFailed { .. }) => {}
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Deletes a stopped instance.
     pub async fn delete_instance(&self, name: &str) -> Result<(), LxdError> {
         self.call(Method::DELETE, &instance_path(name), None, Duration::from_secs(120))

@@ -10,11 +10,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
+use github_runner::lxd::LxdClient;
+use github_runner::manager::setup;
 use serde_json::Value;
+use std::time::{Duration, Instant};
+use tokio::sync::{Mutex, MutexGuard};
 
 const CHARM_BIN: &str = env!("CARGO_BIN_EXE_github-runner");
 
-fn fake_juju() -> PathBuf {
+pub fn fake_juju_path() -> PathBuf {
     let bin = Path::new(CHARM_BIN).with_file_name("fake-juju");
     assert!(
         bin.exists(),
@@ -73,6 +77,11 @@ impl Juju {
         }
     }
 
+    /// The fake-juju binary.
+    pub fn fake_juju() -> PathBuf {
+        fake_juju_path()
+    }
+
     pub fn model(&self) -> PathBuf {
         self.dir.path().join("model")
     }
@@ -84,7 +93,7 @@ impl Juju {
 
     /// Runs `fake-juju <args>`.
     pub fn run(&self, args: &[&str]) -> Output {
-        Command::new(fake_juju())
+        Command::new(fake_juju_path())
             .args(args)
             .env("FAKE_JUJU_MODEL", self.model())
             .env("GITHUB_RUNNER_ROOT", self.root())
@@ -158,7 +167,13 @@ impl Juju {
 }
 
 /// The config of a unit that should come up.
-pub const VALID: &[&str] = &["path=my-org", "token=ghp_SECRETtoken0123456789", "test-mode=insecure"];
+/// GitHub is a closed local port: these scenarios never reach one.
+pub const VALID: &[&str] = &[
+    "path=my-org",
+    "token=ghp_SECRETtoken0123456789",
+    "test-mode=insecure",
+    "github-url=http://127.0.0.1:9",
+];
 pub const TOKEN: &str = "ghp_SECRETtoken0123456789";
 
 /// The real LXD daemon, or `None` (the test then skips) when it is not running. With
@@ -186,3 +201,60 @@ pub fn unique(prefix: &str) -> String {
 
 /// The busybox image `scripts/lxd-setup.sh` imports.
 pub const TEST_IMAGE: &str = "runner-test";
+
+/// One test at a time; the first one cleans what earlier runs left in LXD.
+pub async fn exclusive(lxd: &LxdClient) -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::const_new(());
+    static RESET: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    let guard = LOCK.lock().await;
+    RESET.get_or_init(|| reset(lxd)).await;
+    guard
+}
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("lxd-unit-root")
+}
+
+/// Removes runner instances, the runner profiles and the pool that earlier runs (or another
+/// checkout) left, so the pool can point at this checkout's RAM disk.
+pub async fn reset(lxd: &LxdClient) {
+    for instance in lxd.instances().await.expect("instances") {
+        if instance.config.contains_key("user.github-runner") || instance.name.starts_with("gh-test-") {
+            let _ = lxd.stop_instance(&instance.name, Duration::from_secs(5), true).await;
+            let _ = lxd.delete_instance(&instance.name).await;
+        }
+    }
+    let profiles: Vec<String> = lxd.get_profile_names().await;
+    for name in profiles
+        .iter()
+        .filter(|p| p.starts_with("cpu-") || *p == setup::RUNNER_PROFILE)
+    {
+        lxd.delete_profile(name)
+            .await
+            .unwrap_or_else(|e| panic!("deleting profile {name}: {e}"));
+    }
+    if lxd.storage_pool(setup::POOL).await.expect("pool").is_some() {
+        lxd.delete_storage_pool(setup::POOL)
+            .await
+            .expect("deleting the old runner pool");
+    }
+}
+
+/// The LXD bridge's address: where containers reach the host.
+pub async fn bridge_ip(lxd: &LxdClient) -> String {
+    let network = lxd
+        .network("lxdbr0")
+        .await
+        .expect("network")
+        .expect("lxdbr0 exists (scripts/lxd-setup.sh)");
+    let cidr = network["config"]["ipv4.address"].as_str().expect("an IPv4 bridge");
+    cidr.split('/').next().expect("address").to_string()
+}
+
+pub async fn eventually(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}

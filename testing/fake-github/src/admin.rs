@@ -175,6 +175,9 @@ struct Registration {
     group: String,
     #[serde(default)]
     ephemeral: bool,
+    /// The version of the runner build that registers (its tarball's `VERSION`).
+    #[serde(default)]
+    version: String,
 }
 
 /// `config.sh`: a valid registration token for this scope, and a free name.
@@ -201,7 +204,11 @@ async fn stub_register(State(world): State<Shared>, headers: HeaderMap, Json(reg
         Ok(id) => id,
         Err(message) => return text(StatusCode::CONFLICT, message),
     };
-    let version = w.config.runner_version.clone();
+    let version = if reg.version.is_empty() {
+        w.config.runner_version.clone()
+    } else {
+        reg.version.clone()
+    };
     w.runners.get_mut(&id).expect("just added").version = Some(version);
     text(
         StatusCode::OK,
@@ -219,7 +226,11 @@ async fn stub_jit(State(world): State<Shared>, headers: HeaderMap) -> Response {
     };
     record.used = true;
     let id = record.runner_id;
-    let version = w.config.runner_version.clone();
+    let reported = headers
+        .get("x-runner-version")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty());
+    let version = reported.map_or_else(|| w.config.runner_version.clone(), String::from);
     let Some(runner) = w.runners.get_mut(&id) else {
         return text(StatusCode::NOT_FOUND, "Not Found");
     };

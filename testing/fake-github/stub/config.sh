@@ -51,8 +51,9 @@ done
 
 emulator="$(echo "$url" | sed -n 's#^\(https\{0,1\}://[^/]*\).*#\1#p')"
 path="${url#"$emulator"/}"
-body="$(printf '{"path":"%s","name":"%s","labels":"%s","group":"%s","ephemeral":%s}' \
-  "$path" "$name" "$labels" "$group" "$ephemeral")"
+version="$(cat VERSION 2>/dev/null)"
+body="$(printf '{"path":"%s","name":"%s","labels":"%s","group":"%s","ephemeral":%s,"version":"%s"}' \
+  "$path" "$name" "$labels" "$group" "$ephemeral" "$version")"
 answer="$(wget -q -O - --header "Authorization: RemoteAuth $token" \
   --header "Content-Type: application/json" --post-data "$body" \
   "$emulator/_emulator/stub/register")" || fail_registration "$emulator"

@@ -16,7 +16,8 @@ if [ -n "$jitconfig" ]; then
   done
   . ./.runner
   secret="$(cat .credentials)"
-  wget -q -O /dev/null --header "Authorization: RemoteAuth $secret" --post-data "" \
+  wget -q -O /dev/null --header "Authorization: RemoteAuth $secret" \
+    --header "X-Runner-Version: $(cat VERSION 2>/dev/null)" --post-data "" \
     "$EMULATOR/_emulator/stub/jit" || {
     echo "run.sh: the JIT configuration was refused (used, expired or unknown)" >&2
     exit 1

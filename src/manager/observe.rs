@@ -1,0 +1,68 @@
+//! Looks at what exists: this unit's LXD instances and GitHub registrations (names starting
+//! `<app>-<unit>-`), each instance's health, joined by name. Reads only.
+
+use std::collections::BTreeMap;
+
+use futures_util::stream::{self, StreamExt};
+
+use super::plan::{GithubSide, LocalSide, Observed};
+use super::ManagerError;
+use crate::github::{GithubClient, RunnerStatus};
+use crate::lxd::LxdClient;
+use crate::runner::{self, Health};
+
+/// Health checks at once: each is one exec round trip on LXD.
+const PARALLEL_HEALTH_CHECKS: usize = 8;
+
+/// This unit's runners, from both sides.
+pub async fn observe(lxd: &LxdClient, github: &GithubClient, prefix: &str) -> Result<Vec<Observed>, ManagerError> {
+    let (instances, registrations) = tokio::join!(lxd.instances(), github.list_runners_with_prefix(prefix));
+    let instances: Vec<String> = instances?
+        .into_iter()
+        .map(|i| i.name)
+        .filter(|n| n.starts_with(prefix))
+        .collect();
+    let registrations = registrations?;
+    let healths: Vec<(String, Result<Health, crate::lxd::LxdError>)> = stream::iter(instances)
+        .map(|name| async move {
+            let health = runner::health(lxd, &name).await;
+            (name, health)
+        })
+        .buffer_unordered(PARALLEL_HEALTH_CHECKS)
+        .collect()
+        .await;
+    let mut by_name: BTreeMap<String, Observed> = BTreeMap::new();
+    for (name, health) in healths {
+        let health = health?;
+        if health == Health::Missing {
+            continue; // an ephemeral instance that powered off between the list and the check
+        }
+        let local = Some(LocalSide {
+            healthy: health == Health::Healthy,
+        });
+        by_name.insert(
+            name.clone(),
+            Observed {
+                name,
+                local,
+                github: None,
+            },
+        );
+    }
+    for runner in registrations {
+        let side = GithubSide {
+            id: runner.id,
+            online: runner.status == RunnerStatus::Online,
+            busy: runner.busy,
+        };
+        by_name
+            .entry(runner.name.clone())
+            .or_insert_with(|| Observed {
+                name: runner.name.clone(),
+                local: None,
+                github: None,
+            })
+            .github = Some(side);
+    }
+    Ok(by_name.into_values().collect())
+}
