@@ -9,7 +9,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use fake_github::{Config, Emulator, Fault};
+use fake_github::{Emulator, Fault};
 use github_runner::config::{CharmConfig, ProxyConfig};
 use github_runner::github::{ClientConfig, GithubClient, Scope};
 use github_runner::host::storage::RamDisk;
@@ -42,14 +42,7 @@ struct World {
 }
 
 async fn world(lxd: &LxdClient, registration: Registration) -> World {
-    let ip = common::bridge_ip(lxd).await;
-    let config = Config {
-        heartbeat_timeout: Duration::from_secs(5),
-        ..Config::default()
-    };
-    let emulator = Emulator::start(config, &format!("{ip}:0"))
-        .await
-        .expect("emulator on the bridge");
+    let emulator = common::emulator_on_bridge(lxd).await;
     let host = Host::new(common::root());
     let charm = charm_config(&[("github-url", json!(emulator.base_url))]);
     setup::ensure(lxd, &host, &charm).await.expect("unit setup");

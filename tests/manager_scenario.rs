@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::Juju;
-use fake_github::{Config, Emulator, Fault};
+use fake_github::{Emulator, Fault};
 use github_runner::lxd::LxdClient;
 use serde_json::Value;
 
@@ -27,14 +27,7 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
 
 impl Stack {
     async fn deploy(lxd: LxdClient, virtual_machines: u32) -> Stack {
-        let ip = common::bridge_ip(&lxd).await;
-        let config = Config {
-            heartbeat_timeout: Duration::from_secs(5),
-            ..Config::default()
-        };
-        let emulator = Emulator::start(config, &format!("{ip}:0"))
-            .await
-            .expect("emulator on the bridge");
+        let emulator = common::emulator_on_bridge(&lxd).await;
         // A fresh unit on the shared root: no timer, state or cache of an earlier test, and
         // no runner instance an earlier (failed) test left.
         for dir in ["etc", "var"] {

@@ -130,28 +130,22 @@ impl LxdClient {
     }
 
     pub async fn start_instance(&self, name: &str, timeout: Duration) -> Result<(), LxdError> {
-        let body = json!({"action": "start", "timeout": timeout.as_secs()});
-        self.call(
-            Method::PUT,
-            &format!("{}/state", instance_path(name)),
-            Some(&body),
-            timeout + Duration::from_secs(30),
-        )
-        .await
-        .map(drop)
+        self.change_state(name, json!({"action": "start", "timeout": timeout.as_secs()}), timeout)
+            .await
     }
 
     /// Stops an instance: cleanly within `timeout`, or at once with `force`.
     pub async fn stop_instance(&self, name: &str, timeout: Duration, force: bool) -> Result<(), LxdError> {
         let body = json!({"action": "stop", "timeout": timeout.as_secs(), "force": force});
-        self.call(
-            Method::PUT,
-            &format!("{}/state", instance_path(name)),
-            Some(&body),
-            timeout + Duration::from_secs(30),
-        )
-        .await
-        .map(drop)
+        self.change_state(name, body, timeout).await
+    }
+
+    /// `PUT …/state`, waiting a little longer than LXD's own `timeout`.
+    async fn change_state(&self, name: &str, body: Value, timeout: Duration) -> Result<(), LxdError> {
+        let path = format!("{}/state", instance_path(name));
+        self.call(Method::PUT, &path, Some(&body), timeout + Duration::from_secs(30))
+            .await
+            .map(drop)
     }
 
     /// Waits for the operations LXD is still running on an instance, such as a create whose

@@ -258,3 +258,16 @@ pub async fn eventually(what: &str, timeout: Duration, mut check: impl AsyncFnMu
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+/// fake-github on the LXD bridge, where runners in containers reach it; a runner is offline
+/// 5 s after its last heartbeat.
+pub async fn emulator_on_bridge(lxd: &LxdClient) -> fake_github::Emulator {
+    let ip = bridge_ip(lxd).await;
+    let config = fake_github::Config {
+        heartbeat_timeout: Duration::from_secs(5),
+        ..fake_github::Config::default()
+    };
+    fake_github::Emulator::start(config, &format!("{ip}:0"))
+        .await
+        .expect("emulator on the bridge")
+}

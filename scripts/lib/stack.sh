@@ -1,0 +1,78 @@
+# shellcheck shell=bash
+# The local stack the demo and the benchmarks run the charm on: the real LXD daemon
+# (scripts/lxd-setup.sh), fake-github on the LXD bridge (so runners in containers reach it),
+# and fake-juju over a throwaway model and host root. Sourced, not run.
+#
+# For a development machine: it deletes LXD's `runner` pool and `runner`/`cpu-*` profiles
+# left by earlier runs, so do not use it on a machine whose LXD serves a real deployment.
+
+stack_profile=${STACK_PROFILE:-debug}
+
+fj() { "target/$stack_profile/fake-juju" "$@"; }
+
+# Deletes runner instances of app $1, and the runner pool and profiles when nothing uses them.
+stack_reset_lxd() {
+  local app=$1 name profile
+  for name in $(lxc list -c n --format csv | grep "^$app-" || true); do
+    lxc delete --force "$name" >/dev/null 2>&1 || true
+  done
+  for profile in $(lxc profile list --format csv | cut -d, -f1 | grep -E '^(cpu-.*|runner)$' || true); do
+    lxc profile delete "$profile" >/dev/null 2>&1 || true
+  done
+  if lxc storage show runner >/dev/null 2>&1; then lxc storage delete runner >/dev/null 2>&1 || true; fi
+}
+
+# stack_start APP: builds, starts LXD and fake-github; sets STACK_WORK, GITHUB_URL, the model and root.
+stack_start() {
+  STACK_APP=$1
+  [ "$(id -u)" = 0 ] || { echo "run as root: it starts LXD and mounts the runners' RAM disk" >&2; exit 1; }
+  scripts/lxd-setup.sh start >/dev/null
+  if [ "$stack_profile" = release ]; then cargo build --quiet --release --workspace --locked; else cargo build --quiet --workspace --locked; fi
+  STACK_WORK="$(mktemp -d -t github-runner-stack.XXXXXX)"
+  export FAKE_JUJU_MODEL="$STACK_WORK/model" GITHUB_RUNNER_ROOT="$STACK_WORK/root" LXD_DIR=/var/lib/lxd
+  stack_reset_lxd "$STACK_APP"
+  local bridge
+  bridge="$(lxc network get lxdbr0 ipv4.address | cut -d/ -f1)"
+  "target/$stack_profile/fake-github" --listen "$bridge:0" --org test-org --token ghp_emulatortoken \
+    --heartbeat-timeout 5 >"$STACK_WORK/github.out" 2>&1 &
+  STACK_GITHUB_PID=$!
+  for _ in $(seq 100); do [ -s "$STACK_WORK/github.out" ] && break; sleep 0.05; done
+  GITHUB_URL="$(head -n1 "$STACK_WORK/github.out")"
+  STACK_CHARM="$(scripts/pack --binary "target/$stack_profile/github-runner" --out "$STACK_WORK/build" | head -n1)"
+  trap stack_stop EXIT
+}
+
+# The config that points the charm at the local stack.
+stack_config() {
+  echo "path=test-org token=ghp_emulatortoken test-mode=insecure github-url=$GITHUB_URL" \
+    "base-image=runner-test vm-cpu=1 vm-memory=256MiB vm-disk=128MiB"
+}
+
+# Waits until N runners of the app are online in fake-github (at most 60 s).
+stack_wait_online() {
+  local n=$1 online
+  for _ in $(seq 240); do
+    online=$(stack_runners | grep -c ' online$' || true)
+    [ "$online" -ge "$n" ] && return 0
+    sleep 0.25
+  done
+  echo "timed out waiting for $n online runners" >&2
+  return 1
+}
+
+# This app's runners in fake-github, one `name status busy` line each.
+stack_runners() {
+  curl -s "$GITHUB_URL/_emulator/runners" | python3 -c '
+import json, sys
+for r in json.load(sys.stdin):
+    if r["name"].startswith(sys.argv[1] + "-"):
+        print(r["name"], r["id"], "busy" if r["busy"] else "idle", r["status"])' "$STACK_APP"
+}
+
+stack_stop() {
+  fj remove-unit "$STACK_APP/0" >/dev/null 2>&1 || true
+  [ -n "${STACK_GITHUB_PID:-}" ] && kill "$STACK_GITHUB_PID" 2>/dev/null
+  stack_reset_lxd "$STACK_APP"
+  umount "$GITHUB_RUNNER_ROOT/storage/ram" 2>/dev/null || true
+  if [ "${STACK_KEEP:-0}" = 1 ]; then echo "kept $STACK_WORK"; else rm -rf "$STACK_WORK"; fi
+}
