@@ -372,3 +372,52 @@ fn nix_kill(pid: u64) {
         .expect("kill");
     assert!(status.success(), "killed the charm");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resource_lxd_refuses_blocks_the_unit_naming_the_option() {
+    let Some((_one, s)) = stack(1).await else { return };
+    s.settle(1).await;
+    s.juju(&["config", "github-runner", "vm-memory=8EiB"]);
+    let (status, message) = blocking(|| s.juju.unit_status());
+    assert_eq!(status, "blocked");
+    assert!(message.starts_with("LXD refused config `vm-memory` = \"8EiB\""), "{message}");
+    s.juju(&["config", "github-runner", "vm-memory=256MiB"]);
+    assert_eq!(blocking(|| s.juju.unit_status()).0, "active");
+    s.remove();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_token_reaches_the_charm_s_logs_or_files_while_runners_come_and_go() {
+    let Some((_one, s)) = stack(2).await else { return };
+    s.settle(2).await;
+    let used = s.instances().await.into_iter().next().expect("a runner");
+    s.finish_job_on(&used).await;
+    s.juju(&["tick"]);
+    s.settle(2).await;
+    let mut secrets: Vec<String> = s.emulator.world().jit.keys().cloned().collect();
+    assert!(secrets.len() >= 3, "the JIT secrets of every runner made");
+    secrets.push("ghp_emulatortoken".into());
+    let log = blocking(|| s.juju.debug_log());
+    let status = s.juju(&["status", "--format=json"]);
+    let state = s.juju.root().join("var/lib/github-runner/github-runner-0/state.json");
+    let mut files = Vec::new();
+    let mut stack = vec![s.juju.root().join("etc"), s.juju.root().join("var")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path != state && !path.to_string_lossy().ends_with(".tar.gz") {
+                files.push((path.clone(), std::fs::read_to_string(&path).unwrap_or_default()));
+            }
+        }
+    }
+    for secret in &secrets {
+        assert!(!log.contains(secret.as_str()), "a token in debug-log");
+        assert!(!status.contains(secret.as_str()), "a token in the status");
+        for (path, text) in &files {
+            assert!(!text.contains(secret.as_str()), "a token in {}", path.display());
+        }
+    }
+    s.remove();
+}

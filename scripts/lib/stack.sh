@@ -10,10 +10,11 @@ stack_profile=${STACK_PROFILE:-debug}
 
 fj() { "target/$stack_profile/fake-juju" "$@"; }
 
-# Deletes runner instances of app $1, and the runner pool and profiles when nothing uses them.
+# Deletes runner instances of app $1 (and bench-scale's `lxd-floor-*`), and the runner pool and
+# profiles when nothing uses them.
 stack_reset_lxd() {
   local app=$1 name profile
-  for name in $(lxc list -c n --format csv | grep "^$app-" || true); do
+  for name in $(lxc list -c n --format csv | grep -E "^($app-|lxd-floor-)" || true); do
     lxc delete --force "$name" >/dev/null 2>&1 || true
   done
   for profile in $(lxc profile list --format csv | cut -d, -f1 | grep -E '^(cpu-.*|runner)$' || true); do

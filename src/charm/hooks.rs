@@ -85,6 +85,14 @@ async fn reconcile(
         Ok(reconciled_status(&reconciled, config.virtual_machines))
     }
     .await;
+    let stats = manager.github().stats();
+    tracing::info!(
+        "GitHub: {} requests ({} free 304s, {} retries); rate limit remaining {}",
+        stats.requests,
+        stats.not_modified,
+        stats.retries,
+        stats.rate_limit.remaining.map_or("unknown".to_string(), |r| r.to_string())
+    );
     state.etags = manager.github().etag_cache();
     result
 }

@@ -57,6 +57,8 @@ pub struct SetupReport {
 }
 
 pub async fn ensure(lxd: &LxdClient, host: &Host, config: &CharmConfig) -> Result<SetupReport, SetupError> {
+    // LXD first: nothing is mounted for a daemon that is not there.
+    lxd.server().await?;
     let kib = config.vm_disk.kib().saturating_mul(u64::from(config.virtual_machines));
     let ram_disk = storage::ensure_ram_disk(host, kib)?;
     let mut created = Vec::new();
