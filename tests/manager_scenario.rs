@@ -380,7 +380,10 @@ async fn a_resource_lxd_refuses_blocks_the_unit_naming_the_option() {
     s.juju(&["config", "github-runner", "vm-memory=8EiB"]);
     let (status, message) = blocking(|| s.juju.unit_status());
     assert_eq!(status, "blocked");
-    assert!(message.starts_with("LXD refused config `vm-memory` = \"8EiB\""), "{message}");
+    assert!(
+        message.starts_with("LXD refused config `vm-memory` = \"8EiB\""),
+        "{message}"
+    );
     s.juju(&["config", "github-runner", "vm-memory=256MiB"]);
     assert_eq!(blocking(|| s.juju.unit_status()).0, "active");
     s.remove();

@@ -91,7 +91,10 @@ async fn reconcile(
         stats.requests,
         stats.not_modified,
         stats.retries,
-        stats.rate_limit.remaining.map_or("unknown".to_string(), |r| r.to_string())
+        stats
+            .rate_limit
+            .remaining
+            .map_or("unknown".to_string(), |r| r.to_string())
     );
     state.etags = manager.github().etag_cache();
     result
