@@ -34,13 +34,14 @@ stack_start() {
   stack_reset_lxd "$STACK_APP"
   local bridge
   bridge="$(lxc network get lxdbr0 ipv4.address | cut -d/ -f1)"
-  "target/$stack_profile/fake-github" --listen "$bridge:0" --org test-org --token ghp_emulatortoken \
+  "target/$stack_profile/fake-github" --listen "$bridge:0" --org test-org \
     --heartbeat-timeout 5 >"$STACK_WORK/github.out" 2>&1 &
   STACK_GITHUB_PID=$!
   for _ in $(seq 100); do [ -s "$STACK_WORK/github.out" ] && break; sleep 0.05; done
   GITHUB_URL="$(head -n1 "$STACK_WORK/github.out")"
   STACK_CHARM="$(scripts/pack --binary "target/$stack_profile/github-runner" --out "$STACK_WORK/build" | head -n1)"
   trap stack_stop EXIT
+  trap "exit 130" INT TERM
 }
 
 # The config that points the charm at the local stack.

@@ -178,12 +178,15 @@ struct Registration {
     /// The version of the runner build that registers (its tarball's `VERSION`).
     #[serde(default)]
     version: String,
+    /// The registration token (in the body: a header would be an argument of the stub's wget).
+    #[serde(default)]
+    token: String,
 }
 
 /// `config.sh`: a valid registration token for this scope, and a free name.
 async fn stub_register(State(world): State<Shared>, headers: HeaderMap, Json(reg): Json<Registration>) -> Response {
     let mut w = world.lock().expect("world lock");
-    let token = remote_auth(&headers).unwrap_or_default();
+    let token = remote_auth(&headers).unwrap_or_else(|| reg.token.clone());
     if !w.token_valid(&token, TokenKind::Registration) || reg.path.trim_end_matches('/') != w.config.scope.path() {
         return text(StatusCode::NOT_FOUND, "Not Found");
     }
@@ -217,9 +220,9 @@ async fn stub_register(State(world): State<Shared>, headers: HeaderMap, Json(reg
 }
 
 /// `run.sh --jitconfig`: the config's secret, once, before it expires.
-async fn stub_jit(State(world): State<Shared>, headers: HeaderMap) -> Response {
+async fn stub_jit(State(world): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     let mut w = world.lock().expect("world lock");
-    let secret = remote_auth(&headers).unwrap_or_default();
+    let secret = remote_auth(&headers).unwrap_or_else(|| String::from_utf8_lossy(&body).trim().to_string());
     let now = w.now();
     let Some(record) = w.jit.get_mut(&secret).filter(|r| !r.used && r.expires > now) else {
         return text(StatusCode::NOT_FOUND, "Not Found");
@@ -261,9 +264,10 @@ async fn stub_offline(State(world): State<Shared>, Path(id): Path<u64>) -> Statu
 }
 
 /// `config.sh remove --token`: a valid remove token, and a runner that is not busy.
-async fn stub_remove(State(world): State<Shared>, Path(id): Path<u64>, headers: HeaderMap) -> Response {
+async fn stub_remove(State(world): State<Shared>, Path(id): Path<u64>, headers: HeaderMap, body: Bytes) -> Response {
     let mut w = world.lock().expect("world lock");
-    if !w.token_valid(&remote_auth(&headers).unwrap_or_default(), TokenKind::Remove) {
+    let token = remote_auth(&headers).unwrap_or_else(|| String::from_utf8_lossy(&body).trim().to_string());
+    if !w.token_valid(&token, TokenKind::Remove) {
         return text(StatusCode::NOT_FOUND, "Not Found");
     }
     match w.runners.get(&id).map(|r| r.busy) {

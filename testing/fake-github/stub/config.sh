@@ -25,8 +25,14 @@ if [ "${1:-}" = remove ]; then
   done
   [ -f .runner ] || { echo "config.sh remove: this runner is not configured" >&2; exit 1; }
   . ./.runner
-  wget -q -O /dev/null --header "Authorization: RemoteAuth $token" --post-data "" \
-    "$EMULATOR/_emulator/stub/$RUNNER_ID/remove" || fail_registration "$EMULATOR"
+  # Secrets go in a request body read from a file: an argument would show in `ps`, on the
+  # host too (a container's processes are the host's).
+  printf '%s' "$token" > .remove-token
+  wget -q -O /dev/null --post-file .remove-token "$EMULATOR/_emulator/stub/$RUNNER_ID/remove" || {
+    rm -f .remove-token
+    fail_registration "$EMULATOR"
+  }
+  rm -f .remove-token
   rm -f .runner .credentials
   echo "Runner removed"
   exit 0
@@ -52,10 +58,11 @@ done
 emulator="$(echo "$url" | sed -n 's#^\(https\{0,1\}://[^/]*\).*#\1#p')"
 path="${url#"$emulator"/}"
 version="$(cat VERSION 2>/dev/null)"
-body="$(printf '{"path":"%s","name":"%s","labels":"%s","group":"%s","ephemeral":%s,"version":"%s"}' \
-  "$path" "$name" "$labels" "$group" "$ephemeral" "$version")"
-answer="$(wget -q -O - --header "Authorization: RemoteAuth $token" \
-  --header "Content-Type: application/json" --post-data "$body" \
-  "$emulator/_emulator/stub/register")" || fail_registration "$emulator"
+umask 077
+printf '{"path":"%s","name":"%s","labels":"%s","group":"%s","ephemeral":%s,"version":"%s","token":"%s"}' \
+  "$path" "$name" "$labels" "$group" "$ephemeral" "$version" "$token" > .registration
+answer="$(wget -q -O - --header "Content-Type: application/json" --post-file .registration \
+  "$emulator/_emulator/stub/register")" || { rm -f .registration; fail_registration "$emulator"; }
+rm -f .registration
 printf '%s\nEMULATOR=%s\n' "$answer" "$emulator" > .runner
 echo "Runner successfully added"
