@@ -211,8 +211,10 @@ pub async fn exclusive(lxd: &LxdClient) -> MutexGuard<'static, ()> {
     guard
 }
 
+/// The host root of the LXD tests. Outside the checkout on purpose: its RAM disk stays
+/// mounted after the tests, and a mount inside the checkout would make it undeletable.
 pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("lxd-unit-root")
+    PathBuf::from("/run/github-runner-tests/root")
 }
 
 /// Removes runner instances, the runner profiles and the pool that earlier runs (or another
