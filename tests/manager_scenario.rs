@@ -395,6 +395,12 @@ async fn no_token_reaches_the_charm_s_logs_or_files_while_runners_come_and_go() 
     s.settle(2).await;
     let used = s.instances().await.into_iter().next().expect("a runner");
     s.finish_job_on(&used).await;
+    common::eventually(
+        "the used runner's instance is gone",
+        Duration::from_secs(30),
+        async || !s.instances().await.contains(&used),
+    )
+    .await;
     s.juju(&["tick"]);
     s.settle(2).await;
     let mut secrets: Vec<String> = s.emulator.world().jit.keys().cloned().collect();
