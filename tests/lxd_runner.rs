@@ -190,18 +190,7 @@ async fn a_jit_runner_goes_online_runs_one_job_and_its_instance_is_gone() {
         "{labels:?}"
     );
 
-    let admin = |action: &'static str| {
-        let url = format!("{}/_emulator/runners/{id}/{action}", w.emulator.base_url);
-        async move {
-            reqwest::Client::new()
-                .post(url)
-                .send()
-                .await
-                .expect("admin API")
-                .status()
-                .as_u16()
-        }
-    };
+    let admin = |action: &'static str| common::emulator_admin(&w.emulator, format!("/runners/{id}/{action}"));
     assert_eq!(admin("job").await, 200);
     assert_eq!(w.registered(&name).expect("runner")["busy"], true);
     assert_eq!(admin("finish").await, 200);

@@ -93,14 +93,20 @@ impl Stack {
     }
 
     async fn admin(&self, path: &str) -> u16 {
-        let url = format!("{}/_emulator{path}", self.emulator.base_url);
-        reqwest::Client::new()
-            .post(url)
-            .send()
-            .await
-            .expect("admin API")
-            .status()
-            .as_u16()
+        common::emulator_admin(&self.emulator, path).await
+    }
+
+    /// A job runs on one runner and finishes; returns its name once its instance is gone.
+    async fn run_one_job(&self) -> String {
+        let used = self.instances().await.into_iter().next().expect("a runner");
+        self.finish_job_on(&used).await;
+        common::eventually(
+            "the used runner's instance is gone",
+            Duration::from_secs(30),
+            async || !self.instances().await.contains(&used),
+        )
+        .await;
+        used
     }
 
     /// Waits until `n` runners of the unit are online and `n` instances exist.
@@ -155,14 +161,7 @@ async fn three_runners_come_up_and_a_used_one_is_replaced_after_a_tick() {
     let (status, message) = blocking(|| s.juju.unit_status());
     assert_eq!((status.as_str(), message.as_str()), ("active", "3/3 runners"));
     let before = s.instances().await;
-    let used = before.iter().next().expect("a runner").clone();
-    s.finish_job_on(&used).await;
-    common::eventually(
-        "the used runner's instance is gone",
-        Duration::from_secs(30),
-        async || !s.instances().await.contains(&used),
-    )
-    .await;
+    let used = s.run_one_job().await;
     s.juju(&["tick"]);
     s.settle(3).await;
     let after = s.instances().await;
@@ -393,14 +392,7 @@ async fn a_resource_lxd_refuses_blocks_the_unit_naming_the_option() {
 async fn no_token_reaches_the_charm_s_logs_or_files_while_runners_come_and_go() {
     let Some((_one, s)) = stack(2).await else { return };
     s.settle(2).await;
-    let used = s.instances().await.into_iter().next().expect("a runner");
-    s.finish_job_on(&used).await;
-    common::eventually(
-        "the used runner's instance is gone",
-        Duration::from_secs(30),
-        async || !s.instances().await.contains(&used),
-    )
-    .await;
+    s.run_one_job().await;
     s.juju(&["tick"]);
     s.settle(2).await;
     let mut secrets: Vec<String> = s.emulator.world().jit.keys().cloned().collect();

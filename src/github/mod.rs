@@ -18,13 +18,15 @@
 //! It must not know about LXD, Juju or the host.
 
 mod client;
+mod config;
 mod error;
 mod etag;
 mod runners;
 mod scope;
 mod types;
 
-pub use client::{api_base, http_client, CallStats, ClientConfig, GithubClient, Proxy, RateLimit, RetryPolicy};
+pub use client::{CallStats, GithubClient, RateLimit};
+pub use config::{api_base, http_client, ClientConfig, Proxy, RetryPolicy};
 pub use error::GithubError;
 pub use etag::{CachedPage, EtagCache};
 pub use runners::Deleted;

@@ -273,3 +273,15 @@ pub async fn emulator_on_bridge(lxd: &LxdClient) -> fake_github::Emulator {
         .await
         .expect("emulator on the bridge")
 }
+
+/// POSTs to fake-github's `/_emulator{path}` and returns the status.
+pub async fn emulator_admin(emulator: &fake_github::Emulator, path: impl AsRef<str>) -> u16 {
+    let url = format!("{}/_emulator{}", emulator.base_url, path.as_ref());
+    reqwest::Client::new()
+        .post(url)
+        .send()
+        .await
+        .expect("admin API")
+        .status()
+        .as_u16()
+}

@@ -8,19 +8,21 @@
 //! Secrets: the PAT never enters an instance. The single-use token (JIT config or registration
 //! token) is pushed as a 0600 file over LXD's API and read by the bootstrap script into the
 //! runner's environment: it is in no command line and no log, on the host or in the instance.
+//! The script itself is [`bootstrap`]'s.
 
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
-
-use minijinja::{context, Environment};
 
 use crate::github::{GithubClient, GithubError};
 use crate::lxd::{InstanceSource, InstanceType, LxdClient, LxdError};
 use crate::runner_binary::VerifiedTarball;
 use crate::secret::Secret;
 
-const BOOTSTRAP_TEMPLATE: &str = include_str!("../templates/bootstrap.sh.j2");
+mod bootstrap;
+
+pub use bootstrap::render_bootstrap;
+
 const RUNNER_DIR: &str = "/opt/github-runner";
 const TARBALL: &str = "/opt/github-runner.tar.gz";
 const TOKEN_FILE: &str = "/opt/github-runner.token";
@@ -300,40 +302,6 @@ async fn wait_ready(lxd: &LxdClient, name: &str, timeout: Duration) -> Result<()
     }
 }
 
-/// The bootstrap script for one runner.
-pub fn render_bootstrap(
-    settings: &RunnerSettings,
-    name: &str,
-    registration: Registration,
-) -> Result<String, RunnerError> {
-    let mut env = Environment::new();
-    env.set_syntax(
-        minijinja::syntax::SyntaxConfig::builder()
-            .keep_trailing_newline(true)
-            .build()
-            .expect("the default syntax is valid"),
-    );
-    env.add_filter("sh", |value: String| format!("'{}'", value.replace('\'', r"'\''")));
-    let ctx = context! {
-        name => name,
-        runner_dir => RUNNER_DIR,
-        tarball => TARBALL,
-        token_file => TOKEN_FILE,
-        pid_file => PID_FILE,
-        jit => registration == Registration::Jit,
-        url => &settings.url,
-        labels => settings.labels.join(","),
-        group => &settings.group,
-        environment => &settings.environment,
-        dockerhub_mirror => &settings.dockerhub_mirror,
-    };
-    env.render_str(BOOTSTRAP_TEMPLATE, ctx)
-        .map_err(|source| RunnerError::Template {
-            name: name.to_string(),
-            source,
-        })
-}
-
 /// Whether the instance runs and its runner process lives.
 pub async fn health(lxd: &LxdClient, name: &str) -> Result<Health, LxdError> {
     let Some(instance) = lxd.instance(name).await? else {
@@ -421,70 +389,11 @@ async fn remove_instance(lxd: &LxdClient, name: &str, remove_token: Option<&Secr
 mod tests {
     use super::*;
 
-    fn settings(registration: Registration) -> RunnerSettings {
-        RunnerSettings {
-            kind: InstanceType::Container,
-            source: InstanceSource::Alias("runner-test".into()),
-            profiles: vec!["default".into()],
-            url: "https://github.com/acme".into(),
-            labels: vec!["github-runner".into(), "jammy".into()],
-            group: Some("it's".into()),
-            group_id: 1,
-            registration,
-            environment: vec![("HTTP_PROXY".into(), "http://squid:3128".into())],
-            dockerhub_mirror: None,
-            ready_timeout: Duration::from_secs(1),
-        }
-    }
-
     #[test]
     fn names_carry_the_unit_prefix_and_eight_hex_digits() {
         let name = new_name("github-runner-0-");
         assert_eq!(name.len(), "github-runner-0-".len() + 8);
         assert!(name["github-runner-0-".len()..].chars().all(|c| c.is_ascii_hexdigit()));
         assert_ne!(new_name("x-"), new_name("x-"));
-    }
-
-    #[test]
-    fn the_token_path_registers_with_quoted_arguments_and_no_token_in_argv() {
-        let script = render_bootstrap(
-            &settings(Registration::Token),
-            "github-runner-0-ab",
-            Registration::Token,
-        )
-        .expect("renders");
-        assert!(script.contains(
-            "ACTIONS_RUNNER_INPUT_TOKEN=\"$token\" ./config.sh --url 'https://github.com/acme' --name 'github-runner-0-ab' \
-             --labels 'github-runner,jammy' --runnergroup 'it'\\''s' --ephemeral --unattended --disableupdate"
-        ), "{script}");
-        assert!(!script.contains("ACTIONS_RUNNER_INPUT_JITCONFIG"));
-        assert!(script.contains("HTTP_PROXY=http://squid:3128\n"));
-    }
-
-    #[test]
-    fn the_jit_path_hands_the_config_through_the_environment() {
-        let script = render_bootstrap(&settings(Registration::Jit), "n", Registration::Jit).expect("renders");
-        assert!(
-            script.contains("export ACTIONS_RUNNER_INPUT_JITCONFIG=\"$token\"\n"),
-            "{script}"
-        );
-        assert!(!script.contains("config.sh"));
-        assert!(script.contains("./run.sh >> /var/log/github-runner.log 2>&1; poweroff"));
-    }
-
-    #[test]
-    fn no_mirror_means_no_mirror_line_rather_than_none() {
-        let script = render_bootstrap(&settings(Registration::Jit), "n", Registration::Jit).expect("renders");
-        assert!(
-            !script.contains("DOCKERHUB_MIRROR") && !script.contains("None"),
-            "{script}"
-        );
-        let mut with_mirror = settings(Registration::Jit);
-        with_mirror.dockerhub_mirror = Some("https://mirror.local".into());
-        let script = render_bootstrap(&with_mirror, "n", Registration::Jit).expect("renders");
-        assert!(
-            script.contains("'https://mirror.local' > /etc/docker/daemon.json"),
-            "{script}"
-        );
     }
 }
