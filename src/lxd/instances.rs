@@ -220,12 +220,13 @@ impl LxdClient {
         Ok(output)
     }
 
-    /// Writes a file into the instance (its directory must exist).
+    /// Writes a file into the instance (its directory must exist). `contents` may be bytes or a
+    /// stream ([`reqwest::Body::wrap_stream`]), so a large file need not be held in memory.
     pub async fn push_file(
         &self,
         name: &str,
         path: &str,
-        contents: Vec<u8>,
+        contents: impl Into<reqwest::Body>,
         mode: u32,
         uid: u32,
         gid: u32,

@@ -193,13 +193,16 @@ async fn create_steps(env: &RunnerEnv<'_>, name: &str, made: &mut Made) -> Resul
     let (token, registration, github_id) = register(env, name).await?;
     made.github_id = github_id;
     let script = render_bootstrap(settings, name, registration)?;
-    let tarball = tokio::fs::read(env.tarball.path())
+    // Streamed from the cache: several runners are made at once, and the real tarball is
+    // large, so it is never held in memory.
+    let file = tokio::fs::File::open(env.tarball.path())
         .await
         .map_err(|e| RunnerError::Bootstrap {
             name: name.to_string(),
             code: -1,
             stderr: format!("reading the runner tarball {}: {e}", env.tarball.path().display()),
         })?;
+    let tarball = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
     env.lxd
         .push_file(name, TARBALL, tarball, 0o600, 0, 0)
         .await
