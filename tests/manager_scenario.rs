@@ -422,3 +422,14 @@ async fn no_token_reaches_the_charm_s_logs_or_files_while_runners_come_and_go() 
     }
     s.remove();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remove_unit_with_a_broken_config_still_removes_the_instances() {
+    let Some((_one, s)) = stack(2).await else { return };
+    s.settle(2).await;
+    s.juju(&["config", "github-runner", "vm-disk=10G"]);
+    assert_eq!(blocking(|| s.juju.unit_status()).0, "blocked");
+    assert_eq!(s.instances().await.len(), 2, "a bad config touches nothing");
+    s.remove();
+    assert!(s.instances().await.is_empty());
+}

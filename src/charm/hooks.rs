@@ -16,6 +16,7 @@ use crate::config::{CharmConfig, GithubPath};
 use crate::event::Hook;
 use crate::host::timer::{Ensured, EventTimer};
 use crate::juju::{self, status::Status};
+use crate::lxd::LxdClient;
 use crate::secret::Secret;
 
 /// The event the timer dispatches.
@@ -144,7 +145,17 @@ async fn stop(charm: &Charm) -> anyhow::Result<()> {
             config
         }
         Err(problems) => {
-            tracing::warn!("stop: {problems}; runners are left to GitHub's clean-up");
+            // No GitHub client without a valid config; the instances can still go, and GitHub
+            // deletes an ephemeral runner's registration a day after it went offline.
+            tracing::warn!("stop: {problems}; removing the runner instances only");
+            let prefix = format!("{}-", charm.unit.replace('/', "-"));
+            match LxdClient::from_env() {
+                Ok(lxd) => match crate::runner::remove_instances(&lxd, &prefix).await {
+                    Ok(n) => tracing::info!("stop: removed {n} runner instances"),
+                    Err(e) => tracing::warn!("stop: removing runner instances: {e}"),
+                },
+                Err(e) => tracing::warn!("stop: {e}"),
+            }
             return Ok(());
         }
     };

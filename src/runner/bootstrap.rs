@@ -64,19 +64,45 @@ mod tests {
     }
 
     #[test]
-    fn the_token_path_registers_with_quoted_arguments_and_no_token_in_argv() {
+    fn the_token_path_registers_through_the_runner_s_environment_with_quoted_values() {
         let script = render_bootstrap(
             &settings(Registration::Token),
             "github-runner-0-ab",
             Registration::Token,
         )
         .expect("renders");
-        assert!(script.contains(
-            "ACTIONS_RUNNER_INPUT_TOKEN=\"$token\" ./config.sh --url 'https://github.com/acme' --name 'github-runner-0-ab' \
-             --labels 'github-runner,jammy' --runnergroup 'it'\\''s' --ephemeral --unattended --disableupdate"
-        ), "{script}");
+        for line in [
+            "export ACTIONS_RUNNER_INPUT_TOKEN=\"$token\"\n",
+            "export ACTIONS_RUNNER_INPUT_URL='https://github.com/acme'\n",
+            "export ACTIONS_RUNNER_INPUT_NAME='github-runner-0-ab'\n",
+            "export ACTIONS_RUNNER_INPUT_LABELS='github-runner,jammy'\n",
+            "export ACTIONS_RUNNER_INPUT_RUNNERGROUP='it'\\''s'\n",
+            "$run_as './config.sh --ephemeral --unattended --disableupdate'\n",
+        ] {
+            assert!(script.contains(line), "{line:?} missing from:\n{script}");
+        }
         assert!(!script.contains("ACTIONS_RUNNER_INPUT_JITCONFIG"));
         assert!(script.contains("HTTP_PROXY=http://squid:3128\n"));
+    }
+
+    #[test]
+    fn both_scripts_are_valid_posix_sh() {
+        for registration in [Registration::Jit, Registration::Token] {
+            let script = render_bootstrap(&settings(registration), "n", registration).expect("renders");
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("bootstrap.sh");
+            std::fs::write(&path, script).expect("write");
+            let out = std::process::Command::new("sh")
+                .arg("-n")
+                .arg(&path)
+                .output()
+                .expect("sh runs");
+            assert!(
+                out.status.success(),
+                "{registration:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
     }
 
     #[test]
@@ -87,7 +113,7 @@ mod tests {
             "{script}"
         );
         assert!(!script.contains("config.sh"));
-        assert!(script.contains("./run.sh >> /var/log/github-runner.log 2>&1; poweroff"));
+        assert!(script.contains("$run_as './run.sh' >> /var/log/github-runner.log 2>&1; poweroff"));
     }
 
     #[test]

@@ -347,6 +347,22 @@ pub async fn remove(
     Ok(())
 }
 
+/// Removes every instance whose name starts with `prefix`, leaving GitHub alone; returns how
+/// many went.
+pub async fn remove_instances(lxd: &LxdClient, prefix: &str) -> Result<usize, RunnerError> {
+    let instances = lxd.instances().await.map_err(|source| RunnerError::Lxd {
+        name: prefix.to_string(),
+        step: "listing instances",
+        source,
+    })?;
+    let mut removed = 0;
+    for instance in instances.iter().filter(|i| i.name.starts_with(prefix)) {
+        remove_instance(lxd, &instance.name, None).await?;
+        removed += 1;
+    }
+    Ok(removed)
+}
+
 async fn remove_instance(lxd: &LxdClient, name: &str, remove_token: Option<&Secret>) -> Result<(), RunnerError> {
     let lxd_err = |step| {
         move |source| RunnerError::Lxd {

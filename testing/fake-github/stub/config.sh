@@ -38,7 +38,9 @@ if [ "${1:-}" = remove ]; then
   exit 0
 fi
 
-url="${ACTIONS_RUNNER_INPUT_URL:-}" token="${ACTIONS_RUNNER_INPUT_TOKEN:-}" name="$(hostname)" labels="" group="Default" ephemeral=false
+url="${ACTIONS_RUNNER_INPUT_URL:-}" token="${ACTIONS_RUNNER_INPUT_TOKEN:-}"
+name="${ACTIONS_RUNNER_INPUT_NAME:-$(hostname)}" labels="${ACTIONS_RUNNER_INPUT_LABELS:-}"
+group="${ACTIONS_RUNNER_INPUT_RUNNERGROUP:-Default}" ephemeral=false
 while [ $# -gt 0 ]; do
   case "$1" in
     --url) url="$2"; shift ;;
