@@ -1,0 +1,131 @@
+//! Faults, end to end: GitHub failing a registration, the charm killed half way, LXD refusing
+//! a resource, a unit removed with a broken config.
+
+mod common;
+
+use std::time::Duration;
+
+use common::stack::{blocking, stack, PREFIX};
+use common::Juju;
+use fake_github::Fault;
+use serde_json::Value;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_failed_registration_of_three_leaves_nothing_and_the_next_reconcile_reaches_three() {
+    let Some((_one, s)) = stack(0).await else { return };
+    let fault = Fault {
+        method: "POST".into(),
+        path: "generate-jitconfig".into(),
+        times: 1,
+        status: Some(500),
+        delay_ms: None,
+        kind: None,
+        retry_after: None,
+    };
+    s.emulator.world().faults.push(fault);
+    s.juju(&["config", "github-runner", "virtual-machines=3"]);
+    s.settle(2).await;
+    let (status, message) = blocking(|| s.juju.unit_status());
+    assert_eq!(status, "waiting");
+    assert!(
+        message.starts_with("2/3 runners; 1 failed, first: runner github-runner-0-"),
+        "{message}"
+    );
+    assert_eq!(s.registered().len(), 2, "the failed one left no registration");
+    s.juju(&["tick"]);
+    s.settle(3).await;
+    assert_eq!(blocking(|| s.juju.unit_status()).0, "active");
+    s.remove();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconcile_killed_half_way_is_finished_by_the_next_one() {
+    let Some((_one, s)) = stack(0).await else { return };
+    // Slow registrations, so the kill lands in the middle of the work.
+    let slow = Fault {
+        method: "POST".into(),
+        path: "generate-jitconfig".into(),
+        times: 5,
+        status: None,
+        delay_ms: Some(700),
+        kind: None,
+        retry_after: None,
+    };
+    s.emulator.world().faults.push(slow);
+    blocking(|| {
+        let model = s.juju.model();
+        let mut child = std::process::Command::new(Juju::fake_juju())
+            .args(["config", "github-runner", "virtual-machines=5"])
+            .env("FAKE_JUJU_MODEL", &model)
+            .env("GITHUB_RUNNER_ROOT", s.juju.root())
+            .env("LXD_DIR", s.juju.lxd_dir.clone().expect("lxd dir"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("config-changed starts");
+        // Wait until the charm is busy creating (some instances exist), then kill -9 it.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let pid = loop {
+            let model_json: Value =
+                serde_json::from_slice(&std::fs::read(model.join("model.json")).unwrap_or_default())
+                    .unwrap_or_default();
+            let pid = model_json["app"]["units"][0]["context"]["pid"].as_u64();
+            let instances = std::process::Command::new("lxc")
+                .args(["list", "-c", "n", "--format", "csv"])
+                .output()
+                .expect("lxc");
+            let made = String::from_utf8_lossy(&instances.stdout)
+                .lines()
+                .filter(|l| l.starts_with(PREFIX))
+                .count();
+            if let (Some(pid), true) = (pid, made >= 2) {
+                break pid;
+            }
+            assert!(std::time::Instant::now() < deadline, "the reconcile never got going");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        nix_kill(pid);
+        let _ = child.wait();
+    });
+    s.juju(&["resolved", "github-runner/0", "--no-retry"]);
+    s.juju(&["tick"]);
+    s.settle(5).await;
+    assert_eq!(s.registered().len(), 5, "no orphan registration");
+    assert_eq!(s.instances().await.len(), 5, "no orphan instance");
+    s.remove();
+}
+
+fn nix_kill(pid: u64) {
+    let status = std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success(), "killed the charm");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resource_lxd_refuses_blocks_the_unit_naming_the_option() {
+    let Some((_one, s)) = stack(1).await else { return };
+    s.settle(1).await;
+    s.juju(&["config", "github-runner", "vm-memory=8EiB"]);
+    let (status, message) = blocking(|| s.juju.unit_status());
+    assert_eq!(status, "blocked");
+    assert!(
+        message.starts_with("LXD refused config `vm-memory` = \"8EiB\""),
+        "{message}"
+    );
+    s.juju(&["config", "github-runner", "vm-memory=256MiB"]);
+    assert_eq!(blocking(|| s.juju.unit_status()).0, "active");
+    s.remove();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remove_unit_with_a_broken_config_still_removes_the_instances() {
+    let Some((_one, s)) = stack(2).await else { return };
+    s.settle(2).await;
+    s.juju(&["config", "github-runner", "vm-disk=10G"]);
+    assert_eq!(blocking(|| s.juju.unit_status()).0, "blocked");
+    assert_eq!(s.instances().await.len(), 2, "a bad config touches nothing");
+    s.remove();
+    assert!(s.instances().await.is_empty());
+}
