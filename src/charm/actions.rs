@@ -79,6 +79,7 @@ async fn perform(
                 progress("removing every runner, busy ones too");
                 let flushed = manager.flush(true).await?;
                 progress(&format!("removed {} runners", flushed.removed.len()));
+                runners::ensure_binary(manager, false).await?;
             } else {
                 progress("checking GitHub for a new runner binary");
                 if runners::ensure_binary(manager, true).await? {
@@ -86,7 +87,6 @@ async fn perform(
                     manager.flush(false).await?;
                 }
             }
-            runners::ensure_binary(manager, false).await?;
             progress(&format!("reconciling to {target} runners"));
             let reconciled = manager.reconcile(target as usize).await?;
             juju::status::set(&reconciled_status(&reconciled, target)).ok();

@@ -12,12 +12,11 @@
 
 use super::runners::{self, error_status, reconciled_status};
 use super::Charm;
-use crate::config::{CharmConfig, GithubPath};
+use crate::config::CharmConfig;
 use crate::event::Hook;
 use crate::host::timer::{Ensured, EventTimer};
 use crate::juju::{self, status::Status};
 use crate::lxd::LxdClient;
-use crate::secret::Secret;
 
 /// The event the timer dispatches.
 const RECONCILE_EVENT: &str = "reconcile-runners";
@@ -135,20 +134,12 @@ async fn stop(charm: &Charm) -> anyhow::Result<()> {
     tracing::info!("reconcile timer removed");
     let state = charm.state.load()?;
     let config = match charm.config()? {
-        Ok(mut config) => {
-            if let Some(path) = state.path.as_deref().and_then(|p| GithubPath::parse(p).ok()) {
-                config.path = path;
-            }
-            if let Some(token) = &state.token {
-                config.token = Secret::new(token.expose());
-            }
-            config
-        }
+        Ok(config) => runners::made_with(&config, &state),
         Err(problems) => {
             // No GitHub client without a valid config; the instances can still go, and GitHub
             // deletes an ephemeral runner's registration a day after it went offline.
             tracing::warn!("stop: {problems}; removing the runner instances only");
-            let prefix = format!("{}-", charm.unit.replace('/', "-"));
+            let prefix = crate::manager::runner_prefix(&charm.unit);
             match LxdClient::from_env() {
                 Ok(lxd) => match crate::runner::remove_instances(&lxd, &prefix).await {
                     Ok(n) => tracing::info!("stop: removed {n} runner instances"),

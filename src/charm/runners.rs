@@ -6,7 +6,6 @@ use crate::github::GithubError;
 use crate::juju::status::Status;
 use crate::lxd::{LxdClient, LxdError};
 use crate::manager::{setup, ManagerError, Reconciled, RunnerManager};
-use crate::secret::Secret;
 use crate::state::State;
 
 use super::Charm;
@@ -92,6 +91,19 @@ pub async fn ensure_binary(manager: &RunnerManager, check_update: bool) -> Resul
     }
 }
 
+/// `config` with the path and token the runners were made with (kept in the state), where
+/// those are known: what removing those runners must use.
+pub fn made_with(config: &CharmConfig, state: &State) -> CharmConfig {
+    let mut made = config.clone();
+    if let Some(path) = state.path.as_deref().and_then(|p| GithubPath::parse(p).ok()) {
+        made.path = path;
+    }
+    if let Some(token) = &state.token {
+        made.token = token.clone();
+    }
+    made
+}
+
 /// When `path` or `token` changed since the runners were made, flushes the idle runners made
 /// with the *previous* values (the original used the new token, and flushed after creating).
 pub async fn flush_previous(charm: &Charm, config: &CharmConfig, state: &State) {
@@ -100,14 +112,7 @@ pub async fn flush_previous(charm: &Charm, config: &CharmConfig, state: &State) 
     if !path_changed && !token_changed {
         return;
     }
-    let mut previous = config.clone();
-    if let Some(path) = state.path.as_deref().and_then(|p| GithubPath::parse(p).ok()) {
-        previous.path = path;
-    }
-    previous.token = state
-        .token
-        .clone()
-        .unwrap_or_else(|| Secret::new(config.token.expose()));
+    let previous = made_with(config, state);
     let what = if path_changed {
         format!("path {}", state.path.as_deref().unwrap_or(""))
     } else {

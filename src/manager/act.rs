@@ -16,7 +16,6 @@ use super::plan::{Plan, Removal};
 use crate::github::GithubClient;
 use crate::lxd::LxdClient;
 use crate::runner::{self, Created, RunnerEnv, RunnerError};
-use crate::secret::Secret;
 
 pub const PARALLEL_RUNNER_OPS: usize = 4;
 
@@ -36,16 +35,12 @@ impl Report {
     }
 }
 
-/// Removes the plan's runners.
-pub async fn remove(
-    lxd: &LxdClient,
-    github: &GithubClient,
-    removals: &[Removal],
-    remove_token: Option<&Secret>,
-) -> Report {
+/// Removes the plan's runners. Registrations are deleted by id, whoever made them, so no
+/// remove token is needed.
+pub async fn remove(lxd: &LxdClient, github: &GithubClient, removals: &[Removal]) -> Report {
     let outcomes: Vec<(Removal, Result<(), RunnerError>)> = stream::iter(removals.iter().cloned())
         .map(|removal| async move {
-            let result = runner::remove(lxd, github, &removal.name, removal.github_id, remove_token).await;
+            let result = runner::remove(lxd, github, &removal.name, removal.github_id, None).await;
             (removal, result)
         })
         .buffer_unordered(PARALLEL_RUNNER_OPS)

@@ -48,6 +48,11 @@ pub struct Reconciled {
     pub healthy: usize,
 }
 
+/// `<app>-<unit>-` for unit `<app>/<unit>`: every runner name of the unit starts with it.
+pub fn runner_prefix(unit: &str) -> String {
+    format!("{}-", unit.replace('/', "-"))
+}
+
 /// The GitHub scope a config names.
 pub fn scope(path: &GithubPath, group: Option<&str>) -> Scope {
     match path {
@@ -67,6 +72,8 @@ pub struct RunnerManager {
     lxd: LxdClient,
     github: GithubClient,
     config: CharmConfig,
+    /// The application's name, a label on every runner.
+    app: String,
     /// `<app>-<unit>-`: every runner name of this unit starts with it.
     prefix: String,
     cache: RunnerBinaryCache,
@@ -103,7 +110,8 @@ impl RunnerManager {
             lxd,
             github,
             config: config.clone(),
-            prefix: format!("{}-", unit.replace('/', "-")),
+            app: unit.split('/').next().unwrap_or(unit).to_string(),
+            prefix: runner_prefix(unit),
             cache: RunnerBinaryCache::new(host),
             http,
         })
@@ -128,7 +136,7 @@ impl RunnerManager {
             plan.remove.len(),
             plan.create
         );
-        let mut report = self.remove(&plan.remove).await?;
+        let mut report = act::remove(&self.lxd, &self.github, &plan.remove).await;
         if plan.create > 0 {
             let tarball = self.check_runner_bin().ok_or(ManagerError::MissingBinary)?;
             let settings = self.settings().await?;
@@ -159,15 +167,7 @@ impl RunnerManager {
         let snapshot = observe::observe(&self.lxd, &self.github, &self.prefix).await?;
         let plan = plan::flush(&snapshot, flush_busy);
         tracing::info!("flush (busy too: {flush_busy}): removing {} runners", plan.remove.len());
-        self.remove(&plan.remove).await
-    }
-
-    async fn remove(&self, removals: &[plan::Removal]) -> Result<Report, ManagerError> {
-        if removals.is_empty() {
-            return Ok(Report::default());
-        }
-        // Registrations are deleted by id, whoever made them, so no remove token is needed.
-        Ok(act::remove(&self.lxd, &self.github, removals, None).await)
+        Ok(act::remove(&self.lxd, &self.github, &plan.remove).await)
     }
 
     /// This unit's runners as GitHub lists them.
@@ -216,12 +216,6 @@ impl RunnerManager {
                 environment.push((key.to_lowercase(), value.clone()));
             }
         }
-        let app = self
-            .prefix
-            .trim_end_matches('-')
-            .rsplit_once('-')
-            .map_or("github-runner", |(app, _)| app)
-            .to_string();
         Ok(RunnerSettings {
             kind: if config.insecure {
                 InstanceType::Container
@@ -239,7 +233,7 @@ impl RunnerManager {
                 "self-hosted".into(),
                 "linux".into(),
                 arch.into(),
-                app,
+                self.app.clone(),
                 config.base_image.clone(),
             ],
             group: config.group.clone(),
