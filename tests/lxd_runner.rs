@@ -2,7 +2,8 @@
 //! reachable through the bridge and the stub runner inside real busybox containers.
 //!
 //! Every test here shares LXD's `runner` pool and profiles, so they run one at a time, on one
-//! host root inside the target directory.
+//! host root outside the checkout (`/run/github-runner-tests/root`: a RAM disk left mounted
+//! inside a checkout would make it undeletable).
 
 mod common;
 
@@ -113,8 +114,8 @@ async fn unit_setup_makes_the_pool_profiles_and_ram_disk_and_a_second_run_change
         "tmpfs of 128 MiB"
     );
     let pool = lxd.storage_pool(setup::POOL).await.expect("asked").expect("pool");
-    assert_eq!(pool["driver"], "dir");
-    assert_eq!(pool["config"]["source"], ram.to_str().expect("utf-8"));
+    assert_eq!(pool.driver, "dir");
+    assert_eq!(pool.source(), ram.to_str());
     let resource = lxd
         .profile("cpu-1-mem-256MiB-disk-64MiB")
         .await
@@ -250,15 +251,7 @@ async fn a_failed_registration_leaves_no_instance_behind() {
     let Some(lxd) = common::lxd().await else { return };
     let _one = common::exclusive(&lxd).await;
     let w = world(&lxd, Registration::Jit).await;
-    let fault = Fault {
-        method: "POST".into(),
-        path: "generate-jitconfig".into(),
-        times: 5,
-        status: Some(500),
-        delay_ms: None,
-        kind: None,
-        retry_after: None,
-    };
+    let fault = Fault::on("POST", "generate-jitconfig").times(5).status(500);
     w.emulator.world().faults.push(fault);
     let name = runner::new_name("gh-test-0-");
     let err = runner::create(&w.env(&lxd), &name)

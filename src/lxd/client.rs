@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::error::LxdError;
+use super::types::{Operation, Server};
 
 /// How long one operation `wait` call may block before it is asked again.
 const WAIT_STEP_SECS: u64 = 30;
@@ -56,16 +57,16 @@ impl LxdClient {
         &self.socket
     }
 
-    pub(crate) fn url(&self, path: &str) -> String {
+    pub(super) fn url(&self, path: &str) -> String {
         format!("http://lxd{path}")
     }
 
-    pub(crate) fn builder(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+    pub(super) fn builder(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         self.http.request(method, self.url(path))
     }
 
     /// Sends a request and reads LXD's envelope; an `error` envelope becomes [`LxdError::Api`].
-    pub(crate) async fn envelope(
+    pub(super) async fn envelope(
         &self,
         method: Method,
         path: &str,
@@ -92,7 +93,7 @@ impl LxdClient {
     }
 
     /// A sync call's metadata, or an async call's operation result once it succeeded.
-    pub(crate) async fn call(
+    pub(super) async fn call(
         &self,
         method: Method,
         path: &str,
@@ -116,17 +117,32 @@ impl LxdClient {
         }
     }
 
-    pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, LxdError> {
+    pub(super) async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, LxdError> {
         let metadata = self.call(Method::GET, path, None, Duration::ZERO).await?;
-        serde_json::from_value(metadata).map_err(|e| LxdError::Decode {
-            path: path.to_string(),
-            detail: e.to_string(),
-        })
+        decode(path, metadata)
+    }
+
+    /// [`LxdClient::get`], with LXD's 404 as `None`.
+    pub(super) async fn get_optional<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>, LxdError> {
+        optional(self.get(path).await)
+    }
+
+    /// Sends a request whose answer is only "done" (sync, or an async operation that succeeded).
+    pub(super) async fn send<B: serde::Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+        timeout: Duration,
+    ) -> Result<(), LxdError> {
+        let body = body.map(|b| serde_json::to_value(b).expect("request bodies are plain data"));
+        self.call(method, path, body.as_ref(), timeout).await.map(drop)
     }
 
     /// Waits for an operation, in steps, up to `timeout`; checks how it ended, not just
-    /// that `wait` answered (it answers 200 for failed operations too).
-    pub(crate) async fn wait(&self, operation: &str, timeout: Duration) -> Result<Value, LxdError> {
+    /// that `wait` answered (it answers 200 for failed operations too). Returns the
+    /// operation's own `metadata` (an exec's exit code, …).
+    pub(super) async fn wait(&self, operation: &str, timeout: Duration) -> Result<Value, LxdError> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let left = deadline
@@ -134,26 +150,32 @@ impl LxdClient {
                 .as_secs()
                 .clamp(1, WAIT_STEP_SECS);
             let path = format!("{operation}/wait?timeout={left}");
-            let envelope = self
+            let mut envelope = self
                 .envelope(Method::GET, &path, self.builder(Method::GET, &path))
                 .await?;
-            let op = &envelope["metadata"];
-            let description = op["description"].as_str().unwrap_or("operation").to_string();
-            match op["status_code"].as_u64() {
-                Some(200) => return Ok(op["metadata"].clone()),
-                Some(103) | Some(100) | Some(105) if tokio::time::Instant::now() < deadline => continue,
-                Some(103) | Some(100) | Some(105) => {
+            let raw = envelope["metadata"].take();
+            let metadata = raw.get("metadata").cloned().unwrap_or(Value::Null);
+            let op: Operation = decode(&path, raw)?;
+            let description = if op.description.is_empty() {
+                "operation".to_string()
+            } else {
+                op.description.clone()
+            };
+            match op.status_code {
+                200 => return Ok(metadata),
+                _ if op.is_pending() && tokio::time::Instant::now() < deadline => continue,
+                _ if op.is_pending() => {
                     return Err(LxdError::Timeout {
                         description,
                         seconds: timeout.as_secs(),
                     })
                 }
                 _ => {
-                    let err = op["err"]
-                        .as_str()
-                        .filter(|e| !e.is_empty())
-                        .unwrap_or("no reason given")
-                        .to_string();
+                    let err = if op.err.is_empty() {
+                        "no reason given".to_string()
+                    } else {
+                        op.err
+                    };
                     return Err(LxdError::OperationFailed { description, err });
                 }
             }
@@ -168,7 +190,24 @@ impl LxdClient {
     }
 
     /// The server's API extensions and version; also a cheap "is LXD there?".
-    pub async fn server(&self) -> Result<Value, LxdError> {
+    pub async fn server(&self) -> Result<Server, LxdError> {
         self.get("/1.0").await
+    }
+}
+
+/// One of LXD's JSON answers as the type its API documents.
+pub(super) fn decode<T: DeserializeOwned>(path: &str, value: Value) -> Result<T, LxdError> {
+    serde_json::from_value(value).map_err(|e| LxdError::Decode {
+        path: path.to_string(),
+        detail: e.to_string(),
+    })
+}
+
+/// A 404 as `None`: missing is not a failure.
+pub(super) fn optional<T>(result: Result<T, LxdError>) -> Result<Option<T>, LxdError> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
     }
 }

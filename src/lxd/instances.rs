@@ -7,8 +7,9 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::client::LxdClient;
+use super::client::{decode, optional, LxdClient};
 use super::error::LxdError;
+use super::types::{ExecResult, InstanceState, Operations};
 
 const CREATE_TIMEOUT: Duration = Duration::from_secs(600);
 const EXEC_TIMEOUT: Duration = Duration::from_secs(600);
@@ -106,27 +107,18 @@ impl LxdClient {
 
     /// The instance, or `None` when LXD has none of that name.
     pub async fn instance(&self, name: &str) -> Result<Option<Instance>, LxdError> {
-        match self.get(&instance_path(name)).await {
-            Ok(instance) => Ok(Some(instance)),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
+        self.get_optional(&instance_path(name)).await
     }
 
-    /// `GET …/state`: status, processes, network addresses.
-    pub async fn instance_state(&self, name: &str) -> Result<Option<Value>, LxdError> {
-        match self.get(&format!("{}/state", instance_path(name))).await {
-            Ok(state) => Ok(Some(state)),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
+    /// `GET …/state`: status and network addresses.
+    pub async fn instance_state(&self, name: &str) -> Result<Option<InstanceState>, LxdError> {
+        self.get_optional(&format!("{}/state", instance_path(name))).await
     }
 
     /// Creates an instance (stopped) and waits for it.
     pub async fn create_instance(&self, spec: &InstanceSpec) -> Result<(), LxdError> {
-        self.call(Method::POST, "/1.0/instances", Some(&spec.body()), CREATE_TIMEOUT)
+        self.send(Method::POST, "/1.0/instances", Some(&spec.body()), CREATE_TIMEOUT)
             .await
-            .map(drop)
     }
 
     pub async fn start_instance(&self, name: &str, timeout: Duration) -> Result<(), LxdError> {
@@ -143,29 +135,21 @@ impl LxdClient {
     /// `PUT …/state`, waiting a little longer than LXD's own `timeout`.
     async fn change_state(&self, name: &str, body: Value, timeout: Duration) -> Result<(), LxdError> {
         let path = format!("{}/state", instance_path(name));
-        self.call(Method::PUT, &path, Some(&body), timeout + Duration::from_secs(30))
+        self.send(Method::PUT, &path, Some(&body), timeout + Duration::from_secs(30))
             .await
-            .map(drop)
     }
 
     /// Waits for the operations LXD is still running on an instance, such as a create whose
     /// client was killed half way: LXD finishes it anyway, and refuses to stop or delete the
     /// instance meanwhile ("Instance is busy running a create operation").
     pub async fn wait_for_instance_operations(&self, name: &str, timeout: Duration) -> Result<(), LxdError> {
-        let operations: Value = self.get("/1.0/operations?recursion=1").await?;
+        let operations: Operations = self.get("/1.0/operations?recursion=1").await?;
         let target = instance_path(name);
-        let running = operations["running"].as_array().cloned().unwrap_or_default();
-        for op in running {
-            let on_instance = op["resources"]["instances"]
-                .as_array()
-                .is_some_and(|list| list.iter().any(|i| i == target.as_str()));
-            if let (true, Some(id)) = (on_instance, op["id"].as_str()) {
-                // How the operation ends is not this caller's concern, only that it has.
-                match self.wait(&format!("/1.0/operations/{id}"), timeout).await {
-                    Ok(_) | Err(LxdError::OperationFailed { .. }) => {}
-                    Err(e) if e.is_not_found() => {}
-                    Err(e) => return Err(e),
-                }
+        for op in operations.running.iter().filter(|op| op.works_on("instances", &target)) {
+            // How the operation ends is not this caller's concern, only that it has.
+            match optional(self.wait(&format!("/1.0/operations/{}", op.id), timeout).await) {
+                Ok(_) | Err(LxdError::OperationFailed { .. }) => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(())
@@ -173,9 +157,8 @@ impl LxdClient {
 
     /// Deletes a stopped instance.
     pub async fn delete_instance(&self, name: &str) -> Result<(), LxdError> {
-        self.call(Method::DELETE, &instance_path(name), None, Duration::from_secs(120))
+        self.send::<()>(Method::DELETE, &instance_path(name), None, Duration::from_secs(120))
             .await
-            .map(drop)
     }
 
     /// Runs `command` and waits for it, with its output recorded (and then deleted from LXD's
@@ -193,22 +176,15 @@ impl LxdClient {
             "record-output": true,
             "interactive": false,
         });
-        let result = self
-            .call(
-                Method::POST,
-                &format!("{}/exec", instance_path(name)),
-                Some(&body),
-                EXEC_TIMEOUT,
-            )
-            .await?;
-        let code = result["return"].as_i64().unwrap_or(-1) as i32;
+        let path = format!("{}/exec", instance_path(name));
+        let result: ExecResult = decode(&path, self.call(Method::POST, &path, Some(&body), EXEC_TIMEOUT).await?)?;
         let mut output = ExecOutput {
-            code,
+            code: result.code as i32,
             stdout: String::new(),
             stderr: String::new(),
         };
         for (fd, target) in [("1", &mut output.stdout), ("2", &mut output.stderr)] {
-            if let Some(log) = result["output"][fd].as_str() {
+            if let Some(log) = result.output.get(fd) {
                 let response = self.builder(Method::GET, log).send().await;
                 if let Ok(response) = response {
                     *target = response.text().await.unwrap_or_default();

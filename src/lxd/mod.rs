@@ -2,9 +2,10 @@
 //!
 //! Owns the socket, the response envelope (`sync`/`async`/`error`), waiting for operations
 //! (whose `wait` answers HTTP 200 even for a failed operation: `metadata.status_code` says),
-//! and every request shape of research/lxd.md §7. Callers see [`Instance`]s, [`ExecOutput`]s
-//! and [`LxdError`]s. Connection pooling is off: LXD 5.0 stalls its whole API while a client
-//! holds a connection that has sent nothing, which pooled clients do (lxd.md §8).
+//! and every request shape of research/lxd.md §7. Callers see typed answers ([`types`]),
+//! [`Instance`]s, [`ExecOutput`]s and [`LxdError`]s; no raw JSON leaves this module.
+//! Connection pooling is off: LXD 5.0 stalls its whole API while a client holds a connection
+//! that has sent nothing, which pooled clients do (lxd.md §8).
 //!
 //! It must not know about GitHub, Juju or runners.
 
@@ -12,8 +13,10 @@ mod client;
 mod error;
 mod instances;
 mod resources;
+pub mod types;
 
 pub use client::{socket_path, LxdClient};
 pub use error::LxdError;
 pub use instances::{ExecOutput, Instance, InstanceSource, InstanceSpec, InstanceType};
 pub use resources::Profile;
+pub use types::{InstanceState, Network, Server, StoragePool};

@@ -228,7 +228,7 @@ pub async fn reset(lxd: &LxdClient) {
             let _ = lxd.delete_instance(&instance.name).await;
         }
     }
-    let profiles: Vec<String> = lxd.get_profile_names().await;
+    let profiles: Vec<String> = lxd.profile_names().await.expect("profiles");
     for name in profiles
         .iter()
         .filter(|p| p.starts_with("cpu-") || *p == setup::RUNNER_PROFILE)
@@ -251,7 +251,7 @@ pub async fn bridge_ip(lxd: &LxdClient) -> String {
         .await
         .expect("network")
         .expect("lxdbr0 exists (scripts/lxd-setup.sh)");
-    let cidr = network["config"]["ipv4.address"].as_str().expect("an IPv4 bridge");
+    let cidr = network.config.get("ipv4.address").expect("an IPv4 bridge");
     cidr.split('/').next().expect("address").to_string()
 }
 
