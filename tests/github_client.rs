@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use fake_github::contract::Spec;
-use fake_github::{Config, Emulator, Fault, ScopeConfig};
+use fake_github::{Config, Emulator, Fault, NewRunner, ScopeConfig};
 use github_runner::github::{
     api_base, ClientConfig, Deleted, GithubClient, GithubError, RetryPolicy, RunnerStatus, Scope,
 };
@@ -46,26 +46,10 @@ async fn emulator() -> Emulator {
         .expect("emulator starts")
 }
 
-fn fault(method: &str, path: &str, times: u32) -> Fault {
-    Fault {
-        method: method.into(),
-        path: path.into(),
-        times,
-        status: None,
-        delay_ms: None,
-        kind: None,
-        retry_after: None,
-    }
-}
-
 fn seed(emulator: &Emulator, count: usize, prefix: &str) -> Vec<u64> {
     let mut w = emulator.world();
     (0..count)
-        .map(|i| {
-            let labels = fake_github::state::labels(&[], true);
-            w.add_runner(&format!("{prefix}{i}"), labels, 1, true, "Linux")
-                .expect("seeded")
-        })
+        .map(|i| w.add_runner(NewRunner::named(format!("{prefix}{i}"))).expect("seeded"))
         .collect()
 }
 
@@ -150,10 +134,10 @@ async fn deleting_a_busy_runner_is_runner_busy_and_a_gone_one_is_fine() {
 #[tokio::test]
 async fn a_server_error_is_retried_until_it_succeeds() {
     let emulator = emulator().await;
-    emulator.world().faults.push(Fault {
-        status: Some(502),
-        ..fault("GET", "/actions/runners", 2)
-    });
+    emulator
+        .world()
+        .faults
+        .push(Fault::on("GET", "/actions/runners").times(2).status(502));
     let client = client_for(&emulator, org(), TOKEN);
     client.list_runners().await.expect("third try succeeds");
     assert_eq!(client.stats().retries, 2);
@@ -162,10 +146,10 @@ async fn a_server_error_is_retried_until_it_succeeds() {
 #[tokio::test]
 async fn a_server_error_that_lasts_is_reported_with_its_tries() {
     let emulator = emulator().await;
-    emulator.world().faults.push(Fault {
-        status: Some(500),
-        ..fault("GET", "/actions/runners", 10)
-    });
+    emulator
+        .world()
+        .faults
+        .push(Fault::on("GET", "/actions/runners").times(10).status(500));
     let err = client_for(&emulator, org(), TOKEN)
         .list_runners()
         .await
@@ -186,12 +170,10 @@ async fn a_server_error_that_lasts_is_reported_with_its_tries() {
 #[tokio::test]
 async fn a_secondary_rate_limit_waits_for_retry_after_then_succeeds() {
     let emulator = emulator().await;
-    let limit = Fault {
-        status: Some(429),
-        kind: Some("secondary".into()),
-        retry_after: Some(1),
-        ..fault("POST", "registration-token", 1)
-    };
+    let limit = Fault::on("POST", "registration-token")
+        .status(429)
+        .kind("secondary")
+        .retry_after(1);
     emulator.world().faults.push(limit);
     let client = client_for(&emulator, org(), TOKEN);
     let started = std::time::Instant::now();
@@ -202,12 +184,7 @@ async fn a_secondary_rate_limit_waits_for_retry_after_then_succeeds() {
 #[tokio::test]
 async fn a_secondary_limit_longer_than_the_client_waits_is_reported() {
     let emulator = emulator().await;
-    let limit = Fault {
-        status: Some(403),
-        kind: Some("secondary".into()),
-        retry_after: Some(600),
-        ..fault("GET", "", 1)
-    };
+    let limit = Fault::on("GET", "").status(403).kind("secondary").retry_after(600);
     emulator.world().faults.push(limit);
     let err = client_for(&emulator, org(), TOKEN)
         .list_runners()
@@ -237,11 +214,10 @@ async fn a_used_up_primary_limit_is_not_retried_and_says_when_it_resets() {
 #[tokio::test]
 async fn an_injected_primary_limit_429_is_rate_limited_too() {
     let emulator = emulator().await;
-    emulator.world().faults.push(Fault {
-        status: Some(429),
-        kind: Some("primary".into()),
-        ..fault("GET", "", 1)
-    });
+    emulator
+        .world()
+        .faults
+        .push(Fault::on("GET", "").status(429).kind("primary"));
     let err = client_for(&emulator, org(), TOKEN)
         .list_runners()
         .await
@@ -252,16 +228,17 @@ async fn an_injected_primary_limit_429_is_rate_limited_too() {
 #[tokio::test]
 async fn a_request_that_times_out_is_retried_then_reported() {
     let emulator = emulator().await;
-    emulator.world().faults.push(Fault {
-        delay_ms: Some(2000),
-        ..fault("GET", "/actions/runners", 1)
-    });
+    emulator
+        .world()
+        .faults
+        .push(Fault::on("GET", "/actions/runners").delay(Duration::from_secs(2)));
     let client = client_for(&emulator, org(), TOKEN);
     client.list_runners().await.expect("the retry is fast");
-    emulator.world().faults.push(Fault {
-        delay_ms: Some(2000),
-        ..fault("GET", "/actions/runners", 5)
-    });
+    emulator.world().faults.push(
+        Fault::on("GET", "/actions/runners")
+            .times(5)
+            .delay(Duration::from_secs(2)),
+    );
     let err = client.list_runners().await.expect_err("every try times out");
     assert!(matches!(err, GithubError::Timeout { attempts: 3, .. }), "{err:?}");
 }

@@ -13,15 +13,7 @@ use serde_json::Value;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_failed_registration_of_three_leaves_nothing_and_the_next_reconcile_reaches_three() {
     let Some((_one, s)) = stack(0).await else { return };
-    let fault = Fault {
-        method: "POST".into(),
-        path: "generate-jitconfig".into(),
-        times: 1,
-        status: Some(500),
-        delay_ms: None,
-        kind: None,
-        retry_after: None,
-    };
+    let fault = Fault::on("POST", "generate-jitconfig").status(500);
     s.emulator.world().faults.push(fault);
     s.juju(&["config", "github-runner", "virtual-machines=3"]);
     s.settle(2).await;
@@ -42,15 +34,9 @@ async fn one_failed_registration_of_three_leaves_nothing_and_the_next_reconcile_
 async fn a_reconcile_killed_half_way_is_finished_by_the_next_one() {
     let Some((_one, s)) = stack(0).await else { return };
     // Slow registrations, so the kill lands in the middle of the work.
-    let slow = Fault {
-        method: "POST".into(),
-        path: "generate-jitconfig".into(),
-        times: 5,
-        status: None,
-        delay_ms: Some(700),
-        kind: None,
-        retry_after: None,
-    };
+    let slow = Fault::on("POST", "generate-jitconfig")
+        .times(5)
+        .delay(Duration::from_millis(700));
     s.emulator.world().faults.push(slow);
     blocking(|| {
         let model = s.juju.model();

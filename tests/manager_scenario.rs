@@ -4,6 +4,7 @@
 mod common;
 
 use common::stack::{blocking, stack};
+use fake_github::NewRunner;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_runners_come_up_and_a_used_one_is_replaced_after_a_tick() {
@@ -66,25 +67,13 @@ async fn an_orphan_registration_is_gone_after_one_reconcile() {
     s.settle(1).await;
     let orphan = {
         let mut w = s.emulator.world();
-        w.add_runner(
-            "github-runner-0-deadbeef",
-            fake_github::state::labels(&[], true),
-            1,
-            true,
-            "Linux",
-        )
-        .expect("seeded")
+        w.add_runner(NewRunner::named("github-runner-0-deadbeef"))
+            .expect("seeded")
     };
     let other_unit = {
         let mut w = s.emulator.world();
-        w.add_runner(
-            "github-runner-1-cafecafe",
-            fake_github::state::labels(&[], true),
-            1,
-            true,
-            "Linux",
-        )
-        .expect("seeded")
+        w.add_runner(NewRunner::named("github-runner-1-cafecafe"))
+            .expect("seeded")
     };
     s.juju(&["tick"]);
     let w = s.emulator.world();

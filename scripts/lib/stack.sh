@@ -50,6 +50,15 @@ stack_config() {
     "base-image=runner-test vm-cpu=1 vm-memory=256MiB vm-disk=128MiB"
 }
 
+# stack_deploy [KEY=VALUE…]: deploys the packed charm as the app with the local stack's config
+# and the extra options given (e.g. virtual-machines=3), through $STACK_JUJU (default `fj`; the
+# demo's echoing `juju` wrapper).
+stack_deploy() {
+  local args=() kv
+  for kv in $(stack_config) "$@"; do args+=(--config "$kv"); done
+  "${STACK_JUJU:-fj}" deploy "$STACK_CHARM" "$STACK_APP" "${args[@]}"
+}
+
 # Waits until N runners of the app are online in fake-github (at most 60 s).
 stack_wait_online() {
   local n=$1 online

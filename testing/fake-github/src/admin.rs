@@ -18,7 +18,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::state::{labels, Fault, ScopeConfig, TokenKind, Tombstone};
+use crate::state::{labels, Fault, NewRunner, ScopeConfig, TokenKind, Tombstone};
 use crate::Shared;
 
 pub fn routes() -> Router<Shared> {
@@ -70,7 +70,11 @@ async fn seed(State(world): State<Shared>, Json(seed): Json<Seed>) -> Response {
     let mut ids = Vec::new();
     for i in 0..seed.count {
         let name = format!("{}{i}", seed.prefix);
-        let id = match w.add_runner(&name, labels(&[], true), 1, seed.ephemeral, "Linux") {
+        let runner = NewRunner {
+            ephemeral: seed.ephemeral,
+            ..NewRunner::named(name)
+        };
+        let id = match w.add_runner(runner) {
             Ok(id) => id,
             Err(message) => return text(StatusCode::CONFLICT, message),
         };
@@ -203,7 +207,13 @@ async fn stub_register(State(world): State<Shared>, headers: HeaderMap, Json(reg
         ScopeConfig::Repo { .. } => 1,
     };
     let names: Vec<String> = reg.labels.split(',').map(|l| l.trim().to_string()).collect();
-    let id = match w.add_runner(&reg.name, labels(&names, true), group_id, reg.ephemeral, "Linux") {
+    let runner = NewRunner {
+        labels: labels(&names, true),
+        group_id,
+        ephemeral: reg.ephemeral,
+        ..NewRunner::named(reg.name.clone())
+    };
+    let id = match w.add_runner(runner) {
         Ok(id) => id,
         Err(message) => return text(StatusCode::CONFLICT, message),
     };

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::gate::error;
-use crate::state::{labels, rfc3339, JitRecord, ScopeConfig, TokenKind, Tombstone};
+use crate::state::{labels, rfc3339, JitRecord, NewRunner, ScopeConfig, TokenKind, Tombstone};
 use crate::Shared;
 
 /// The runner routes, nested under each scope prefix.
@@ -225,7 +225,13 @@ async fn generate_jitconfig(State(world): State<Shared>, body: Option<Json<Value
     if !group_ok {
         return invalid(&format!("Invalid Argument - Runner group {group_id} does not exist."));
     }
-    let id = match w.add_runner(name, labels(&names, false), group_id, true, "unknown") {
+    let runner = NewRunner {
+        labels: labels(&names, false),
+        group_id,
+        os: "unknown".into(),
+        ..NewRunner::named(name)
+    };
+    let id = match w.add_runner(runner) {
         Ok(id) => id,
         Err(message) => return error(StatusCode::CONFLICT, &message),
     };

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::Router;
 
-pub use state::{Config, Fault, LoggedRequest, ScopeConfig, World};
+pub use state::{Config, Fault, LoggedRequest, NewRunner, ScopeConfig, World};
 
 pub type Shared = Arc<Mutex<World>>;
 

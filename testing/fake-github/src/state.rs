@@ -130,6 +130,80 @@ fn any() -> String {
     "*".into()
 }
 
+impl Fault {
+    /// A fault on the next `method` request (`*` for any) whose path contains `path`; on its
+    /// own it answers normally: add a status, a delay, a kind.
+    pub fn on(method: &str, path: &str) -> Fault {
+        Fault {
+            method: method.into(),
+            path: path.into(),
+            times: 1,
+            status: None,
+            delay_ms: None,
+            kind: None,
+            retry_after: None,
+        }
+    }
+
+    /// For the next `times` matching requests instead of one.
+    pub fn times(self, times: u32) -> Fault {
+        Fault { times, ..self }
+    }
+
+    /// Answer with `status` and a GitHub error body.
+    pub fn status(self, status: u16) -> Fault {
+        Fault {
+            status: Some(status),
+            ..self
+        }
+    }
+
+    pub fn delay(self, delay: std::time::Duration) -> Fault {
+        Fault {
+            delay_ms: Some(delay.as_millis() as u64),
+            ..self
+        }
+    }
+
+    /// `primary` (limit used up) or `secondary`.
+    pub fn kind(self, kind: &str) -> Fault {
+        Fault {
+            kind: Some(kind.into()),
+            ..self
+        }
+    }
+
+    pub fn retry_after(self, seconds: u64) -> Fault {
+        Fault {
+            retry_after: Some(seconds),
+            ..self
+        }
+    }
+}
+
+/// A runner to register, with GitHub's defaults for a seeded one: the default labels,
+/// group 1, ephemeral, Linux.
+#[derive(Debug, Clone)]
+pub struct NewRunner {
+    pub name: String,
+    pub labels: Vec<Label>,
+    pub group_id: u64,
+    pub ephemeral: bool,
+    pub os: String,
+}
+
+impl NewRunner {
+    pub fn named(name: impl Into<String>) -> NewRunner {
+        NewRunner {
+            name: name.into(),
+            labels: labels(&[], true),
+            group_id: 1,
+            ephemeral: true,
+            os: "Linux".into(),
+        }
+    }
+}
+
 fn one() -> u32 {
     1
 }
@@ -241,14 +315,14 @@ impl World {
     }
 
     /// Registers a runner; the name must be free in the scope.
-    pub fn add_runner(
-        &mut self,
-        name: &str,
-        labels: Vec<Label>,
-        group_id: u64,
-        ephemeral: bool,
-        os: &str,
-    ) -> Result<u64, String> {
+    pub fn add_runner(&mut self, new: NewRunner) -> Result<u64, String> {
+        let NewRunner {
+            name,
+            labels,
+            group_id,
+            ephemeral,
+            os,
+        } = new;
         if self.runners.values().any(|r| r.name == name) {
             return Err(format!(
                 "Already exists - A runner with the name {name} already exists."
@@ -258,8 +332,8 @@ impl World {
         self.next_id += 1;
         let runner = RunnerRecord {
             id,
-            name: name.to_string(),
-            os: os.to_string(),
+            name,
+            os,
             busy: false,
             labels,
             group_id,

@@ -62,8 +62,12 @@ async fn check_all(scope: ScopeConfig, prefix: &str) {
     {
         let mut w = emulator.world();
         for i in 0..3 {
-            let labels = fake_github::state::labels(&["gpu".to_string()], true);
-            let id = w.add_runner(&format!("r-{i}"), labels, 1, false, "Linux").expect("add");
+            let runner = fake_github::NewRunner {
+                labels: fake_github::state::labels(&["gpu".to_string()], true),
+                ephemeral: false,
+                ..fake_github::NewRunner::named(format!("r-{i}"))
+            };
+            let id = w.add_runner(runner).expect("add");
             w.runners.get_mut(&id).expect("runner").version = Some("2.330.0".into());
         }
         let busy = *w.runners.keys().next().expect("a runner");
