@@ -9,13 +9,13 @@
 //! - [`github`] is the REST client for runners; [`runner_binary`] the verified runner tarball;
 //! - [`lxd`] is the REST client over LXD's unix socket;
 //! - [`juju`] runs the hook tools; [`host`] owns the machine's files and services;
-//! - [`secret`] keeps tokens out of logs; [`process`] runs commands and keeps their stderr.
+//! - [`secret`] keeps tokens out of logs; [`process`] runs commands and keeps their stderr;
+//! - [`unit`] is this unit's name and what its runners are called.
 //!
 //! `juju` and `host` never import each other; only `charm` joins them.
 
 pub mod charm;
 pub mod config;
-pub mod error_chain;
 pub mod event;
 pub mod github;
 pub mod host;
@@ -27,3 +27,4 @@ pub mod runner;
 pub mod runner_binary;
 pub mod secret;
 pub mod state;
+pub mod unit;

@@ -3,14 +3,16 @@
 //! action (failed or not) and a handled problem exit 0.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use github_runner::charm;
 use github_runner::event::{Event, ProcessEnv};
 use github_runner::juju::log::JujuLogLayer;
+use github_runner::juju::ProcessTools;
 use tracing_subscriber::layer::SubscriberExt;
 
 fn main() -> ExitCode {
-    let subscriber = tracing_subscriber::registry().with(JujuLogLayer);
+    let subscriber = tracing_subscriber::registry().with(JujuLogLayer::new(Arc::new(ProcessTools)));
     // Only fails if a subscriber is already set, which nothing in this process does.
     let _ = tracing::subscriber::set_global_default(subscriber);
 
@@ -24,11 +26,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(charm::run(&event)) {
+    match runtime.block_on(charm::run(&event, &ProcessTools)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e:#}");
-            eprintln!("error: {e:#}");
+            // Every error of the charm's says its cause in its own message: `{e}`, not `{e:#}`,
+            // which would print each cause twice.
+            tracing::error!("{e}");
+            eprintln!("error: {e}");
             ExitCode::FAILURE
         }
     }

@@ -97,10 +97,6 @@ impl VerifiedTarball {
         &self.sha256
     }
 
-    pub fn download_url(&self) -> &str {
-        &self.download_url
-    }
-
     /// `2.323.0` from `actions-runner-linux-x64-2.323.0.tar.gz`.
     pub fn version(&self) -> &str {
         self.filename

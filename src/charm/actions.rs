@@ -7,43 +7,71 @@
 //!   replaced because the binary changed.
 //!
 //! A reconcile in which some runners failed fails the action (with the results set), so an
-//! operator who asked for runners hears that not all came.
+//! operator who asked for runners hears that not all came. A failed action is `action-fail`
+//! with the reason, never a non-zero exit.
 
 use anyhow::anyhow;
 
-use super::runners::{self, reconciled_status};
-use super::Charm;
+use super::{status, Ctx};
 use crate::event::Action;
 use crate::github::RunnerStatus;
-use crate::juju::{self, action::Results, status::Status};
-use crate::manager::{ManagerError, RunnerManager};
+use crate::juju::{Results, Status, ToolError};
+use crate::manager::{BinaryCheck, Converge, Flush, ManagerError, OnNewBinary, RunnerManager, Stage};
 
-pub async fn run(charm: &Charm, action: Action) -> anyhow::Result<()> {
-    let config = match charm.config()? {
+/// Runs `action`; a failure is reported with `action-fail`.
+///
+/// # Errors
+/// Only when `action-fail` itself could not be run.
+pub async fn run(ctx: &Ctx<'_>, action: Action) -> Result<(), ToolError> {
+    if let Err(e) = perform(ctx, action).await {
+        tracing::error!("action {} failed: {e}", action.name());
+        ctx.tools.action_fail(&e.to_string())?;
+    }
+    Ok(())
+}
+
+/// What each action asks the manager for; `None` only looks.
+fn steps(action: Action, target: u32) -> Option<Converge> {
+    use BinaryCheck::{CachedOnly, Latest};
+    match action {
+        Action::CheckRunners => None,
+        Action::ReconcileRunners => Some(Converge::reconcile(Latest, target).on_new_binary(OnNewBinary::FlushIdle)),
+        Action::FlushRunners => Some(Converge::reconcile(CachedOnly, target).flushing(Flush::All)),
+        Action::UpdateDependencies => Some(
+            Converge::reconcile(Latest, target)
+                .on_new_binary(OnNewBinary::FlushIdle)
+                .binary_only(),
+        ),
+    }
+}
+
+async fn perform(ctx: &Ctx<'_>, action: Action) -> anyhow::Result<()> {
+    let config = match ctx.config()? {
         Ok(config) => config,
         Err(problems) => {
-            juju::status::set(&Status::Blocked(problems.to_string()))?;
+            ctx.status(&Status::Blocked(problems.to_string()))?;
             return Err(anyhow!("{problems}"));
         }
     };
-    if action != Action::CheckRunners {
-        if let Some(status) = runners::setup_lxd(charm, &config).await {
-            juju::status::set(&status)?;
+    let steps = steps(action, config.virtual_machines);
+    if steps.is_some() {
+        if let Some(status) = ctx.setup_lxd(&config).await {
+            ctx.status(&status)?;
             return Err(anyhow!("{}", status.message()));
         }
     }
-    let mut state = charm.state.load()?;
-    let manager = runners::manager(charm, &config, &state)?;
-    let outcome = perform(&manager, action, config.virtual_machines).await;
-    state.etags = manager.github().etag_cache();
-    charm.state.save(&state)?;
+    let mut state = ctx.state.load()?;
+    let manager = ctx.manager(&config, &state)?;
+    let outcome = converge(ctx, &manager, action, steps, config.virtual_machines).await;
+    state.etags = manager.finish().etags;
+    ctx.state.save(&state)?;
     let (results, failure) = outcome.map_err(|e| {
-        if let Err(status_err) = juju::status::set(&runners::error_status(&e)) {
+        if let Err(status_err) = ctx.status(&status::from_error(&e)) {
             tracing::warn!("status-set: {status_err}");
         }
         anyhow!("{e}")
     })?;
-    juju::action::set_results(&results)?;
+    ctx.tools.action_set(&results)?;
     match failure {
         Some(message) => Err(anyhow!(message)),
         None => Ok(()),
@@ -51,61 +79,56 @@ pub async fn run(charm: &Charm, action: Action) -> anyhow::Result<()> {
 }
 
 /// The action's results, and a failure message when part of it did not happen.
-async fn perform(
+async fn converge(
+    ctx: &Ctx<'_>,
     manager: &RunnerManager,
     action: Action,
+    steps: Option<Converge>,
     target: u32,
 ) -> Result<(Results, Option<String>), ManagerError> {
-    let progress = |line: &str| {
-        if let Err(e) = juju::action::log(line) {
+    let progress = |stage| {
+        if let Err(e) = ctx.tools.action_log(&progress_line(stage)) {
             tracing::warn!("action-log: {e}");
         }
     };
+    let done = match steps {
+        Some(steps) => Some(manager.converge(steps, &progress).await?),
+        None => None,
+    };
     let mut results = Results::new();
-    match action {
-        Action::CheckRunners => {}
-        Action::UpdateDependencies => {
-            progress("checking GitHub for a new runner binary");
-            let changed = runners::ensure_binary(manager, true).await?;
-            if changed {
-                progress("new runner binary: replacing idle runners");
-                manager.flush(false).await?;
-            }
-            results.insert("flush".into(), if changed { "True" } else { "False" }.into());
-            return Ok((results, None));
-        }
-        Action::ReconcileRunners | Action::FlushRunners => {
-            if action == Action::FlushRunners {
-                progress("removing every runner, busy ones too");
-                let flushed = manager.flush(true).await?;
-                progress(&format!("removed {} runners", flushed.removed.len()));
-                runners::ensure_binary(manager, false).await?;
-            } else {
-                progress("checking GitHub for a new runner binary");
-                if runners::ensure_binary(manager, true).await? {
-                    progress("new runner binary: replacing idle runners");
-                    manager.flush(false).await?;
-                }
-            }
-            progress(&format!("reconciling to {target} runners"));
-            let reconciled = manager.reconcile(target as usize).await?;
-            juju::status::set(&reconciled_status(&reconciled, target)).ok();
-            results.insert("delta.virtual-machines".into(), reconciled.delta.to_string());
-            let failure = (!reconciled.report.failures.is_empty()).then(|| {
-                let each: Vec<String> = reconciled.report.failures.iter().map(ToString::to_string).collect();
-                format!("{} runner operations failed: {}", each.len(), each.join("; "))
-            });
-            results.extend(check(manager).await?);
-            return Ok((results, failure));
-        }
+    if action == Action::UpdateDependencies {
+        let changed = done.is_some_and(|d| d.binary_changed);
+        results.insert("flush".into(), if changed { "True" } else { "False" }.into());
+        return Ok((results, None));
+    }
+    let mut failure = None;
+    if let Some(reconciled) = done.and_then(|d| d.reconciled) {
+        ctx.status(&status::reconciled(&reconciled, target)).ok();
+        results.insert("delta.virtual-machines".into(), reconciled.delta.to_string());
+        failure = (!reconciled.report.failures.is_empty()).then(|| {
+            let each: Vec<String> = reconciled.report.failures.iter().map(ToString::to_string).collect();
+            format!("{} runner operations failed: {}", each.len(), each.join("; "))
+        });
     }
     results.extend(check(manager).await?);
-    Ok((results, None))
+    Ok((results, failure))
+}
+
+/// What `juju run` shows while a stage runs.
+fn progress_line(stage: Stage) -> String {
+    match stage {
+        Stage::Flushing(Flush::All) => "removing every runner, busy ones too".into(),
+        Stage::Flushing(Flush::Idle) => "removing idle runners".into(),
+        Stage::Flushed(_, removed) => format!("removed {removed} runners"),
+        Stage::CheckingBinary => "checking GitHub for a new runner binary".into(),
+        Stage::ReplacingIdleForNewBinary => "new runner binary: replacing idle runners".into(),
+        Stage::Reconciling(target) => format!("reconciling to {target} runners"),
+    }
 }
 
 /// `online`, `offline`, `unknown` counts and the online runners' names.
 async fn check(manager: &RunnerManager) -> Result<Results, ManagerError> {
-    let runners = manager.get_github_info().await?;
+    let runners = manager.github_runners().await?;
     let count = |status| runners.iter().filter(|r| r.status == status).count().to_string();
     let online: Vec<&str> = runners
         .iter()

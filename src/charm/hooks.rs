@@ -10,82 +10,91 @@
 //! - `stop` removes every runner, busy ones too (the unit is going away), and the timer;
 //! - `remove` deletes the charm's state, token included.
 
-use super::runners::{self, error_status, reconciled_status};
-use super::Charm;
+use super::{made_with, status, Ctx};
 use crate::config::CharmConfig;
 use crate::event::Hook;
 use crate::host::timer::{Ensured, EventTimer};
-use crate::juju::{self, status::Status};
-use crate::lxd::LxdClient;
+use crate::juju::{Status, ToolError};
+use crate::manager::{BinaryCheck, Converge, Flush, OnNewBinary};
+use crate::state::State;
 
 /// The event the timer dispatches.
-const RECONCILE_EVENT: &str = "reconcile-runners";
+pub(super) const RECONCILE_EVENT: &str = "reconcile-runners";
 /// A timer the original charm wrote before it folded it into reconcile-runners.
 const LEGACY_EVENTS: [&str; 1] = ["update-dependencies"];
 
-pub async fn run(charm: &Charm, hook: Hook) -> anyhow::Result<()> {
+pub async fn run(ctx: &Ctx<'_>, hook: Hook) -> anyhow::Result<()> {
+    use BinaryCheck::{CachedOnly, Latest};
     match hook {
-        Hook::Stop => return stop(charm).await,
-        Hook::Remove => return remove(charm),
-        _ => {}
+        Hook::Install => converge(ctx, hook, |n| Converge::reconcile(Latest, n)).await,
+        Hook::Start => converge(ctx, hook, |n| Converge::reconcile(CachedOnly, n)).await,
+        Hook::ConfigChanged => converge(ctx, hook, |n| Converge::reconcile(CachedOnly, n)).await,
+        Hook::UpgradeCharm => converge(ctx, hook, |n| Converge::reconcile(CachedOnly, n).flushing(Flush::Idle)).await,
+        Hook::ReconcileRunners => {
+            // The timer's own event: worth a line, to see in debug-log that the timer fires.
+            tracing::info!("reconcile-runners: dispatched by the reconcile timer");
+            converge(ctx, hook, |n| {
+                Converge::reconcile(Latest, n).on_new_binary(OnNewBinary::FlushIdle)
+            })
+            .await
+        }
+        Hook::UpdateStatus => update_status(ctx),
+        Hook::Stop => stop(ctx).await,
+        Hook::Remove => remove(ctx),
     }
-    if hook == Hook::ReconcileRunners {
-        // The timer's own event: worth a line, to see in debug-log that the timer fires.
-        tracing::info!("reconcile-runners: dispatched by the reconcile timer");
-    }
-    let Some(config) = charm.valid_config()? else {
+}
+
+/// Config → timer (where the hook keeps it) → previous path/token flushed (config-changed)
+/// → LXD setup → `steps` → status.
+async fn converge(ctx: &Ctx<'_>, hook: Hook, steps: impl FnOnce(u32) -> Converge) -> anyhow::Result<()> {
+    let Some(config) = ctx.valid_config()? else {
         return Ok(());
     };
-    if matches!(hook, Hook::ConfigChanged | Hook::UpgradeCharm | Hook::UpdateStatus) && !ensure_timer(charm, &config)? {
+    if matches!(hook, Hook::ConfigChanged | Hook::UpgradeCharm) && !ensure_timer(ctx, &config)? {
         return Ok(());
     }
-    if hook == Hook::UpdateStatus {
-        return Ok(());
-    }
-    let mut state = charm.state.load()?;
+    let mut state = ctx.state.load()?;
     if hook == Hook::ConfigChanged {
-        runners::flush_previous(charm, &config, &state).await;
+        flush_previous(ctx, &config, &state).await;
         state.path = Some(config.path.to_string());
         state.token = Some(config.token.clone());
-        charm.state.save(&state)?;
+        ctx.state.save(&state)?;
     }
-    if let Some(status) = runners::setup_lxd(charm, &config).await {
-        juju::status::set(&status)?;
+    if let Some(status) = ctx.setup_lxd(&config).await {
+        ctx.status(&status)?;
         return Ok(());
     }
-    let status = match reconcile(charm, &config, &mut state, hook).await {
-        Ok(status) => status,
-        Err(e) => {
-            tracing::error!("{hook:?}: {e}", hook = hook.name());
-            error_status(&e)
-        }
-    };
-    charm.state.save(&state)?;
-    juju::status::set(&status)?;
+    let status = converge_runners(ctx, &config, &mut state, steps(config.virtual_machines), hook).await;
+    ctx.state.save(&state)?;
+    if let Some(status) = status {
+        ctx.status(&status)?;
+    }
     Ok(())
 }
 
-/// Binary, then reconcile; the ETag cache goes back into `state`.
-async fn reconcile(
-    charm: &Charm,
+/// Runs `steps` and says how it went (`None`: nothing new to say, no reconcile was asked
+/// for); the ETag cache goes back into `state`.
+async fn converge_runners(
+    ctx: &Ctx<'_>,
     config: &CharmConfig,
-    state: &mut crate::state::State,
+    state: &mut State,
+    steps: Converge,
     hook: Hook,
-) -> Result<Status, crate::manager::ManagerError> {
-    let manager = runners::manager(charm, config, state)?;
-    let result = async {
-        let updated = runners::ensure_binary(&manager, matches!(hook, Hook::Install | Hook::ReconcileRunners)).await?;
-        if (updated && hook == Hook::ReconcileRunners) || hook == Hook::UpgradeCharm {
-            juju::status::set(&Status::Maintenance("replacing idle runners".into())).ok();
-            let flushed = manager.flush(false).await?;
-            tracing::info!("{}: replaced {} idle runners", hook.name(), flushed.removed.len());
+) -> Option<Status> {
+    let manager = match ctx.manager(config, state) {
+        Ok(manager) => manager,
+        Err(e) => return Some(status::from_error(&e)),
+    };
+    let progress = |stage| {
+        if let Some(status) = status::during(stage) {
+            if let Err(e) = ctx.status(&status) {
+                tracing::warn!("status-set: {e}");
+            }
         }
-        juju::status::set(&Status::Maintenance("reconciling runners".into())).ok();
-        let reconciled = manager.reconcile(config.virtual_machines as usize).await?;
-        Ok(reconciled_status(&reconciled, config.virtual_machines))
-    }
-    .await;
-    let stats = manager.github().stats();
+    };
+    let outcome = manager.converge(steps, &progress).await;
+    let saved = manager.finish();
+    let stats = saved.stats;
     tracing::info!(
         "GitHub: {} requests ({} free 304s, {} retries); rate limit remaining {}",
         stats.requests,
@@ -96,25 +105,47 @@ async fn reconcile(
             .remaining
             .map_or("unknown".to_string(), |r| r.to_string())
     );
-    state.etags = manager.github().etag_cache();
-    result
+    state.etags = saved.etags;
+    match outcome {
+        Ok(done) => {
+            for report in done.flushed.iter().chain(&done.replaced) {
+                tracing::info!("{}: replaced {} idle runners", hook.name(), report.removed.len());
+            }
+            done.reconciled
+                .as_ref()
+                .map(|reconciled| status::reconciled(reconciled, config.virtual_machines))
+        }
+        Err(e) => {
+            tracing::error!("{}: {e}", hook.name());
+            Some(status::from_error(&e))
+        }
+    }
+}
+
+/// Checks the timer (a stopped one is started again); nothing else: update-status holds the
+/// machine lock and runs every few minutes.
+fn update_status(ctx: &Ctx<'_>) -> anyhow::Result<()> {
+    if let Some(config) = ctx.valid_config()? {
+        ensure_timer(ctx, &config)?;
+    }
+    Ok(())
 }
 
 /// Installs or repairs the reconcile timer. `false` when it failed and the unit is blocked.
-fn ensure_timer(charm: &Charm, config: &CharmConfig) -> anyhow::Result<bool> {
+fn ensure_timer(ctx: &Ctx<'_>, config: &CharmConfig) -> Result<bool, ToolError> {
     let timer = EventTimer {
         event: RECONCILE_EVENT,
-        unit: &charm.unit,
+        unit: ctx.deps.unit.as_str(),
         interval_minutes: config.reconcile_interval,
     };
-    match timer.ensure(&charm.host) {
+    match timer.ensure(&ctx.deps.host) {
         Ok(Ensured::Installed) => tracing::info!("reconcile timer set to every {}m", config.reconcile_interval),
         Ok(Ensured::Restarted) => tracing::warn!("reconcile timer was not running; started it again"),
         Ok(Ensured::Unchanged) => {}
         Err(e) => {
             tracing::error!("reconcile timer: {e}");
             let timer_unit = EventTimer::timer_name(RECONCILE_EVENT);
-            juju::status::set(&Status::Blocked(format!(
+            ctx.status(&Status::Blocked(format!(
                 "failed to start the reconcile timer: {e}; see `systemctl status {timer_unit}`"
             )))?;
             return Ok(false);
@@ -123,51 +154,71 @@ fn ensure_timer(charm: &Charm, config: &CharmConfig) -> anyhow::Result<bool> {
     Ok(true)
 }
 
+/// When `path` or `token` changed since the runners were made, flushes the idle runners made
+/// with the *previous* values (the original used the new token, and flushed after creating).
+async fn flush_previous(ctx: &Ctx<'_>, config: &CharmConfig, state: &State) {
+    let path_changed = state.path.as_deref().is_some_and(|p| p != config.path.to_string());
+    let token_changed = state.token.as_ref().is_some_and(|t| *t != config.token);
+    if !path_changed && !token_changed {
+        return;
+    }
+    let what = if path_changed {
+        format!("path {}", state.path.as_deref().unwrap_or(""))
+    } else {
+        "token".to_string()
+    };
+    match flush(ctx, &made_with(config, state), state, Flush::Idle).await {
+        Ok(removed) => tracing::info!("{what} changed: flushed {removed} idle runners made with the previous one"),
+        Err(e) => tracing::warn!("{what} changed: flushing the runners made with the previous one: {e}"),
+    }
+}
+
+/// Removes this unit's runners made with `made`, as `which` says; how many went.
+async fn flush(ctx: &Ctx<'_>, made: &CharmConfig, state: &State, which: Flush) -> Result<usize, String> {
+    let manager = ctx.manager(made, state).map_err(|e| e.to_string())?;
+    let done = manager
+        .converge(Converge::flush_only(which), &|_| {})
+        .await
+        .map_err(|e| e.to_string())?;
+    let report = done.flushed.unwrap_or_default();
+    if let Some(first) = report.failures.first() {
+        tracing::warn!("{} runners could not be removed, first: {first}", report.failures.len());
+    }
+    Ok(report.removed.len())
+}
+
 /// Removes every runner (busy too: the unit is going away) and the timers, whatever the
 /// config says now: the runners were made with the path and token in the state.
-async fn stop(charm: &Charm) -> anyhow::Result<()> {
+async fn stop(ctx: &Ctx<'_>) -> anyhow::Result<()> {
     for event in std::iter::once(RECONCILE_EVENT).chain(LEGACY_EVENTS) {
-        for e in EventTimer::remove(&charm.host, event) {
+        for e in EventTimer::remove(&ctx.deps.host, event) {
             tracing::warn!("removing the {event} timer: {e}");
         }
     }
     tracing::info!("reconcile timer removed");
-    let state = charm.state.load()?;
-    let config = match charm.config()? {
-        Ok(config) => runners::made_with(&config, &state),
+    let state = ctx.state.load()?;
+    match ctx.config()? {
+        Ok(config) => match flush(ctx, &made_with(&config, &state), &state, Flush::All).await {
+            Ok(removed) => tracing::info!("stop: removed {removed} runners"),
+            Err(e) => tracing::warn!("stop: removing runners: {e}"),
+        },
         Err(problems) => {
             // No GitHub client without a valid config; the instances can still go, and GitHub
             // deletes an ephemeral runner's registration a day after it went offline.
             tracing::warn!("stop: {problems}; removing the runner instances only");
-            let prefix = crate::manager::runner_prefix(&charm.unit);
-            match LxdClient::from_env() {
-                Ok(lxd) => match crate::runner::remove_instances(&lxd, &prefix).await {
-                    Ok(n) => tracing::info!("stop: removed {n} runner instances"),
-                    Err(e) => tracing::warn!("stop: removing runner instances: {e}"),
-                },
-                Err(e) => tracing::warn!("stop: {e}"),
+            match ctx.deps.remove_instances().await {
+                Ok(n) => tracing::info!("stop: removed {n} runner instances"),
+                Err(e) => tracing::warn!("stop: removing runner instances: {e}"),
             }
-            return Ok(());
         }
-    };
-    match runners::manager(charm, &config, &state) {
-        Ok(manager) => match manager.flush(true).await {
-            Ok(report) => tracing::info!(
-                "stop: removed {} runners, {} failed",
-                report.removed.len(),
-                report.failures.len()
-            ),
-            Err(e) => tracing::warn!("stop: removing runners: {e}"),
-        },
-        Err(e) => tracing::warn!("stop: {e}"),
     }
     Ok(())
 }
 
 /// Deletes the unit's state, token included: nothing of the operator's secret stays on a
 /// machine the unit has left.
-fn remove(charm: &Charm) -> anyhow::Result<()> {
-    charm.state.delete()?;
+fn remove(ctx: &Ctx<'_>) -> anyhow::Result<()> {
+    ctx.state.delete()?;
     tracing::info!("charm state removed");
     Ok(())
 }

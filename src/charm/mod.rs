@@ -1,102 +1,138 @@
 //! The charm's handlers: one per event, each reading like the operator's story.
 //!
-//! A handler reads config and state, calls the layers below, and says in `juju status` how it
-//! went. Hooks fail (exit non-zero, so Juju retries) only when Juju itself could not be
-//! talked to; a problem the operator must fix sets `blocked` and exits 0. Actions never exit
-//! non-zero: they call `action-fail` with the reason.
+//! A hook builds one [`Ctx`] (hook tools, the unit's [`Deps`], its state file, the model
+//! proxy) and passes it down; a handler reads config and state, asks the manager to
+//! converge, and says in `juju status` how it went. No handler talks to LXD or GitHub
+//! itself. Hooks fail (exit non-zero, so Juju retries) only when Juju itself could not be
+//! talked to or the state could not be kept; a problem the operator must fix sets `blocked`
+//! and exits 0. Actions never exit non-zero: they call `action-fail` with the reason.
 
 mod actions;
 mod hooks;
-mod runners;
+mod status;
+#[cfg(test)]
+mod tests;
 
 use anyhow::Context as _;
 
-use crate::config::{CharmConfig, ConfigProblems, ProxyConfig};
+use crate::config::{CharmConfig, ConfigProblems, GithubPath, ProxyConfig};
 use crate::event::Event;
 use crate::host::Host;
-use crate::juju::{self, status::Status, ToolError};
-use crate::state::StateFile;
+use crate::juju::{HookTools, Status, ToolError};
+use crate::lxd::LxdClient;
+use crate::manager::{setup, Deps, ManagerError, RunnerManager};
+use crate::state::{State, StateFile};
+use crate::unit::UnitName;
 
-/// What every handler works with.
-pub struct Charm {
-    pub host: Host,
-    /// This unit, e.g. `github-runner/0`.
-    pub unit: String,
+/// What every handler of one hook works with, built once.
+pub(crate) struct Ctx<'a> {
+    pub tools: &'a dyn HookTools,
+    pub deps: Deps,
     pub state: StateFile,
+    /// The model's proxy (`JUJU_CHARM_*_PROXY`).
+    pub proxy: ProxyConfig,
 }
 
-impl Charm {
-    pub fn from_env() -> anyhow::Result<Self> {
+impl<'a> Ctx<'a> {
+    /// The context Juju's environment describes: `JUJU_UNIT_NAME`, `GITHUB_RUNNER_ROOT`,
+    /// `LXD_DIR`, the proxy variables.
+    pub fn from_env(tools: &'a dyn HookTools) -> anyhow::Result<Self> {
         let unit = std::env::var("JUJU_UNIT_NAME")
             .ok()
-            .filter(|u| is_unit_name(u))
+            .and_then(|u| UnitName::parse(&u))
             .context(
                 "JUJU_UNIT_NAME is not a unit name such as `github-runner/0`: dispatch must run inside a Juju hook",
             )?;
-        let host = Host::from_env();
-        let state = StateFile::new(&host, &unit);
-        Ok(Charm { host, unit, state })
+        let lxd = LxdClient::from_env()?;
+        let proxy = ProxyConfig::from_env(|name| std::env::var(name).ok());
+        Ok(Ctx::new(tools, unit, Host::from_env(), lxd, proxy))
+    }
+
+    pub fn new(tools: &'a dyn HookTools, unit: UnitName, host: Host, lxd: LxdClient, proxy: ProxyConfig) -> Self {
+        let state = StateFile::new(&host, unit.as_str());
+        Ctx {
+            tools,
+            deps: Deps { unit, host, lxd },
+            state,
+            proxy,
+        }
     }
 
     /// The config, checked; `Ok(Err(problems))` when the operator must fix it.
-    pub(crate) fn config(&self) -> Result<Result<CharmConfig, ConfigProblems>, ToolError> {
-        let raw = juju::config::get_all()?;
-        Ok(CharmConfig::from_raw(
-            &raw,
-            ProxyConfig::from_env(|name| std::env::var(name).ok()),
-        ))
+    fn config(&self) -> Result<Result<CharmConfig, ConfigProblems>, ToolError> {
+        let raw = self.tools.config_get()?;
+        Ok(CharmConfig::from_raw(&raw, self.proxy.clone()))
     }
 
     /// The config when it is valid; otherwise the unit is set blocked with every problem.
-    fn valid_config(&self) -> anyhow::Result<Option<CharmConfig>> {
+    fn valid_config(&self) -> Result<Option<CharmConfig>, ToolError> {
         match self.config()? {
             Ok(config) => Ok(Some(config)),
             Err(problems) => {
                 tracing::warn!("{problems}");
-                juju::status::set(&Status::Blocked(problems.to_string()))?;
+                self.status(&Status::Blocked(problems.to_string()))?;
                 Ok(None)
+            }
+        }
+    }
+
+    fn status(&self, status: &Status) -> Result<(), ToolError> {
+        self.tools.status_set(status)
+    }
+
+    /// A manager for `config`, with the ETag cache kept in `state`.
+    fn manager(&self, config: &CharmConfig, state: &State) -> Result<RunnerManager, ManagerError> {
+        RunnerManager::new(&self.deps, config, state.etags.clone())
+    }
+
+    /// Sets up LXD for runners; `Some(status)` says why it could not.
+    async fn setup_lxd(&self, config: &CharmConfig) -> Option<Status> {
+        match setup::ensure(&self.deps.lxd, &self.deps.host, config).await {
+            Ok(report) => {
+                for made in &report.created {
+                    tracing::info!("LXD setup: created {made}");
+                }
+                None
+            }
+            Err(e) if e.needs_operator() => {
+                tracing::error!("LXD setup: {e}");
+                Some(Status::Blocked(e.to_string()))
+            }
+            Err(e) => {
+                tracing::warn!("LXD setup: {e}");
+                Some(Status::Waiting(format!("LXD setup failed: {e}; the next hook retries")))
             }
         }
     }
 }
 
-/// Juju unit names: an application name, a slash, a number.
-fn is_unit_name(unit: &str) -> bool {
-    let Some((app, number)) = unit.split_once('/') else {
-        return false;
-    };
-    !app.is_empty()
-        && app
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !number.is_empty()
-        && number.chars().all(|c| c.is_ascii_digit())
+/// `config` with the path and token the runners were made with (kept in the state), where
+/// those are known: what removing those runners must use.
+fn made_with(config: &CharmConfig, state: &State) -> CharmConfig {
+    let mut made = config.clone();
+    if let Some(path) = state.path.as_deref().and_then(|p| GithubPath::parse(p).ok()) {
+        made.path = path;
+    }
+    if let Some(token) = &state.token {
+        made.token = token.clone();
+    }
+    made
 }
 
-/// Runs the handler of `event`.
+/// Runs the handler of `event` with the real environment.
 ///
 /// # Errors
 /// Only for hooks, when the hook must fail so that Juju runs it again.
-pub async fn run(event: &Event) -> anyhow::Result<()> {
+pub async fn run(event: &Event, tools: &dyn HookTools) -> anyhow::Result<()> {
     match event {
-        Event::Hook(hook) => hooks::run(&Charm::from_env()?, *hook).await,
-        Event::Action(action) => {
-            let outcome = match Charm::from_env() {
-                Ok(charm) => actions::run(&charm, *action).await,
-                Err(e) => Err(e),
-            };
-            if let Err(e) = outcome {
-                tracing::error!("action {} failed: {e:#}", action.name());
-                juju::action::fail(&format!("{e:#}"))?;
-            }
-            Ok(())
-        }
-        Event::UnknownAction(name) => {
-            juju::action::fail(&format!(
-                "unknown action `{name}`: this charm has check-runners, reconcile-runners, flush-runners and update-dependencies"
-            ))?;
-            Ok(())
-        }
+        Event::Hook(hook) => hooks::run(&Ctx::from_env(tools)?, *hook).await,
+        Event::Action(action) => match Ctx::from_env(tools) {
+            Ok(ctx) => Ok(actions::run(&ctx, *action).await?),
+            Err(e) => Ok(tools.action_fail(&e.to_string())?),
+        },
+        Event::UnknownAction(name) => Ok(tools.action_fail(&format!(
+            "unknown action `{name}`: this charm has check-runners, reconcile-runners, flush-runners and update-dependencies"
+        ))?),
         Event::Unhandled(name) => {
             tracing::debug!("nothing to do for {name}");
             Ok(())
@@ -105,17 +141,5 @@ pub async fn run(event: &Event) -> anyhow::Result<()> {
             eprintln!("no Juju event: JUJU_DISPATCH_PATH, JUJU_ACTION_NAME and JUJU_HOOK_NAME are unset");
             Ok(())
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn unit_names_are_app_slash_number() {
-        assert!(super::is_unit_name("github-runner/0"));
-        assert!(super::is_unit_name("gh2/15"));
-        assert!(!super::is_unit_name("github-runner"));
-        assert!(!super::is_unit_name("github-runner/x"));
-        assert!(!super::is_unit_name("a b/0"));
     }
 }

@@ -35,10 +35,6 @@ impl GithubPath {
             _ => Err(SHAPE.to_string()),
         }
     }
-
-    pub fn is_org(&self) -> bool {
-        matches!(self, GithubPath::Org(_))
-    }
 }
 
 impl fmt::Display for GithubPath {

@@ -21,11 +21,11 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use super::config::{http_client, ClientConfig, RetryPolicy};
+use super::error::with_causes;
 use super::error::GithubError;
 use super::etag::{CachedPage, EtagCache};
 use super::scope::Scope;
 use super::types::ErrorBody;
-use crate::error_chain::chain;
 
 const API_VERSION: &str = "2022-11-28";
 /// A guard against a server whose `next` links never end.
@@ -156,7 +156,12 @@ impl GithubClient {
                         attempts: attempt,
                     });
                 }
-                Err(e) => return Err(GithubError::Transport { url, detail: chain(&e) }),
+                Err(e) => {
+                    return Err(GithubError::Transport {
+                        url,
+                        detail: with_causes(&e),
+                    })
+                }
             };
             let status = response.status();
             let headers = response.headers().clone();
@@ -168,7 +173,12 @@ impl GithubClient {
                     self.backoff(attempt, None).await;
                     continue;
                 }
-                Err(e) => return Err(GithubError::Transport { url, detail: chain(&e) }),
+                Err(e) => {
+                    return Err(GithubError::Transport {
+                        url,
+                        detail: with_causes(&e),
+                    })
+                }
             };
             if status == StatusCode::NOT_MODIFIED {
                 if let Some(page) = cached {

@@ -48,3 +48,20 @@ pub enum GithubError {
     #[error("invalid GitHub URL: {0}")]
     Url(String),
 }
+
+/// A transport error with its causes, `a: b: c`: reqwest's own message alone is "error
+/// sending request for url (…)", the reason ("Connection refused") is in its sources. A cause
+/// its parent already quoted is skipped.
+pub(crate) fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}

@@ -32,10 +32,6 @@ impl EtagCache {
         self.pages.insert(url, page);
     }
 
-    pub fn len(&self) -> usize {
-        self.pages.len()
-    }
-
     pub fn is_empty(&self) -> bool {
         self.pages.is_empty()
     }

@@ -2,27 +2,51 @@
 //!
 //! Every path goes through [`Host::path`], under `GITHUB_RUNNER_ROOT` (default `/`), so tests
 //! and the local demo run the real code against a folder. [`fs`] writes files atomically,
-//! [`timer`] owns the reconcile timer's systemd units, [`storage`] the runners' RAM disk. Nothing here knows Juju, GitHub or LXD.
+//! [`timer`] owns the reconcile timer's systemd units, [`storage`] the runners' RAM disk,
+//! [`systemctl`] how systemd is driven (the host carries its [`Systemd`]). Nothing here knows
+//! Juju, GitHub or LXD.
 
-pub mod fs;
+pub(crate) mod fs;
 pub mod storage;
 pub mod systemctl;
 pub mod timer;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use systemctl::{Systemctl, Systemd};
 
 /// The environment variable that moves every host path under another root.
 pub const ROOT_VAR: &str = "GITHUB_RUNNER_ROOT";
 
-/// The machine the unit runs on, seen through its root directory.
-#[derive(Debug, Clone)]
+/// The machine the unit runs on, seen through its root directory, and its systemd.
+#[derive(Clone)]
 pub struct Host {
     root: PathBuf,
+    systemd: Arc<dyn Systemd>,
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Host").field("root", &self.root).finish_non_exhaustive()
+    }
 }
 
 impl Host {
+    /// The host under `root`, driving the real `systemctl`.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Host { root: root.into() }
+        Host::with_systemd(root, Arc::new(Systemctl))
+    }
+
+    pub fn with_systemd(root: impl Into<PathBuf>, systemd: Arc<dyn Systemd>) -> Self {
+        Host {
+            root: root.into(),
+            systemd,
+        }
+    }
+
+    pub fn systemd(&self) -> &dyn Systemd {
+        self.systemd.as_ref()
     }
 
     /// The root from `GITHUB_RUNNER_ROOT`, or `/`.

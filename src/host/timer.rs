@@ -13,7 +13,7 @@ use minijinja::syntax::SyntaxConfig;
 use minijinja::{context, Environment};
 
 use super::fs::{self, Written};
-use super::{systemctl, Host};
+use super::Host;
 use crate::process::ProcessError;
 
 const SERVICE_TEMPLATE: &str = include_str!("../../templates/dispatch-event.service.j2");
@@ -31,7 +31,7 @@ pub enum TimerError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{0}")]
+    #[error(transparent)]
     Systemctl(#[from] ProcessError),
     #[error("rendering {template}: {source}")]
     Template {
@@ -109,17 +109,17 @@ impl EventTimer<'_> {
             changed |= written == Written::Changed;
         }
         if changed {
-            systemctl::daemon_reload()?;
-            systemctl::unit("enable", &timer_unit)?;
+            host.systemd().daemon_reload()?;
+            host.systemd().unit("enable", &timer_unit)?;
             // A restart, not a start: a running timer keeps its old schedule otherwise.
-            systemctl::unit("restart", &timer_unit)?;
+            host.systemd().unit("restart", &timer_unit)?;
             return Ok(Ensured::Installed);
         }
-        if systemctl::is_active(&timer_unit) {
+        if host.systemd().is_active(&timer_unit) {
             return Ok(Ensured::Unchanged);
         }
-        systemctl::unit("enable", &timer_unit)?;
-        systemctl::unit("start", &timer_unit)?;
+        host.systemd().unit("enable", &timer_unit)?;
+        host.systemd().unit("start", &timer_unit)?;
         Ok(Ensured::Restarted)
     }
 
@@ -133,7 +133,7 @@ impl EventTimer<'_> {
         }
         let mut errors = Vec::new();
         for verb in ["stop", "disable"] {
-            if let Err(e) = systemctl::unit(verb, &timer_unit) {
+            if let Err(e) = host.systemd().unit(verb, &timer_unit) {
                 errors.push(e.into());
             }
         }
@@ -145,7 +145,7 @@ impl EventTimer<'_> {
                 });
             }
         }
-        if let Err(e) = systemctl::daemon_reload() {
+        if let Err(e) = host.systemd().daemon_reload() {
             errors.push(e.into());
         }
         errors

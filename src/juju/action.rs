@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 
 use super::ToolError;
 
-const ACTION_GET: &str = "action-get";
 const ACTION_SET: &str = "action-set";
 const ACTION_FAIL: &str = "action-fail";
 const ACTION_LOG: &str = "action-log";
@@ -17,13 +16,8 @@ const ACTION_LOG: &str = "action-log";
 /// An action's results: dotted keys of lowercase letters, digits and inner hyphens.
 pub type Results = BTreeMap<String, String>;
 
-/// The action's parameters, with the defaults Juju filled in from `actions.yaml`.
-pub fn params() -> Result<serde_json::Map<String, serde_json::Value>, ToolError> {
-    super::run_json(ACTION_GET, &[])
-}
-
 /// Records the results; several calls merge.
-pub fn set_results(results: &Results) -> Result<(), ToolError> {
+pub(super) fn set_results(results: &Results) -> Result<(), ToolError> {
     if results.is_empty() {
         return Ok(());
     }
@@ -34,13 +28,13 @@ pub fn set_results(results: &Results) -> Result<(), ToolError> {
 }
 
 /// Marks the action failed with a message for the operator.
-pub fn fail(message: &str) -> Result<(), ToolError> {
+pub(super) fn fail(message: &str) -> Result<(), ToolError> {
     super::run(ACTION_FAIL, &["--", message], None)?;
     Ok(())
 }
 
 /// Streams a progress line to `juju run` and `juju show-task`.
-pub fn log(message: &str) -> Result<(), ToolError> {
+pub(super) fn log(message: &str) -> Result<(), ToolError> {
     super::run(ACTION_LOG, &["--", message], None)?;
     Ok(())
 }

@@ -6,15 +6,31 @@
 //! are dropped: every `juju-log` is a process and a controller round trip.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 
+use super::{HookTools, ToolError};
+
 const JUJU_LOG: &str = "juju-log";
 
-/// Forwards events at INFO and above to `juju-log -l LEVEL`.
-pub struct JujuLogLayer;
+/// Runs `juju-log -l LEVEL -- MESSAGE`.
+pub(super) fn juju_log(level: &'static str, message: &str) -> Result<(), ToolError> {
+    super::run(JUJU_LOG, &["-l", level, "--", message], None).map(drop)
+}
+
+/// Forwards events at INFO and above to the hook tools' `juju-log`.
+pub struct JujuLogLayer {
+    tools: Arc<dyn HookTools>,
+}
+
+impl JujuLogLayer {
+    pub fn new(tools: Arc<dyn HookTools>) -> Self {
+        JujuLogLayer { tools }
+    }
+}
 
 impl<S: Subscriber> Layer<S> for JujuLogLayer {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
@@ -25,7 +41,7 @@ impl<S: Subscriber> Layer<S> for JujuLogLayer {
         let mut line = Line::default();
         event.record(&mut line);
         let juju_level = juju_level(level);
-        if super::run(JUJU_LOG, &["-l", juju_level, "--", &line.0], None).is_err() {
+        if self.tools.juju_log(juju_level, &line.0).is_err() {
             eprintln!("{juju_level} {}", line.0);
         }
     }

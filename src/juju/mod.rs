@@ -3,16 +3,69 @@
 //! Owns every command line sent to Juju (research/juju-contract.md §2): tools are found by
 //! name on `PATH`, data comes back with `--format=json`, free text goes after `--`, and an
 //! `ERROR …` on stderr with exit 1 or 2 becomes a [`ToolError`]. One file per family:
-//! [`status`], [`config`], [`action`], [`log`] (a tracing layer that forwards to `juju-log`),
-//! [`unit`] (leadership, version, reboot). It knows nothing of GitHub, LXD or the host.
+//! [`status`], [`config`], [`action`], [`log`] (a tracing layer that forwards to `juju-log`).
+//! Handlers see the tools as one [`HookTools`] value: [`ProcessTools`] runs the commands,
+//! and `recorder::Recorder` (tests only) records them, so a handler's unit test needs no
+//! process. It knows nothing of GitHub, LXD or the host.
 
 pub mod action;
 pub mod config;
 pub mod log;
+#[cfg(test)]
+pub mod recorder;
 pub mod status;
-pub mod unit;
 
 use crate::process::{self, ProcessError};
+
+pub use action::Results;
+pub use config::RawConfig;
+pub use status::Status;
+
+/// The hook tools a handler uses, as one value.
+pub trait HookTools: Send + Sync {
+    /// `config-get`: every option that is set or has a default.
+    fn config_get(&self) -> Result<RawConfig, ToolError>;
+    /// `status-set`: this unit's workload status.
+    fn status_set(&self, status: &Status) -> Result<(), ToolError>;
+    /// `action-set`: the action's results (several calls merge).
+    fn action_set(&self, results: &Results) -> Result<(), ToolError>;
+    /// `action-fail`: the action failed, with a message for the operator.
+    fn action_fail(&self, message: &str) -> Result<(), ToolError>;
+    /// `action-log`: a progress line for `juju run`.
+    fn action_log(&self, message: &str) -> Result<(), ToolError>;
+    /// `juju-log -l LEVEL`: a line in `juju debug-log`.
+    fn juju_log(&self, level: &'static str, message: &str) -> Result<(), ToolError>;
+}
+
+/// The real hook tools: commands found on `PATH`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessTools;
+
+impl HookTools for ProcessTools {
+    fn config_get(&self) -> Result<RawConfig, ToolError> {
+        config::get_all()
+    }
+
+    fn status_set(&self, status: &Status) -> Result<(), ToolError> {
+        status::set(status)
+    }
+
+    fn action_set(&self, results: &Results) -> Result<(), ToolError> {
+        action::set_results(results)
+    }
+
+    fn action_fail(&self, message: &str) -> Result<(), ToolError> {
+        action::fail(message)
+    }
+
+    fn action_log(&self, message: &str) -> Result<(), ToolError> {
+        action::log(message)
+    }
+
+    fn juju_log(&self, level: &'static str, message: &str) -> Result<(), ToolError> {
+        log::juju_log(level, message)
+    }
+}
 
 /// A hook tool that did not do what was asked.
 #[derive(Debug, thiserror::Error)]

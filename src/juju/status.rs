@@ -42,7 +42,7 @@ impl std::fmt::Display for Status {
 }
 
 /// Sets this unit's workload status (immediately; Juju never rolls it back).
-pub fn set(status: &Status) -> Result<(), ToolError> {
+pub(super) fn set(status: &Status) -> Result<(), ToolError> {
     super::run(
         STATUS_SET,
         &["--application=False", status.name(), "--", status.message()],

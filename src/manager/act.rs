@@ -17,7 +17,7 @@ use crate::github::GithubClient;
 use crate::lxd::LxdClient;
 use crate::runner::{self, Created, RunnerEnv, RunnerError};
 
-pub const PARALLEL_RUNNER_OPS: usize = 4;
+pub(crate) const PARALLEL_RUNNER_OPS: usize = 4;
 
 /// What was done.
 #[derive(Debug, Default)]

@@ -3,39 +3,70 @@
 //! to), and keeps the runner binary current.
 //!
 //! Built as observe (LXD + GitHub, [`observe`]) → plan (pure, [`plan`]) → act (concurrent,
-//! [`act`]). The unit's LXD setup lives in [`setup`]. This is where `lxd`, `host` and `github`
-//! meet; they never import each other.
+//! [`act`]); [`converge`] is the one path hooks and actions take through them. The unit's
+//! LXD setup lives in [`setup`]. This is where `lxd`, `host` and `github` meet; they never
+//! import each other.
 //!
-//! The surface is the original's `RunnerManager`: `reconcile(quantity) -> delta`,
-//! `flush(flush_busy) -> removed`, `get_github_info()`, `check_runner_bin()`,
-//! `get_latest_runner_bin_url()`, `update_runner_bin(..)`.
+//! What a hook builds once is a [`Deps`] (the unit, its host, the LXD client); a
+//! [`RunnerManager`] adds the GitHub client of one config, and [`RunnerManager::finish`]
+//! hands back what the charm must keep ([`Saved`]: ETags, call stats).
 
-pub mod act;
-pub mod observe;
+mod act;
+mod converge;
+mod observe;
 pub mod plan;
 pub mod setup;
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::config::{CharmConfig, GithubPath};
-use crate::github::{self, ClientConfig, EtagCache, GithubClient, GithubError, Runner, RunnerApplication, Scope};
+use crate::github::{self, CallStats, ClientConfig, EtagCache, GithubClient, GithubError, Runner, Scope};
 use crate::host::Host;
 use crate::lxd::{InstanceType, LxdClient, LxdError};
-use crate::runner::{self, Registration, RunnerEnv, RunnerSettings};
+use crate::runner::{self, Registration, RunnerEnv, RunnerError, RunnerSettings};
 use crate::runner_binary::{self, BinaryError, RunnerBinaryCache, VerifiedTarball};
+use crate::unit::UnitName;
 
 pub use act::Report;
+pub use converge::{BinaryCheck, Converge, Converged, OnNewBinary, Stage};
+pub use plan::Flush;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManagerError {
-    #[error("{0}")]
+    #[error(transparent)]
     Github(#[from] GithubError),
-    #[error("{0}")]
+    #[error(transparent)]
     Lxd(#[from] LxdError),
-    #[error("{0}")]
+    #[error(transparent)]
     Binary(#[from] BinaryError),
-    #[error("no runner binary yet (it is downloaded from GitHub first); automatic retry will be attempted")]
+    #[error(transparent)]
+    Runner(#[from] RunnerError),
+    #[error("no runner binary yet (it is downloaded from GitHub first)")]
     MissingBinary,
+}
+
+/// What every hook works with below the charm: built once per hook.
+#[derive(Debug, Clone)]
+pub struct Deps {
+    pub unit: UnitName,
+    pub host: Host,
+    pub lxd: LxdClient,
+}
+
+impl Deps {
+    /// Removes every instance of this unit's runners, leaving GitHub alone (for a unit going
+    /// away whose config no longer gives a GitHub client); returns how many went.
+    pub async fn remove_instances(&self) -> Result<usize, ManagerError> {
+        Ok(runner::remove_instances(&self.lxd, &self.unit.runner_prefix()).await?)
+    }
+}
+
+/// What a manager leaves for the charm to keep.
+#[derive(Debug, Default)]
+pub struct Saved {
+    pub etags: EtagCache,
+    pub stats: CallStats,
 }
 
 /// The outcome of a reconcile.
@@ -44,13 +75,8 @@ pub struct Reconciled {
     /// `target − healthy` before acting, as the original returned.
     pub delta: i64,
     pub report: Report,
-    /// Healthy runners after acting (those that were healthy, minus removals, plus creations).
+    /// Healthy runners after acting (the plan's count of what stays, plus creations).
     pub healthy: usize,
-}
-
-/// `<app>-<unit>-` for unit `<app>/<unit>`: every runner name of the unit starts with it.
-pub fn runner_prefix(unit: &str) -> String {
-    format!("{}-", unit.replace('/', "-"))
 }
 
 /// The GitHub scope a config names.
@@ -67,29 +93,23 @@ pub fn scope(path: &GithubPath, group: Option<&str>) -> Scope {
     }
 }
 
-/// The runners of one unit.
+/// The runners of one unit, for one config.
 pub struct RunnerManager {
-    lxd: LxdClient,
+    deps: Deps,
     github: GithubClient,
     config: CharmConfig,
-    /// The application's name, a label on every runner.
-    app: String,
     /// `<app>-<unit>-`: every runner name of this unit starts with it.
     prefix: String,
     cache: RunnerBinaryCache,
+    /// The cached tarball, read once (`None` until read).
+    tarball: Mutex<Option<Option<VerifiedTarball>>>,
     http: reqwest::Client,
 }
 
 impl RunnerManager {
-    /// A manager for `unit` (e.g. `github-runner/0`) with the GitHub token and path of
-    /// `config` (a caller flushing an old path passes a config carrying the old values).
-    pub fn new(
-        config: &CharmConfig,
-        unit: &str,
-        host: &Host,
-        lxd: LxdClient,
-        etags: EtagCache,
-    ) -> Result<Self, ManagerError> {
+    /// A manager with the GitHub token and path of `config` (a caller flushing an old path
+    /// passes a config carrying the old values) and the ETag cache the state kept.
+    pub fn new(deps: &Deps, config: &CharmConfig, etags: EtagCache) -> Result<Self, ManagerError> {
         let mut client = ClientConfig::new(
             &config.github_url,
             config.token.clone(),
@@ -107,97 +127,86 @@ impl RunnerManager {
         )?;
         let github = GithubClient::new(client)?.with_etag_cache(etags);
         Ok(RunnerManager {
-            lxd,
+            prefix: deps.unit.runner_prefix(),
+            cache: RunnerBinaryCache::new(&deps.host),
+            deps: deps.clone(),
             github,
             config: config.clone(),
-            app: unit.split('/').next().unwrap_or(unit).to_string(),
-            prefix: runner_prefix(unit),
-            cache: RunnerBinaryCache::new(host),
+            tarball: Mutex::new(None),
             http,
         })
     }
 
-    pub fn github(&self) -> &GithubClient {
-        &self.github
-    }
-
-    pub fn prefix(&self) -> &str {
-        &self.prefix
+    /// What the charm must keep: the ETags GitHub's answers came with, and the calls made.
+    pub fn finish(self) -> Saved {
+        Saved {
+            etags: self.github.etag_cache(),
+            stats: self.github.stats(),
+        }
     }
 
     /// Runs the plan+act loop once: brings the unit to `quantity` healthy runners.
     pub async fn reconcile(&self, quantity: usize) -> Result<Reconciled, ManagerError> {
-        let snapshot = observe::observe(&self.lxd, &self.github, &self.prefix).await?;
+        let lxd = &self.deps.lxd;
+        let snapshot = observe::observe(lxd, &self.github, &self.prefix).await?;
         let plan = plan::reconcile(&snapshot, quantity);
-        let healthy_before = snapshot.iter().filter(|r| r.healthy()).count();
         tracing::info!(
-            "reconcile: target {quantity}, healthy {healthy_before}, seen {}; removing {}, creating {}",
+            "reconcile: target {quantity}, healthy {}, seen {}; removing {}, creating {}",
+            quantity as i64 - plan.delta,
             snapshot.len(),
             plan.remove.len(),
             plan.create
         );
-        let mut report = act::remove(&self.lxd, &self.github, &plan.remove).await;
-        if plan.create > 0 {
-            let tarball = self.check_runner_bin().ok_or(ManagerError::MissingBinary)?;
+        let mut report = act::remove(lxd, &self.github, &plan.remove).await;
+        if plan.needs_binary() {
+            let tarball = self.cached_tarball().ok_or(ManagerError::MissingBinary)?;
             let settings = self.settings().await?;
             let env = RunnerEnv {
-                lxd: &self.lxd,
+                lxd,
                 github: &self.github,
                 tarball: &tarball,
                 settings: &settings,
             };
             report.merge(act::create(&env, &plan, &self.prefix).await);
         }
-        let healthy_removed = report
-            .removed
-            .iter()
-            .filter(|r| snapshot.iter().any(|s| s.name == r.name && s.healthy()))
-            .count();
-        let healthy = healthy_before - healthy_removed + report.created.len();
         Ok(Reconciled {
             delta: plan.delta,
+            healthy: plan.healthy_after(&report.removed, report.created.len()),
             report,
-            healthy,
         })
     }
 
-    /// Removes this unit's runners (busy ones too with `flush_busy`) and its orphan
-    /// registrations. Returns what was removed and what failed.
-    pub async fn flush(&self, flush_busy: bool) -> Result<Report, ManagerError> {
-        let snapshot = observe::observe(&self.lxd, &self.github, &self.prefix).await?;
-        let plan = plan::flush(&snapshot, flush_busy);
-        tracing::info!("flush (busy too: {flush_busy}): removing {} runners", plan.remove.len());
-        Ok(act::remove(&self.lxd, &self.github, &plan.remove).await)
+    /// Removes this unit's runners (which, [`Flush`] says) and its orphan registrations.
+    /// Returns what was removed and what failed.
+    pub async fn flush(&self, which: Flush) -> Result<Report, ManagerError> {
+        let lxd = &self.deps.lxd;
+        let snapshot = observe::observe(lxd, &self.github, &self.prefix).await?;
+        let plan = plan::flush(&snapshot, which);
+        tracing::info!("flush ({which:?}): removing {} runners", plan.remove.len());
+        Ok(act::remove(lxd, &self.github, &plan.remove).await)
     }
 
     /// This unit's runners as GitHub lists them.
-    pub async fn get_github_info(&self) -> Result<Vec<Runner>, ManagerError> {
+    pub async fn github_runners(&self) -> Result<Vec<Runner>, ManagerError> {
         Ok(self.github.list_runners_with_prefix(&self.prefix).await?)
     }
 
-    /// The cached runner binary, if there is one.
-    pub fn check_runner_bin(&self) -> Option<VerifiedTarball> {
-        self.cache.current()
+    /// The cached runner tarball, if there is one (read from disk once per manager).
+    pub fn cached_tarball(&self) -> Option<VerifiedTarball> {
+        let mut cached = self.tarball.lock().expect("tarball lock poisoned");
+        cached.get_or_insert_with(|| self.cache.current()).clone()
     }
 
-    /// The build GitHub offers this host now.
-    pub async fn get_latest_runner_bin_url(&self) -> Result<RunnerApplication, ManagerError> {
-        Ok(runner_binary::latest(&self.github).await?)
-    }
-
-    /// Downloads and verifies `app` unless it is the cached build.
-    pub async fn update_runner_bin(&self, app: &RunnerApplication) -> Result<VerifiedTarball, ManagerError> {
-        Ok(self.cache.update(&self.http, app).await?)
-    }
-
-    /// Makes the latest build the cached one; `true` when that changed the binary.
-    pub async fn ensure_latest_runner_bin(&self) -> Result<bool, ManagerError> {
-        let latest = self.get_latest_runner_bin_url().await?;
-        if self.check_runner_bin().is_some_and(|current| current.is(&latest)) {
+    /// Makes GitHub's latest build for this host the cached one; `true` when that changed
+    /// the binary.
+    pub async fn update_to_latest_tarball(&self) -> Result<bool, ManagerError> {
+        let latest = runner_binary::latest(&self.github).await?;
+        if self.cached_tarball().is_some_and(|current| current.is(&latest)) {
             return Ok(false);
         }
-        let tarball = self.update_runner_bin(&latest).await?;
+        let tarball = self.cache.update(&self.http, &latest).await?;
         tracing::info!("runner binary {} is now cached", tarball.filename());
+        *self.tarball.lock().expect("tarball lock poisoned") = Some(Some(tarball));
         Ok(true)
     }
 
@@ -222,7 +231,7 @@ impl RunnerManager {
             } else {
                 InstanceType::VirtualMachine
             },
-            source: runner::resolve_source(&self.lxd, &config.base_image).await?,
+            source: runner::resolve_source(&self.deps.lxd, &config.base_image).await?,
             profiles: vec![
                 "default".into(),
                 setup::RUNNER_PROFILE.into(),
@@ -233,7 +242,7 @@ impl RunnerManager {
                 "self-hosted".into(),
                 "linux".into(),
                 arch.into(),
-                self.app.clone(),
+                self.deps.unit.app().to_string(),
                 config.base_image.clone(),
             ],
             group: config.group.clone(),

@@ -1,7 +1,10 @@
 //! Decides what reconcile and flush must do, from a snapshot of what exists.
 //!
 //! Owns every rule: who is healthy, who is idle, what to remove, how many to create, what
-//! never to touch. No I/O here: no clock, no network, no LXD. `act` carries a [`Plan`] out.
+//! never to touch, whether creating needs the binary, how many are healthy after acting.
+//! Each runner's (LXD instance, GitHub registration) pairing gets one named [`Verdict`] in
+//! one exhaustive `match` ([`verdict`]), so a forgotten case does not compile. No I/O here:
+//! no clock, no network, no LXD. `act` carries a [`Plan`] out.
 //!
 //! The original's rules, kept: unhealthy runners are replaced; the target counts healthy
 //! runners (a local instance whose runner process lives, whatever GitHub says yet); scale-down
@@ -56,11 +59,45 @@ pub enum Reason {
     Flush,
 }
 
+/// Why a runner is left alone for now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    /// GitHub says it runs a job: never killed by a reconcile, even when its instance looks
+    /// broken (GitHub may still be finishing the job).
+    Busy,
+    /// A registration without an instance that GitHub still sees online: it is going away
+    /// by itself (an ephemeral runner that just finished), or is not this host's to judge.
+    OnlineElsewhere,
+    /// Seen on neither side: nothing exists to act on (observe never yields it).
+    Unseen,
+}
+
+/// What one runner's two sides decide, before counting against the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Healthy: it counts toward the target.
+    Keep,
+    /// Broken: removed, and counted as missing (a new one is created in its place).
+    Replace(Reason),
+    /// Removed, and never counted.
+    Remove(Reason),
+    /// Neither counted nor removed.
+    Wait(Hold),
+}
+
+/// Which runners a flush removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flush {
+    /// Runners GitHub does not show busy: no job is killed.
+    Idle,
+    /// Every runner, busy ones too (their jobs fail): the unit is going away, or the
+    /// operator asked.
+    All,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Removal {
     pub name: String,
-    /// Whether there is an instance to delete.
-    pub local: bool,
     pub github_id: Option<u64>,
     pub reason: Reason,
 }
@@ -71,67 +108,127 @@ pub struct Plan {
     pub create: usize,
     /// `target − healthy`, the original's meaning.
     pub delta: i64,
+    /// Healthy runners the plan keeps (all healthy ones but those scaled down).
+    pub healthy_kept: usize,
+}
+
+impl Plan {
+    /// Creating runners needs the runner binary; a plan that creates none does not.
+    pub fn needs_binary(&self) -> bool {
+        self.create > 0
+    }
+
+    /// Healthy runners once the plan was carried out: those kept, the scale-downs that
+    /// failed (still running), and the creations that succeeded.
+    pub fn healthy_after(&self, removed: &[Removal], created: usize) -> usize {
+        let planned = self.remove.iter().filter(|r| r.reason == Reason::ScaleDown).count();
+        let done = removed.iter().filter(|r| r.reason == Reason::ScaleDown).count();
+        self.healthy_kept + planned.saturating_sub(done) + created
+    }
 }
 
 fn removal(runner: &Observed, reason: Reason) -> Removal {
     Removal {
         name: runner.name.clone(),
-        local: runner.local.is_some(),
         github_id: runner.github.map(|g| g.id),
         reason,
     }
 }
 
-/// Orphans: registrations of this unit with no instance, offline and not busy.
-fn orphans(snapshot: &[Observed]) -> impl Iterator<Item = Removal> + '_ {
-    snapshot
-        .iter()
-        .filter(|r| r.local.is_none() && r.github.is_some_and(|g| !g.online && !g.busy))
-        .map(|r| removal(r, Reason::Orphan))
+/// The verdict on one runner, from every pairing of what LXD and GitHub say.
+pub fn verdict(runner: &Observed) -> Verdict {
+    match (runner.local, runner.github) {
+        (Some(LocalSide { healthy: true }), _) => Verdict::Keep,
+        (Some(LocalSide { healthy: false }), Some(GithubSide { busy: true, .. })) => Verdict::Wait(Hold::Busy),
+        (Some(LocalSide { healthy: false }), Some(GithubSide { busy: false, .. }) | None) => {
+            Verdict::Replace(Reason::Unhealthy)
+        }
+        (None, Some(GithubSide { busy: true, .. })) => Verdict::Wait(Hold::Busy),
+        (
+            None,
+            Some(GithubSide {
+                online: true,
+                busy: false,
+                ..
+            }),
+        ) => Verdict::Wait(Hold::OnlineElsewhere),
+        (
+            None,
+            Some(GithubSide {
+                online: false,
+                busy: false,
+                ..
+            }),
+        ) => Verdict::Remove(Reason::Orphan),
+        (None, None) => Verdict::Wait(Hold::Unseen),
+    }
+}
+
+/// Whether a healthy runner may go in a scale-down: only one GitHub shows online and idle
+/// (one still registering, or busy, is never taken).
+fn idle(runner: &Observed) -> bool {
+    matches!(
+        runner.github,
+        Some(GithubSide {
+            online: true,
+            busy: false,
+            ..
+        })
+    )
 }
 
 /// What reconcile does to reach `target` healthy runners.
 pub fn reconcile(snapshot: &[Observed], target: usize) -> Plan {
-    let mut remove: Vec<Removal> = snapshot
-        .iter()
-        .filter(|r| r.local.is_some() && !r.healthy() && !r.busy())
-        .map(|r| removal(r, Reason::Unhealthy))
-        .collect();
-    remove.extend(orphans(snapshot));
-    let healthy: Vec<&Observed> = snapshot.iter().filter(|r| r.healthy()).collect();
-    let delta = target as i64 - healthy.len() as i64;
-    let mut create = 0;
-    if delta > 0 {
-        create = delta as usize;
-    } else if delta < 0 {
-        let mut idle: Vec<&&Observed> = healthy
-            .iter()
-            .filter(|r| r.github.is_some_and(|g| g.online && !g.busy))
-            .collect();
-        // Deterministic: the same snapshot always removes the same runners.
-        idle.sort_by(|a, b| a.name.cmp(&b.name));
-        remove.extend(
-            idle.into_iter()
-                .take(delta.unsigned_abs() as usize)
-                .map(|r| removal(r, Reason::ScaleDown)),
-        );
+    let mut remove = Vec::new();
+    let mut healthy: Vec<&Observed> = Vec::new();
+    for runner in snapshot {
+        match verdict(runner) {
+            Verdict::Keep => healthy.push(runner),
+            Verdict::Replace(reason) | Verdict::Remove(reason) => remove.push(removal(runner, reason)),
+            Verdict::Wait(_) => {}
+        }
     }
-    Plan { remove, create, delta }
-}
-
-/// What flush removes: every runner with an instance (busy ones only with `flush_busy`), and
-/// the orphans. It creates nothing; the caller reconciles after.
-pub fn flush(snapshot: &[Observed], flush_busy: bool) -> Plan {
-    let mut remove: Vec<Removal> = snapshot
-        .iter()
-        .filter(|r| r.local.is_some() && (flush_busy || !r.busy()))
-        .map(|r| removal(r, Reason::Flush))
+    let delta = target as i64 - healthy.len() as i64;
+    let create = usize::try_from(delta).unwrap_or(0);
+    let excess = usize::try_from(-delta).unwrap_or(0);
+    let mut idle: Vec<&&Observed> = healthy.iter().filter(|r| idle(r)).collect();
+    // Deterministic: the same snapshot always removes the same runners.
+    idle.sort_by(|a, b| a.name.cmp(&b.name));
+    let scaled_down: Vec<Removal> = idle
+        .into_iter()
+        .take(excess)
+        .map(|r| removal(r, Reason::ScaleDown))
         .collect();
-    remove.extend(orphans(snapshot));
+    let healthy_kept = healthy.len() - scaled_down.len();
+    remove.extend(scaled_down);
     Plan {
         remove,
-        create: 0,
-        delta: 0,
+        create,
+        delta,
+        healthy_kept,
+    }
+}
+
+/// What a flush removes: every runner with an instance (busy ones only with [`Flush::All`]),
+/// and the orphans. It creates nothing; the caller reconciles after.
+pub fn flush(snapshot: &[Observed], which: Flush) -> Plan {
+    let mut remove = Vec::new();
+    for runner in snapshot {
+        let reason = match (runner.local, runner.github, which) {
+            (Some(_), Some(GithubSide { busy: true, .. }), Flush::Idle) => None,
+            (Some(_), _, _) => Some(Reason::Flush),
+            (None, _, _) => match verdict(runner) {
+                Verdict::Remove(reason) => Some(reason),
+                Verdict::Keep | Verdict::Replace(_) | Verdict::Wait(_) => None,
+            },
+        };
+        if let Some(reason) = reason {
+            remove.push(removal(runner, reason));
+        }
+    }
+    Plan {
+        remove,
+        ..Plan::default()
     }
 }
 
@@ -199,7 +296,6 @@ mod tests {
             plan.remove,
             [Removal {
                 name: "orphan".into(),
-                local: false,
                 github_id: Some(6),
                 reason: Reason::Orphan
             }]
@@ -212,8 +308,57 @@ mod tests {
             runner("busy", Some(true), Some((true, true))),
             runner("idle", Some(true), Some((true, false))),
         ];
-        assert_eq!(flush(&snapshot, false).remove.len(), 1);
-        assert_eq!(flush(&snapshot, true).remove.len(), 2);
+        assert_eq!(flush(&snapshot, Flush::Idle).remove.len(), 1);
+        assert_eq!(flush(&snapshot, Flush::All).remove.len(), 2);
+    }
+
+    #[test]
+    fn every_pairing_of_the_two_sides_has_a_named_verdict() {
+        let cases = [
+            (Some(true), None, Verdict::Keep),
+            (Some(true), Some((true, true)), Verdict::Keep),
+            (Some(false), Some((true, true)), Verdict::Wait(Hold::Busy)),
+            (Some(false), Some((false, false)), Verdict::Replace(Reason::Unhealthy)),
+            (Some(false), None, Verdict::Replace(Reason::Unhealthy)),
+            (None, Some((true, true)), Verdict::Wait(Hold::Busy)),
+            (None, Some((true, false)), Verdict::Wait(Hold::OnlineElsewhere)),
+            (None, Some((false, false)), Verdict::Remove(Reason::Orphan)),
+            (None, None, Verdict::Wait(Hold::Unseen)),
+        ];
+        for (local, github, expected) in cases {
+            assert_eq!(verdict(&runner("r", local, github)), expected, "{local:?} {github:?}");
+        }
+    }
+
+    #[test]
+    fn healthy_after_acting_counts_failed_scale_downs_and_successful_creations() {
+        let snapshot = [
+            runner("a", Some(true), Some((true, false))),
+            runner("b", Some(true), Some((true, false))),
+            runner("dead", Some(false), None),
+        ];
+        let down = reconcile(&snapshot, 1);
+        assert_eq!((down.healthy_kept, down.remove.len()), (1, 2));
+        let unhealthy_only: Vec<Removal> = down
+            .remove
+            .iter()
+            .filter(|r| r.reason == Reason::Unhealthy)
+            .cloned()
+            .collect();
+        assert_eq!(down.healthy_after(&down.remove, 0), 1, "all removals done");
+        assert_eq!(
+            down.healthy_after(&unhealthy_only, 0),
+            2,
+            "the scale-down failed: b still runs"
+        );
+        let up = reconcile(&snapshot, 4);
+        assert!(up.needs_binary());
+        assert_eq!(
+            up.healthy_after(&up.remove, 1),
+            3,
+            "two kept, one of two creations made"
+        );
+        assert!(!reconcile(&snapshot[..2], 2).needs_binary());
     }
 
     fn arb_runner() -> impl Strategy<Value = Observed> {
@@ -276,13 +421,24 @@ mod tests {
         }
 
         #[test]
-        fn reconcile_never_plans_more_than_the_target(snapshot in arb_snapshot(), target in 0usize..20) {
+        fn reconcile_plans_exactly_the_target_unless_only_non_idle_runners_are_over_it(
+            snapshot in arb_snapshot(),
+            target in 0usize..20,
+        ) {
             let plan = reconcile(&snapshot, target);
-            let healthy_left = snapshot.iter().filter(|r| r.healthy() && !plan.remove.iter().any(|x| x.name == r.name)).count();
-            prop_assert!(plan.create <= target);
-            prop_assert!(healthy_left + plan.create <= target.max(healthy_left));
+            let left: Vec<&Observed> = snapshot
+                .iter()
+                .filter(|r| r.healthy() && !plan.remove.iter().any(|x| x.name == r.name))
+                .collect();
+            prop_assert_eq!(left.len(), plan.healthy_kept);
+            prop_assert!(left.len() + plan.create >= target, "planned under the target");
             if plan.create > 0 {
-                prop_assert_eq!(healthy_left + plan.create, target);
+                prop_assert_eq!(left.len() + plan.create, target);
+            }
+            if left.len() > target {
+                // Over the target only because what is left may not be scaled down.
+                prop_assert_eq!(plan.create, 0);
+                prop_assert!(left.iter().all(|r| !r.github.is_some_and(|g| g.online && !g.busy)));
             }
         }
 
@@ -310,12 +466,20 @@ mod tests {
         }
 
         #[test]
-        fn flush_removes_every_idle_instance_and_never_a_busy_one_unless_asked(snapshot in arb_snapshot()) {
-            let plan = flush(&snapshot, false);
+        fn flush_removes_every_idle_instance_and_a_busy_one_only_when_asked(
+            snapshot in arb_snapshot(),
+            all in any::<bool>(),
+        ) {
+            let which = if all { Flush::All } else { Flush::Idle };
+            let plan = flush(&snapshot, which);
+            prop_assert_eq!(plan.create, 0);
             for runner in &snapshot {
                 let removed = plan.remove.iter().any(|x| x.name == runner.name);
                 if runner.local.is_some() {
-                    prop_assert_eq!(removed, !runner.busy());
+                    prop_assert_eq!(removed, all || !runner.busy(), "{:?}", runner);
+                } else {
+                    // Without an instance only orphans go, whichever flush.
+                    prop_assert_eq!(removed, runner.github.is_some_and(|g| !g.online && !g.busy), "{:?}", runner);
                 }
             }
         }

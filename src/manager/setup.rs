@@ -16,16 +16,16 @@ use std::collections::BTreeMap;
 use crate::config::CharmConfig;
 use crate::host::storage::{self, RamDisk, StorageError};
 use crate::host::Host;
-use crate::lxd::{LxdClient, LxdError, Profile};
+use crate::lxd::{LxdClient, LxdError, Profile, Server};
 
 pub const POOL: &str = "runner";
 pub const RUNNER_PROFILE: &str = "runner";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
-    #[error("{0}")]
+    #[error(transparent)]
     Storage(#[from] StorageError),
-    #[error("{0}")]
+    #[error(transparent)]
     Lxd(#[from] LxdError),
     /// LXD refused a runner resource: the operator must change that option.
     #[error("LXD refused config `{option}` = {value:?}: {message}")]
@@ -53,12 +53,11 @@ impl SetupError {
 pub struct SetupReport {
     pub ram_disk: RamDisk,
     pub created: Vec<String>,
-    pub nic_hardened: bool,
 }
 
 pub async fn ensure(lxd: &LxdClient, host: &Host, config: &CharmConfig) -> Result<SetupReport, SetupError> {
     // LXD first: nothing is mounted for a daemon that is not there.
-    lxd.server().await?;
+    let server = lxd.server().await?;
     let kib = config.vm_disk.kib().saturating_mul(u64::from(config.virtual_machines));
     let ram_disk = storage::ensure_ram_disk(host, kib)?;
     let mut created = Vec::new();
@@ -69,12 +68,11 @@ pub async fn ensure(lxd: &LxdClient, host: &Host, config: &CharmConfig) -> Resul
     })?;
     let expected = source.to_string_lossy().into_owned();
     match lxd.storage_pool(POOL).await? {
-        Some(pool) => {
-            let found = pool["config"]["source"].as_str().unwrap_or("").to_string();
-            if found != expected {
-                return Err(SetupError::PoolElsewhere { found, expected });
-            }
+        Some(pool) if pool.source() != Some(expected.as_str()) => {
+            let found = pool.source().unwrap_or_default().to_string();
+            return Err(SetupError::PoolElsewhere { found, expected });
         }
+        Some(_) => {}
         None => {
             lxd.create_storage_pool(POOL, "dir", &BTreeMap::from([("source".to_string(), expected)]))
                 .await?;
@@ -95,12 +93,10 @@ pub async fn ensure(lxd: &LxdClient, host: &Host, config: &CharmConfig) -> Resul
         create_resource_profile(lxd, config).await?;
         created.push(format!("profile {resource}"));
     }
-    let nic_hardened = harden_default_nic(lxd).await?;
-    Ok(SetupReport {
-        ram_disk,
-        created,
-        nic_hardened,
-    })
+    if harden_default_nic(lxd, &server).await? {
+        tracing::debug!("LXD setup: the default profile's NIC is filtered");
+    }
+    Ok(SetupReport { ram_disk, created })
 }
 
 /// Creates the resource profile value by value; a refused value removes the half-made profile.
@@ -144,7 +140,7 @@ async fn create_resource_profile(lxd: &LxdClient, config: &CharmConfig) -> Resul
 
 /// The NIC filtering of the original charm, on the default profile's bridged NIC. Skipped
 /// (false) when the default profile has no bridged NIC or LXD lacks port isolation.
-async fn harden_default_nic(lxd: &LxdClient) -> Result<bool, SetupError> {
+async fn harden_default_nic(lxd: &LxdClient, server: &Server) -> Result<bool, SetupError> {
     let Some(mut profile) = lxd.profile("default").await? else {
         return Ok(false);
     };
@@ -161,7 +157,7 @@ async fn harden_default_nic(lxd: &LxdClient) -> Result<bool, SetupError> {
         "security.ipv4_filtering",
         "security.ipv6_filtering",
     ];
-    if lxd.has_extension("network_bridge_port_isolation").await? {
+    if server.has_extension("network_bridge_port_isolation") {
         wanted.push("security.port_isolation");
     }
     if wanted.iter().all(|k| nic.get(*k).map(String::as_str) == Some("true")) {

@@ -289,12 +289,9 @@ async fn wait_ready(lxd: &LxdClient, name: &str, timeout: Duration) -> Result<()
             step: "reading the instance state",
             source,
         })?;
-        let network = state.as_ref().map(|s| s["network"].clone()).unwrap_or_default();
-        let has_nic = network.get("eth0").is_some();
-        let has_ipv4 = network["eth0"]["addresses"]
-            .as_array()
-            .is_some_and(|a| a.iter().any(|x| x["family"] == "inet"));
-        if !has_nic || has_ipv4 {
+        let state = state.unwrap_or_default();
+        // An instance without a NIC has nothing to wait for.
+        if !state.network.contains_key("eth0") || state.has_ipv4_on("eth0") {
             return Ok(());
         }
         if tokio::time::Instant::now() >= deadline {

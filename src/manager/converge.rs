@@ -1,0 +1,146 @@
+//! The one path every hook and action takes to bring the runners where they should be:
+//! flush (if asked) → runner binary → replace idle runners when the binary changed (if
+//! asked) → reconcile (if asked). Callers name their choices ([`Converge`]) instead of
+//! passing booleans, and hear of each stage through a [`Stage`] callback (hooks turn it into
+//! a maintenance status, actions into `action-log` lines).
+
+use super::plan::Flush;
+use super::{ManagerError, Reconciled, Report, RunnerManager};
+
+/// How far to look for a runner binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinaryCheck {
+    /// Ask GitHub for its latest build and cache it when it is new. A failed check is not a
+    /// failure while a cached build exists.
+    Latest,
+    /// Use the cached build; ask GitHub only when there is none.
+    CachedOnly,
+}
+
+/// What a new runner binary means for the runners made with the old one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnNewBinary {
+    /// Replace the idle ones (busy ones finish their job first).
+    FlushIdle,
+    /// Leave them: they go after one job anyway.
+    Keep,
+}
+
+/// What one hook or action asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Converge {
+    /// Removed before anything else.
+    pub flush: Option<Flush>,
+    /// `None` leaves the runner binary alone.
+    pub binary: Option<BinaryCheck>,
+    pub on_new_binary: OnNewBinary,
+    /// Healthy runners wanted at the end; `None` makes no reconcile.
+    pub target: Option<usize>,
+}
+
+impl Converge {
+    /// The binary, then a reconcile to `target`.
+    pub fn reconcile(binary: BinaryCheck, target: u32) -> Self {
+        Converge {
+            flush: None,
+            binary: Some(binary),
+            on_new_binary: OnNewBinary::Keep,
+            target: Some(target as usize),
+        }
+    }
+
+    /// Only a flush: no binary, no reconcile (a unit going away).
+    pub fn flush_only(flush: Flush) -> Self {
+        Converge {
+            flush: Some(flush),
+            binary: None,
+            on_new_binary: OnNewBinary::Keep,
+            target: None,
+        }
+    }
+
+    pub fn flushing(self, flush: Flush) -> Self {
+        Converge {
+            flush: Some(flush),
+            ..self
+        }
+    }
+
+    pub fn on_new_binary(self, on_new_binary: OnNewBinary) -> Self {
+        Converge { on_new_binary, ..self }
+    }
+
+    /// Only the binary check (and what a new binary means), no reconcile.
+    pub fn binary_only(self) -> Self {
+        Converge { target: None, ..self }
+    }
+}
+
+/// Where a converge is, for the operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Flushing(Flush),
+    Flushed(Flush, usize),
+    CheckingBinary,
+    ReplacingIdleForNewBinary,
+    Reconciling(usize),
+}
+
+/// What a converge did.
+#[derive(Debug, Default)]
+pub struct Converged {
+    pub flushed: Option<Report>,
+    /// The cached binary changed (a new build was downloaded).
+    pub binary_changed: bool,
+    /// Idle runners replaced because of the new binary.
+    pub replaced: Option<Report>,
+    pub reconciled: Option<Reconciled>,
+}
+
+impl RunnerManager {
+    /// Carries `steps` out, telling `progress` of each stage.
+    ///
+    /// # Errors
+    /// The first stage that failed as a whole (GitHub or LXD unreachable, no binary); a
+    /// runner that failed alone is in the reports instead.
+    pub async fn converge(&self, steps: Converge, progress: &dyn Fn(Stage)) -> Result<Converged, ManagerError> {
+        let mut done = Converged::default();
+        if let Some(which) = steps.flush {
+            progress(Stage::Flushing(which));
+            let report = self.flush(which).await?;
+            progress(Stage::Flushed(which, report.removed.len()));
+            done.flushed = Some(report);
+        }
+        if steps.binary == Some(BinaryCheck::Latest) {
+            progress(Stage::CheckingBinary);
+        }
+        if let Some(check) = steps.binary {
+            done.binary_changed = self.ensure_binary(check).await?;
+        }
+        if done.binary_changed && steps.on_new_binary == OnNewBinary::FlushIdle {
+            progress(Stage::ReplacingIdleForNewBinary);
+            done.replaced = Some(self.flush(Flush::Idle).await?);
+        }
+        if let Some(target) = steps.target {
+            progress(Stage::Reconciling(target));
+            done.reconciled = Some(self.reconcile(target).await?);
+        }
+        Ok(done)
+    }
+
+    /// Makes sure a runner binary is cached, as `check` says; `true` when it changed.
+    async fn ensure_binary(&self, check: BinaryCheck) -> Result<bool, ManagerError> {
+        if check == BinaryCheck::CachedOnly && self.cached_tarball().is_some() {
+            return Ok(false);
+        }
+        match self.update_to_latest_tarball().await {
+            Ok(changed) => Ok(changed),
+            // A failed check is not a failed reconcile while there is a binary to use.
+            Err(e) if self.cached_tarball().is_some() => {
+                tracing::warn!("checking for a new runner binary: {e}");
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
