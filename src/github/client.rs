@@ -55,7 +55,8 @@ pub struct CallStats {
 pub(crate) struct Request {
     pub method: Method,
     pub url: Url,
-    pub body: Option<serde_json::Value>,
+    /// The JSON request body, serialised from a wire type.
+    pub body: Option<String>,
     /// Safe to send twice: retried on 5xx and timeouts.
     pub idempotent: bool,
     /// Send `If-None-Match` and keep the ETag.
@@ -140,7 +141,9 @@ impl GithubClient {
                 builder = builder.header(IF_NONE_MATCH, &page.etag);
             }
             if let Some(body) = &request.body {
-                builder = builder.json(body);
+                builder = builder
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body.clone());
             }
             self.count(|s| s.requests += 1);
             let response = match builder.send().await {

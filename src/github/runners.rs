@@ -1,14 +1,13 @@
 //! The runner operations, one method each, over [`GithubClient::send`].
 
 use reqwest::Method;
-use serde_json::json;
 
 use super::client::{GithubClient, Request};
 use super::error::GithubError;
 use super::scope::Scope;
 use super::types::{
-    AuthToken, AuthTokenWire, JitConfig, JitConfigWire, Runner, RunnerApplication, RunnerGroup, RunnerGroupList,
-    RunnerList,
+    AuthToken, AuthTokenWire, JitConfig, JitConfigRequest, JitConfigWire, Runner, RunnerApplication, RunnerGroup,
+    RunnerGroupList, RunnerList,
 };
 use crate::secret::Secret;
 
@@ -110,11 +109,16 @@ impl GithubClient {
         runner_group_id: u64,
     ) -> Result<JitConfig, GithubError> {
         let url = self.url(&format!("{}/generate-jitconfig", self.scope().runners_path()))?;
-        let body = json!({"name": name, "runner_group_id": runner_group_id, "labels": labels, "work_folder": "_work"});
+        let body = JitConfigRequest {
+            name,
+            runner_group_id,
+            labels,
+            work_folder: "_work",
+        };
         let request = Request {
             method: Method::POST,
             url: url.clone(),
-            body: Some(body),
+            body: Some(serde_json::to_string(&body).expect("a struct of strings and numbers always serialises")),
             idempotent: false,
             conditional: false,
         };

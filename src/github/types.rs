@@ -1,7 +1,7 @@
 //! GitHub's wire types for runners, read leniently: unknown fields are ignored and optional
 //! fields stay optional, since GitHub adds fields without a version bump.
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::secret::Secret;
 
@@ -90,6 +90,15 @@ pub(crate) struct AuthTokenWire {
 pub struct JitConfig {
     pub runner: Runner,
     pub encoded_jit_config: Secret,
+}
+
+/// `POST …/generate-jitconfig`'s body.
+#[derive(Serialize)]
+pub(crate) struct JitConfigRequest<'a> {
+    pub name: &'a str,
+    pub runner_group_id: u64,
+    pub labels: &'a [String],
+    pub work_folder: &'a str,
 }
 
 #[derive(Deserialize)]

@@ -4,6 +4,8 @@
 
 use std::sync::{Arc, Mutex};
 
+use serde_json::Value as Json;
+
 use super::{HookTools, RawConfig, Results, Status, ToolError};
 
 /// What a handler did through its hook tools.
@@ -27,14 +29,14 @@ pub struct Recorder {
 
 impl Recorder {
     /// Tools whose `config-get` prints `config` (a JSON object).
-    pub fn with_config(config: serde_json::Value) -> Self {
+    pub fn with_config(config: Json) -> Self {
         let recorder = Recorder::default();
         recorder.set_config(config);
         recorder
     }
 
-    pub fn set_config(&self, config: serde_json::Value) {
-        let serde_json::Value::Object(map) = config else {
+    pub fn set_config(&self, config: Json) {
+        let Json::Object(map) = config else {
             panic!("config-get prints a JSON object");
         };
         *self.config.lock().expect("config lock") = map;
