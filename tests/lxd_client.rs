@@ -14,6 +14,7 @@ fn spec(name: &str) -> InstanceSpec {
         kind: InstanceType::Container,
         source: InstanceSource::Alias(common::TEST_IMAGE.into()),
         profiles: vec!["default".into()],
+        devices: BTreeMap::new(),
         config: BTreeMap::from([("user.test".to_string(), "lxd_client".to_string())]),
         ephemeral: false,
     }

@@ -43,7 +43,7 @@ struct World {
 }
 
 async fn world(lxd: &LxdClient, registration: Registration) -> World {
-    let emulator = common::emulator_on_bridge(lxd).await;
+    let emulator = common::emulator_in_test_host().await;
     let host = Host::new(common::root());
     let charm = charm_config(&[("github-url", json!(emulator.base_url))]);
     setup::ensure(lxd, &host, &charm).await.expect("unit setup");
@@ -61,7 +61,8 @@ async fn world(lxd: &LxdClient, registration: Registration) -> World {
     let settings = RunnerSettings {
         kind: InstanceType::Container,
         source: runner::resolve_source(lxd, &charm.base_image).await.expect("source"),
-        profiles: vec!["default".into(), setup::RUNNER_PROFILE.into(), charm.resource_profile()],
+        profiles: vec![setup::RUNNER_PROFILE.into(), charm.resource_profile()],
+        devices: BTreeMap::new(),
         url: format!("{}/test-org", emulator.base_url),
         labels: vec!["github-runner".into(), common::TEST_IMAGE.into()],
         group: Some("default".into()),

@@ -10,6 +10,7 @@
 //! - `stop` removes every runner, busy ones too (the unit is going away), and the timer;
 //! - `remove` deletes the charm's state, token included.
 
+use super::bring_up::{bring_up, BringUp};
 use super::{made_with, status, Ctx};
 use crate::config::CharmConfig;
 use crate::event::Hook;
@@ -60,6 +61,18 @@ async fn converge(ctx: &Ctx<'_>, hook: Hook, steps: impl FnOnce(u32) -> Converge
         state.token = Some(config.token.clone());
         ctx.state.save(&state)?;
     }
+    let installed = match hook {
+        Hook::Install | Hook::UpgradeCharm => match bring_up(ctx).await? {
+            BringUp::Answers => None,
+            BringUp::Installed(with_lxd) => Some(with_lxd),
+            BringUp::Blocked(status) => {
+                ctx.status(&status)?;
+                return Ok(());
+            }
+        },
+        _ => None,
+    };
+    let ctx = installed.as_ref().unwrap_or(ctx);
     if let Some(status) = ctx.setup_lxd(&config).await {
         ctx.status(&status)?;
         return Ok(());

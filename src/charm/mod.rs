@@ -8,6 +8,7 @@
 //! and exits 0. Actions never exit non-zero: they call `action-fail` with the reason.
 
 mod actions;
+mod bring_up;
 mod hooks;
 mod status;
 #[cfg(test)]

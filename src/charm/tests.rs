@@ -115,10 +115,17 @@ async fn install_without_config_blocks_naming_path_and_token_and_writes_no_timer
 }
 
 #[tokio::test]
-async fn install_with_lxd_down_waits_for_it_and_keeps_no_timer() {
+async fn install_without_lxd_off_ubuntu_blocks_saying_how_to_install_it() {
     let unit = Unit::configured("http://127.0.0.1:9");
+    std::fs::create_dir_all(unit.path("etc")).expect("etc");
+    std::fs::write(unit.path("etc/os-release"), "ID=debian\n").expect("os-release");
     let done = unit.hook(Hook::Install).await;
-    assert!(waiting_for_lxd(done.statuses.last()), "{:?}", done.statuses);
+    let Some(Status::Blocked(message)) = done.statuses.last() else {
+        panic!("{:?}", done.statuses);
+    };
+    assert!(message.starts_with("LXD does not answer at "), "{message}");
+    assert!(message.contains("this machine is debian, not Ubuntu"), "{message}");
+    assert!(message.contains("apt-get install lxd"), "{message}");
     assert!(!unit.path(TIMER).exists(), "install leaves the timer to config-changed");
 }
 
@@ -185,11 +192,15 @@ async fn start_and_the_timer_s_reconcile_wait_for_lxd() {
 }
 
 #[tokio::test]
-async fn upgrade_charm_keeps_the_timer_and_waits_for_lxd() {
+async fn upgrade_charm_keeps_the_timer_and_tries_to_bring_lxd_up() {
     let unit = Unit::configured("http://127.0.0.1:9");
     let done = unit.hook(Hook::UpgradeCharm).await;
     assert!(unit.path(TIMER).exists());
-    assert!(waiting_for_lxd(done.statuses.last()));
+    assert!(
+        matches!(done.statuses.last(), Some(Status::Blocked(m)) if m.contains("not Ubuntu")),
+        "{:?}",
+        done.statuses
+    );
 }
 
 #[tokio::test]

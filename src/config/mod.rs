@@ -34,6 +34,8 @@ pub struct CharmConfig {
     /// `test-mode=insecure`: containers instead of VMs, plain http GitHub allowed.
     pub insecure: bool,
     pub denylist: Vec<Ipv4Net>,
+    /// The runners' own bridge network (`runner-subnet`).
+    pub runner_subnet: Ipv4Net,
     pub dockerhub_mirror: Option<url::Url>,
     pub use_aproxy: bool,
     pub github_url: url::Url,
@@ -117,6 +119,7 @@ pub mod defaults {
     pub const RECONCILE_INTERVAL: i64 = 10;
     pub const GITHUB_URL: &str = "https://github.com";
     pub const BASE_IMAGE: &str = "jammy";
+    pub const RUNNER_SUBNET: &str = "10.73.0.0/24";
 }
 
 impl CharmConfig {
@@ -156,9 +159,24 @@ impl CharmConfig {
             "insecure" => Some(true),
             _ => r.reject("test-mode", &mode, "must be empty or `insecure`"),
         });
-        let denylist = r
-            .string("denylist", "")
-            .and_then(|list| r.check("denylist", &list, parse_denylist));
+        let runner_subnet = r
+            .string("runner-subnet", defaults::RUNNER_SUBNET)
+            .and_then(|v| r.check("runner-subnet", &v, Ipv4Net::parse_runner_subnet));
+        let denylist = r.string("denylist", "").and_then(|list| {
+            r.check("denylist", &list, |list| {
+                let denylist = parse_denylist(list)?;
+                // A wider entry (10.0.0.0/8 around 10.73.0.0/24) is enforced: the bridge's
+                // address is the host's (always rejected) and port isolation keeps runners
+                // apart. One inside the runners' own network is not reachable by the ACL at all.
+                match (denylist.iter().find(|d| runner_subnet.is_some_and(|s| s.holds(d))), runner_subnet) {
+                    (Some(denied), Some(subnet)) => Err(format!(
+                        "entry {denied} lies inside `runner-subnet` {subnet}, the runners' own network, \
+                         which the firewall cannot filter: deny a network outside it, or move `runner-subnet`"
+                    )),
+                    _ => Ok(denylist),
+                }
+            })
+        });
         let dockerhub_mirror = r.string("dockerhub-mirror", "").and_then(|m| {
             if m.is_empty() {
                 return Some(None);
@@ -216,6 +234,7 @@ impl CharmConfig {
             reconcile_interval: reconcile_interval.expect(bug),
             insecure: insecure.expect(bug),
             denylist: denylist.expect(bug),
+            runner_subnet: runner_subnet.expect(bug),
             dockerhub_mirror: dockerhub_mirror.expect(bug),
             use_aproxy: use_aproxy.expect(bug),
             github_url: github_url.expect(bug),

@@ -196,6 +196,51 @@ impl Ipv4Net {
     }
 }
 
+impl Ipv4Net {
+    fn mask(&self) -> u32 {
+        if self.prefix == 0 {
+            0
+        } else {
+            u32::MAX << (32 - self.prefix)
+        }
+    }
+
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        u32::from(ip) & self.mask() == u32::from(self.addr)
+    }
+
+    /// Whether the two networks share an address (one then holds the other).
+    pub fn overlaps(&self, other: &Ipv4Net) -> bool {
+        self.contains(other.addr) || other.contains(self.addr)
+    }
+
+    /// Whether `other` lies wholly inside this network.
+    pub fn holds(&self, other: &Ipv4Net) -> bool {
+        other.prefix >= self.prefix && self.contains(other.addr)
+    }
+
+    /// The network's first host address: the runners' gateway on their bridge.
+    pub fn first_host(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.addr) + 1)
+    }
+
+    /// A network the runners' bridge can use: private (RFC 1918), /16 to /29.
+    pub fn parse_runner_subnet(value: &str) -> Result<Self, String> {
+        let net = Ipv4Net::parse(value)?;
+        if !(16..=29).contains(&net.prefix) {
+            return Err("needs a prefix length from 16 to 29, e.g. `10.73.0.0/24`".into());
+        }
+        let private = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
+            .iter()
+            .map(|n| Ipv4Net::parse(n).expect("RFC 1918 networks parse"))
+            .any(|private| private.contains(net.addr) && net.prefix >= private.prefix);
+        if !private {
+            return Err("must be a private network (10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16)".into());
+        }
+        Ok(net)
+    }
+}
+
 impl fmt::Display for Ipv4Net {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.addr, self.prefix)

@@ -7,6 +7,8 @@
 //! Juju, GitHub or LXD.
 
 pub(crate) mod fs;
+pub mod lxd_install;
+pub mod net;
 pub mod storage;
 pub mod systemctl;
 pub mod timer;

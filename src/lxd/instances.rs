@@ -58,6 +58,8 @@ pub struct InstanceSpec {
     pub kind: InstanceType,
     pub source: InstanceSource,
     pub profiles: Vec<String>,
+    /// Devices of the instance itself, over its profiles'.
+    pub devices: BTreeMap<String, BTreeMap<String, String>>,
     pub config: BTreeMap<String, String>,
     /// Deleted by LXD when it stops.
     pub ephemeral: bool,
@@ -76,6 +78,7 @@ impl InstanceSpec {
             "type": match self.kind { InstanceType::Container => "container", InstanceType::VirtualMachine => "virtual-machine" },
             "source": source,
             "profiles": self.profiles,
+            "devices": self.devices,
             "config": self.config,
             "ephemeral": self.ephemeral,
         })

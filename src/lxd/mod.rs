@@ -12,6 +12,7 @@
 mod client;
 mod error;
 mod instances;
+mod networks;
 mod resources;
 pub mod types;
 
@@ -19,4 +20,4 @@ pub use client::{socket_path, LxdClient};
 pub use error::LxdError;
 pub use instances::{ExecOutput, Instance, InstanceSource, InstanceSpec, InstanceType};
 pub use resources::Profile;
-pub use types::{InstanceState, Network, Server, StoragePool};
+pub use types::{AclRule, InstanceState, Network, NetworkAcl, Server, StoragePool};

@@ -1,4 +1,4 @@
-//! Profiles, storage pools, networks and image aliases: what the unit setup needs.
+//! Profiles, storage pools and image aliases: what the unit setup needs besides networks.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::client::LxdClient;
 use super::error::LxdError;
-use super::types::{ImageAlias, Network, StoragePool};
+use super::types::{ImageAlias, StoragePool};
 
 const CHANGE_TIMEOUT: Duration = Duration::from_secs(60);
 const POOL_TIMEOUT: Duration = Duration::from_secs(120);
@@ -84,10 +84,6 @@ impl LxdClient {
             POOL_TIMEOUT,
         )
         .await
-    }
-
-    pub async fn network(&self, name: &str) -> Result<Option<Network>, LxdError> {
-        self.get_optional(&format!("/1.0/networks/{name}")).await
     }
 
     /// The image fingerprint an alias points at, if the alias exists.

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// `null` → the type's default: LXD sends `null` for empty maps and lists in places.
 fn nullable<'de, D, T>(deserializer: D) -> Result<T, D::Error>
@@ -69,6 +69,41 @@ pub struct Network {
     pub config: BTreeMap<String, String>,
 }
 
+/// A network ACL, as `GET /1.0/network-acls/{name}` shows it and `POST`/`PUT` take it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkAcl {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub egress: Vec<AclRule>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub ingress: Vec<AclRule>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub config: BTreeMap<String, String>,
+}
+
+/// One ACL rule. LXD orders rules by action itself (drop, reject, allow), not by position.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AclRule {
+    /// `allow`, `reject` or `drop`.
+    pub action: String,
+    /// A CIDR, an address, or a comma-separated list of them.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub destination: String,
+    /// `tcp`, `udp`, `icmp4`, `icmp6`; empty for every protocol.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub protocol: String,
+    /// Ports or ranges, comma-separated (tcp and udp only).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub destination_port: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// `enabled`, `disabled` or `logged`.
+    #[serde(default)]
+    pub state: String,
+}
+
 /// `GET /1.0/instances/{name}/state`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct InstanceState {
@@ -80,13 +115,6 @@ pub struct InstanceState {
 }
 
 impl InstanceState {
-    /// Whether the interface has any IPv4 address.
-    pub fn has_ipv4_on(&self, interface: &str) -> bool {
-        self.network
-            .get(interface)
-            .is_some_and(|nic| nic.addresses.iter().any(|a| a.family == "inet"))
-    }
-
     /// Whether any interface but loopback has a global IPv4 address.
     pub fn has_global_ipv4(&self) -> bool {
         self.network

@@ -14,7 +14,9 @@
 mod act;
 mod converge;
 mod observe;
+pub mod firewall;
 pub mod plan;
+mod settings;
 pub mod setup;
 
 use std::sync::Mutex;
@@ -23,8 +25,8 @@ use std::time::Duration;
 use crate::config::{CharmConfig, GithubPath};
 use crate::github::{self, CallStats, ClientConfig, EtagCache, GithubClient, GithubError, Runner, Scope};
 use crate::host::Host;
-use crate::lxd::{InstanceType, LxdClient, LxdError};
-use crate::runner::{self, Registration, RunnerEnv, RunnerError, RunnerSettings};
+use crate::lxd::{LxdClient, LxdError};
+use crate::runner::{self, RunnerEnv, RunnerError};
 use crate::runner_binary::{self, BinaryError, RunnerBinaryCache, VerifiedTarball};
 use crate::unit::UnitName;
 
@@ -208,56 +210,5 @@ impl RunnerManager {
         tracing::info!("runner binary {} is now cached", tarball.filename());
         *self.tarball.lock().expect("tarball lock poisoned") = Some(Some(tarball));
         Ok(true)
-    }
-
-    /// What every new runner gets; asks GitHub for the group id and LXD for the image.
-    async fn settings(&self) -> Result<RunnerSettings, ManagerError> {
-        let config = &self.config;
-        let arch = runner_binary::host_arch()?;
-        let mut environment = Vec::new();
-        for (key, value) in [
-            ("HTTP_PROXY", &config.proxy.http),
-            ("HTTPS_PROXY", &config.proxy.https),
-            ("NO_PROXY", &config.proxy.no_proxy),
-        ] {
-            if let Some(value) = value {
-                environment.push((key.to_string(), value.clone()));
-                environment.push((key.to_lowercase(), value.clone()));
-            }
-        }
-        Ok(RunnerSettings {
-            kind: if config.insecure {
-                InstanceType::Container
-            } else {
-                InstanceType::VirtualMachine
-            },
-            source: runner::resolve_source(&self.deps.lxd, &config.base_image).await?,
-            profiles: vec![
-                "default".into(),
-                setup::RUNNER_PROFILE.into(),
-                config.resource_profile(),
-            ],
-            url: self.github.scope().registration_url(&config.github_url),
-            labels: vec![
-                "self-hosted".into(),
-                "linux".into(),
-                arch.into(),
-                self.deps.unit.app().to_string(),
-                config.base_image.clone(),
-            ],
-            group: config.group.clone(),
-            group_id: self.github.runner_group_id().await?,
-            registration: Registration::Jit,
-            environment,
-            dockerhub_mirror: config
-                .dockerhub_mirror
-                .as_ref()
-                .map(|u| u.as_str().trim_end_matches('/').to_string()),
-            ready_timeout: if config.insecure {
-                Duration::from_secs(120)
-            } else {
-                Duration::from_secs(600)
-            },
-        })
     }
 }

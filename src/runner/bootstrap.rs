@@ -51,7 +51,8 @@ mod tests {
         RunnerSettings {
             kind: InstanceType::Container,
             source: InstanceSource::Alias("runner-test".into()),
-            profiles: vec!["default".into()],
+            profiles: vec!["runner".into()],
+            devices: Default::default(),
             url: "https://github.com/acme".into(),
             labels: vec!["github-runner".into(), "jammy".into()],
             group: Some("it's".into()),

@@ -46,6 +46,8 @@ pub struct RunnerSettings {
     pub kind: InstanceType,
     pub source: InstanceSource,
     pub profiles: Vec<String>,
+    /// Devices of the instance itself, over its profiles' (a VM's root disk with `io.cache`).
+    pub devices: BTreeMap<String, BTreeMap<String, String>>,
     /// `config.sh --url`: `<github-url>/<org>` or `…/<owner>/<repo>`.
     pub url: String,
     pub labels: Vec<String>,
@@ -176,6 +178,7 @@ async fn create_steps(env: &RunnerEnv<'_>, name: &str, made: &mut Made) -> Resul
         kind: settings.kind,
         source: settings.source.clone(),
         profiles: settings.profiles.clone(),
+        devices: settings.devices.clone(),
         config: BTreeMap::from([("user.github-runner".to_string(), "true".to_string())]),
         ephemeral: true,
     };
@@ -289,9 +292,9 @@ async fn wait_ready(lxd: &LxdClient, name: &str, timeout: Duration) -> Result<()
             step: "reading the instance state",
             source,
         })?;
-        let state = state.unwrap_or_default();
-        // An instance without a NIC has nothing to wait for.
-        if !state.network.contains_key("eth0") || state.has_ipv4_on("eth0") {
+        // A runner without an address cannot reach GitHub: no NIC is not "ready". Any
+        // interface will do (a VM's is `enp5s0`, not `eth0`).
+        if state.is_some_and(|s| s.has_global_ipv4()) {
             return Ok(());
         }
         if tokio::time::Instant::now() >= deadline {

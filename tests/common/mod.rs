@@ -229,6 +229,7 @@ pub async fn reset(lxd: &LxdClient) {
         }
     }
     let profiles: Vec<String> = lxd.profile_names().await.expect("profiles");
+    // The charm's network goes too: every test starts from a daemon without it.
     for name in profiles
         .iter()
         .filter(|p| p.starts_with("cpu-") || *p == setup::RUNNER_PROFILE)
@@ -242,17 +243,41 @@ pub async fn reset(lxd: &LxdClient) {
             .await
             .expect("deleting the old runner pool");
     }
+    if lxd.network(setup::NETWORK).await.expect("network").is_some() {
+        lxd.delete_network(setup::NETWORK).await.expect("deleting the runners' bridge");
+    }
+    if lxd.network_acl(setup::ACL).await.expect("acl").is_some() {
+        lxd.delete_network_acl(setup::ACL).await.expect("deleting the runners' ACL");
+    }
 }
 
-/// The LXD bridge's address: where containers reach the host.
-pub async fn bridge_ip(lxd: &LxdClient) -> String {
-    let network = lxd
-        .network("lxdbr0")
-        .await
-        .expect("network")
-        .expect("lxdbr0 exists (scripts/lxd-setup.sh)");
-    let cidr = network.config.get("ipv4.address").expect("an IPv4 bridge");
-    cidr.split('/').next().expect("address").to_string()
+/// The test hosts of `scripts/test-hosts.sh`: network namespaces on this machine.
+pub const GITHUB_HOST: (&str, &str) = ("ghr-github", "10.152.0.2");
+pub const DENIED_HOST: (&str, &str) = ("ghr-denied", "10.153.0.2");
+
+/// Makes sure the test hosts exist (once per test process; the script is idempotent).
+pub fn test_hosts() {
+    static UP: OnceLock<()> = OnceLock::new();
+    UP.get_or_init(|| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/test-hosts.sh");
+        let status = Command::new(script).arg("up").status().expect("scripts/test-hosts.sh runs");
+        assert!(status.success(), "scripts/test-hosts.sh up failed (it needs root)");
+    });
+}
+
+/// A TCP listener made inside test host `netns` on `addr` (port 0: any free one): a thread
+/// enters the namespace, binds, and hands the socket back; it stays in the namespace.
+pub fn listen_in(netns: &str, addr: &str) -> std::net::TcpListener {
+    test_hosts();
+    let path = format!("/run/netns/{netns}");
+    let (addr, netns) = (addr.to_string(), netns.to_string());
+    std::thread::spawn(move || {
+        let ns = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns into the test host");
+        std::net::TcpListener::bind(&addr).unwrap_or_else(|e| panic!("binding {addr} in {netns}: {e}"))
+    })
+    .join()
+    .expect("the namespace thread")
 }
 
 pub async fn eventually(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> bool) {
@@ -263,17 +288,15 @@ pub async fn eventually(what: &str, timeout: Duration, mut check: impl AsyncFnMu
     }
 }
 
-/// fake-github on the LXD bridge, where runners in containers reach it; a runner is offline
-/// 5 s after its last heartbeat.
-pub async fn emulator_on_bridge(lxd: &LxdClient) -> fake_github::Emulator {
-    let ip = bridge_ip(lxd).await;
+/// fake-github on its test host (not on this host, which runners may never reach); a
+/// runner is offline 5 s after its last heartbeat.
+pub async fn emulator_in_test_host() -> fake_github::Emulator {
     let config = fake_github::Config {
         heartbeat_timeout: Duration::from_secs(5),
         ..fake_github::Config::default()
     };
-    fake_github::Emulator::start(config, &format!("{ip}:0"))
-        .await
-        .expect("emulator on the bridge")
+    let (netns, ip) = GITHUB_HOST;
+    fake_github::Emulator::start_on(config, listen_in(netns, &format!("{ip}:0"))).expect("emulator on its test host")
 }
 
 /// POSTs to fake-github's `/_emulator{path}` and returns the status.

@@ -26,7 +26,7 @@ pub fn blocking<T>(f: impl FnOnce() -> T) -> T {
 
 impl Stack {
     pub async fn deploy(lxd: LxdClient, virtual_machines: u32) -> Stack {
-        let emulator = super::emulator_on_bridge(&lxd).await;
+        let emulator = super::emulator_in_test_host().await;
         // A fresh unit on the shared root: no timer, state or cache of an earlier test, and
         // no runner instance an earlier (failed) test left.
         for dir in ["etc", "var"] {

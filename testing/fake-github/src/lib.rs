@@ -38,7 +38,17 @@ pub struct Emulator {
 impl Emulator {
     /// Serves `config` on `addr` (`127.0.0.1:0` for any free port) in the current runtime.
     pub async fn start(config: Config, addr: &str) -> anyhow::Result<Emulator> {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
+        Emulator::serve(config, tokio::net::TcpListener::bind(addr).await?)
+    }
+
+    /// Serves `config` on a socket bound elsewhere, e.g. inside a test host's network
+    /// namespace (a socket stays in the namespace it was made in).
+    pub fn start_on(config: Config, listener: std::net::TcpListener) -> anyhow::Result<Emulator> {
+        listener.set_nonblocking(true)?;
+        Emulator::serve(config, tokio::net::TcpListener::from_std(listener)?)
+    }
+
+    fn serve(config: Config, listener: tokio::net::TcpListener) -> anyhow::Result<Emulator> {
         let base_url = format!("http://{}", listener.local_addr()?);
         let world: Shared = Arc::new(Mutex::new(World::new(config)));
         world.lock().expect("fresh lock").base_url = base_url.clone();

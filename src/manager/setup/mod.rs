@@ -1,22 +1,28 @@
-//! The unit's LXD setup, idempotent, run by install, upgrade-charm and config-changed.
+//! The unit's LXD setup, idempotent, run by every hook that may create runners.
 //!
-//! 1. the RAM disk (`host::storage`), `virtual-machines × vm-disk`;
-//! 2. the storage pool `runner` (dir) on it;
-//! 3. the profile `runner` (nothing in it today: the place for what every runner shares);
+//! 1. LXD answers (nothing is mounted for a daemon that is not there);
+//! 2. the runners' network ([`network`]): the bridge `github-runners`, its firewall ACL, and
+//!    the `runner` profile with the NIC on it;
+//! 3. the RAM disk (`host::storage`), `virtual-machines × vm-disk`, and the storage pool
+//!    `runner` (dir) on it;
 //! 4. the resource profile `cpu-<c>-mem-<m>-disk-<d>`: limits.cpu, limits.memory, and the root
 //!    disk on the `runner` pool with its size; each value is set on its own, so when LXD
-//!    refuses one the error names the option;
-//! 5. the default profile's NIC hardened as the original did (MAC, IPv4 and IPv6 filtering,
-//!    port isolation), where the bridge supports it.
+//!    refuses one the error names the option.
 //!
-//! Running it twice changes nothing. It never deletes what runners may be using.
+//! Running it twice changes nothing. It never deletes what runners may be using, and never
+//! touches `lxdbr0`, the `default` profile or instances that are not this unit's runners.
+
+mod network;
 
 use std::collections::BTreeMap;
 
 use crate::config::CharmConfig;
+use crate::host::net::NetError;
 use crate::host::storage::{self, RamDisk, StorageError};
 use crate::host::Host;
-use crate::lxd::{LxdClient, LxdError, Profile, Server};
+use crate::lxd::{LxdClient, LxdError, Profile};
+
+pub use crate::manager::firewall::{ACL, NETWORK};
 
 pub const POOL: &str = "runner";
 pub const RUNNER_PROFILE: &str = "runner";
@@ -27,6 +33,8 @@ pub enum SetupError {
     Storage(#[from] StorageError),
     #[error(transparent)]
     Lxd(#[from] LxdError),
+    #[error(transparent)]
+    HostNetwork(#[from] NetError),
     /// LXD refused a runner resource: the operator must change that option.
     #[error("LXD refused config `{option}` = {value:?}: {message}")]
     Resource {
@@ -39,12 +47,26 @@ pub enum SetupError {
          once no instance uses it"
     )]
     PoolElsewhere { found: String, expected: String },
+    #[error("config `runner-subnet` {subnet} cannot be used: {why}; choose a free private network")]
+    SubnetClash { subnet: String, why: String },
+    #[error(
+        "LXD {kind} `{name}` exists and was not made by this charm: rename or delete it (`lxc {kind} delete {name}`), \
+         the charm makes its own"
+    )]
+    NotOurs { kind: &'static str, name: &'static str },
+    #[error("LXD refused the runners' firewall (network ACL `{ACL}`): {message}; no runner is created without it")]
+    Firewall { message: String },
+    #[error("LXD refused the runners' bridge `{NETWORK}`: {message}")]
+    Network { message: String },
+    /// Runners could not reach GitHub (or the proxy) under this config.
+    #[error("{0}")]
+    Unreachable(String),
 }
 
 impl SetupError {
     /// Whether the operator must act (blocked) rather than wait for LXD (waiting).
     pub fn needs_operator(&self) -> bool {
-        matches!(self, SetupError::Resource { .. } | SetupError::PoolElsewhere { .. })
+        !matches!(self, SetupError::Storage(_) | SetupError::Lxd(_) | SetupError::HostNetwork(_))
     }
 }
 
@@ -56,11 +78,10 @@ pub struct SetupReport {
 }
 
 pub async fn ensure(lxd: &LxdClient, host: &Host, config: &CharmConfig) -> Result<SetupReport, SetupError> {
-    // LXD first: nothing is mounted for a daemon that is not there.
     let server = lxd.server().await?;
+    let mut created = network::ensure(lxd, &server, config).await?;
     let kib = config.vm_disk.kib().saturating_mul(u64::from(config.virtual_machines));
     let ram_disk = storage::ensure_ram_disk(host, kib)?;
-    let mut created = Vec::new();
     let source = host.path(storage::RAM_DISK);
     std::fs::create_dir_all(&source).map_err(|e| StorageError::Mkdir {
         path: source.clone(),
@@ -79,22 +100,10 @@ pub async fn ensure(lxd: &LxdClient, host: &Host, config: &CharmConfig) -> Resul
             created.push(format!("storage pool {POOL}"));
         }
     }
-    if lxd.profile(RUNNER_PROFILE).await?.is_none() {
-        let profile = Profile {
-            name: RUNNER_PROFILE.into(),
-            description: "Every GitHub runner of this unit".into(),
-            ..Profile::default()
-        };
-        lxd.create_profile(&profile).await?;
-        created.push(format!("profile {RUNNER_PROFILE}"));
-    }
     let resource = config.resource_profile();
     if lxd.profile(&resource).await?.is_none() {
         create_resource_profile(lxd, config).await?;
         created.push(format!("profile {resource}"));
-    }
-    if harden_default_nic(lxd, &server).await? {
-        tracing::debug!("LXD setup: the default profile's NIC is filtered");
     }
     Ok(SetupReport { ram_disk, created })
 }
@@ -136,37 +145,4 @@ async fn create_resource_profile(lxd: &LxdClient, config: &CharmConfig) -> Resul
         }
     }
     Ok(())
-}
-
-/// The NIC filtering of the original charm, on the default profile's bridged NIC. Skipped
-/// (false) when the default profile has no bridged NIC or LXD lacks port isolation.
-async fn harden_default_nic(lxd: &LxdClient, server: &Server) -> Result<bool, SetupError> {
-    let Some(mut profile) = lxd.profile("default").await? else {
-        return Ok(false);
-    };
-    let Some((name, nic)) = profile
-        .devices
-        .iter()
-        .find(|(_, d)| d.get("type").map(String::as_str) == Some("nic"))
-    else {
-        return Ok(false);
-    };
-    let (name, mut nic) = (name.clone(), nic.clone());
-    let mut wanted = vec![
-        "security.mac_filtering",
-        "security.ipv4_filtering",
-        "security.ipv6_filtering",
-    ];
-    if server.has_extension("network_bridge_port_isolation") {
-        wanted.push("security.port_isolation");
-    }
-    if wanted.iter().all(|k| nic.get(*k).map(String::as_str) == Some("true")) {
-        return Ok(true);
-    }
-    for key in wanted {
-        nic.insert(key.into(), "true".into());
-    }
-    profile.devices.insert(name, nic);
-    lxd.update_profile(&profile).await?;
-    Ok(true)
 }

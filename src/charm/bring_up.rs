@@ -1,0 +1,74 @@
+//! LXD brought to a fresh machine by `install` and `upgrade-charm`: when no daemon answers,
+//! the snap is installed (Ubuntu) while the unit shows `maintenance`, then the charm waits
+//! for the daemon. When it cannot, the unit is `blocked` with the command to run.
+
+use std::time::Duration;
+
+use super::Ctx;
+use crate::host::lxd_install;
+use crate::juju::{Status, ToolError};
+use crate::lxd::{LxdClient, LxdError};
+use crate::manager::Deps;
+
+/// How long a freshly installed snap may take to answer.
+const READY_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// What bringing LXD up came to.
+pub(super) enum BringUp<'a> {
+    /// A daemon answered already.
+    Answers,
+    /// Installed here: the context with a client of the new daemon.
+    Installed(Ctx<'a>),
+    /// It could not be done: the status says what the operator must do.
+    Blocked(Status),
+}
+
+/// Makes sure an LXD daemon answers, installing it where the charm can.
+pub(super) async fn bring_up<'a>(ctx: &Ctx<'a>) -> Result<BringUp<'a>, ToolError> {
+    let socket = ctx.deps.lxd.socket().display().to_string();
+    match ctx.deps.lxd.server().await {
+        Err(LxdError::Unreachable { .. }) => {}
+        // A daemon that answers, even with an error, is there.
+        Ok(_) | Err(_) => return Ok(BringUp::Answers),
+    }
+    let args = match lxd_install::install_command(&ctx.deps.host) {
+        Ok(args) => args,
+        Err(e) => return Ok(BringUp::Blocked(Status::Blocked(format!("LXD does not answer at {socket}: {e}")))),
+    };
+    ctx.status(&Status::Maintenance(format!("installing LXD: snap {}", args.join(" "))))?;
+    let command = match lxd_install::run_snap(args) {
+        Ok(command) => command,
+        Err(e) => {
+            tracing::error!("LXD bring-up: {e}");
+            return Ok(BringUp::Blocked(Status::Blocked(format!("LXD is not installed: {e}"))));
+        }
+    };
+    tracing::info!("LXD bring-up: `{command}` done; waiting for the daemon");
+    let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
+    loop {
+        // The socket is looked for again: the snap's appears only now.
+        if let Ok(lxd) = LxdClient::from_env() {
+            if lxd.server().await.is_ok() {
+                tracing::info!("LXD bring-up: the daemon answers at {}", lxd.socket().display());
+                let deps = Deps {
+                    lxd,
+                    ..ctx.deps.clone()
+                };
+                return Ok(BringUp::Installed(Ctx {
+                    tools: ctx.tools,
+                    deps,
+                    state: ctx.state.clone(),
+                    proxy: ctx.proxy.clone(),
+                }));
+            }
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(BringUp::Blocked(Status::Blocked(format!(
+                "`{command}` succeeded but LXD did not answer within {} s: check `snap services lxd` \
+                 and `snap logs lxd`",
+                READY_TIMEOUT.as_secs()
+            ))));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}

@@ -1,0 +1,75 @@
+//! What every new runner of the unit gets ([`RunnerSettings`]), from the config, GitHub (the
+//! runner group's id) and LXD (the image, the server's features).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::{setup, ManagerError, RunnerManager};
+use crate::lxd::InstanceType;
+use crate::runner::{self, Registration, RunnerSettings};
+use crate::runner_binary;
+
+impl RunnerManager {
+    /// What every new runner gets; asks GitHub for the group id and LXD for the image.
+    pub(super) async fn settings(&self) -> Result<RunnerSettings, ManagerError> {
+        let config = &self.config;
+        let arch = runner_binary::host_arch()?;
+        let mut environment = Vec::new();
+        for (key, value) in [
+            ("HTTP_PROXY", &config.proxy.http),
+            ("HTTPS_PROXY", &config.proxy.https),
+            ("NO_PROXY", &config.proxy.no_proxy),
+        ] {
+            if let Some(value) = value {
+                environment.push((key.to_string(), value.clone()));
+                environment.push((key.to_lowercase(), value.clone()));
+            }
+        }
+        let kind = if config.insecure {
+            InstanceType::Container
+        } else {
+            InstanceType::VirtualMachine
+        };
+        let mut devices = BTreeMap::new();
+        // A VM's disk image on the tmpfs: host caching is what makes it usable (the
+        // original's fix), and the data is thrown away with the instance anyway.
+        if kind == InstanceType::VirtualMachine && self.deps.lxd.server().await?.has_extension("disk_io_cache") {
+            let root = [
+                ("type", "disk".to_string()),
+                ("path", "/".to_string()),
+                ("pool", setup::POOL.to_string()),
+                ("size", config.vm_disk.to_string()),
+                ("io.cache", "unsafe".to_string()),
+            ];
+            devices.insert("root".to_string(), root.map(|(k, v)| (k.to_string(), v)).into());
+        }
+        Ok(RunnerSettings {
+            kind,
+            source: runner::resolve_source(&self.deps.lxd, &config.base_image).await?,
+            // Not `default`: runners get only what the charm owns (its NIC, its pool).
+            profiles: vec![setup::RUNNER_PROFILE.into(), config.resource_profile()],
+            devices,
+            url: self.github.scope().registration_url(&config.github_url),
+            labels: vec![
+                "self-hosted".into(),
+                "linux".into(),
+                arch.into(),
+                self.deps.unit.app().to_string(),
+                config.base_image.clone(),
+            ],
+            group: config.group.clone(),
+            group_id: self.github.runner_group_id().await?,
+            registration: Registration::Jit,
+            environment,
+            dockerhub_mirror: config
+                .dockerhub_mirror
+                .as_ref()
+                .map(|u| u.as_str().trim_end_matches('/').to_string()),
+            ready_timeout: if config.insecure {
+                Duration::from_secs(120)
+            } else {
+                Duration::from_secs(600)
+            },
+        })
+    }
+}
