@@ -33,7 +33,11 @@ pub(super) async fn bring_up<'a>(ctx: &Ctx<'a>) -> Result<BringUp<'a>, ToolError
     }
     let args = match lxd_install::install_command(&ctx.deps.host) {
         Ok(args) => args,
-        Err(e) => return Ok(BringUp::Blocked(Status::Blocked(format!("LXD does not answer at {socket}: {e}")))),
+        Err(e) => {
+            return Ok(BringUp::Blocked(Status::Blocked(format!(
+                "LXD does not answer at {socket}: {e}"
+            ))))
+        }
     };
     ctx.status(&Status::Maintenance(format!("installing LXD: snap {}", args.join(" "))))?;
     let command = match lxd_install::run_snap(args) {

@@ -168,7 +168,10 @@ impl CharmConfig {
                 // A wider entry (10.0.0.0/8 around 10.73.0.0/24) is enforced: the bridge's
                 // address is the host's (always rejected) and port isolation keeps runners
                 // apart. One inside the runners' own network is not reachable by the ACL at all.
-                match (denylist.iter().find(|d| runner_subnet.is_some_and(|s| s.holds(d))), runner_subnet) {
+                match (
+                    denylist.iter().find(|d| runner_subnet.is_some_and(|s| s.holds(d))),
+                    runner_subnet,
+                ) {
                     (Some(denied), Some(subnet)) => Err(format!(
                         "entry {denied} lies inside `runner-subnet` {subnet}, the runners' own network, \
                          which the firewall cannot filter: deny a network outside it, or move `runner-subnet`"

@@ -177,7 +177,10 @@ fn the_runner_subnet_is_a_private_network_of_16_to_29_bits() {
         ("10.73.0.1/24", "has host bits set (did you mean 10.73.0.0/24?)"),
     ] {
         let message = problems(&with("runner-subnet", json!(value))).to_string();
-        assert!(message.contains(&format!("runner-subnet {value:?} {problem}")), "{message}");
+        assert!(
+            message.contains(&format!("runner-subnet {value:?} {problem}")),
+            "{message}"
+        );
     }
 }
 
@@ -185,7 +188,10 @@ fn the_runner_subnet_is_a_private_network_of_16_to_29_bits() {
 fn a_denylist_entry_inside_the_runners_own_network_is_refused_but_a_wider_one_is_kept() {
     let mut raw = with("denylist", json!("10.73.0.128/25"));
     let message = problems(&raw).to_string();
-    assert!(message.contains("entry 10.73.0.128/25 lies inside `runner-subnet` 10.73.0.0/24"), "{message}");
+    assert!(
+        message.contains("entry 10.73.0.128/25 lies inside `runner-subnet` 10.73.0.0/24"),
+        "{message}"
+    );
     raw.insert("denylist".into(), json!("10.0.0.0/8"));
     let config = CharmConfig::from_raw(&raw, ProxyConfig::default()).expect("a wider network is enforced");
     assert_eq!(config.denylist.len(), 1);
@@ -241,7 +247,10 @@ fn code_defaults_match_config_yaml() {
     );
     assert_eq!(default("github-url"), serde_yaml::Value::from(defaults::GITHUB_URL));
     assert_eq!(default("base-image"), serde_yaml::Value::from(defaults::BASE_IMAGE));
-    assert_eq!(default("runner-subnet"), serde_yaml::Value::from(defaults::RUNNER_SUBNET));
+    assert_eq!(
+        default("runner-subnet"),
+        serde_yaml::Value::from(defaults::RUNNER_SUBNET)
+    );
     assert!(
         yaml["options"]["test-mode"].get("default").is_none(),
         "test-mode has no default, as in the original"

@@ -61,7 +61,11 @@ mod tests {
     fn only_ubuntu_gets_the_snap_and_others_are_told_how() {
         let root = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(root.path().join("etc")).expect("etc");
-        std::fs::write(root.path().join("etc/os-release"), "NAME=\"Debian GNU/Linux\"\nID=debian\n").expect("write");
+        std::fs::write(
+            root.path().join("etc/os-release"),
+            "NAME=\"Debian GNU/Linux\"\nID=debian\n",
+        )
+        .expect("write");
         let err = install_command(&Host::new(root.path())).expect_err("not ubuntu");
         assert!(err.to_string().contains("this machine is debian, not Ubuntu"), "{err}");
         assert!(err.to_string().contains("apt-get install lxd"));

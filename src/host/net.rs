@@ -108,6 +108,8 @@ mod tests {
     #[test]
     fn this_host_has_a_loopback_address() {
         let addresses = addresses().expect("getifaddrs");
-        assert!(addresses.iter().any(|a| a.address == Ipv4Addr::LOCALHOST && a.prefix == 8));
+        assert!(addresses
+            .iter()
+            .any(|a| a.address == Ipv4Addr::LOCALHOST && a.prefix == 8));
     }
 }

@@ -33,8 +33,13 @@ impl LxdClient {
     /// Sets the given config keys of a network, leaving the others (`PATCH`).
     pub async fn patch_network_config(&self, name: &str, config: &BTreeMap<String, String>) -> Result<(), LxdError> {
         let body = json!({"config": config});
-        self.send(Method::PATCH, &format!("/1.0/networks/{name}"), Some(&body), CHANGE_TIMEOUT)
-            .await
+        self.send(
+            Method::PATCH,
+            &format!("/1.0/networks/{name}"),
+            Some(&body),
+            CHANGE_TIMEOUT,
+        )
+        .await
     }
 
     pub async fn delete_network(&self, name: &str) -> Result<(), LxdError> {
@@ -55,7 +60,8 @@ impl LxdClient {
     /// Replaces an ACL's description, rules and config in one request; LXD reprograms the
     /// firewall of every network using it at once.
     pub async fn update_network_acl(&self, acl: &NetworkAcl) -> Result<(), LxdError> {
-        let body = json!({"description": acl.description, "egress": acl.egress, "ingress": acl.ingress, "config": acl.config});
+        let body =
+            json!({"description": acl.description, "egress": acl.egress, "ingress": acl.ingress, "config": acl.config});
         self.send(
             Method::PUT,
             &format!("/1.0/network-acls/{}", acl.name),
@@ -66,7 +72,12 @@ impl LxdClient {
     }
 
     pub async fn delete_network_acl(&self, name: &str) -> Result<(), LxdError> {
-        self.send::<()>(Method::DELETE, &format!("/1.0/network-acls/{name}"), None, CHANGE_TIMEOUT)
-            .await
+        self.send::<()>(
+            Method::DELETE,
+            &format!("/1.0/network-acls/{name}"),
+            None,
+            CHANGE_TIMEOUT,
+        )
+        .await
     }
 }

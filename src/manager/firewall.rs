@@ -81,10 +81,20 @@ pub fn acl(inputs: &Inputs) -> NetworkAcl {
             open.push(format!("{}-65535", port + 1));
         }
         if !open.is_empty() {
-            egress.push(reject(format!("{addr}/32"), "tcp", open.join(","), "the host, but the model proxy"));
+            egress.push(reject(
+                format!("{addr}/32"),
+                "tcp",
+                open.join(","),
+                "the host, but the model proxy",
+            ));
         }
         for protocol in ["udp", "icmp4"] {
-            egress.push(reject(format!("{addr}/32"), protocol, String::new(), "the host, but the model proxy"));
+            egress.push(reject(
+                format!("{addr}/32"),
+                protocol,
+                String::new(),
+                "the host, but the model proxy",
+            ));
         }
     }
     egress.push(reject(
@@ -95,7 +105,12 @@ pub fn acl(inputs: &Inputs) -> NetworkAcl {
     ));
     egress.push(reject("::/0".into(), "", String::new(), "IPv6"));
     if !inputs.denylist.is_empty() {
-        egress.push(reject(cidrs(&inputs.denylist, ""), "", String::new(), "config denylist"));
+        egress.push(reject(
+            cidrs(&inputs.denylist, ""),
+            "",
+            String::new(),
+            "config denylist",
+        ));
     }
     NetworkAcl {
         name: ACL.into(),
@@ -243,7 +258,10 @@ mod tests {
             prefix,
         };
         let subnet = net("10.73.0.0/24");
-        let own = [route(NETWORK, Ipv4Addr::new(10, 73, 0, 0), 24), route("eth0", Ipv4Addr::UNSPECIFIED, 0)];
+        let own = [
+            route(NETWORK, Ipv4Addr::new(10, 73, 0, 0), 24),
+            route("eth0", Ipv4Addr::UNSPECIFIED, 0),
+        ];
         assert_eq!(subnet_clash(&subnet, &own, &[]), None);
         let wide = [route("eth1", Ipv4Addr::new(10, 0, 0, 0), 8)];
         assert_eq!(
@@ -262,7 +280,10 @@ mod tests {
     fn github_behind_the_denylist_or_on_the_host_is_named() {
         let inputs = inputs();
         let why = unreachable("GitHub", &[Ipv4Addr::new(10, 152, 0, 2)], &inputs).expect("denied");
-        assert!(why.contains("`denylist` entry 10.152.0.0/24 covers GitHub (10.152.0.2)"), "{why}");
+        assert!(
+            why.contains("`denylist` entry 10.152.0.0/24 covers GitHub (10.152.0.2)"),
+            "{why}"
+        );
         let why = unreachable("GitHub", &[Ipv4Addr::new(192, 0, 2, 2)], &inputs).expect("host");
         assert!(why.contains("an address of this host"), "{why}");
         assert_eq!(unreachable("GitHub", &[Ipv4Addr::new(140, 82, 112, 3)], &inputs), None);

@@ -13,8 +13,8 @@
 
 mod act;
 mod converge;
-mod observe;
 pub mod firewall;
+mod observe;
 pub mod plan;
 mod settings;
 pub mod setup;

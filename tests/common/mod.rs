@@ -68,6 +68,8 @@ pub struct Juju {
     /// A host root shared with other tests (LXD's `runner` pool lives on it); `None` for a
     /// fresh one.
     pub root: Option<PathBuf>,
+    /// Put before `PATH` for the hooks: fake host commands (`snap`).
+    pub path_prefix: Option<PathBuf>,
 }
 
 impl Juju {
@@ -76,6 +78,7 @@ impl Juju {
             dir: tempfile::tempdir().expect("tempdir"),
             lxd_dir: None,
             root: None,
+            path_prefix: None,
         }
     }
 
@@ -95,7 +98,12 @@ impl Juju {
 
     /// Runs `fake-juju <args>`.
     pub fn run(&self, args: &[&str]) -> Output {
-        Command::new(fake_juju_path())
+        let mut command = Command::new(fake_juju_path());
+        if let Some(prefix) = &self.path_prefix {
+            let path = std::env::var("PATH").unwrap_or_default();
+            command.env("PATH", format!("{}:{path}", prefix.display()));
+        }
+        command
             .args(args)
             .env("FAKE_JUJU_MODEL", self.model())
             .env("GITHUB_RUNNER_ROOT", self.root())
@@ -244,10 +252,14 @@ pub async fn reset(lxd: &LxdClient) {
             .expect("deleting the old runner pool");
     }
     if lxd.network(setup::NETWORK).await.expect("network").is_some() {
-        lxd.delete_network(setup::NETWORK).await.expect("deleting the runners' bridge");
+        lxd.delete_network(setup::NETWORK)
+            .await
+            .expect("deleting the runners' bridge");
     }
     if lxd.network_acl(setup::ACL).await.expect("acl").is_some() {
-        lxd.delete_network_acl(setup::ACL).await.expect("deleting the runners' ACL");
+        lxd.delete_network_acl(setup::ACL)
+            .await
+            .expect("deleting the runners' ACL");
     }
 }
 
@@ -260,7 +272,10 @@ pub fn test_hosts() {
     static UP: OnceLock<()> = OnceLock::new();
     UP.get_or_init(|| {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/test-hosts.sh");
-        let status = Command::new(script).arg("up").status().expect("scripts/test-hosts.sh runs");
+        let status = Command::new(script)
+            .arg("up")
+            .status()
+            .expect("scripts/test-hosts.sh runs");
         assert!(status.success(), "scripts/test-hosts.sh up failed (it needs root)");
     });
 }
@@ -309,4 +324,22 @@ pub async fn emulator_admin(emulator: &fake_github::Emulator, path: impl AsRef<s
         .expect("admin API")
         .status()
         .as_u16()
+}
+
+/// LXD's answer to `GET path` as JSON, exactly as the daemon gives it (its `metadata`).
+pub async fn lxd_raw(lxd: &LxdClient, path: &str) -> Value {
+    let http = reqwest::Client::builder()
+        .unix_socket(lxd.socket())
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client");
+    let body: Value = http
+        .get(format!("http://lxd{path}"))
+        .send()
+        .await
+        .expect("LXD answers")
+        .json()
+        .await
+        .expect("JSON");
+    body["metadata"].clone()
 }

@@ -26,6 +26,16 @@ pub fn blocking<T>(f: impl FnOnce() -> T) -> T {
 
 impl Stack {
     pub async fn deploy(lxd: LxdClient, virtual_machines: u32) -> Stack {
+        Stack::deploy_with(lxd, virtual_machines, &[], |_| {}).await
+    }
+
+    /// [`Stack::deploy`] with more options (`key=value`) and a unit set up by `customize`.
+    pub async fn deploy_with(
+        lxd: LxdClient,
+        virtual_machines: u32,
+        extra: &[&str],
+        customize: impl FnOnce(&mut Juju),
+    ) -> Stack {
         let emulator = super::emulator_in_test_host().await;
         // A fresh unit on the shared root: no timer, state or cache of an earlier test, and
         // no runner instance an earlier (failed) test left.
@@ -43,7 +53,7 @@ impl Stack {
         juju.lxd_dir = Some(lxd.socket().parent().expect("socket dir").to_path_buf());
         let url = format!("github-url={}", emulator.base_url);
         let vms = format!("virtual-machines={virtual_machines}");
-        let config = [
+        let mut config = vec![
             "path=test-org",
             "token=ghp_emulatortoken",
             "test-mode=insecure",
@@ -54,6 +64,8 @@ impl Stack {
             url.as_str(),
             vms.as_str(),
         ];
+        config.extend_from_slice(extra);
+        customize(&mut juju);
         blocking(|| juju.deploy(&config));
         Stack { lxd, emulator, juju }
     }

@@ -66,7 +66,10 @@ pub enum SetupError {
 impl SetupError {
     /// Whether the operator must act (blocked) rather than wait for LXD (waiting).
     pub fn needs_operator(&self) -> bool {
-        !matches!(self, SetupError::Storage(_) | SetupError::Lxd(_) | SetupError::HostNetwork(_))
+        !matches!(
+            self,
+            SetupError::Storage(_) | SetupError::Lxd(_) | SetupError::HostNetwork(_)
+        )
     }
 }
 

@@ -44,7 +44,12 @@ pub async fn ensure(lxd: &LxdClient, server: &Server, config: &CharmConfig) -> R
             lxd.create_network_acl(&acl).await.map_err(refused_firewall)?;
             made.push(format!("network ACL {ACL}"));
         }
-        Some(found) if !firewall::owned(&found.config) => return Err(SetupError::NotOurs { kind: "network ACL", name: ACL }),
+        Some(found) if !firewall::owned(&found.config) => {
+            return Err(SetupError::NotOurs {
+                kind: "network ACL",
+                name: ACL,
+            })
+        }
         Some(found) if found != acl => {
             lxd.update_network_acl(&acl).await.map_err(refused_firewall)?;
             tracing::info!("LXD setup: firewall rules of {ACL} updated in place");
@@ -61,7 +66,10 @@ pub async fn ensure(lxd: &LxdClient, server: &Server, config: &CharmConfig) -> R
             made.push(format!("network {NETWORK} ({})", wanted["ipv4.address"]));
         }
         Some(found) if !found.managed || !firewall::owned(&found.config) => {
-            return Err(SetupError::NotOurs { kind: "network", name: NETWORK })
+            return Err(SetupError::NotOurs {
+                kind: "network",
+                name: NETWORK,
+            })
         }
         Some(found) => {
             let stale: BTreeMap<String, String> = wanted
@@ -69,7 +77,9 @@ pub async fn ensure(lxd: &LxdClient, server: &Server, config: &CharmConfig) -> R
                 .filter(|(k, v)| found.config.get(k) != Some(v))
                 .collect();
             if !stale.is_empty() {
-                lxd.patch_network_config(NETWORK, &stale).await.map_err(refused_network)?;
+                lxd.patch_network_config(NETWORK, &stale)
+                    .await
+                    .map_err(refused_network)?;
                 tracing::info!("LXD setup: network {NETWORK} updated: {stale:?}");
             }
         }

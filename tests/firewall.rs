@@ -1,0 +1,138 @@
+//! What runners can reach, probed from inside a real runner: fake-github on its test host
+//! (the runner comes online), no address of this host, no cloud metadata, and a second test
+//! host only while its network is not in `denylist` — changed in place, with no runner
+//! recreated. Real LXD, busybox runners, test hosts in network namespaces.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, TcpListener};
+use std::time::Duration;
+
+use common::stack::{blocking, stack, Stack};
+use github_runner::manager::setup;
+
+/// Answers every connection with a one-line HTTP page saying `name`.
+fn serve(listener: TcpListener, name: &'static str) -> u16 {
+    let port = listener.local_addr().expect("bound").port();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let mut buf = [0u8; 512];
+            let _ = conn.read(&mut buf);
+            let _ = write!(conn, "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{name}", name.len());
+        }
+    });
+    port
+}
+
+/// What a bounded probe from the runner `name` to `http://addr:port/` saw.
+async fn probe(s: &Stack, name: &str, addr: impl std::fmt::Display, port: u16) -> String {
+    // busybox wget's own -T segfaults; `timeout` bounds it.
+    let script = format!("timeout 3 wget -q -O - http://{addr}:{port}/ 2>&1; echo \" rc=$?\"");
+    let out = s
+        .lxd
+        .exec(name, &["sh", "-c", &script], &Default::default())
+        .await
+        .expect("exec");
+    out.stdout.trim().to_string()
+}
+
+fn refused(seen: &str) -> bool {
+    seen.contains("Connection refused") && seen.ends_with("rc=1")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runners_reach_github_but_not_the_host_nor_metadata_and_the_denylist_changes_in_place() {
+    let Some((_one, s)) = stack(1).await else { return };
+    s.settle(1).await; // fake-github on its test host is reachable: the runner is online
+    let runner = s.instances().await.into_iter().next().expect("a runner");
+    let host_port = serve(TcpListener::bind("0.0.0.0:0").expect("host listener"), "host");
+    let hosts: Vec<Ipv4Addr> = github_runner::host::net::addresses()
+        .expect("addresses")
+        .into_iter()
+        .map(|a| a.address)
+        .filter(|a| !a.is_loopback())
+        .collect();
+    assert!(
+        hosts.len() >= 3,
+        "this host, lxdbr0, the runners' bridge, the test hosts' ends: {hosts:?}"
+    );
+    for addr in &hosts {
+        let seen = probe(&s, &runner, addr, host_port).await;
+        assert!(refused(&seen), "host address {addr}: {seen}");
+    }
+    let seen = probe(&s, &runner, "169.254.169.254", 80).await;
+    assert!(refused(&seen), "cloud metadata: {seen}");
+
+    let (netns, ip) = common::DENIED_HOST;
+    let denied_port = serve(common::listen_in(netns, &format!("{ip}:0")), "denied-host");
+    assert!(probe(&s, &runner, ip, denied_port).await.starts_with("denied-host"));
+    s.juju(&["config", "github-runner", "denylist=10.153.0.0/24"]);
+    let seen = probe(&s, &runner, ip, denied_port).await;
+    assert!(refused(&seen), "a denylisted network: {seen}");
+    s.juju(&["config", "github-runner", "denylist="]);
+    assert!(probe(&s, &runner, ip, denied_port).await.starts_with("denied-host"));
+    assert_eq!(
+        s.instances().await.into_iter().collect::<Vec<_>>(),
+        [runner],
+        "no runner was recreated"
+    );
+    let (status, message) = blocking(|| s.juju.unit_status());
+    assert_eq!((status.as_str(), message.as_str()), ("active", "1/1 runners"));
+    s.remove();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lxdbr0_the_default_profile_and_other_instances_stay_byte_identical() {
+    let Some(lxd) = common::lxd().await else { return };
+    let guard = common::exclusive(&lxd).await;
+    let bystander = common::unique("gh-test-bystander");
+    let spec = github_runner::lxd::InstanceSpec {
+        name: bystander.clone(),
+        kind: github_runner::lxd::InstanceType::Container,
+        source: github_runner::lxd::InstanceSource::Alias(common::TEST_IMAGE.into()),
+        profiles: vec!["default".into()],
+        devices: Default::default(),
+        config: Default::default(),
+        ephemeral: false,
+    };
+    lxd.create_instance(&spec).await.expect("bystander");
+    lxd.start_instance(&bystander, Duration::from_secs(30))
+        .await
+        .expect("started");
+    let paths = [
+        "/1.0/networks/lxdbr0".to_string(),
+        "/1.0/profiles/default".to_string(),
+        format!("/1.0/instances/{bystander}"),
+    ];
+    let mut before = Vec::new();
+    for path in &paths {
+        before.push(common::lxd_raw(&lxd, path).await);
+    }
+    let s = common::stack::Stack::deploy(lxd.clone(), 2).await;
+    s.settle(2).await;
+    s.juju(&["tick"]);
+    s.settle(2).await;
+    s.remove();
+    for (path, before) in paths.iter().zip(before) {
+        assert_eq!(common::lxd_raw(&lxd, path).await, before, "{path} changed");
+    }
+    let _ = lxd.stop_instance(&bystander, Duration::from_secs(5), true).await;
+    let _ = lxd.delete_instance(&bystander).await;
+    drop(guard);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_without_the_charm_s_network_gets_it_back_and_runners_come_online() {
+    let Some((_one, s)) = stack(1).await else { return };
+    s.settle(1).await;
+    s.remove();
+    common::reset(&s.lxd).await; // the bridge, its ACL, the profiles and the pool are gone
+    assert!(s.lxd.network(setup::NETWORK).await.expect("asked").is_none());
+    let s = common::stack::Stack::deploy(s.lxd.clone(), 1).await;
+    s.settle(1).await;
+    let network = s.lxd.network(setup::NETWORK).await.expect("asked").expect("made again");
+    assert_eq!(network.config["ipv4.address"], "10.73.0.1/24");
+    assert_eq!(network.config["security.acls"], setup::ACL);
+    s.remove();
+}

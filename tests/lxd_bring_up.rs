@@ -1,0 +1,120 @@
+//! A fresh machine and bad network settings, through the real charm under fake-juju: LXD
+//! installed by `snap` at install (a fake `snap` on `PATH` stands in for the store), and
+//! every setting that would fence runners off GitHub or clash with the host blocked, naming
+//! it, with nothing applied.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+
+use common::stack::{blocking, Stack};
+use github_runner::manager::setup;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn install_on_ubuntu_without_lxd_installs_the_snap_then_brings_runners_up() {
+    let Some(lxd) = common::lxd().await else { return };
+    let _one = common::exclusive(&lxd).await;
+    let fakes = tempfile::tempdir().expect("tempdir");
+    let lxd_dir = tempfile::tempdir().expect("tempdir");
+    let calls = fakes.path().join("snap.calls");
+    // `snap list lxd` fails (only the 24.04 stub is there); `snap install lxd` makes the
+    // daemon appear where the charm looks (the real one, through a symlink).
+    let snap = format!(
+        "#!/bin/sh\necho \"$*\" >> {calls}\ncase \"$1 $2\" in\n  'list lxd') exit 1 ;;\n  'install lxd') ln -sf {real} {dir}/unix.socket ;;\nesac\n",
+        calls = calls.display(),
+        real = lxd.socket().display(),
+        dir = lxd_dir.path().display(),
+    );
+    std::fs::write(fakes.path().join("snap"), snap).expect("fake snap");
+    std::fs::set_permissions(fakes.path().join("snap"), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let os_release = common::root().join("etc/os-release");
+    let fakes_dir = fakes.path().to_path_buf();
+    let socket_dir = lxd_dir.path().to_path_buf();
+    let s = Stack::deploy_with(lxd.clone(), 1, &[], move |juju| {
+        std::fs::create_dir_all(os_release.parent().expect("etc")).expect("etc");
+        std::fs::write(&os_release, "NAME=Ubuntu\nID=ubuntu\nVERSION_ID=\"24.04\"\n").expect("os-release");
+        juju.path_prefix = Some(fakes_dir);
+        juju.lxd_dir = Some(socket_dir);
+    })
+    .await;
+    s.settle(1).await;
+    assert_eq!(
+        std::fs::read_to_string(&calls).expect("snap ran"),
+        "list lxd\ninstall lxd\n"
+    );
+    let statuses: Vec<Vec<String>> = blocking(|| s.juju.calls())
+        .into_iter()
+        .filter(|(tool, _)| tool == "status-set")
+        .map(|(_, args)| args)
+        .collect();
+    assert!(
+        statuses
+            .iter()
+            .any(|a| a.contains(&"maintenance".to_string())
+                && a.contains(&"installing LXD: snap install lxd".to_string())),
+        "{statuses:?}"
+    );
+    s.remove();
+    let _ = std::fs::remove_file(common::root().join("etc/os-release"));
+}
+
+/// Deploys with `extra` options and returns the unit's status once install is done.
+async fn blocked_by(lxd: &github_runner::lxd::LxdClient, extra: &[&str]) -> (Stack, String) {
+    let s = Stack::deploy_with(lxd.clone(), 1, extra, |_| {}).await;
+    let (status, message) = blocking(|| s.juju.unit_status());
+    assert_eq!(status, "blocked", "{message}");
+    assert!(
+        s.instances().await.is_empty(),
+        "no runner without its network and firewall"
+    );
+    (s, message)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_network_settings_block_naming_the_cause_and_change_nothing() {
+    let Some(lxd) = common::lxd().await else { return };
+    let _one = common::exclusive(&lxd).await;
+    common::reset(&lxd).await;
+
+    let (s, message) = blocked_by(&lxd, &["denylist=10.152.0.0/24"]).await;
+    assert!(
+        message.contains("`denylist` entry 10.152.0.0/24 covers GitHub"),
+        "{message}"
+    );
+    assert!(
+        lxd.network_acl(setup::ACL).await.expect("asked").is_none(),
+        "no firewall half made"
+    );
+    s.remove();
+
+    let (s, message) = blocked_by(&lxd, &["runner-subnet=10.152.0.0/24"]).await;
+    assert!(
+        message.contains("config `runner-subnet` 10.152.0.0/24 cannot be used: the host already routes 10.152.0.0/24"),
+        "{message}"
+    );
+    assert!(lxd.network(setup::NETWORK).await.expect("asked").is_none());
+    s.remove();
+
+    let config = [
+        ("ipv4.address", "10.74.0.1/24"),
+        ("ipv4.nat", "false"),
+        ("ipv6.address", "none"),
+    ]
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .into();
+    lxd.create_network(setup::NETWORK, "bridge", "someone else's", &config)
+        .await
+        .expect("a foreign bridge");
+    let before = common::lxd_raw(&lxd, &format!("/1.0/networks/{}", setup::NETWORK)).await;
+    let (s, message) = blocked_by(&lxd, &[]).await;
+    assert!(
+        message.contains("LXD network `github-runners` exists and was not made by this charm"),
+        "{message}"
+    );
+    s.remove();
+    assert_eq!(
+        common::lxd_raw(&lxd, &format!("/1.0/networks/{}", setup::NETWORK)).await,
+        before
+    );
+    common::reset(&lxd).await;
+}
