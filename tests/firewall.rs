@@ -136,3 +136,34 @@ async fn a_daemon_without_the_charm_s_network_gets_it_back_and_runners_come_onli
     assert_eq!(network.config["security.acls"], setup::ACL);
     s.remove();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aproxy_on_an_image_without_snapd_fails_the_runner_saying_so_and_leaves_nothing() {
+    let Some((_one, s)) = stack(0).await else { return };
+    let (_, ip) = common::GITHUB_HOST;
+    // The charm itself talks to fake-github directly; runners would go through aproxy.
+    s.juju(&[
+        "model-config",
+        &format!("juju-http-proxy=http://{ip}:3128"),
+        &format!("juju-no-proxy={ip}"),
+    ]);
+    s.juju(&[
+        "config",
+        "github-runner",
+        "experimental-use-aproxy=true",
+        "virtual-machines=1",
+    ]);
+    let (status, message) = blocking(|| s.juju.unit_status());
+    assert_eq!(status, "waiting", "{message}");
+    assert!(
+        message.contains("0/1 runners; 1 failed")
+            && message.contains("experimental-use-aproxy needs snapd and nftables in the runner image"),
+        "{message}"
+    );
+    assert!(
+        s.instances().await.is_empty(),
+        "the failed runner's instance is removed"
+    );
+    assert!(s.registered().is_empty(), "and its registration");
+    s.remove();
+}

@@ -70,6 +70,7 @@ async fn world(lxd: &LxdClient, registration: Registration) -> World {
         registration,
         environment: Vec::new(),
         dockerhub_mirror: None,
+        aproxy: None,
         ready_timeout: Duration::from_secs(60),
     };
     World {

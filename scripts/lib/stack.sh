@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # The local stack the demo and the benchmarks run the charm on: the real LXD daemon
-# (scripts/lxd-setup.sh), fake-github on the LXD bridge (so runners in containers reach it),
-# and fake-juju over a throwaway model and host root. Sourced, not run.
+# (scripts/lxd-setup.sh), fake-github on its test host (a network namespace from
+# scripts/test-hosts.sh: runners reach it by routing, as they reach github.com, and may not
+# reach this host), and fake-juju over a throwaway model and host root. Sourced, not run.
 #
 # For a development machine: it deletes LXD's `runner` pool and `runner`/`cpu-*` profiles
 # left by earlier runs, so do not use it on a machine whose LXD serves a real deployment.
@@ -21,6 +22,8 @@ stack_reset_lxd() {
     lxc profile delete "$profile" >/dev/null 2>&1 || true
   done
   if lxc storage show runner >/dev/null 2>&1; then lxc storage delete runner >/dev/null 2>&1 || true; fi
+  lxc network delete github-runners >/dev/null 2>&1 || true
+  lxc network acl delete github-runners >/dev/null 2>&1 || true
 }
 
 # stack_start APP: builds, starts LXD and fake-github; sets STACK_WORK, GITHUB_URL, the model and root.
@@ -28,13 +31,12 @@ stack_start() {
   STACK_APP=$1
   [ "$(id -u)" = 0 ] || { echo "run as root: it starts LXD and mounts the runners' RAM disk" >&2; exit 1; }
   scripts/lxd-setup.sh start >/dev/null
+  scripts/test-hosts.sh up
   if [ "$stack_profile" = release ]; then cargo build --quiet --release --workspace --locked; else cargo build --quiet --workspace --locked; fi
   STACK_WORK="$(mktemp -d -t github-runner-stack.XXXXXX)"
   export FAKE_JUJU_MODEL="$STACK_WORK/model" GITHUB_RUNNER_ROOT="$STACK_WORK/root" LXD_DIR=/var/lib/lxd
   stack_reset_lxd "$STACK_APP"
-  local bridge
-  bridge="$(lxc network get lxdbr0 ipv4.address | cut -d/ -f1)"
-  "target/$stack_profile/fake-github" --listen "$bridge:0" --org test-org \
+  ip netns exec ghr-github "target/$stack_profile/fake-github" --listen 10.152.0.2:0 --org test-org \
     --heartbeat-timeout 5 >"$STACK_WORK/github.out" 2>&1 &
   STACK_GITHUB_PID=$!
   for _ in $(seq 100); do [ -s "$STACK_WORK/github.out" ] && break; sleep 0.05; done

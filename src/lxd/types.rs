@@ -117,11 +117,17 @@ pub struct InstanceState {
 impl InstanceState {
     /// Whether any interface but loopback has a global IPv4 address.
     pub fn has_global_ipv4(&self) -> bool {
+        self.global_ipv4().is_some()
+    }
+
+    /// The first global IPv4 address of an interface other than loopback.
+    pub fn global_ipv4(&self) -> Option<std::net::Ipv4Addr> {
         self.network
             .iter()
             .filter(|(name, nic)| *name != "lo" && nic.kind != "loopback")
             .flat_map(|(_, nic)| &nic.addresses)
-            .any(|a| a.family == "inet" && a.scope == "global")
+            .filter(|a| a.family == "inet" && a.scope == "global")
+            .find_map(|a| a.address.parse().ok())
     }
 }
 

@@ -14,12 +14,26 @@ impl RunnerManager {
     pub(super) async fn settings(&self) -> Result<RunnerSettings, ManagerError> {
         let config = &self.config;
         let arch = runner_binary::host_arch()?;
+        // aproxy as the original placed it: `host:port` of the model's HTTP (else HTTPS) proxy.
+        let aproxy = config
+            .use_aproxy
+            .then(|| config.proxy.http.as_ref().or(config.proxy.https.as_ref()))
+            .flatten()
+            .and_then(|p| url::Url::parse(p).ok())
+            .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)));
         let mut environment = Vec::new();
-        for (key, value) in [
-            ("HTTP_PROXY", &config.proxy.http),
-            ("HTTPS_PROXY", &config.proxy.https),
-            ("NO_PROXY", &config.proxy.no_proxy),
-        ] {
+        // With aproxy the proxy is transparent: no variables (as upstream settled on later, so
+        // that tools do not go through it twice).
+        let proxies = if aproxy.is_some() {
+            Vec::new()
+        } else {
+            vec![
+                ("HTTP_PROXY", &config.proxy.http),
+                ("HTTPS_PROXY", &config.proxy.https),
+                ("NO_PROXY", &config.proxy.no_proxy),
+            ]
+        };
+        for (key, value) in proxies {
             if let Some(value) = value {
                 environment.push((key.to_string(), value.clone()));
                 environment.push((key.to_lowercase(), value.clone()));
@@ -61,6 +75,7 @@ impl RunnerManager {
             group_id: self.github.runner_group_id().await?,
             registration: Registration::Jit,
             environment,
+            aproxy,
             dockerhub_mirror: config
                 .dockerhub_mirror
                 .as_ref()

@@ -12,6 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use crate::github::{GithubClient, GithubError};
@@ -58,6 +59,8 @@ pub struct RunnerSettings {
     /// Written to the runner's `.env` (proxies).
     pub environment: Vec<(String, String)>,
     pub dockerhub_mirror: Option<String>,
+    /// `host:port` of the model proxy aproxy forwards to (`experimental-use-aproxy`).
+    pub aproxy: Option<String>,
     /// How long an instance may take to answer exec and get an address.
     pub ready_timeout: Duration,
 }
@@ -191,11 +194,11 @@ async fn create_steps(env: &RunnerEnv<'_>, name: &str, made: &mut Made) -> Resul
         .start_instance(name, Duration::from_secs(60))
         .await
         .map_err(lxd_err("starting the instance"))?;
-    wait_ready(env.lxd, name, settings.ready_timeout).await?;
+    let ip = wait_ready(env.lxd, name, settings.ready_timeout).await?;
 
     let (token, registration, github_id) = register(env, name).await?;
     made.github_id = github_id;
-    let script = render_bootstrap(settings, name, registration)?;
+    let script = render_bootstrap(settings, name, registration, ip)?;
     // Streamed from the cache: several runners are made at once, and the real tarball is
     // large, so it is never held in memory.
     let file = tokio::fs::File::open(env.tarball.path())
@@ -267,8 +270,8 @@ async fn register(env: &RunnerEnv<'_>, name: &str) -> Result<(Secret, Registrati
     Ok((token.token, Registration::Token, None))
 }
 
-/// Polls until the instance runs commands and, if it has a NIC, has an IPv4 address.
-async fn wait_ready(lxd: &LxdClient, name: &str, timeout: Duration) -> Result<(), RunnerError> {
+/// Polls until the instance runs commands and has a global IPv4 address; returns it.
+async fn wait_ready(lxd: &LxdClient, name: &str, timeout: Duration) -> Result<Ipv4Addr, RunnerError> {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut delay = Duration::from_millis(100);
     let not_ready = |what| RunnerError::NotReady {
@@ -294,8 +297,8 @@ async fn wait_ready(lxd: &LxdClient, name: &str, timeout: Duration) -> Result<()
         })?;
         // A runner without an address cannot reach GitHub: no NIC is not "ready". Any
         // interface will do (a VM's is `enp5s0`, not `eth0`).
-        if state.is_some_and(|s| s.has_global_ipv4()) {
-            return Ok(());
+        if let Some(ip) = state.and_then(|s| s.global_ipv4()) {
+            return Ok(ip);
         }
         if tokio::time::Instant::now() >= deadline {
             return Err(not_ready("it got no IPv4 address"));
