@@ -117,6 +117,11 @@ async fn lxdbr0_the_default_profile_and_other_instances_stay_byte_identical() {
     for (path, before) in paths.iter().zip(before) {
         assert_eq!(common::lxd_raw(&lxd, path).await, before, "{path} changed");
     }
+    // And the unit took its own away: bridge, firewall, profiles, pool.
+    assert!(lxd.network(setup::NETWORK).await.expect("asked").is_none());
+    assert!(lxd.network_acl(setup::ACL).await.expect("asked").is_none());
+    assert!(lxd.profile(setup::RUNNER_PROFILE).await.expect("asked").is_none());
+    assert!(lxd.storage_pool(setup::POOL).await.expect("asked").is_none());
     let _ = lxd.stop_instance(&bystander, Duration::from_secs(5), true).await;
     let _ = lxd.delete_instance(&bystander).await;
     drop(guard);

@@ -210,8 +210,9 @@ async fn stop(ctx: &Ctx<'_>) -> anyhow::Result<()> {
     }
     tracing::info!("reconcile timer removed");
     let state = ctx.state.load()?;
-    match ctx.config()? {
-        Ok(config) => match flush(ctx, &made_with(&config, &state), &state, Flush::All).await {
+    let config = ctx.config()?;
+    match &config {
+        Ok(config) => match flush(ctx, &made_with(config, &state), &state, Flush::All).await {
             Ok(removed) => tracing::info!("stop: removed {removed} runners"),
             Err(e) => tracing::warn!("stop: removing runners: {e}"),
         },
@@ -224,6 +225,11 @@ async fn stop(ctx: &Ctx<'_>) -> anyhow::Result<()> {
                 Err(e) => tracing::warn!("stop: removing runner instances: {e}"),
             }
         }
+    }
+    let resource_profile = config.as_ref().ok().map(CharmConfig::resource_profile);
+    let removed = ctx.deps.tear_down(resource_profile.as_deref()).await;
+    if !removed.is_empty() {
+        tracing::info!("stop: removed {}", removed.join(", "));
     }
     Ok(())
 }

@@ -62,6 +62,16 @@ pub fn ensure_ram_disk(host: &Host, kib: u64) -> Result<RamDisk, StorageError> {
     }
 }
 
+/// Unmounts the RAM disk if it is mounted (the unit is going away and nothing uses it).
+pub fn remove_ram_disk(host: &Host) -> Result<bool, StorageError> {
+    let path = host.path(RAM_DISK);
+    if mounted_tmpfs_kib(&path).is_none() {
+        return Ok(false);
+    }
+    process::run("umount", &[&path.to_string_lossy()], None)?;
+    Ok(true)
+}
+
 /// The size of the tmpfs mounted at `path`, from `/proc/self/mountinfo`.
 fn mounted_tmpfs_kib(path: &Path) -> Option<u64> {
     let path = path.canonicalize().ok()?;

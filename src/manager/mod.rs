@@ -62,6 +62,11 @@ impl Deps {
     pub async fn remove_instances(&self) -> Result<usize, ManagerError> {
         Ok(runner::remove_instances(&self.lxd, &self.unit.runner_prefix()).await?)
     }
+
+    /// Removes the unit's LXD setup where nothing uses it any more ([`setup::tear_down`]).
+    pub async fn tear_down(&self, resource_profile: Option<&str>) -> Vec<String> {
+        setup::tear_down(&self.lxd, &self.host, resource_profile).await
+    }
 }
 
 /// What a manager leaves for the charm to keep.

@@ -111,6 +111,51 @@ pub async fn ensure(lxd: &LxdClient, host: &Host, config: &CharmConfig) -> Resul
     Ok(SetupReport { ram_disk, created })
 }
 
+/// Removes what the setup made, for a unit going away: the resource profile, the `runner`
+/// profile, the bridge, its ACL, the pool and the RAM disk, in that order. Each is tried on
+/// its own; what another unit on this machine still uses is kept (LXD refuses to delete it),
+/// and a network, ACL or pool the charm did not make is never touched. Returns what went.
+pub async fn tear_down(lxd: &LxdClient, host: &Host, resource_profile: Option<&str>) -> Vec<String> {
+    use crate::manager::firewall::owned;
+    let ours_network = matches!(lxd.network(NETWORK).await, Ok(Some(n)) if owned(&n.config));
+    let ours_acl = matches!(lxd.network_acl(ACL).await, Ok(Some(a)) if owned(&a.config));
+    let ram_disk = host.path(storage::RAM_DISK).to_string_lossy().into_owned();
+    let ours_pool = matches!(lxd.storage_pool(POOL).await, Ok(Some(p)) if p.source() == Some(ram_disk.as_str()));
+    let mut removed = Vec::new();
+    let mut note = |what: String, result: Result<(), LxdError>| match result {
+        Ok(()) => removed.push(what),
+        Err(e) if e.is_not_found() => {}
+        Err(e) => tracing::info!("keeping {what}: {e}"),
+    };
+    if let Some(profile) = resource_profile {
+        note(format!("profile {profile}"), lxd.delete_profile(profile).await);
+    }
+    note(
+        format!("profile {RUNNER_PROFILE}"),
+        lxd.delete_profile(RUNNER_PROFILE).await,
+    );
+    if ours_network {
+        note(format!("network {NETWORK}"), lxd.delete_network(NETWORK).await);
+    }
+    if ours_acl {
+        note(format!("network ACL {ACL}"), lxd.delete_network_acl(ACL).await);
+    }
+    let pool_gone = ours_pool && {
+        let pool = lxd.delete_storage_pool(POOL).await;
+        let gone = pool.is_ok();
+        note(format!("storage pool {POOL}"), pool);
+        gone
+    };
+    if pool_gone {
+        match storage::remove_ram_disk(host) {
+            Ok(true) => removed.push("the RAM disk".into()),
+            Ok(false) => {}
+            Err(e) => tracing::info!("keeping the RAM disk: {e}"),
+        }
+    }
+    removed
+}
+
 /// Creates the resource profile value by value; a refused value removes the half-made profile.
 async fn create_resource_profile(lxd: &LxdClient, config: &CharmConfig) -> Result<(), SetupError> {
     let mut profile = Profile {
@@ -148,4 +193,27 @@ async fn create_resource_profile(lxd: &LxdClient, config: &CharmConfig) -> Resul
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_firewall_lxd_refuses_blocks_with_lxd_s_words() {
+        let e = SetupError::Firewall {
+            message: "Invalid destination \"x\"".into(),
+        };
+        assert!(e.needs_operator());
+        assert_eq!(
+            e.to_string(),
+            "LXD refused the runners' firewall (network ACL `github-runners`): Invalid destination \"x\"; \
+             no runner is created without it"
+        );
+        assert!(!SetupError::Lxd(LxdError::Timeout {
+            description: "x".into(),
+            seconds: 1
+        })
+        .needs_operator());
+    }
 }
