@@ -9,8 +9,12 @@
 #   scripts/lxd-setup.sh stop     stop every instance and the daemon this script started
 #   scripts/lxd-setup.sh status   whether the daemon answers
 #
+#   scripts/lxd-setup.sh systemd-image
+#                                 also build (mmdebstrap, cached by recipe) and import the Debian
+#                                 systemd image `runner-systemd` (scripts/lib/images.sh)
+#
 # Environment: LXD_BRIDGE_CIDR (default 10.150.0.1/24), LXD_RUN_DIR (default /run/lxd-test),
-# LXD_IMAGE_CACHE (default /var/cache/lxd-test-images).
+# LXD_IMAGE_CACHE (default .cache/images in this clone).
 #
 # Why so: Debian's LXD 5.0 runs containers only here (no KVM), cannot download images (no
 # internet), and needs dnsmasq-base and nftables named explicitly. The runner image is busybox:
@@ -18,14 +22,14 @@
 set -euo pipefail
 
 LXD_RUN_DIR=${LXD_RUN_DIR:-/run/lxd-test}
-LXD_IMAGE_CACHE=${LXD_IMAGE_CACHE:-/var/cache/lxd-test-images}
 LXD_BRIDGE_CIDR=${LXD_BRIDGE_CIDR:-10.150.0.1/24}
-IMAGE_ALIAS=runner-test
 LXD_SOCKET=/var/lib/lxd/unix.socket
 PIDFILE=$LXD_RUN_DIR/lxd.pid
 LOGFILE=/var/log/lxd/lxd.log
 
 log() { echo "[lxd-setup $(date +%T)] $*" >&2; }
+# shellcheck source=lib/images.sh
+. "$(dirname "$0")/lib/images.sh"
 die() { log "ERROR: $*"; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "must run as root (it installs packages and starts a daemon)"
@@ -104,75 +108,13 @@ profiles:
 PRESEED
 }
 
-build_image() {
-  local out=$LXD_IMAGE_CACHE/busybox
-  [ -s "$out/rootfs.tar.gz" ] && [ -s "$out/meta.tar.gz" ] && return
-  log "building the busybox runner image"
-  local w r
-  w=$(mktemp -d)
-  r=$w/rootfs
-  mkdir -p "$r"/{bin,sbin,etc/init.d,proc,sys,dev,tmp,root,run,opt,var/log,usr/bin,usr/sbin,usr/share/udhcpc}
-  cp /bin/busybox "$r/bin/busybox"
-  chroot "$r" /bin/busybox --install -s
-  printf '::sysinit:/etc/init.d/rcS\n::shutdown:/bin/umount -a -r\n' >"$r/etc/inittab"
-  cat >"$r/etc/init.d/rcS" <<'RCS'
-#!/bin/sh
-mount -t tmpfs tmpfs /tmp 2>/dev/null
-hostname -F /etc/hostname 2>/dev/null
-ip link set lo up
-if [ -e /sys/class/net/eth0 ]; then
-  udhcpc -b -q -i eth0 -s /usr/share/udhcpc/default.script >/var/log/udhcpc.log 2>&1 &
-fi
-RCS
-  cat >"$r/usr/share/udhcpc/default.script" <<'DHCP'
-#!/bin/sh
-case "$1" in
-  bound|renew)
-    ip addr flush dev "$interface"
-    ip addr add "$ip/${mask:-24}" dev "$interface"
-    [ -n "$router" ] && ip route add default via ${router%% *} dev "$interface"
-    : > /etc/resolv.conf; for d in $dns; do echo "nameserver $d" >> /etc/resolv.conf; done ;;
-  deconfig) ip addr flush dev "$interface"; ip link set "$interface" up ;;
-esac
-DHCP
-  chmod +x "$r/etc/init.d/rcS" "$r/usr/share/udhcpc/default.script"
-  printf 'root:x:0:0:root:/root:/bin/sh\n' >"$r/etc/passwd"
-  printf 'root:x:0:\n' >"$r/etc/group"
-  echo runner >"$r/etc/hostname"
-  mkdir -p "$w/templates"
-  echo '{{ container.name }}' >"$w/templates/hostname.tpl"
-  cat >"$w/metadata.yaml" <<META
-architecture: $(uname -m)
-creation_date: $(date +%s)
-properties:
-  description: busybox runner test image
-  os: busybox
-  release: "1"
-templates:
-  /etc/hostname:
-    when: [create, copy]
-    template: hostname.tpl
-META
-  mkdir -p "$out"
-  tar -C "$w" -czf "$out/meta.tar.gz" metadata.yaml templates
-  tar --numeric-owner -C "$r" -czf "$out/rootfs.tar.gz" .
-  rm -rf "$w"
-}
-
-import_image() {
-  if lxc image info "$IMAGE_ALIAS" >/dev/null 2>&1; then return; fi
-  log "importing image $IMAGE_ALIAS"
-  lxc image import "$LXD_IMAGE_CACHE/busybox/meta.tar.gz" "$LXD_IMAGE_CACHE/busybox/rootfs.tar.gz" --alias "$IMAGE_ALIAS" >/dev/null
-}
-
 do_start() {
   local t0
   t0=$(date +%s)
   install_packages
   start_daemon
   init_lxd
-  build_image
-  import_image
+  build_image runner-test busybox_recipe "busybox runner test image"
   log "ready in $(($(date +%s) - t0)) s"
   echo "LXD_SOCKET=$LXD_SOCKET"
 }
@@ -201,7 +143,11 @@ do_stop() {
 
 case "${1:-start}" in
   start) do_start ;;
+  systemd-image)
+    do_start >/dev/null
+    build_image runner-systemd systemd_recipe "Debian bookworm systemd runner test image"
+    ;;
   stop) do_stop ;;
   status) if daemon_up; then echo "up (socket $LXD_SOCKET)"; else echo down; exit 1; fi ;;
-  *) die "usage: $0 [start|stop|status]" ;;
+  *) die "usage: $0 [start|systemd-image|stop|status]" ;;
 esac

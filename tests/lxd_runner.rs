@@ -17,7 +17,7 @@ use github_runner::host::storage::RamDisk;
 use github_runner::host::Host;
 use github_runner::lxd::{InstanceType, LxdClient};
 use github_runner::manager::setup::{self, SetupError};
-use github_runner::runner::{self, Health, Registration, RunnerEnv, RunnerSettings};
+use github_runner::runner::{self, Health, Registration, RemovalOrder, RunnerEnv, RunnerSettings};
 use github_runner::runner_binary::{self, RunnerBinaryCache, VerifiedTarball};
 use github_runner::secret::Secret;
 use serde_json::{json, Value};
@@ -68,7 +68,7 @@ async fn world(lxd: &LxdClient, registration: Registration) -> World {
         group: Some("default".into()),
         group_id: github.runner_group_id().await.expect("group"),
         registration,
-        environment: Vec::new(),
+        proxy: Default::default(),
         dockerhub_mirror: None,
         aproxy: None,
         ready_timeout: Duration::from_secs(60),
@@ -220,12 +220,57 @@ async fn removing_a_live_runner_leaves_no_instance_and_no_registration() {
         w.registered(&name).is_some_and(|r| r["status"] == "online")
     })
     .await;
-    runner::remove(&lxd, &w.github, &name, created.github_id, None)
-        .await
-        .expect("removed");
+    runner::remove(
+        &lxd,
+        &w.github,
+        &name,
+        created.github_id,
+        RemovalOrder::RegistrationFirst,
+        None,
+    )
+    .await
+    .expect("removed");
     assert!(lxd.instance(&name).await.expect("asked").is_none());
     assert!(w.registered(&name).is_none());
     assert_eq!(runner::health(&lxd, &name).await.expect("health"), Health::Missing);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runner_that_took_a_job_keeps_its_instance_when_github_refuses_the_removal() {
+    let Some(lxd) = common::lxd().await else { return };
+    let _one = common::exclusive(&lxd).await;
+    let w = world(&lxd, Registration::Jit).await;
+    let name = runner::new_name("gh-test-0-");
+    let created = runner::create(&w.env(&lxd), &name).await.expect("created");
+    let id = created.github_id.expect("a JIT runner has its id");
+    common::eventually("online", Duration::from_secs(30), async || {
+        w.registered(&name).is_some_and(|r| r["status"] == "online")
+    })
+    .await;
+    // It picked up a job after the reconcile looked: the scale-down's removal meets it busy.
+    assert_eq!(
+        common::emulator_admin(&w.emulator, format!("/runners/{id}/job")).await,
+        200
+    );
+    let err = runner::remove(&lxd, &w.github, &name, Some(id), RemovalOrder::RegistrationFirst, None)
+        .await
+        .expect_err("busy");
+    assert!(err.to_string().contains("busy: its job goes on"), "{err}");
+    assert_eq!(
+        runner::health(&lxd, &name).await.expect("health"),
+        Health::Healthy,
+        "the job is unharmed"
+    );
+    // A flush of busy runners (the unit going away) removes it anyway.
+    runner::remove(&lxd, &w.github, &name, Some(id), RemovalOrder::InstanceFirst, None)
+        .await
+        .expect("removed");
+    assert!(lxd.instance(&name).await.expect("asked").is_none());
+    // GitHub still shows the job a moment (until it sees the runner gone): then an orphan.
+    common::eventually("the registration offline", Duration::from_secs(30), async || {
+        w.registered(&name).is_none_or(|r| r["status"] == "offline")
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -241,9 +286,16 @@ async fn a_registration_token_runner_registers_with_config_sh_and_unregisters_it
     })
     .await;
     let remove_token = w.github.remove_token().await.expect("remove token").token;
-    runner::remove(&lxd, &w.github, &name, None, Some(&remove_token))
-        .await
-        .expect("removed");
+    runner::remove(
+        &lxd,
+        &w.github,
+        &name,
+        None,
+        RemovalOrder::RegistrationFirst,
+        Some(&remove_token),
+    )
+    .await
+    .expect("removed");
     assert!(w.registered(&name).is_none(), "config.sh remove unregistered it");
     assert!(lxd.instance(&name).await.expect("asked").is_none());
 }
@@ -314,7 +366,14 @@ async fn no_token_shows_in_host_ps_or_lxd_s_log_during_creation() {
         assert!(!ps.contains(secret.as_str()), "a token showed in ps");
         assert!(!lxd_logs.contains(secret.as_str()), "a token showed in LXD's log");
     }
-    runner::remove(&lxd, &w.github, &name, created.github_id, None)
-        .await
-        .expect("removed");
+    runner::remove(
+        &lxd,
+        &w.github,
+        &name,
+        created.github_id,
+        RemovalOrder::RegistrationFirst,
+        None,
+    )
+    .await
+    .expect("removed");
 }

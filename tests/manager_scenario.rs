@@ -40,7 +40,8 @@ async fn scaling_down_keeps_busy_runners_and_removes_idle_ones() {
     assert_eq!(
         left,
         names[..2].iter().cloned().collect(),
-        "the busy ones survive, the idle one goes"
+        "the busy ones survive, the idle one goes\n{}",
+        blocking(|| s.juju.debug_log())
     );
     let (_, message) = blocking(|| s.juju.unit_status());
     assert_eq!(message, "2/1 runners");

@@ -13,6 +13,11 @@ use super::types::{ExecResult, InstanceState, Operations};
 
 const CREATE_TIMEOUT: Duration = Duration::from_secs(600);
 const EXEC_TIMEOUT: Duration = Duration::from_secs(600);
+/// LXD 5.0's transient exec failure, and how often an exec meeting it is sent.
+const LOST_PID: &str = "Failed to retrieve PID of executing child process";
+const EXEC_TRIES: u64 = 4;
+/// What is kept of a command's stdout or stderr.
+const MAX_OUTPUT: usize = 64 * 1024;
 
 /// An instance as `GET /1.0/instances?recursion=1` shows it.
 #[derive(Debug, Clone, Deserialize)]
@@ -180,7 +185,21 @@ impl LxdClient {
             "interactive": false,
         });
         let path = format!("{}/exec", instance_path(name));
-        let result: ExecResult = decode(&path, self.call(Method::POST, &path, Some(&body), EXEC_TIMEOUT).await?)?;
+        let mut tries = 0;
+        let metadata = loop {
+            tries += 1;
+            match self.call(Method::POST, &path, Some(&body), EXEC_TIMEOUT).await {
+                // LXD 5.0 loses the race with a command that ends at once ("Failed to retrieve
+                // PID of executing child process") now and then, under load: the exec is
+                // asked again, a few times, a moment later.
+                Err(LxdError::OperationFailed { err, .. }) if err.contains(LOST_PID) && tries < EXEC_TRIES => {
+                    tracing::debug!("exec in {name}: {err}; trying again");
+                    tokio::time::sleep(Duration::from_millis(100 * tries)).await;
+                }
+                other => break other?,
+            }
+        };
+        let result: ExecResult = decode(&path, metadata)?;
         let mut output = ExecOutput {
             code: result.code as i32,
             stdout: String::new(),
@@ -188,9 +207,17 @@ impl LxdClient {
         };
         for (fd, target) in [("1", &mut output.stdout), ("2", &mut output.stderr)] {
             if let Some(log) = result.output.get(fd) {
-                let response = self.builder(Method::GET, log).send().await;
-                if let Ok(response) = response {
-                    *target = response.text().await.unwrap_or_default();
+                if let Ok(mut response) = self.builder(Method::GET, log).send().await {
+                    // Bounded: a command in an instance a job controls may print without end.
+                    let mut bytes = Vec::new();
+                    while let Ok(Some(chunk)) = response.chunk().await {
+                        let room = MAX_OUTPUT.saturating_sub(bytes.len());
+                        bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                        if room <= chunk.len() {
+                            break;
+                        }
+                    }
+                    *target = String::from_utf8_lossy(&bytes).into_owned();
                 }
                 // Recorded logs pile up in LXD otherwise.
                 let _ = self.builder(Method::DELETE, log).send().await;

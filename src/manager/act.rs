@@ -1,8 +1,11 @@
 //! Carries a [`Plan`] out: removals, then creations, each batch concurrently under a bound.
 //!
 //! Guarantees: every outcome is logged and reported, none dropped; one failure does not stop
-//! the others; a busy runner is never removed here unless the plan (a flush of busy runners)
-//! says so; removal works on a runner that was only half created.
+//! the others (a removal that fails is tried again by the next reconcile); a busy runner is
+//! never removed here unless the plan (a flush of busy runners) says so, and a runner that
+//! took a job since the plan was made keeps it: its registration is deleted first, and
+//! GitHub's "busy" answer leaves the instance alone; removal works on a runner that was only
+//! half created.
 //!
 //! The bound, [`PARALLEL_RUNNER_OPS`] = 4: creating a runner is mostly LXD work (unpacking the
 //! image, starting the instance, an exec or two) on a machine whose cores also run the
@@ -15,7 +18,7 @@ use futures_util::stream::{self, StreamExt};
 use super::plan::{Plan, Removal};
 use crate::github::GithubClient;
 use crate::lxd::LxdClient;
-use crate::runner::{self, Created, RunnerEnv, RunnerError};
+use crate::runner::{self, Created, RemovalOrder, RunnerEnv, RunnerError};
 
 pub(crate) const PARALLEL_RUNNER_OPS: usize = 4;
 
@@ -40,7 +43,11 @@ impl Report {
 pub async fn remove(lxd: &LxdClient, github: &GithubClient, removals: &[Removal]) -> Report {
     let outcomes: Vec<(Removal, Result<(), RunnerError>)> = stream::iter(removals.iter().cloned())
         .map(|removal| async move {
-            let result = runner::remove(lxd, github, &removal.name, removal.github_id, None).await;
+            let order = match removal.kill_busy {
+                true => RemovalOrder::InstanceFirst,
+                false => RemovalOrder::RegistrationFirst,
+            };
+            let result = runner::remove(lxd, github, &removal.name, removal.github_id, order, None).await;
             (removal, result)
         })
         .buffer_unordered(PARALLEL_RUNNER_OPS)

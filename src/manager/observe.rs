@@ -33,7 +33,11 @@ pub async fn observe(lxd: &LxdClient, github: &GithubClient, prefix: &str) -> Re
         .await;
     let mut by_name: BTreeMap<String, Observed> = BTreeMap::new();
     for (name, health) in healths {
-        let health = health?;
+        // One instance LXD cannot describe does not stop the pass: it counts as unhealthy.
+        let health = health.unwrap_or_else(|e| {
+            tracing::warn!("runner {name}: {e}; counted as unhealthy");
+            Health::ProbeFailed
+        });
         if health == Health::Missing {
             continue; // an ephemeral instance that powered off between the list and the check
         }

@@ -100,6 +100,9 @@ pub struct Removal {
     pub name: String,
     pub github_id: Option<u64>,
     pub reason: Reason,
+    /// Whether the instance goes even if GitHub says busy ([`Flush::All`] only): otherwise
+    /// the registration goes first and a busy answer keeps the instance.
+    pub kill_busy: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -132,6 +135,7 @@ fn removal(runner: &Observed, reason: Reason) -> Removal {
         name: runner.name.clone(),
         github_id: runner.github.map(|g| g.id),
         reason,
+        kill_busy: false,
     }
 }
 
@@ -223,7 +227,10 @@ pub fn flush(snapshot: &[Observed], which: Flush) -> Plan {
             },
         };
         if let Some(reason) = reason {
-            remove.push(removal(runner, reason));
+            remove.push(Removal {
+                kill_busy: which == Flush::All && runner.local.is_some(),
+                ..removal(runner, reason)
+            });
         }
     }
     Plan {
@@ -297,7 +304,8 @@ mod tests {
             [Removal {
                 name: "orphan".into(),
                 github_id: Some(6),
-                reason: Reason::Orphan
+                reason: Reason::Orphan,
+                kill_busy: false,
             }]
         );
     }
@@ -417,6 +425,7 @@ mod tests {
             for removal in &plan.remove {
                 let runner = snapshot.iter().find(|r| r.name == removal.name).expect("planned from the snapshot");
                 prop_assert!(!runner.busy(), "{} is busy", runner.name);
+                prop_assert!(!removal.kill_busy, "reconcile lets GitHub refuse a runner that became busy");
             }
         }
 
@@ -474,7 +483,9 @@ mod tests {
             let plan = flush(&snapshot, which);
             prop_assert_eq!(plan.create, 0);
             for runner in &snapshot {
-                let removed = plan.remove.iter().any(|x| x.name == runner.name);
+                let removal = plan.remove.iter().find(|x| x.name == runner.name);
+                let removed = removal.is_some();
+                prop_assert_eq!(removal.is_some_and(|r| r.kill_busy), all && runner.local.is_some());
                 if runner.local.is_some() {
                     prop_assert_eq!(removed, all || !runner.busy(), "{:?}", runner);
                 } else {

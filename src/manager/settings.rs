@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{setup, ManagerError, RunnerManager};
 use crate::lxd::InstanceType;
-use crate::runner::{self, Registration, RunnerSettings};
+use crate::runner::{self, Registration, RunnerProxy, RunnerSettings};
 use crate::runner_binary;
 
 impl RunnerManager {
@@ -21,24 +21,16 @@ impl RunnerManager {
             .flatten()
             .and_then(|p| url::Url::parse(p).ok())
             .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)));
-        let mut environment = Vec::new();
         // With aproxy the proxy is transparent: no variables (as upstream settled on later, so
         // that tools do not go through it twice).
-        let proxies = if aproxy.is_some() {
-            Vec::new()
-        } else {
-            vec![
-                ("HTTP_PROXY", &config.proxy.http),
-                ("HTTPS_PROXY", &config.proxy.https),
-                ("NO_PROXY", &config.proxy.no_proxy),
-            ]
+        let proxy = match aproxy {
+            Some(_) => RunnerProxy::default(),
+            None => RunnerProxy {
+                http: config.proxy.http.clone(),
+                https: config.proxy.https.clone(),
+                no_proxy: config.proxy.no_proxy.clone(),
+            },
         };
-        for (key, value) in proxies {
-            if let Some(value) = value {
-                environment.push((key.to_string(), value.clone()));
-                environment.push((key.to_lowercase(), value.clone()));
-            }
-        }
         let kind = if config.insecure {
             InstanceType::Container
         } else {
@@ -74,7 +66,7 @@ impl RunnerManager {
             group: config.group.clone(),
             group_id: self.github.runner_group_id().await?,
             registration: Registration::Jit,
-            environment,
+            proxy,
             aproxy,
             dockerhub_mirror: config
                 .dockerhub_mirror

@@ -1,11 +1,15 @@
 //! The one script that configures and starts a runner inside its instance
 //! (`templates/bootstrap.sh.j2`, rendered with minijinja; `|sh` quotes a value for the shell).
+//! The files it writes come rendered from [`super::files`]; it writes them from quoted
+//! here-documents whose delimiter appears in none of them.
+
+use std::hash::{BuildHasher, Hasher};
+use std::net::Ipv4Addr;
 
 use minijinja::{context, Environment};
 
-use std::net::Ipv4Addr;
-
-use super::{Registration, RunnerError, RunnerSettings, PID_FILE, RUNNER_DIR, TARBALL, TOKEN_FILE};
+use super::files::{self, env_lines, FileInputs, SYSTEM_PATH};
+use super::{Registration, RunnerError, RunnerSettings, PID_FILE, SETUP_DIR};
 
 const BOOTSTRAP_TEMPLATE: &str = include_str!("../../templates/bootstrap.sh.j2");
 
@@ -33,6 +37,17 @@ pub fn aproxy_rules(ip: Ipv4Addr) -> String {
     )
 }
 
+/// A here-document delimiter found in none of `texts`.
+fn delimiter(texts: &[&str]) -> String {
+    loop {
+        let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+        let eof = format!("GITHUB_RUNNER_EOF_{random:016x}");
+        if texts.iter().all(|t| !t.contains(&eof)) {
+            return eof;
+        }
+    }
+}
+
 /// The bootstrap script for one runner whose address is `ip`.
 pub fn render_bootstrap(
     settings: &RunnerSettings,
@@ -40,6 +55,42 @@ pub fn render_bootstrap(
     registration: Registration,
     ip: Ipv4Addr,
 ) -> Result<String, RunnerError> {
+    let bad_value = |source| RunnerError::BadValue {
+        name: name.to_string(),
+        source,
+    };
+    let proxy = &settings.proxy;
+    let files = files::render(&FileInputs {
+        http_proxy: proxy.http.as_deref(),
+        https_proxy: proxy.https.as_deref(),
+        no_proxy: proxy.no_proxy.as_deref(),
+        dockerhub_mirror: settings.dockerhub_mirror.as_deref(),
+    })
+    .map_err(bad_value)?;
+    let labels = settings.labels.join(",");
+    let mut inputs = vec![
+        ("ACTIONS_RUNNER_INPUT_URL", settings.url.as_str()),
+        ("ACTIONS_RUNNER_INPUT_NAME", name),
+        ("ACTIONS_RUNNER_INPUT_LABELS", labels.as_str()),
+    ];
+    if let Some(group) = &settings.group {
+        inputs.push(("ACTIONS_RUNNER_INPUT_RUNNERGROUP", group));
+    }
+    let runner_inputs = env_lines(inputs).map_err(bad_value)?;
+    let aproxy = settings.aproxy.as_ref().map(|proxy| (proxy, aproxy_rules(ip)));
+    let texts: Vec<&str> = [
+        Some(files.env.as_str()),
+        Some(files.etc_environment.as_str()),
+        files.docker_proxy_dropin.as_deref(),
+        files.docker_client_config.as_deref(),
+        files.docker_daemon_json.as_deref(),
+        Some(runner_inputs.as_str()),
+        aproxy.as_ref().map(|(_, rules)| rules.as_str()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let eof = delimiter(&texts);
     let mut env = Environment::new();
     env.set_syntax(
         minijinja::syntax::SyntaxConfig::builder()
@@ -50,20 +101,24 @@ pub fn render_bootstrap(
     env.add_filter("sh", |value: String| format!("'{}'", value.replace('\'', r"'\''")));
     let ctx = context! {
         name => name,
-        runner_dir => RUNNER_DIR,
-        tarball => TARBALL,
-        token_file => TOKEN_FILE,
+        setup_dir => SETUP_DIR,
         pid_file => PID_FILE,
+        system_path => SYSTEM_PATH,
+        boot_timeout => settings.ready_timeout.as_secs(),
         jit => registration == Registration::Jit,
-        url => &settings.url,
-        labels => settings.labels.join(","),
-        group => &settings.group,
-        environment => &settings.environment,
-        dockerhub_mirror => &settings.dockerhub_mirror,
-        aproxy => settings.aproxy.as_ref().map(|proxy| context! {
+        eof => eof,
+        files => context! {
+            env => files.env,
+            etc_environment => files.etc_environment,
+            docker_proxy_dropin => files.docker_proxy_dropin,
+            docker_client_config => files.docker_client_config,
+            docker_daemon_json => files.docker_daemon_json,
+        },
+        runner_inputs => runner_inputs,
+        aproxy => aproxy.map(|(proxy, rules)| context! {
             proxy => proxy,
             port => APROXY_PORT,
-            rules => aproxy_rules(ip),
+            rules => rules,
         }),
     };
     env.render_str(BOOTSTRAP_TEMPLATE, ctx)
@@ -77,11 +132,12 @@ pub fn render_bootstrap(
 mod tests {
     use super::*;
     use crate::lxd::{InstanceSource, InstanceType};
+    use crate::runner::RunnerProxy;
     use std::time::Duration;
 
     const IP: Ipv4Addr = Ipv4Addr::new(10, 73, 0, 5);
 
-    fn settings(registration: Registration) -> RunnerSettings {
+    fn settings() -> RunnerSettings {
         RunnerSettings {
             kind: InstanceType::Container,
             source: InstanceSource::Alias("runner-test".into()),
@@ -91,93 +147,20 @@ mod tests {
             labels: vec!["github-runner".into(), "jammy".into()],
             group: Some("it's".into()),
             group_id: 1,
-            registration,
-            environment: vec![("HTTP_PROXY".into(), "http://squid:3128".into())],
+            registration: Registration::Jit,
+            proxy: RunnerProxy {
+                http: Some("http://us$er:p%40ss;&`id`@squid:3128".into()),
+                https: None,
+                no_proxy: Some("localhost, .internal".into()),
+            },
             dockerhub_mirror: None,
             aproxy: None,
-            ready_timeout: Duration::from_secs(1),
+            ready_timeout: Duration::from_secs(90),
         }
     }
 
-    #[test]
-    fn the_token_path_registers_through_the_runner_s_environment_with_quoted_values() {
-        let script = render_bootstrap(
-            &settings(Registration::Token),
-            "github-runner-0-ab",
-            Registration::Token,
-            IP,
-        )
-        .expect("renders");
-        for line in [
-            "export ACTIONS_RUNNER_INPUT_TOKEN=\"$token\"\n",
-            "export ACTIONS_RUNNER_INPUT_URL='https://github.com/acme'\n",
-            "export ACTIONS_RUNNER_INPUT_NAME='github-runner-0-ab'\n",
-            "export ACTIONS_RUNNER_INPUT_LABELS='github-runner,jammy'\n",
-            "export ACTIONS_RUNNER_INPUT_RUNNERGROUP='it'\\''s'\n",
-            "$run_as './config.sh --ephemeral --unattended --disableupdate'\n",
-        ] {
-            assert!(script.contains(line), "{line:?} missing from:\n{script}");
-        }
-        assert!(!script.contains("ACTIONS_RUNNER_INPUT_JITCONFIG"));
-        assert!(script.contains("HTTP_PROXY=http://squid:3128\n"));
-    }
-
-    #[test]
-    fn both_scripts_are_valid_posix_sh() {
-        for registration in [Registration::Jit, Registration::Token] {
-            let script = render_bootstrap(&settings(registration), "n", registration, IP).expect("renders");
-            sh_n(&script);
-        }
-    }
-
-    #[test]
-    fn the_jit_path_hands_the_config_through_the_environment() {
-        let script = render_bootstrap(&settings(Registration::Jit), "n", Registration::Jit, IP).expect("renders");
-        assert!(
-            script.contains("export ACTIONS_RUNNER_INPUT_JITCONFIG=\"$token\"\n"),
-            "{script}"
-        );
-        assert!(!script.contains("config.sh"));
-        assert!(script.contains("$run_as './run.sh' >> /var/log/github-runner.log 2>&1; poweroff"));
-    }
-
-    #[test]
-    fn no_mirror_means_no_mirror_line_rather_than_none() {
-        let script = render_bootstrap(&settings(Registration::Jit), "n", Registration::Jit, IP).expect("renders");
-        assert!(
-            !script.contains("DOCKERHUB_MIRROR") && !script.contains("None"),
-            "{script}"
-        );
-        let mut with_mirror = settings(Registration::Jit);
-        with_mirror.dockerhub_mirror = Some("https://mirror.local".into());
-        let script = render_bootstrap(&with_mirror, "n", Registration::Jit, IP).expect("renders");
-        assert!(
-            script.contains("'https://mirror.local' > /etc/docker/daemon.json"),
-            "{script}"
-        );
-    }
-
-    #[test]
-    fn aproxy_installs_the_snap_points_it_at_the_proxy_and_redirects_80_and_443() {
-        let mut with_aproxy = settings(Registration::Jit);
-        with_aproxy.aproxy = Some("squid.internal:3128".into());
-        let script = render_bootstrap(&with_aproxy, "n", Registration::Jit, IP).expect("renders");
-        for line in [
-            "snap install aproxy --channel=edge\n",
-            "snap set aproxy proxy='squid.internal:3128' listen=:54969\n",
-            "nft -f - <<'NFT'\n",
-            "define default-ip = 10.73.0.5\n",
-            "define private-ips = { 10.0.0.0/8, 127.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 }\n",
-            "\t\ttype nat hook prerouting priority dstnat; policy accept;\n",
-            "\t\ttype nat hook output priority -100; policy accept;\n",
-        ] {
-            assert!(script.contains(line), "{line:?} missing from:\n{script}");
-        }
-        let redirect = "\t\tip daddr != $private-ips tcp dport { 80, 443 } dnat to $default-ip:54969\n";
-        assert_eq!(script.matches(redirect).count(), 2, "{script}");
-        sh_n(&script);
-        let plain = render_bootstrap(&settings(Registration::Jit), "n", Registration::Jit, IP).expect("renders");
-        assert!(!plain.contains("aproxy"));
+    fn render(settings: &RunnerSettings, registration: Registration) -> String {
+        render_bootstrap(settings, "github-runner-0-ab", registration, IP).expect("renders")
     }
 
     /// `sh -n`: the script parses as POSIX sh.
@@ -190,6 +173,110 @@ mod tests {
             .arg(&path)
             .output()
             .expect("sh runs");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}\n{script}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn eof(script: &str) -> &str {
+        let start = script.find("GITHUB_RUNNER_EOF_").expect("a here-document");
+        &script[start..start + "GITHUB_RUNNER_EOF_".len() + 16]
+    }
+
+    #[test]
+    fn the_token_path_hands_config_sh_its_options_through_a_file_of_inputs() {
+        let script = render(&settings(), Registration::Token);
+        let eof = eof(&script);
+        for text in [
+            format!("cat > \"$dir/.runner-inputs\" <<'{eof}'\n"),
+            "ACTIONS_RUNNER_INPUT_URL=https://github.com/acme\n".to_string(),
+            "ACTIONS_RUNNER_INPUT_NAME=github-runner-0-ab\n".to_string(),
+            "ACTIONS_RUNNER_INPUT_LABELS=github-runner,jammy\n".to_string(),
+            "ACTIONS_RUNNER_INPUT_RUNNERGROUP=it's\n".to_string(),
+            "  exec ./config.sh --ephemeral --unattended --disableupdate\n".to_string(),
+        ] {
+            assert!(script.contains(&text), "{text:?} missing from:\n{script}");
+        }
+        assert!(!script.contains("ACTIONS_RUNNER_INPUT_JITCONFIG"));
+        sh_n(&script);
+    }
+
+    #[test]
+    fn the_jit_path_hands_the_config_to_run_sh_alone() {
+        let script = render(&settings(), Registration::Jit);
+        assert!(script.contains("ACTIONS_RUNNER_INPUT_JITCONFIG=$token\nunset token\nexport ACTIONS_RUNNER_INPUT_JITCONFIG\nexec ./run.sh\n"), "{script}");
+        assert!(!script.contains("config.sh"));
+        assert!(script.contains("setsid sh -c \"$launch >> $log 2>&1; poweroff\""));
+        sh_n(&script);
+    }
+
+    #[test]
+    fn proxies_are_written_from_quoted_here_documents_never_evaluated() {
+        let script = render(&settings(), Registration::Jit);
+        let eof = eof(&script);
+        assert!(script.contains(&format!(
+            "cat >> \"$dir/.env\" <<'{eof}'\nLANG=C.UTF-8\nHTTP_PROXY=http://us$er:p%40ss;&`id`@squid:3128\n"
+        )));
+        assert!(script.contains("no_proxy=localhost, .internal\n"));
+        assert!(script.contains(&format!("cat > /etc/environment <<'{eof}'\n")));
+        assert!(!script.contains(". ./.env"), "the .env is never sourced");
+        sh_n(&script);
+    }
+
+    #[test]
+    fn docker_gets_its_proxy_drop_in_and_the_mirror_only_when_set() {
+        let script = render(&settings(), Registration::Jit);
+        assert!(script.contains("docker.service.d/http-proxy.conf"));
+        assert!(!script.contains("daemon.json"));
+        let mut plain = settings();
+        plain.proxy = RunnerProxy::default();
+        let script = render(&plain, Registration::Jit);
+        assert!(
+            !script.contains("docker.service.d") && !script.contains("daemon.json"),
+            "{script}"
+        );
+        assert!(!script.contains("DOCKERHUB_MIRROR") && !script.contains("None"));
+        plain.dockerhub_mirror = Some("https://mirror.local".into());
+        let script = render(&plain, Registration::Jit);
+        assert!(
+            script.contains("\"registry-mirrors\": [\n    \"https://mirror.local\"\n  ]"),
+            "{script}"
+        );
+        assert!(script.contains("DOCKERHUB_MIRROR=https://mirror.local\n"));
+        assert_eq!(script.matches("systemctl restart docker").count(), 1);
+        sh_n(&script);
+    }
+
+    #[test]
+    fn the_boot_is_awaited_bounded_before_anything_else() {
+        let script = render(&settings(), Registration::Jit);
+        let boot = script
+            .find("timeout 90 systemctl is-system-running --wait")
+            .expect("systemd");
+        assert!(script.contains("timeout 90 cloud-init status --wait"));
+        assert!(boot < script.find("id ubuntu").expect("user"));
+    }
+
+    #[test]
+    fn aproxy_installs_the_snap_points_it_at_the_proxy_and_redirects_80_and_443() {
+        let mut with_aproxy = settings();
+        with_aproxy.aproxy = Some("squid.internal:3128".into());
+        let script = render(&with_aproxy, Registration::Jit);
+        for line in [
+            "snap install aproxy --channel=edge\n",
+            "snap set aproxy proxy='squid.internal:3128' listen=:54969\n",
+            "define default-ip = 10.73.0.5\n",
+            "define private-ips = { 10.0.0.0/8, 127.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 }\n",
+            "\t\ttype nat hook prerouting priority dstnat; policy accept;\n",
+            "\t\ttype nat hook output priority -100; policy accept;\n",
+        ] {
+            assert!(script.contains(line), "{line:?} missing from:\n{script}");
+        }
+        let redirect = "\t\tip daddr != $private-ips tcp dport { 80, 443 } dnat to $default-ip:54969\n";
+        assert_eq!(script.matches(redirect).count(), 2, "{script}");
+        sh_n(&script);
+        assert!(!render(&settings(), Registration::Jit).contains("aproxy"));
     }
 }

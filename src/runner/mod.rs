@@ -6,13 +6,13 @@
 //! fails at any step removes what it made (instance, registration) before returning the error.
 //!
 //! Secrets: the PAT never enters an instance. The single-use token (JIT config or registration
-//! token) is pushed as a 0600 file over LXD's API and read by the bootstrap script into the
-//! runner's environment: it is in no command line and no log, on the host or in the instance.
-//! The script itself is [`bootstrap`]'s.
+//! token) is pushed as a 0600 file over LXD's API and handed to the runner alone through its
+//! environment: it is in no command line and no log, on the host or in the instance, and in no
+//! file once the runner runs. Creation is [`create`]'s; the script [`bootstrap`]'s, the files
+//! it writes [`files`]'s.
 
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
-use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use crate::github::{GithubClient, GithubError};
@@ -21,14 +21,18 @@ use crate::runner_binary::VerifiedTarball;
 use crate::secret::Secret;
 
 mod bootstrap;
+mod create;
+pub mod files;
 
 pub use bootstrap::render_bootstrap;
+pub use create::create;
 
-const RUNNER_DIR: &str = "/opt/github-runner";
-const TARBALL: &str = "/opt/github-runner.tar.gz";
-const TOKEN_FILE: &str = "/opt/github-runner.token";
-const BOOTSTRAP: &str = "/opt/github-runner-bootstrap.sh";
+/// Where the charm puts what it pushes (made by the charm, root's only); `runner` in it links
+/// to the runner's directory (`~<user>/github-runner`), wherever the bootstrap put it.
+const SETUP_DIR: &str = "/var/lib/github-runner";
 const PID_FILE: &str = "/run/github-runner.pid";
+/// How long one health probe may take, all in.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Ubuntu's daily images, for a `base-image` LXD has no local alias for.
 pub const UBUNTU_DAILY: &str = "https://cloud-images.ubuntu.com/daily";
 
@@ -56,13 +60,21 @@ pub struct RunnerSettings {
     pub group: Option<String>,
     pub group_id: u64,
     pub registration: Registration,
-    /// Written to the runner's `.env` (proxies).
-    pub environment: Vec<(String, String)>,
+    /// The model proxy, for the runner's environment, `/etc/environment` and Docker.
+    pub proxy: RunnerProxy,
     pub dockerhub_mirror: Option<String>,
     /// `host:port` of the model proxy aproxy forwards to (`experimental-use-aproxy`).
     pub aproxy: Option<String>,
     /// How long an instance may take to answer exec and get an address.
     pub ready_timeout: Duration,
+}
+
+/// The proxy a runner is given (none with aproxy, which is transparent).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunnerProxy {
+    pub http: Option<String>,
+    pub https: Option<String>,
+    pub no_proxy: Option<String>,
 }
 
 /// The clients and files a runner is made with.
@@ -89,6 +101,8 @@ pub enum Health {
     Stopped,
     /// The instance runs, the runner process does not.
     RunnerDead,
+    /// The probe itself failed or hung (a broken instance): unhealthy too.
+    ProbeFailed,
     Missing,
 }
 
@@ -116,6 +130,12 @@ pub enum RunnerError {
     },
     #[error("runner {name}: the bootstrap script failed (exit {code}): {stderr}")]
     Bootstrap { name: String, code: i32, stderr: String },
+    #[error("runner {name}: cannot write {source}")]
+    BadValue {
+        name: String,
+        #[source]
+        source: files::BadValue,
+    },
     #[error("runner {name}: rendering the bootstrap script: {source}")]
     Template {
         name: String,
@@ -141,173 +161,6 @@ pub async fn resolve_source(lxd: &LxdClient, base_image: &str) -> Result<Instanc
     })
 }
 
-/// What a failed creation had made, for the cleanup.
-#[derive(Default)]
-struct Made {
-    instance: bool,
-    github_id: Option<u64>,
-}
-
-/// Creates, registers and starts one runner. On failure nothing it made is left behind.
-pub async fn create(env: &RunnerEnv<'_>, name: &str) -> Result<Created, RunnerError> {
-    let mut made = Made::default();
-    let result = create_steps(env, name, &mut made).await;
-    if result.is_err() {
-        if made.instance {
-            if let Err(e) = remove_instance(env.lxd, name, None).await {
-                tracing::warn!("runner {name}: removing the half-made instance: {e}");
-            }
-        }
-        if let Some(id) = made.github_id {
-            if let Err(e) = env.github.delete_runner(id).await {
-                tracing::warn!("runner {name}: removing the half-made registration {id}: {e}");
-            }
-        }
-    }
-    result
-}
-
-async fn create_steps(env: &RunnerEnv<'_>, name: &str, made: &mut Made) -> Result<Created, RunnerError> {
-    let settings = env.settings;
-    let lxd_err = |step| {
-        move |source| RunnerError::Lxd {
-            name: name.to_string(),
-            step,
-            source,
-        }
-    };
-    let spec = crate::lxd::InstanceSpec {
-        name: name.to_string(),
-        kind: settings.kind,
-        source: settings.source.clone(),
-        profiles: settings.profiles.clone(),
-        devices: settings.devices.clone(),
-        config: BTreeMap::from([("user.github-runner".to_string(), "true".to_string())]),
-        ephemeral: true,
-    };
-    made.instance = true;
-    env.lxd
-        .create_instance(&spec)
-        .await
-        .map_err(lxd_err("creating the instance"))?;
-    env.lxd
-        .start_instance(name, Duration::from_secs(60))
-        .await
-        .map_err(lxd_err("starting the instance"))?;
-    let ip = wait_ready(env.lxd, name, settings.ready_timeout).await?;
-
-    let (token, registration, github_id) = register(env, name).await?;
-    made.github_id = github_id;
-    let script = render_bootstrap(settings, name, registration, ip)?;
-    // Streamed from the cache: several runners are made at once, and the real tarball is
-    // large, so it is never held in memory.
-    let file = tokio::fs::File::open(env.tarball.path())
-        .await
-        .map_err(|e| RunnerError::Bootstrap {
-            name: name.to_string(),
-            code: -1,
-            stderr: format!("reading the runner tarball {}: {e}", env.tarball.path().display()),
-        })?;
-    let tarball = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
-    env.lxd
-        .push_file(name, TARBALL, tarball, 0o600, 0, 0)
-        .await
-        .map_err(lxd_err("pushing the runner tarball"))?;
-    env.lxd
-        .push_file(name, TOKEN_FILE, token.expose().as_bytes().to_vec(), 0o600, 0, 0)
-        .await
-        .map_err(lxd_err("pushing the token"))?;
-    env.lxd
-        .push_file(name, BOOTSTRAP, script.into_bytes(), 0o700, 0, 0)
-        .await
-        .map_err(lxd_err("pushing the bootstrap script"))?;
-    let out = env
-        .lxd
-        .exec(name, &["sh", BOOTSTRAP], &BTreeMap::new())
-        .await
-        .map_err(lxd_err("running the bootstrap script"))?;
-    if !out.success() {
-        return Err(RunnerError::Bootstrap {
-            name: name.to_string(),
-            code: out.code,
-            stderr: out.stderr.trim().to_string(),
-        });
-    }
-    Ok(Created {
-        name: name.to_string(),
-        github_id,
-    })
-}
-
-/// Gets the single-use token: a JIT config, or a registration token where JIT is missing.
-async fn register(env: &RunnerEnv<'_>, name: &str) -> Result<(Secret, Registration, Option<u64>), RunnerError> {
-    let gh_err = |step| {
-        move |source| RunnerError::Github {
-            name: name.to_string(),
-            step,
-            source,
-        }
-    };
-    if env.settings.registration == Registration::Jit {
-        match env
-            .github
-            .generate_jit_config(name, &env.settings.labels, env.settings.group_id)
-            .await
-        {
-            Ok(jit) => return Ok((jit.encoded_jit_config, Registration::Jit, Some(jit.runner.id))),
-            // An older GitHub Enterprise Server has no JIT endpoint; a token still works there.
-            Err(GithubError::NoAccess { status: 404, .. }) => {
-                tracing::info!("runner {name}: GitHub has no JIT configuration here; using a registration token");
-            }
-            Err(e) => return Err(gh_err("generating the JIT configuration")(e)),
-        }
-    }
-    let token = env
-        .github
-        .registration_token()
-        .await
-        .map_err(gh_err("getting a registration token"))?;
-    Ok((token.token, Registration::Token, None))
-}
-
-/// Polls until the instance runs commands and has a global IPv4 address; returns it.
-async fn wait_ready(lxd: &LxdClient, name: &str, timeout: Duration) -> Result<Ipv4Addr, RunnerError> {
-    let deadline = tokio::time::Instant::now() + timeout;
-    let mut delay = Duration::from_millis(100);
-    let not_ready = |what| RunnerError::NotReady {
-        name: name.to_string(),
-        waited: timeout,
-        what,
-    };
-    loop {
-        if matches!(lxd.exec(name, &["sh", "-c", "true"], &BTreeMap::new()).await, Ok(out) if out.success()) {
-            break;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(not_ready("it does not run commands"));
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(2));
-    }
-    loop {
-        let state = lxd.instance_state(name).await.map_err(|source| RunnerError::Lxd {
-            name: name.to_string(),
-            step: "reading the instance state",
-            source,
-        })?;
-        // A runner without an address cannot reach GitHub: no NIC is not "ready". Any
-        // interface will do (a VM's is `enp5s0`, not `eth0`).
-        if let Some(ip) = state.and_then(|s| s.global_ipv4()) {
-            return Ok(ip);
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(not_ready("it got no IPv4 address"));
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(2));
-    }
-}
-
 /// Whether the instance runs and its runner process lives.
 pub async fn health(lxd: &LxdClient, name: &str) -> Result<Health, LxdError> {
     let Some(instance) = lxd.instance(name).await? else {
@@ -316,38 +169,89 @@ pub async fn health(lxd: &LxdClient, name: &str) -> Result<Health, LxdError> {
     if !instance.is_running() {
         return Ok(Health::Stopped);
     }
-    let probe = format!("kill -0 \"$(cat {PID_FILE} 2>/dev/null)\" 2>/dev/null");
-    match lxd.exec(name, &["sh", "-c", &probe], &BTreeMap::new()).await {
-        Ok(out) if out.success() => Ok(Health::Healthy),
-        Ok(_) => Ok(Health::RunnerDead),
+    // Bounded twice: in the instance (a pid file made a FIFO blocks `cat`), and here (an exec
+    // LXD never answers). A job with sudo can break the instance in any way: whatever the
+    // probe meets, the runner is unhealthy, and the rest of the pass goes on.
+    let probe = format!("kill -0 \"$(timeout 3 cat {PID_FILE} 2>/dev/null)\" 2>/dev/null");
+    let (command, no_env) = (["timeout", "5", "sh", "-c", &probe], BTreeMap::new());
+    match tokio::time::timeout(PROBE_TIMEOUT, lxd.exec(name, &command, &no_env)).await {
+        Ok(Ok(out)) if out.success() => Ok(Health::Healthy),
+        Ok(Ok(_)) => Ok(Health::RunnerDead),
         // Gone between the two calls: an ephemeral instance that just powered off.
-        Err(e) if e.is_not_found() => Ok(Health::Missing),
-        Err(e) => Err(e),
+        Ok(Err(e)) if e.is_not_found() => Ok(Health::Missing),
+        Ok(Err(e)) => {
+            tracing::warn!("runner {name}: the health probe failed: {e}; counted as unhealthy");
+            Ok(Health::ProbeFailed)
+        }
+        Err(_) => {
+            tracing::warn!("runner {name}: the health probe had no answer in {PROBE_TIMEOUT:?}; counted as unhealthy");
+            Ok(Health::ProbeFailed)
+        }
     }
 }
 
-/// Removes a runner: unregisters it from inside (with a remove token, for `config.sh`
-/// runners), stops and deletes its instance, and deletes its GitHub registration by id.
+/// In which order a runner's two halves go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemovalOrder {
+    /// The registration first, GitHub being the arbiter: a runner that took a job between
+    /// observe and now is refused (422, busy) and its instance stays, its job unharmed.
+    RegistrationFirst,
+    /// The instance first, whatever it runs (a flush of busy runners, a unit going away);
+    /// the registration, offline then, after.
+    InstanceFirst,
+}
+
+/// Removes a runner in `order`: its GitHub registration (404 is already gone) and its
+/// instance (unregistering from inside first with a remove token, for `config.sh` runners).
 /// Works on a runner that was only half created, and on one with no instance left.
 ///
 /// # Errors
-/// [`GithubError::RunnerBusy`] (inside `RunnerError::Github`) when GitHub still sees it busy.
+/// [`GithubError::RunnerBusy`] (inside `RunnerError::Github`) when GitHub sees it busy: with
+/// [`RemovalOrder::RegistrationFirst`] its instance is then left running.
 pub async fn remove(
     lxd: &LxdClient,
     github: &GithubClient,
     name: &str,
     github_id: Option<u64>,
+    order: RemovalOrder,
     remove_token: Option<&Secret>,
 ) -> Result<(), RunnerError> {
-    remove_instance(lxd, name, remove_token).await?;
-    if let Some(id) = github_id {
-        github.delete_runner(id).await.map_err(|source| RunnerError::Github {
-            name: name.to_string(),
-            step: "deleting the registration",
-            source,
-        })?;
+    let unregister = || async {
+        if let Some(id) = github_id {
+            github.delete_runner(id).await.map_err(|source| RunnerError::Github {
+                name: name.to_string(),
+                step: match source {
+                    GithubError::RunnerBusy { .. } => "deleting the registration (busy: its job goes on)",
+                    _ => "deleting the registration",
+                },
+                source,
+            })?;
+        }
+        Ok::<(), RunnerError>(())
+    };
+    match order {
+        RemovalOrder::RegistrationFirst => {
+            unregister().await?;
+            remove_instance(lxd, name, remove_token).await
+        }
+        RemovalOrder::InstanceFirst => {
+            remove_instance(lxd, name, remove_token).await?;
+            match unregister().await {
+                // GitHub has not seen the runner go yet: the registration turns into an
+                // offline orphan, which the next reconcile deletes.
+                Err(RunnerError::Github {
+                    source: GithubError::RunnerBusy { .. },
+                    ..
+                }) => {
+                    tracing::info!(
+                        "runner {name}: GitHub still shows its job; its registration goes once it is offline"
+                    );
+                    Ok(())
+                }
+                other => other,
+            }
+        }
     }
-    Ok(())
 }
 
 /// Removes every instance whose name starts with `prefix`, leaving GitHub alone; returns how
@@ -366,7 +270,11 @@ pub async fn remove_instances(lxd: &LxdClient, prefix: &str) -> Result<usize, Ru
     Ok(removed)
 }
 
-async fn remove_instance(lxd: &LxdClient, name: &str, remove_token: Option<&Secret>) -> Result<(), RunnerError> {
+pub(super) async fn remove_instance(
+    lxd: &LxdClient,
+    name: &str,
+    remove_token: Option<&Secret>,
+) -> Result<(), RunnerError> {
     let lxd_err = |step| {
         move |source| RunnerError::Lxd {
             name: name.to_string(),
@@ -383,7 +291,7 @@ async fn remove_instance(lxd: &LxdClient, name: &str, remove_token: Option<&Secr
     };
     if let (true, Some(token)) = (instance.is_running(), remove_token) {
         let env = BTreeMap::from([("ACTIONS_RUNNER_INPUT_TOKEN".to_string(), token.expose().to_string())]);
-        let command = format!("cd {RUNNER_DIR} && ./config.sh remove");
+        let command = format!("cd {SETUP_DIR}/runner && ./config.sh remove");
         match lxd.exec(name, &["sh", "-c", &command], &env).await {
             Ok(out) if out.success() => {}
             Ok(out) => tracing::info!(

@@ -84,7 +84,7 @@ pub async fn ensure(lxd: &LxdClient, server: &Server, config: &CharmConfig) -> R
             }
         }
     }
-    let profile = runner_profile(server);
+    let profile = runner_profile(server, config.insecure);
     match lxd.profile(RUNNER_PROFILE).await? {
         None => {
             lxd.create_profile(&profile).await?;
@@ -100,8 +100,11 @@ pub async fn ensure(lxd: &LxdClient, server: &Server, config: &CharmConfig) -> R
 }
 
 /// Every runner's NIC: on the runners' bridge, unable to spoof MAC or IPv4 addresses, and
-/// isolated from the other runners' ports where LXD can do that.
-fn runner_profile(server: &Server) -> Profile {
+/// isolated from the other runners' ports where LXD can do that. With `test-mode=insecure`
+/// runners are containers, and Docker in a container needs nesting (and mknod/setxattr
+/// interception for its image layers), as the original's test `lxd-profile.yaml` gave them;
+/// VMs never get these.
+fn runner_profile(server: &Server, containers: bool) -> Profile {
     let mut nic = BTreeMap::from(
         [
             ("type", "nic"),
@@ -115,10 +118,20 @@ fn runner_profile(server: &Server) -> Profile {
     if server.has_extension("network_bridge_port_isolation") {
         nic.insert("security.port_isolation".into(), "true".into());
     }
+    let config = match containers {
+        true => [
+            ("security.nesting", "true"),
+            ("security.syscalls.intercept.mknod", "true"),
+            ("security.syscalls.intercept.setxattr", "true"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .into(),
+        false => BTreeMap::new(),
+    };
     Profile {
         name: RUNNER_PROFILE.into(),
         description: "Every GitHub runner of this unit: its NIC on the runners' bridge".into(),
-        config: BTreeMap::new(),
+        config,
         devices: BTreeMap::from([("eth0".to_string(), nic)]),
     }
 }

@@ -253,9 +253,11 @@ async fn generate_jitconfig(State(world): State<Shared>, body: Option<Json<Value
     let blob =
         json!({".runner": b64(&runner_file), ".credentials": b64(&secret), ".credentials_rsaparams": b64("stub")});
     let runner = w.runner_json(&w.runners[&id]);
+    let encoded = b64(&blob.to_string());
+    w.jit_configs.push(encoded.clone());
     (
         StatusCode::CREATED,
-        Json(json!({"runner": runner, "encoded_jit_config": b64(&blob.to_string())})),
+        Json(json!({"runner": runner, "encoded_jit_config": encoded})),
     )
         .into_response()
 }

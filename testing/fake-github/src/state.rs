@@ -233,6 +233,8 @@ pub struct World {
     pub next_id: u64,
     pub tokens: HashMap<String, IssuedToken>,
     pub jit: HashMap<String, JitRecord>,
+    /// Every `encoded_jit_config` handed out: the single-use secrets tests look for.
+    pub jit_configs: Vec<String>,
     pub budgets: HashMap<String, Budget>,
     pub faults: Vec<Fault>,
     pub log: Vec<LoggedRequest>,
@@ -255,6 +257,7 @@ impl World {
             next_id: 1000,
             tokens: HashMap::new(),
             jit: HashMap::new(),
+            jit_configs: Vec::new(),
             budgets: HashMap::new(),
             faults: Vec::new(),
             log: Vec::new(),

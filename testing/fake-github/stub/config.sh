@@ -4,6 +4,8 @@
 # and registers with the emulator's test-only endpoint, writing a sourceable .runner file.
 set -eu
 cd "$(dirname "$0")"
+# The stub talks to fake-github directly: tests give runners proxies that exist nowhere.
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY
 
 fail_registration() {
   echo "Http response code: NotFound from 'POST $1/actions/runner-registration'" >&2

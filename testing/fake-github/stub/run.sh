@@ -4,8 +4,13 @@
 # or the runner is removed. `--jitconfig BLOB` configures it first, as the real runner does.
 set -u
 cd "$(dirname "$0")"
+# The stub talks to fake-github directly: tests give runners proxies that exist nowhere.
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY
 
 jitconfig="${ACTIONS_RUNNER_INPUT_JITCONFIG:-}"
+# Dropped at once, as the real runner drops every ACTIONS_RUNNER_INPUT_*: what it starts (a job,
+# here `sleep`) does not inherit it.
+unset ACTIONS_RUNNER_INPUT_JITCONFIG
 [ "${1:-}" = --jitconfig ] && jitconfig="$2"
 if [ -n "$jitconfig" ]; then
   # The blob is base64 JSON mapping file names to base64 contents, as GitHub's is. Like the real

@@ -1,0 +1,113 @@
+# shellcheck shell=bash
+# The runner images of the tests and the demo, built here (these machines cannot download
+# images) and cached inside the clone by a hash of their recipe, so a changed recipe is a new
+# image and an unchanged one is never built twice. Sourced by scripts/lxd-setup.sh.
+#
+#   runner-test     busybox (1 MB, starts in ~0.3 s): sh, wget, tar and the rest the stub
+#                   runner needs; no /opt, no users but root. The fast tests.
+#   runner-systemd  Debian bookworm from Debian's archive with mmdebstrap: systemd as init,
+#                   udev + systemd-networkd DHCP on every interface, an `ubuntu` user (uid 1000,
+#                   passwordless sudo) as on Ubuntu cloud images, sudo, procps, ca-certificates,
+#                   wget, curl, iproute2, nftables and docker.io. The provisioning path.
+
+IMAGE_CACHE=${LXD_IMAGE_CACHE:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/.cache/images}
+
+# recipe_hash FUNCTION: the first 12 hex digits of the SHA-256 of the function's own text.
+recipe_hash() { declare -f "$1" | sha256sum | cut -c1-12; }
+
+# metadata DIR DESCRIPTION HASH: an LXD metadata tarball that names the recipe.
+write_metadata() {
+  local dir=$1 description=$2 hash=$3
+  mkdir -p "$dir/meta/templates"
+  echo '{{ container.name }}' >"$dir/meta/templates/hostname.tpl"
+  cat >"$dir/meta/metadata.yaml" <<META
+architecture: $(uname -m)
+creation_date: $(date +%s)
+properties:
+  description: $description
+  os: $description
+  release: "1"
+  recipe: "$hash"
+templates:
+  /etc/hostname:
+    when: [create, copy]
+    template: hostname.tpl
+META
+  tar -C "$dir/meta" -czf "$dir/meta.tar.gz" metadata.yaml templates
+  rm -rf "$dir/meta"
+}
+
+busybox_recipe() {
+  local r=$1
+  mkdir -p "$r"/{bin,sbin,etc/init.d,proc,sys,dev,tmp,root,run,var/log,usr/bin,usr/sbin,usr/share/udhcpc}
+  cp /bin/busybox "$r/bin/busybox"
+  chroot "$r" /bin/busybox --install -s
+  printf '::sysinit:/etc/init.d/rcS\n::shutdown:/bin/umount -a -r\n' >"$r/etc/inittab"
+  cat >"$r/etc/init.d/rcS" <<'RCS'
+#!/bin/sh
+mount -t tmpfs tmpfs /tmp 2>/dev/null
+hostname -F /etc/hostname 2>/dev/null
+ip link set lo up
+for nic in /sys/class/net/e*; do
+  [ -e "$nic" ] && udhcpc -b -q -i "${nic##*/}" -s /usr/share/udhcpc/default.script >>/var/log/udhcpc.log 2>&1 &
+done
+RCS
+  cat >"$r/usr/share/udhcpc/default.script" <<'DHCP'
+#!/bin/sh
+case "$1" in
+  bound|renew)
+    ip addr flush dev "$interface"
+    ip addr add "$ip/${mask:-24}" dev "$interface"
+    [ -n "$router" ] && ip route add default via ${router%% *} dev "$interface"
+    : > /etc/resolv.conf; for d in $dns; do echo "nameserver $d" >> /etc/resolv.conf; done ;;
+  deconfig) ip addr flush dev "$interface"; ip link set "$interface" up ;;
+esac
+DHCP
+  chmod +x "$r/etc/init.d/rcS" "$r/usr/share/udhcpc/default.script"
+  printf 'root:x:0:0:root:/root:/bin/sh\n' >"$r/etc/passwd"
+  printf 'root:x:0:\n' >"$r/etc/group"
+  echo runner >"$r/etc/hostname"
+}
+
+systemd_recipe() {
+  local out=$1
+  command -v mmdebstrap >/dev/null || {
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mmdebstrap >/dev/null
+  }
+  mmdebstrap --variant=minbase --quiet \
+    --include=systemd-sysv,udev,dbus,iproute2,procps,sudo,ca-certificates,wget,curl,nftables,docker.io \
+    --customize-hook='chroot "$1" useradd -m -u 1000 -s /bin/bash -G sudo ubuntu' \
+    --customize-hook='echo "ubuntu ALL=(ALL) NOPASSWD:ALL" >"$1/etc/sudoers.d/90-ubuntu"; chmod 0440 "$1/etc/sudoers.d/90-ubuntu"' \
+    --customize-hook='printf "[Match]\nName=e*\n\n[Network]\nDHCP=ipv4\n" >"$1/etc/systemd/network/80-dhcp.network"' \
+    --customize-hook='chroot "$1" systemctl enable systemd-networkd' \
+    --customize-hook='echo runner >"$1/etc/hostname"; : >"$1/etc/machine-id"' \
+    bookworm "$out"
+}
+
+# build_image ALIAS RECIPE DESCRIPTION: builds (unless cached) and imports (unless LXD has this
+# recipe's image under ALIAS already) the image; prints nothing on success.
+build_image() {
+  local alias=$1 recipe=$2 description=$3 hash dir t0 w
+  hash=$(recipe_hash "$recipe")
+  dir=$IMAGE_CACHE/$alias-$hash
+  if ! [ -s "$dir/rootfs.tar" ] || ! [ -s "$dir/meta.tar.gz" ]; then
+    t0=$(date +%s)
+    log "building image $alias (recipe $hash)"
+    rm -rf "$dir" && mkdir -p "$dir"
+    if [ "$recipe" = busybox_recipe ]; then
+      w=$(mktemp -d)
+      busybox_recipe "$w/rootfs"
+      tar --numeric-owner -C "$w/rootfs" -cf "$dir/rootfs.tar" .
+      rm -rf "$w"
+    else
+      "$recipe" "$dir/rootfs.partial.tar" && mv "$dir/rootfs.partial.tar" "$dir/rootfs.tar"
+    fi
+    write_metadata "$dir" "$description" "$hash"
+    log "built image $alias in $(($(date +%s) - t0)) s ($(du -sh "$dir/rootfs.tar" | cut -f1))"
+  fi
+  if [ "$(lxc image get-property "$alias" recipe 2>/dev/null)" = "$hash" ]; then return; fi
+  lxc image delete "$alias" >/dev/null 2>&1 || true
+  log "importing image $alias"
+  lxc image import "$dir/meta.tar.gz" "$dir/rootfs.tar" --alias "$alias" >/dev/null
+}

@@ -1,0 +1,205 @@
+//! The provisioning path on a real distribution image: Debian bookworm with systemd, an
+//! `ubuntu` user and Docker (`runner-systemd`, built by `scripts/lxd-setup.sh systemd-image`),
+//! through the real charm under fake-juju with fake-github on its test host. Proxies with
+//! awkward values reach the runner byte for byte and run nothing; the single-use secret is in
+//! no file and no command line once the runner runs.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::stack::{blocking, Stack};
+use github_runner::lxd::LxdClient;
+
+const IMAGE: &str = "runner-systemd";
+/// A proxy URL with a quote, `$`, `&`, `;` and a percent-encoded password.
+const HTTP_PROXY: &str = "http://o'neil$&;:p%40ss@10.152.0.9:3128";
+/// Spaces after commas, double quotes, and a command substitution that must never run.
+const NO_PROXY: &str = "localhost, 10.152.0.2, \"quoted\", $(touch /tmp/pwned), .internal";
+const MIRROR: &str = "https://mirror.internal:5000";
+
+/// The image, or `None` (skip) where it was not built; with `REQUIRE_LXD=1` it must be there.
+async fn image(lxd: &LxdClient) -> bool {
+    if lxd.image_alias(IMAGE).await.expect("asked").is_some() {
+        return true;
+    }
+    assert!(
+        std::env::var("REQUIRE_LXD").as_deref() != Ok("1"),
+        "REQUIRE_LXD=1 but LXD has no image {IMAGE}: run `scripts/lxd-setup.sh systemd-image`"
+    );
+    eprintln!("skipping: no {IMAGE} image (scripts/lxd-setup.sh systemd-image)");
+    false
+}
+
+async fn sh(lxd: &LxdClient, name: &str, script: &str) -> String {
+    // LXD 5.0 now and then fails an exec with "Failed to retrieve PID of executing child
+    // process" while the instance is busy: once more.
+    let command = ["sh", "-c", script];
+    let out = match lxd.exec(name, &command, &BTreeMap::new()).await {
+        Ok(out) => out,
+        Err(_) => lxd.exec(name, &command, &BTreeMap::new()).await.expect("exec"),
+    };
+    assert!(out.success(), "{script}: exit {}: {}", out.code, out.stderr);
+    out.stdout
+}
+
+/// `/proc/<pid>/environ` as `NAME → value`.
+fn environ(raw: &str) -> BTreeMap<String, String> {
+    raw.split('\0')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runner_on_the_systemd_image_runs_as_ubuntu_with_its_proxies_intact_and_no_secret_left() {
+    let Some(lxd) = common::lxd().await else { return };
+    if !image(&lxd).await {
+        return;
+    }
+    let _one = common::exclusive(&lxd).await;
+    let extra = [
+        "base-image=runner-systemd",
+        "vm-memory=1GiB",
+        "vm-disk=1GiB",
+        "dockerhub-mirror=https://mirror.internal:5000",
+    ];
+    let s = Stack::deploy_with(lxd.clone(), 0, &extra, |_| {}).await;
+    s.juju(&[
+        "model-config",
+        &format!("juju-http-proxy={HTTP_PROXY}"),
+        &format!("juju-https-proxy={HTTP_PROXY}"),
+        &format!("juju-no-proxy={NO_PROXY}"),
+    ]);
+    s.juju(&["config", "github-runner", "virtual-machines=1"]);
+    s.settle(1).await;
+    let name = s.instances().await.into_iter().next().expect("a runner");
+
+    // The runner process: the stub's run.sh, as ubuntu, with a login environment.
+    let ps = sh(&lxd, &name, "ps -eo pid=,user=,args=").await;
+    let (pid, user) = ps
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|f| f.iter().any(|a| a.ends_with("run.sh")) && !f.contains(&"-c"))
+        .map(|f| (f[0].to_string(), f[1].to_string()))
+        .unwrap_or_else(|| panic!("no run.sh in:\n{ps}"));
+    assert_eq!(user, "ubuntu", "{ps}");
+    let env = environ(&sh(&lxd, &name, &format!("cat /proc/{pid}/environ")).await);
+    assert_eq!(env["HOME"], "/home/ubuntu");
+    assert_eq!(env["USER"], "ubuntu");
+    assert_eq!(env["LOGNAME"], "ubuntu");
+    assert_eq!(env["SHELL"], "/bin/bash");
+    assert!(env["PATH"].starts_with("/home/ubuntu/.local/bin:"), "{}", env["PATH"]);
+    for key in ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"] {
+        assert_eq!(env[key], HTTP_PROXY, "{key}");
+    }
+    assert_eq!(env["NO_PROXY"], NO_PROXY);
+    assert_eq!(env["no_proxy"], NO_PROXY);
+    assert_eq!(env["DOCKERHUB_MIRROR"], MIRROR);
+    let pwned = sh(&lxd, &name, "test -e /tmp/pwned && echo ran || echo never").await;
+    assert_eq!(pwned.trim(), "never", "a value was evaluated");
+
+    let etc_environment = sh(&lxd, &name, "cat /etc/environment").await;
+    assert!(
+        etc_environment.contains(&format!("HTTP_PROXY=\"{HTTP_PROXY}\"\n")),
+        "{etc_environment}"
+    );
+    assert!(
+        etc_environment.contains(&format!("NO_PROXY='{NO_PROXY}'\n")),
+        "{etc_environment}"
+    );
+    let daemon = sh(&lxd, &name, "cat /etc/docker/daemon.json").await;
+    let daemon: serde_json::Value = serde_json::from_str(&daemon).expect("daemon.json is JSON");
+    assert_eq!(daemon["registry-mirrors"][0], MIRROR);
+    let client = sh(&lxd, &name, "cat /home/ubuntu/.docker/config.json").await;
+    let client: serde_json::Value = serde_json::from_str(&client).expect("config.json is JSON");
+    assert_eq!(client["proxies"]["default"]["httpProxy"], HTTP_PROXY);
+    let dropin = sh(&lxd, &name, "cat /etc/systemd/system/docker.service.d/http-proxy.conf").await;
+    assert!(
+        dropin.contains("Environment=\"HTTP_PROXY=http://o'neil$&;:p%%40ss@10.152.0.9:3128\""),
+        "{dropin}"
+    );
+
+    // The JIT config (the single-use secret; the runner keeps its session credentials, as the
+    // real one does): in no file and no command line; in the environment of the runner only.
+    let secrets: Vec<String> = s.emulator.world().jit_configs.clone();
+    assert!(!secrets.is_empty());
+    let needles = secrets.join("\n") + "\n";
+    lxd.push_file(&name, "/root/.needles", needles.into_bytes(), 0o600, 0, 0)
+        .await
+        .expect("needles");
+    let files = sh(
+        &lxd,
+        &name,
+        "grep -rlF -f /root/.needles --exclude=.needles /etc /home /root /tmp /var /run /opt /srv 2>/dev/null || true",
+    )
+    .await;
+    assert_eq!(files.trim(), "", "files holding the secret");
+    let holders = sh(
+        &lxd,
+        &name,
+        "for p in /proc/[0-9]*; do grep -qF -f /root/.needles $p/cmdline 2>/dev/null && echo \"cmdline $p\"; \
+         grep -qF -f /root/.needles $p/environ 2>/dev/null && echo \"environ $(tr '\\0' ' ' < $p/cmdline)\"; done; true",
+    )
+    .await;
+    for line in holders.lines() {
+        assert!(
+            line.starts_with("environ ") && line.contains("run.sh"),
+            "{line}\n{holders}"
+        );
+    }
+    let (status, message) = blocking(|| s.juju.unit_status());
+    assert_eq!((status.as_str(), message.as_str()), ("active", "1/1 runners"));
+    s.remove();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn where_github_has_no_jit_config_sh_registers_as_ubuntu_and_the_token_is_gone_after() {
+    let Some(lxd) = common::lxd().await else { return };
+    if !image(&lxd).await {
+        return;
+    }
+    let _one = common::exclusive(&lxd).await;
+    let extra = ["base-image=runner-systemd", "vm-memory=1GiB", "vm-disk=1GiB"];
+    let s = Stack::deploy_with(lxd.clone(), 0, &extra, |_| {}).await;
+    // An older GitHub Enterprise Server: no JIT endpoint.
+    s.emulator.world().faults.push(
+        fake_github::Fault::on("POST", "generate-jitconfig")
+            .times(100)
+            .status(404),
+    );
+    s.juju(&["config", "github-runner", "virtual-machines=1"]);
+    s.settle(1).await;
+    let name = s.instances().await.into_iter().next().expect("a runner");
+    let owner = sh(&lxd, &name, "stat -c %U /home/ubuntu/github-runner/.runner").await;
+    assert_eq!(owner.trim(), "ubuntu", "config.sh ran as ubuntu");
+    let gone = sh(&lxd, &name, "ls -a /home/ubuntu/github-runner /var/lib/github-runner").await;
+    for leftover in [".runner-token", ".runner-inputs", "token", "runner.tar.gz"] {
+        assert!(!gone.lines().any(|l| l == leftover), "{leftover} left in:\n{gone}");
+    }
+    let tokens: Vec<String> = s.emulator.world().tokens.keys().cloned().collect();
+    assert!(!tokens.is_empty(), "a registration token was issued");
+    lxd.push_file(
+        &name,
+        "/root/.needles",
+        (tokens.join("\n") + "\n").into_bytes(),
+        0o600,
+        0,
+        0,
+    )
+    .await
+    .expect("needles");
+    let holders = sh(
+        &lxd,
+        &name,
+        "grep -rlF -f /root/.needles --exclude=.needles /etc /home /root /tmp /var /run 2>/dev/null; \
+         for p in /proc/[0-9]*; do grep -lF -f /root/.needles $p/cmdline $p/environ 2>/dev/null; done; true",
+    )
+    .await;
+    assert_eq!(
+        holders.trim(),
+        "",
+        "the registration token is kept by nothing once the runner runs"
+    );
+    s.remove();
+}
