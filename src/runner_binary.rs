@@ -19,6 +19,11 @@ use sha2::{Digest, Sha256};
 use crate::github::{GithubClient, GithubError, RunnerApplication};
 use crate::host::{fs as host_fs, Host};
 
+/// How long one runner download may take in all (the real one is ~200 MB).
+const DOWNLOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+/// The largest runner download accepted.
+const MAX_DOWNLOAD: u64 = 1 << 30;
+
 #[derive(Debug, thiserror::Error)]
 pub enum BinaryError {
     #[error("this machine's architecture {0:?} has no GitHub runner build")]
@@ -167,6 +172,7 @@ impl RunnerBinaryCache {
             source,
         };
         fs::create_dir_all(&self.dir).map_err(io)?;
+        self.remove_partial_downloads();
         // Dropped (and so deleted) on every early return below.
         let mut tmp = tempfile::Builder::new()
             .prefix(".download-")
@@ -205,7 +211,23 @@ impl RunnerBinaryCache {
         Ok(tarball)
     }
 
-    /// Streams the download into `file`, returning its SHA-256 in hex.
+    /// Deletes what downloads killed half way left (`.download-*`): a hook holds Juju's machine
+    /// lock, so no other download runs now.
+    fn remove_partial_downloads(&self) {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(".download-") {
+                if let Err(e) = fs::remove_file(entry.path()) {
+                    tracing::warn!("removing a partial runner download: {e}");
+                }
+            }
+        }
+    }
+
+    /// Streams the download into `file`, returning its SHA-256 in hex. Bounded in time and
+    /// size, so a stalled or endless download cannot hold the hook (and the machine lock).
     async fn download(
         &self,
         http: &reqwest::Client,
@@ -228,8 +250,21 @@ impl RunnerBinaryCache {
         }
         let mut hasher = Sha256::new();
         let mut stream = response.bytes_stream();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| fail(e.to_string()))?;
+        let deadline = tokio::time::Instant::now() + DOWNLOAD_TIMEOUT;
+        let mut size: u64 = 0;
+        loop {
+            let chunk = match tokio::time::timeout_at(deadline, stream.next()).await {
+                Ok(Some(chunk)) => chunk.map_err(|e| fail(e.to_string()))?,
+                Ok(None) => break,
+                Err(_) => return Err(fail(format!("not done within {} s", DOWNLOAD_TIMEOUT.as_secs()))),
+            };
+            size += chunk.len() as u64;
+            if size > MAX_DOWNLOAD {
+                return Err(fail(format!(
+                    "over {} MiB: no runner build is that large",
+                    MAX_DOWNLOAD >> 20
+                )));
+            }
             hasher.update(&chunk);
             file.write_all(&chunk).map_err(|source| BinaryError::Io {
                 path: self.dir.clone(),

@@ -114,6 +114,30 @@ impl StateFile {
 }
 
 impl StateFile {
+    /// [`StateFile::load`], but a corrupt file (a disk that filled up, a hand edit) does not
+    /// stop every hook, `stop` included: it is moved aside to `state.json.corrupt` for a human
+    /// to look at, and the unit goes on from the empty state. What is lost is the previous
+    /// path and token (their idle runners are then not flushed) and the ETags (a full list
+    /// once).
+    pub fn load_or_recover(&self) -> Result<State, StateError> {
+        match self.load() {
+            Err(StateError::Corrupt { path, source }) => {
+                let aside = path.with_extension("json.corrupt");
+                std::fs::rename(&path, &aside).map_err(|source| StateError::Write {
+                    path: path.clone(),
+                    source,
+                })?;
+                tracing::warn!(
+                    "the charm state {} was not valid JSON ({source}); moved to {}, going on from an empty state",
+                    path.display(),
+                    aside.display()
+                );
+                Ok(State::default())
+            }
+            other => other,
+        }
+    }
+
     /// Deletes the state file and its directory; a state already gone is fine.
     pub fn delete(&self) -> Result<(), StateError> {
         let write_err = |source| StateError::Write {
@@ -172,5 +196,9 @@ mod tests {
         std::fs::write(file.path(), "{not json").expect("write");
         let err = file.load().expect_err("corrupt").to_string();
         assert!(err.contains("move it away"), "{err}");
+        assert_eq!(file.load_or_recover().expect("recovered"), State::default());
+        let aside = file.path().with_extension("json.corrupt");
+        assert_eq!(std::fs::read_to_string(aside).expect("kept aside"), "{not json");
+        assert_eq!(file.load().expect("a fresh start"), State::default());
     }
 }

@@ -142,3 +142,17 @@ async fn a_new_version_is_picked_up_and_the_old_one_removed() {
     assert!(!old.path().exists(), "the old version is removed");
     assert_eq!(files(&s.cache), [new.filename().to_string(), "current.json".into()]);
 }
+
+#[tokio::test]
+async fn a_download_killed_half_way_leaves_a_partial_file_the_next_download_removes() {
+    let s = setup().await;
+    std::fs::create_dir_all(s.cache.dir()).expect("cache dir");
+    // What a `kill -9` during a download leaves.
+    std::fs::write(s.cache.dir().join(".download-AbC123"), b"half a tarball").expect("partial");
+    s.cache
+        .update(&s.http, &runner_binary::latest(&s.client).await.expect("latest"))
+        .await
+        .expect("downloaded");
+    let names = files(&s.cache);
+    assert!(names.iter().all(|n| !n.starts_with(".download-")), "{names:?}");
+}

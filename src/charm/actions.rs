@@ -60,7 +60,7 @@ async fn perform(ctx: &Ctx<'_>, action: Action) -> anyhow::Result<()> {
             return Err(anyhow!("{}", status.message()));
         }
     }
-    let mut state = ctx.state.load()?;
+    let mut state = ctx.state.load_or_recover()?;
     let manager = ctx.manager(&config, &state)?;
     let outcome = converge(ctx, &manager, action, steps, config.virtual_machines).await;
     state.etags = manager.finish().etags;

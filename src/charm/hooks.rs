@@ -31,6 +31,11 @@ pub async fn run(ctx: &Ctx<'_>, hook: Hook) -> anyhow::Result<()> {
         Hook::Start => converge(ctx, hook, |n| Converge::reconcile(CachedOnly, n)).await,
         Hook::ConfigChanged => converge(ctx, hook, |n| Converge::reconcile(CachedOnly, n)).await,
         Hook::UpgradeCharm => converge(ctx, hook, |n| Converge::reconcile(CachedOnly, n).flushing(Flush::Idle)).await,
+        Hook::ReconcileRunners if !EventTimer::installed(&ctx.deps.host, RECONCILE_EVENT) => {
+            // A run that waited for the machine lock while `stop` removed the timer.
+            tracing::info!("reconcile-runners: the reconcile timer is gone (the unit is stopping); nothing to do");
+            Ok(())
+        }
         Hook::ReconcileRunners => {
             // The timer's own event: worth a line, to see in debug-log that the timer fires.
             tracing::info!("reconcile-runners: dispatched by the reconcile timer");
@@ -54,7 +59,7 @@ async fn converge(ctx: &Ctx<'_>, hook: Hook, steps: impl FnOnce(u32) -> Converge
     if matches!(hook, Hook::ConfigChanged | Hook::UpgradeCharm) && !ensure_timer(ctx, &config)? {
         return Ok(());
     }
-    let mut state = ctx.state.load()?;
+    let mut state = ctx.state.load_or_recover()?;
     if hook == Hook::ConfigChanged {
         flush_previous(ctx, &config, &state).await;
         state.path = Some(config.path.to_string());
@@ -209,7 +214,7 @@ async fn stop(ctx: &Ctx<'_>) -> anyhow::Result<()> {
         }
     }
     tracing::info!("reconcile timer removed");
-    let state = ctx.state.load()?;
+    let state = ctx.state.load_or_recover()?;
     let config = ctx.config()?;
     match &config {
         Ok(config) => match flush(ctx, &made_with(config, &state), &state, Flush::All).await {

@@ -186,6 +186,7 @@ async fn start_and_the_timer_s_reconcile_wait_for_lxd() {
     let unit = Unit::configured("http://127.0.0.1:9");
     let started = unit.hook(Hook::Start).await;
     assert!(waiting_for_lxd(started.statuses.last()));
+    unit.hook(Hook::ConfigChanged).await;
     let ticked = unit.hook(Hook::ReconcileRunners).await;
     assert!(logged(&ticked, "dispatched by the reconcile timer"));
     assert!(waiting_for_lxd(ticked.statuses.last()));
@@ -237,6 +238,44 @@ async fn stop_removes_the_timer_and_tries_the_runners_whatever_the_config() {
         "{:?}",
         broken.log
     );
+}
+
+#[tokio::test]
+async fn a_reconcile_that_waited_for_the_lock_while_stop_ran_does_nothing() {
+    let unit = Unit::configured("http://127.0.0.1:9");
+    unit.hook(Hook::ConfigChanged).await;
+    let stopped = unit.hook(Hook::Stop).await;
+    assert!(unit
+        .systemd
+        .calls()
+        .contains(&"stop ghro.reconcile-runners.service".to_string()));
+    assert!(stopped.statuses.is_empty());
+    let late = unit.hook(Hook::ReconcileRunners).await;
+    assert!(
+        logged(&late, "the reconcile timer is gone (the unit is stopping)"),
+        "{:?}",
+        late.log
+    );
+    assert!(
+        late.statuses.is_empty(),
+        "no LXD setup, no runners: {:?}",
+        late.statuses
+    );
+}
+
+#[tokio::test]
+async fn a_corrupt_state_is_moved_aside_and_every_hook_goes_on() {
+    let unit = Unit::configured("http://127.0.0.1:9");
+    let file = unit.state_file();
+    std::fs::create_dir_all(file.path().parent().expect("dir")).expect("mkdir");
+    std::fs::write(file.path(), "{\"path\": \"test-org\", \"tok").expect("a half-written state");
+    let done = unit.hook(Hook::ConfigChanged).await;
+    assert!(logged(&done, "was not valid JSON"), "{:?}", done.log);
+    assert!(file.path().with_extension("json.corrupt").exists());
+    assert_eq!(unit.state().path.as_deref(), Some("test-org"), "a fresh state, saved");
+    std::fs::write(file.path(), "garbage").expect("corrupt again");
+    unit.hook(Hook::Stop).await;
+    assert!(!unit.path(TIMER).exists(), "stop went on");
 }
 
 #[tokio::test]

@@ -347,9 +347,11 @@ impl Reader<'_> {
         let mut ok = true;
         for (option, value) in [("juju-http-proxy", &proxy.http), ("juju-https-proxy", &proxy.https)] {
             if let Some(v) = value {
-                ok &= self
-                    .check(option, v, |v| values::parse_url(v, &["http", "https"]))
-                    .is_some();
+                if let Err(problem) = values::parse_url(v, &["http", "https"]) {
+                    // A proxy URL may carry a password: the status shows it without.
+                    self.reject::<()>(option, &values::without_credentials(v), &problem);
+                    ok = false;
+                }
             }
         }
         if use_aproxy == Some(true) && proxy.http.is_none() && proxy.https.is_none() {

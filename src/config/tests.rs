@@ -218,6 +218,22 @@ fn a_model_proxy_that_is_not_a_url_is_named() {
 }
 
 #[test]
+fn a_refused_proxy_url_is_shown_without_its_credentials() {
+    let proxy = ProxyConfig {
+        http: Some("http://admin:s3cret@squid internal:3128".into()),
+        ..ProxyConfig::default()
+    };
+    let message = CharmConfig::from_raw(&valid(), proxy)
+        .expect_err("bad proxy")
+        .to_string();
+    assert!(
+        message.contains("juju-http-proxy \"http://***@squid internal:3128\""),
+        "{message}"
+    );
+    assert!(!message.contains("s3cret") && !message.contains("admin"), "{message}");
+}
+
+#[test]
 fn unset_options_take_the_config_yaml_defaults() {
     let raw = json!({"path": "org", "token": "t"})
         .as_object()

@@ -247,6 +247,19 @@ impl fmt::Display for Ipv4Net {
     }
 }
 
+/// `value` with whatever stands between `://` and the last `@` before the host replaced by
+/// `***`: a URL's credentials, safe to show even when the URL does not parse.
+pub fn without_credentials(value: &str) -> String {
+    let Some((scheme, rest)) = value.split_once("://") else {
+        return value.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***{}", &rest[at..]),
+        None => value.to_string(),
+    }
+}
+
 /// Parses an absolute URL whose scheme is one of `schemes` and which names a host.
 pub fn parse_url(value: &str, schemes: &[&str]) -> Result<url::Url, String> {
     let url = url::Url::parse(value).map_err(|e| format!("is not a URL ({e})"))?;

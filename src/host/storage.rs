@@ -2,7 +2,9 @@
 //! `virtual-machines × vm-disk`, which the LXD pool `runner` lives on.
 //!
 //! Mounted when missing, remounted when its size differs, left alone otherwise; skipped when
-//! the size is 0. `mount` is found on `PATH`.
+//! the size is 0. A smaller size waits while the runners on it use more than it: the kernel
+//! would refuse the remount, and the runners that would free the space are removed by the
+//! reconcile that follows the setup (the next hook shrinks it). `mount` is found on `PATH`.
 
 use std::path::{Path, PathBuf};
 
@@ -26,6 +28,13 @@ pub enum RamDisk {
     Unchanged {
         path: PathBuf,
         kib: u64,
+    },
+    /// Smaller was asked for, but the runners on it use more: kept at `kib` for now.
+    ShrinkLater {
+        path: PathBuf,
+        kib: u64,
+        wanted: u64,
+        used: u64,
     },
 }
 
@@ -55,6 +64,12 @@ pub fn ensure_ram_disk(host: &Host, kib: u64) -> Result<RamDisk, StorageError> {
             Ok(RamDisk::Mounted { path, kib })
         }
         Some(current) if current == kib => Ok(RamDisk::Unchanged { path, kib }),
+        Some(current) if current > kib && used_kib(&path).is_some_and(|used| used > kib) => Ok(RamDisk::ShrinkLater {
+            used: used_kib(&path).unwrap_or_default(),
+            path,
+            kib: current,
+            wanted: kib,
+        }),
         Some(_) => {
             process::run("mount", &["-o", &format!("remount,{size}"), &target], None)?;
             Ok(RamDisk::Resized { path, kib })
@@ -70,6 +85,13 @@ pub fn remove_ram_disk(host: &Host) -> Result<bool, StorageError> {
     }
     process::run("umount", &[&path.to_string_lossy()], None)?;
     Ok(true)
+}
+
+/// How much of the file system at `path` is in use, in KiB.
+fn used_kib(path: &Path) -> Option<u64> {
+    let stat = nix::sys::statvfs::statvfs(path).ok()?;
+    let used_blocks = stat.blocks().saturating_sub(stat.blocks_free());
+    Some(used_blocks.saturating_mul(stat.fragment_size()) / 1024)
 }
 
 /// The size of the tmpfs mounted at `path`, from `/proc/self/mountinfo`.
@@ -127,5 +149,33 @@ mod tests {
             RamDisk::Skipped
         );
         assert!(!root.path().join("storage").exists());
+    }
+
+    #[test]
+    fn a_smaller_size_waits_while_the_runners_use_more_then_applies() {
+        use std::os::unix::fs::MetadataExt;
+        if std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(1) != 0 {
+            eprintln!("skipping: mounting a tmpfs needs root");
+            return;
+        }
+        let root = tempfile::tempdir().expect("tempdir");
+        let host = Host::new(root.path());
+        let disk = host.path(RAM_DISK);
+        assert!(matches!(
+            ensure_ram_disk(&host, 8192).expect("mounted"),
+            RamDisk::Mounted { .. }
+        ));
+        std::fs::write(disk.join("runner"), vec![1u8; 3 * 1024 * 1024]).expect("3 MiB in use");
+        let later = ensure_ram_disk(&host, 1024).expect("not refused");
+        assert!(
+            matches!(later, RamDisk::ShrinkLater { kib: 8192, wanted: 1024, used, .. } if used >= 3072),
+            "{later:?}"
+        );
+        std::fs::remove_file(disk.join("runner")).expect("the runner went");
+        assert!(matches!(
+            ensure_ram_disk(&host, 1024).expect("resized"),
+            RamDisk::Resized { kib: 1024, .. }
+        ));
+        assert!(remove_ram_disk(&host).expect("unmounted"));
     }
 }

@@ -123,6 +123,11 @@ impl EventTimer<'_> {
         Ok(Ensured::Restarted)
     }
 
+    /// Whether the timer's unit file is there (`stop` deletes it).
+    pub fn installed(host: &Host, event: &str) -> bool {
+        host.path(UNIT_DIR).join(Self::timer_name(event)).exists()
+    }
+
     /// Stops and disables the timer and deletes both units. Every step is tried; the errors
     /// of those that failed are returned (a timer that was never installed is not an error).
     pub fn remove(host: &Host, event: &str) -> Vec<TimerError> {
@@ -136,6 +141,11 @@ impl EventTimer<'_> {
             if let Err(e) = host.systemd().unit(verb, &timer_unit) {
                 errors.push(e.into());
             }
+        }
+        // A run already started waits for Juju's machine lock, held by this very hook: stopped
+        // too, so that it cannot reconcile after the unit went away.
+        if let Err(e) = host.systemd().unit("stop", &Self::service_name(event)) {
+            errors.push(e.into());
         }
         for path in &unit_paths {
             if let Err(source) = fs::remove_if_exists(path) {

@@ -81,10 +81,11 @@ pub enum ToolError {
     },
     #[error("hook tool `{tool}` was killed by a signal: {message}")]
     Killed { tool: &'static str, message: String },
-    #[error("hook tool `{tool}` printed {output:?}, which is not the JSON expected: {source}")]
+    /// What the tool printed is not quoted: `config-get` prints the token.
+    #[error("hook tool `{tool}` printed {bytes} bytes that are not the JSON expected: {source}")]
     BadOutput {
         tool: &'static str,
-        output: String,
+        bytes: usize,
         #[source]
         source: serde_json::Error,
     },
@@ -110,5 +111,27 @@ pub(crate) fn run_json<T: serde::de::DeserializeOwned>(tool: &'static str, args:
     let mut full = vec!["--format=json"];
     full.extend_from_slice(args);
     let output = run(tool, &full, None)?;
-    serde_json::from_str(&output).map_err(|source| ToolError::BadOutput { tool, output, source })
+    serde_json::from_str(&output).map_err(|source| ToolError::BadOutput {
+        tool,
+        bytes: output.len(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ToolError;
+
+    #[test]
+    fn output_that_is_not_json_is_never_quoted_it_may_hold_the_token() {
+        let output = r#"{"token": "ghp_SECRETtoken", "path": "#;
+        let source = serde_json::from_str::<serde_json::Value>(output).expect_err("truncated");
+        let e = ToolError::BadOutput {
+            tool: "config-get",
+            bytes: output.len(),
+            source,
+        };
+        assert!(!e.to_string().contains("ghp_SECRETtoken"), "{e}");
+        assert!(e.to_string().contains("config-get` printed 37 bytes"), "{e}");
+    }
 }

@@ -85,6 +85,11 @@ pub async fn ensure(lxd: &LxdClient, host: &Host, config: &CharmConfig) -> Resul
     let mut created = network::ensure(lxd, &server, config).await?;
     let kib = config.vm_disk.kib().saturating_mul(u64::from(config.virtual_machines));
     let ram_disk = storage::ensure_ram_disk(host, kib)?;
+    if let RamDisk::ShrinkLater { kib, wanted, used, .. } = &ram_disk {
+        tracing::info!(
+            "LXD setup: the RAM disk stays at {kib} KiB for now: its runners use {used} KiB, over the {wanted} KiB asked for"
+        );
+    }
     let source = host.path(storage::RAM_DISK);
     std::fs::create_dir_all(&source).map_err(|e| StorageError::Mkdir {
         path: source.clone(),
