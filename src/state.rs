@@ -25,6 +25,18 @@ pub struct State {
     pub token: Option<Secret>,
     /// GitHub's last answers with their ETags, so a repeated list is a free 304.
     pub etags: EtagCache,
+    /// Runners made with an earlier `path` or `token`, kept until they are gone.
+    pub previous: Vec<Previous>,
+}
+
+/// The runners made with an earlier `path` and `token`: removed (the idle ones at once, the
+/// busy ones once their job is done) with those values, and never counted toward the target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Previous {
+    pub path: String,
+    pub token: Secret,
+    /// Their instance names, as the change found them.
+    pub runners: Vec<String>,
 }
 
 /// The file's shape on disk; only this module sees the token in the clear.
@@ -36,6 +48,15 @@ struct OnDisk {
     token: Option<String>,
     #[serde(default, skip_serializing_if = "EtagCache::is_empty")]
     etags: EtagCache,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    previous: Vec<PreviousOnDisk>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct PreviousOnDisk {
+    path: String,
+    token: String,
+    runners: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +108,15 @@ impl StateFile {
             path: disk.path,
             token: disk.token.map(Secret::new),
             etags: disk.etags,
+            previous: disk
+                .previous
+                .into_iter()
+                .map(|p| Previous {
+                    path: p.path,
+                    token: Secret::new(p.token),
+                    runners: p.runners,
+                })
+                .collect(),
         })
     }
 
@@ -96,6 +126,15 @@ impl StateFile {
             path: state.path.clone(),
             token: state.token.as_ref().map(|t| t.expose().to_string()),
             etags: state.etags.clone(),
+            previous: state
+                .previous
+                .iter()
+                .map(|p| PreviousOnDisk {
+                    path: p.path.clone(),
+                    token: p.token.expose().to_string(),
+                    runners: p.runners.clone(),
+                })
+                .collect(),
         };
         let text = serde_json::to_vec_pretty(&disk).expect("a struct of strings always serialises");
         let write_err = |source| StateError::Write {
@@ -178,6 +217,11 @@ mod tests {
             path: Some("org".into()),
             token: Some(Secret::new("ghp_x")),
             etags,
+            previous: vec![Previous {
+                path: "old-org".into(),
+                token: Secret::new("ghp_old"),
+                runners: vec!["github-runner-0-1a2b3c4d-3f9a0c1e".into()],
+            }],
         };
         file.save(&state).expect("save");
         assert_eq!(file.load().expect("load"), state);

@@ -66,15 +66,18 @@ async fn flush_runners_replaces_every_runner() {
 async fn an_orphan_registration_is_gone_after_one_reconcile() {
     let Some((_one, s)) = stack(1).await else { return };
     s.settle(1).await;
-    let orphan = {
+    // This unit's names: `<app>-<unit>-<model>-` and 8 hex.
+    let name = s.instances().await.into_iter().next().expect("a runner");
+    let prefix = &name[..name.len() - 8];
+    let (orphan, other_unit, other_model) = {
         let mut w = s.emulator.world();
-        w.add_runner(NewRunner::named("github-runner-0-deadbeef"))
-            .expect("seeded")
-    };
-    let other_unit = {
-        let mut w = s.emulator.world();
-        w.add_runner(NewRunner::named("github-runner-1-cafecafe"))
-            .expect("seeded")
+        let mut seed = |name: String| w.add_runner(NewRunner::named(name)).expect("seeded");
+        (
+            seed(format!("{prefix}deadbeef")),
+            seed("github-runner-1-cafecafe".into()),
+            // The same app and unit in another model: another model tag.
+            seed("github-runner-0-00000000-cafecafe".into()),
+        )
     };
     s.juju(&["tick"]);
     let w = s.emulator.world();
@@ -83,6 +86,7 @@ async fn an_orphan_registration_is_gone_after_one_reconcile() {
         w.runners.contains_key(&other_unit),
         "another unit's runner is not touched"
     );
+    assert!(w.runners.contains_key(&other_model), "nor another model's");
     drop(w);
     s.remove();
 }

@@ -61,6 +61,14 @@ async fn perform(ctx: &Ctx<'_>, action: Action) -> anyhow::Result<()> {
         }
     }
     let mut state = ctx.state.load_or_recover()?;
+    if steps.is_some() && !state.previous.is_empty() {
+        let which = if action == Action::FlushRunners {
+            Flush::All
+        } else {
+            Flush::Idle
+        };
+        super::previous::retire(ctx, &config, &mut state, which).await;
+    }
     let manager = ctx.manager(&config, &state)?;
     let outcome = converge(ctx, &manager, action, steps, config.virtual_machines).await;
     state.etags = manager.finish().etags;

@@ -11,7 +11,7 @@
 //! - `remove` deletes the charm's state, token included.
 
 use super::bring_up::{bring_up, BringUp};
-use super::{made_with, status, Ctx};
+use super::{made_with, previous, status, Ctx};
 use crate::config::CharmConfig;
 use crate::event::Hook;
 use crate::host::timer::{Ensured, EventTimer};
@@ -61,9 +61,7 @@ async fn converge(ctx: &Ctx<'_>, hook: Hook, steps: impl FnOnce(u32) -> Converge
     }
     let mut state = ctx.state.load_or_recover()?;
     if hook == Hook::ConfigChanged {
-        flush_previous(ctx, &config, &state).await;
-        state.path = Some(config.path.to_string());
-        state.token = Some(config.token.clone());
+        previous::note_change(ctx, &config, &mut state).await;
         ctx.state.save(&state)?;
     }
     let installed = match hook {
@@ -81,6 +79,10 @@ async fn converge(ctx: &Ctx<'_>, hook: Hook, steps: impl FnOnce(u32) -> Converge
     if let Some(status) = ctx.setup_lxd(&config).await {
         ctx.status(&status)?;
         return Ok(());
+    }
+    if !state.previous.is_empty() {
+        previous::retire(ctx, &config, &mut state, Flush::Idle).await;
+        ctx.state.save(&state)?;
     }
     let status = converge_runners(ctx, &config, &mut state, steps(config.virtual_machines), hook).await;
     ctx.state.save(&state)?;
@@ -172,25 +174,6 @@ fn ensure_timer(ctx: &Ctx<'_>, config: &CharmConfig) -> Result<bool, ToolError> 
     Ok(true)
 }
 
-/// When `path` or `token` changed since the runners were made, flushes the idle runners made
-/// with the *previous* values (the original used the new token, and flushed after creating).
-async fn flush_previous(ctx: &Ctx<'_>, config: &CharmConfig, state: &State) {
-    let path_changed = state.path.as_deref().is_some_and(|p| p != config.path.to_string());
-    let token_changed = state.token.as_ref().is_some_and(|t| *t != config.token);
-    if !path_changed && !token_changed {
-        return;
-    }
-    let what = if path_changed {
-        format!("path {}", state.path.as_deref().unwrap_or(""))
-    } else {
-        "token".to_string()
-    };
-    match flush(ctx, &made_with(config, state), state, Flush::Idle).await {
-        Ok(removed) => tracing::info!("{what} changed: flushed {removed} idle runners made with the previous one"),
-        Err(e) => tracing::warn!("{what} changed: flushing the runners made with the previous one: {e}"),
-    }
-}
-
 /// Removes this unit's runners made with `made`, as `which` says; how many went.
 async fn flush(ctx: &Ctx<'_>, made: &CharmConfig, state: &State, which: Flush) -> Result<usize, String> {
     let manager = ctx.manager(made, state).map_err(|e| e.to_string())?;
@@ -214,8 +197,11 @@ async fn stop(ctx: &Ctx<'_>) -> anyhow::Result<()> {
         }
     }
     tracing::info!("reconcile timer removed");
-    let state = ctx.state.load_or_recover()?;
+    let mut state = ctx.state.load_or_recover()?;
     let config = ctx.config()?;
+    if let Ok(config) = &config {
+        previous::retire(ctx, config, &mut state, Flush::All).await;
+    }
     match &config {
         Ok(config) => match flush(ctx, &made_with(config, &state), &state, Flush::All).await {
             Ok(removed) => tracing::info!("stop: removed {removed} runners"),

@@ -10,6 +10,7 @@
 mod actions;
 mod bring_up;
 mod hooks;
+mod previous;
 mod status;
 #[cfg(test)]
 mod tests;
@@ -38,9 +39,13 @@ impl<'a> Ctx<'a> {
     /// The context Juju's environment describes: `JUJU_UNIT_NAME`, `GITHUB_RUNNER_ROOT`,
     /// `LXD_DIR`, the proxy variables.
     pub fn from_env(tools: &'a dyn HookTools) -> anyhow::Result<Self> {
+        let model = std::env::var("JUJU_MODEL_UUID")
+            .ok()
+            .filter(|m| !m.is_empty())
+            .context("JUJU_MODEL_UUID is not set: dispatch must run inside a Juju hook")?;
         let unit = std::env::var("JUJU_UNIT_NAME")
             .ok()
-            .and_then(|u| UnitName::parse(&u))
+            .and_then(|u| UnitName::parse(&u, &model))
             .context(
                 "JUJU_UNIT_NAME is not a unit name such as `github-runner/0`: dispatch must run inside a Juju hook",
             )?;
@@ -81,9 +86,10 @@ impl<'a> Ctx<'a> {
         self.tools.status_set(status)
     }
 
-    /// A manager for `config`, with the ETag cache kept in `state`.
+    /// A manager for `config`, with the ETag cache kept in `state`, on the runners of the
+    /// current path and token (those of earlier ones are [`previous`]'s).
     fn manager(&self, config: &CharmConfig, state: &State) -> Result<RunnerManager, ManagerError> {
-        RunnerManager::new(&self.deps, config, state.etags.clone())
+        Ok(RunnerManager::new(&self.deps, config, state.etags.clone())?.on(previous::current(state)))
     }
 
     /// Sets up LXD for runners; `Some(status)` says why it could not.

@@ -23,6 +23,7 @@ use crate::state::{State, StateFile};
 use crate::unit::UnitName;
 
 const TOKEN: &str = "ghp_emulatortoken";
+const MODEL: &str = "5f8d2c4e-0b1a-4c3d-9e8f-7a6b5c4d3e2f";
 const TIMER: &str = "etc/systemd/system/ghro.reconcile-runners.timer";
 
 /// One unit: a host root, its hook tools, its systemd, and no LXD.
@@ -57,7 +58,7 @@ impl Unit {
     fn ctx(&self) -> Ctx<'_> {
         let host = Host::with_systemd(self.root.path(), self.systemd.clone());
         let lxd = LxdClient::new(self.root.path().join("no-lxd/unix.socket")).expect("client");
-        let unit = UnitName::parse("github-runner/0").expect("unit name");
+        let unit = UnitName::parse("github-runner/0", MODEL).expect("unit name");
         Ctx::new(&self.tools, unit, host, lxd, ProxyConfig::default())
     }
 
@@ -160,15 +161,13 @@ async fn a_path_change_flushes_with_the_previous_path_and_then_keeps_the_new_one
     };
     unit.state_file().save(&previous).expect("seeded");
     let done = unit.hook(Hook::ConfigChanged).await;
-    assert!(
-        logged(
-            &done,
-            "path old-org changed: flushing the runners made with the previous one"
-        ),
-        "{:?}",
-        done.log
-    );
-    assert_eq!(unit.state().path.as_deref(), Some("test-org"));
+    assert!(logged(&done, "path old-org changed: "), "{:?}", done.log);
+    let state = unit.state();
+    assert_eq!(state.path.as_deref(), Some("test-org"));
+    assert_eq!(state.token, Some(Secret::new(TOKEN)));
+    assert_eq!(state.previous.len(), 1, "kept until its runners are gone");
+    assert_eq!(state.previous[0].path, "old-org");
+    assert_eq!(state.previous[0].token, Secret::new("ghp_old"));
 }
 
 #[tokio::test]
@@ -293,12 +292,22 @@ async fn check_runners_counts_this_unit_s_registrations_and_keeps_the_etags() {
     let github = emulator().await;
     {
         let mut w = github.world();
-        for name in [
-            "github-runner-0-aaaa0001",
-            "github-runner-0-aaaa0002",
-            "github-runner-1-bbbb0001",
-        ] {
-            w.add_runner(fake_github::NewRunner::named(name)).expect("seeded");
+        let prefix = UnitName::parse("github-runner/0", MODEL).expect("unit").runner_prefix();
+        let mine = [format!("{prefix}aaaa0001"), format!("{prefix}aaaa0002")];
+        // Another unit's, another model's same unit's, and a name that only looks like ours.
+        let others = [
+            "github-runner-1-bbbb0001".to_string(),
+            format!(
+                "{}aaaa0003",
+                UnitName::parse("github-runner/0", "another")
+                    .expect("unit")
+                    .runner_prefix()
+            ),
+            format!("{prefix}aaaa0001x"),
+        ];
+        for name in mine.iter().chain(&others) {
+            w.add_runner(fake_github::NewRunner::named(name.clone()))
+                .expect("seeded");
         }
     }
     let unit = Unit::configured(&github.base_url);

@@ -195,6 +195,22 @@ impl LxdClient {
     }
 }
 
+/// `name` as one URL path segment: every byte but the unreserved ones percent-encoded, so a
+/// name (one that came from GitHub, say) can never say `../` or `?` to LXD.
+pub(super) fn segment(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'.' | b'_' | b'~') && !(b == b'.' && (name == "." || name == ".."))
+        {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// One of LXD's JSON answers as the type its API documents.
 pub(super) fn decode<T: DeserializeOwned>(path: &str, value: Value) -> Result<T, LxdError> {
     serde_json::from_value(value).map_err(|e| LxdError::Decode {
@@ -209,5 +225,21 @@ pub(super) fn optional<T>(result: Result<T, LxdError>) -> Result<Option<T>, LxdE
         Ok(value) => Ok(Some(value)),
         Err(e) if e.is_not_found() => Ok(None),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::segment;
+
+    #[test]
+    fn names_are_one_path_segment_whatever_they_hold() {
+        assert_eq!(
+            segment("github-runner-0-1a2b3c4d-3f9a0c1e"),
+            "github-runner-0-1a2b3c4d-3f9a0c1e"
+        );
+        assert_eq!(segment("../1.0?recursion=1"), "..%2F1.0%3Frecursion%3D1");
+        assert_eq!(segment(".."), "%2E%2E");
+        assert_eq!(segment("a b/c"), "a%20b%2Fc");
     }
 }

@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::client::{decode, optional, LxdClient};
+use super::client::{decode, optional, segment, LxdClient};
 use super::error::LxdError;
 use super::types::{ExecResult, InstanceState, Operations};
 
@@ -105,7 +105,7 @@ impl ExecOutput {
 }
 
 fn instance_path(name: &str) -> String {
-    format!("/1.0/instances/{name}")
+    format!("/1.0/instances/{}", segment(name))
 }
 
 impl LxdClient {
@@ -155,7 +155,10 @@ impl LxdClient {
         let target = instance_path(name);
         for op in operations.running.iter().filter(|op| op.works_on("instances", &target)) {
             // How the operation ends is not this caller's concern, only that it has.
-            match optional(self.wait(&format!("/1.0/operations/{}", op.id), timeout).await) {
+            match optional(
+                self.wait(&format!("/1.0/operations/{}", segment(&op.id)), timeout)
+                    .await,
+            ) {
                 Ok(_) | Err(LxdError::OperationFailed { .. }) => {}
                 Err(e) => return Err(e),
             }
@@ -171,11 +174,34 @@ impl LxdClient {
 
     /// Runs `command` and waits for it, with its output recorded (and then deleted from LXD's
     /// logs). A non-zero exit is an `ExecOutput`, not an error; a command that cannot start is.
+    /// The command may run twice: LXD 5.0 sometimes reports a command that ran as failed
+    /// ("Failed to retrieve PID of executing child process"), and that is asked again. For a
+    /// command that must not run twice, [`LxdClient::exec_once`].
     pub async fn exec(
         &self,
         name: &str,
         command: &[&str],
         environment: &BTreeMap<String, String>,
+    ) -> Result<ExecOutput, LxdError> {
+        self.run(name, command, environment, EXEC_TRIES).await
+    }
+
+    /// [`LxdClient::exec`] for a command that must not run twice: that LXD error is returned.
+    pub async fn exec_once(
+        &self,
+        name: &str,
+        command: &[&str],
+        environment: &BTreeMap<String, String>,
+    ) -> Result<ExecOutput, LxdError> {
+        self.run(name, command, environment, 1).await
+    }
+
+    async fn run(
+        &self,
+        name: &str,
+        command: &[&str],
+        environment: &BTreeMap<String, String>,
+        max_tries: u64,
     ) -> Result<ExecOutput, LxdError> {
         let body = json!({
             "command": command,
@@ -189,10 +215,9 @@ impl LxdClient {
         let metadata = loop {
             tries += 1;
             match self.call(Method::POST, &path, Some(&body), EXEC_TIMEOUT).await {
-                // LXD 5.0 loses the race with a command that ends at once ("Failed to retrieve
-                // PID of executing child process") now and then, under load: the exec is
-                // asked again, a few times, a moment later.
-                Err(LxdError::OperationFailed { err, .. }) if err.contains(LOST_PID) && tries < EXEC_TRIES => {
+                // LXD 5.0 loses the race with a command that ends at once now and then, under
+                // load: the exec is asked again, a few times, a moment later.
+                Err(LxdError::OperationFailed { err, .. }) if err.contains(LOST_PID) && tries < max_tries => {
                     tracing::debug!("exec in {name}: {err}; trying again");
                     tokio::time::sleep(Duration::from_millis(100 * tries)).await;
                 }
@@ -237,7 +262,7 @@ impl LxdClient {
         uid: u32,
         gid: u32,
     ) -> Result<(), LxdError> {
-        let api_path = format!("{}/files?path={path}", instance_path(name));
+        let api_path = format!("{}/files?path={}", instance_path(name), segment(path));
         let request = self
             .builder(Method::POST, &api_path)
             // Without it LXD takes the body for a form and writes an empty file.
@@ -253,7 +278,7 @@ impl LxdClient {
 
     /// Reads a file from the instance; `None` when it does not exist.
     pub async fn pull_file(&self, name: &str, path: &str) -> Result<Option<Vec<u8>>, LxdError> {
-        let api_path = format!("{}/files?path={path}", instance_path(name));
+        let api_path = format!("{}/files?path={}", instance_path(name), segment(path));
         let response = self
             .builder(Method::GET, &api_path)
             .send()

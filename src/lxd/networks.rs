@@ -6,7 +6,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::json;
 
-use super::client::LxdClient;
+use super::client::{segment, LxdClient};
 use super::error::LxdError;
 use super::types::{Network, NetworkAcl};
 
@@ -14,7 +14,7 @@ const CHANGE_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl LxdClient {
     pub async fn network(&self, name: &str) -> Result<Option<Network>, LxdError> {
-        self.get_optional(&format!("/1.0/networks/{name}")).await
+        self.get_optional(&format!("/1.0/networks/{}", segment(name))).await
     }
 
     /// Creates a managed network of `kind` (e.g. `bridge`) with `config`.
@@ -35,7 +35,7 @@ impl LxdClient {
         let body = json!({"config": config});
         self.send(
             Method::PATCH,
-            &format!("/1.0/networks/{name}"),
+            &format!("/1.0/networks/{}", segment(name)),
             Some(&body),
             CHANGE_TIMEOUT,
         )
@@ -43,12 +43,17 @@ impl LxdClient {
     }
 
     pub async fn delete_network(&self, name: &str) -> Result<(), LxdError> {
-        self.send::<()>(Method::DELETE, &format!("/1.0/networks/{name}"), None, CHANGE_TIMEOUT)
-            .await
+        self.send::<()>(
+            Method::DELETE,
+            &format!("/1.0/networks/{}", segment(name)),
+            None,
+            CHANGE_TIMEOUT,
+        )
+        .await
     }
 
     pub async fn network_acl(&self, name: &str) -> Result<Option<NetworkAcl>, LxdError> {
-        self.get_optional(&format!("/1.0/network-acls/{name}")).await
+        self.get_optional(&format!("/1.0/network-acls/{}", segment(name))).await
     }
 
     /// Creates an ACL with its rules in one request: it never exists half made.
@@ -64,7 +69,7 @@ impl LxdClient {
             json!({"description": acl.description, "egress": acl.egress, "ingress": acl.ingress, "config": acl.config});
         self.send(
             Method::PUT,
-            &format!("/1.0/network-acls/{}", acl.name),
+            &format!("/1.0/network-acls/{}", segment(&acl.name)),
             Some(&body),
             CHANGE_TIMEOUT,
         )
@@ -74,7 +79,7 @@ impl LxdClient {
     pub async fn delete_network_acl(&self, name: &str) -> Result<(), LxdError> {
         self.send::<()>(
             Method::DELETE,
-            &format!("/1.0/network-acls/{name}"),
+            &format!("/1.0/network-acls/{}", segment(name)),
             None,
             CHANGE_TIMEOUT,
         )

@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::client::LxdClient;
+use super::client::{segment, LxdClient};
 use super::error::LxdError;
 use super::types::{ImageAlias, StoragePool};
 
@@ -27,7 +27,7 @@ pub struct Profile {
 
 impl LxdClient {
     pub async fn profile(&self, name: &str) -> Result<Option<Profile>, LxdError> {
-        self.get_optional(&format!("/1.0/profiles/{name}")).await
+        self.get_optional(&format!("/1.0/profiles/{}", segment(name))).await
     }
 
     pub async fn create_profile(&self, profile: &Profile) -> Result<(), LxdError> {
@@ -40,7 +40,7 @@ impl LxdClient {
         let body = json!({"description": profile.description, "config": profile.config, "devices": profile.devices});
         self.send(
             Method::PUT,
-            &format!("/1.0/profiles/{}", profile.name),
+            &format!("/1.0/profiles/{}", segment(&profile.name)),
             Some(&body),
             CHANGE_TIMEOUT,
         )
@@ -57,12 +57,18 @@ impl LxdClient {
     }
 
     pub async fn delete_profile(&self, name: &str) -> Result<(), LxdError> {
-        self.send::<()>(Method::DELETE, &format!("/1.0/profiles/{name}"), None, CHANGE_TIMEOUT)
-            .await
+        self.send::<()>(
+            Method::DELETE,
+            &format!("/1.0/profiles/{}", segment(name)),
+            None,
+            CHANGE_TIMEOUT,
+        )
+        .await
     }
 
     pub async fn storage_pool(&self, name: &str) -> Result<Option<StoragePool>, LxdError> {
-        self.get_optional(&format!("/1.0/storage-pools/{name}")).await
+        self.get_optional(&format!("/1.0/storage-pools/{}", segment(name)))
+            .await
     }
 
     pub async fn create_storage_pool(
@@ -79,7 +85,7 @@ impl LxdClient {
     pub async fn delete_storage_pool(&self, name: &str) -> Result<(), LxdError> {
         self.send::<()>(
             Method::DELETE,
-            &format!("/1.0/storage-pools/{name}"),
+            &format!("/1.0/storage-pools/{}", segment(name)),
             None,
             POOL_TIMEOUT,
         )
@@ -88,7 +94,9 @@ impl LxdClient {
 
     /// The image fingerprint an alias points at, if the alias exists.
     pub async fn image_alias(&self, name: &str) -> Result<Option<String>, LxdError> {
-        let alias: Option<ImageAlias> = self.get_optional(&format!("/1.0/images/aliases/{name}")).await?;
+        let alias: Option<ImageAlias> = self
+            .get_optional(&format!("/1.0/images/aliases/{}", segment(name)))
+            .await?;
         Ok(alias.map(|a| a.target))
     }
 }

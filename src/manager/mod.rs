@@ -60,7 +60,17 @@ impl Deps {
     /// Removes every instance of this unit's runners, leaving GitHub alone (for a unit going
     /// away whose config no longer gives a GitHub client); returns how many went.
     pub async fn remove_instances(&self) -> Result<usize, ManagerError> {
-        Ok(runner::remove_instances(&self.lxd, &self.unit.runner_prefix()).await?)
+        Ok(runner::remove_instances(&self.lxd, |name| self.unit.owns(name)).await?)
+    }
+
+    /// The names of this unit's runner instances.
+    pub async fn runner_instances(&self) -> Result<Vec<String>, ManagerError> {
+        let instances = self.lxd.instances().await?;
+        Ok(instances
+            .into_iter()
+            .map(|i| i.name)
+            .filter(|n| self.unit.owns(n))
+            .collect())
     }
 
     /// Removes the unit's LXD setup where nothing uses it any more ([`setup::tear_down`]).
@@ -100,13 +110,34 @@ pub fn scope(path: &GithubPath, group: Option<&str>) -> Scope {
     }
 }
 
+/// Which of the unit's runners a manager works on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Runners {
+    #[default]
+    All,
+    /// Only these (the runners of an earlier path or token).
+    Only(std::collections::BTreeSet<String>),
+    /// All but these (they belong to an earlier path or token, and do not count).
+    Except(std::collections::BTreeSet<String>),
+}
+
+impl Runners {
+    fn includes(&self, name: &str) -> bool {
+        match self {
+            Runners::All => true,
+            Runners::Only(names) => names.contains(name),
+            Runners::Except(names) => !names.contains(name),
+        }
+    }
+}
+
 /// The runners of one unit, for one config.
 pub struct RunnerManager {
+    /// Which runners of the unit this manager sees.
+    runners: Runners,
     deps: Deps,
     github: GithubClient,
     config: CharmConfig,
-    /// `<app>-<unit>-`: every runner name of this unit starts with it.
-    prefix: String,
     cache: RunnerBinaryCache,
     /// The cached tarball, read once (`None` until read).
     tarball: Mutex<Option<Option<VerifiedTarball>>>,
@@ -134,7 +165,7 @@ impl RunnerManager {
         )?;
         let github = GithubClient::new(client)?.with_etag_cache(etags);
         Ok(RunnerManager {
-            prefix: deps.unit.runner_prefix(),
+            runners: Runners::All,
             cache: RunnerBinaryCache::new(&deps.host),
             deps: deps.clone(),
             github,
@@ -142,6 +173,20 @@ impl RunnerManager {
             tarball: Mutex::new(None),
             http,
         })
+    }
+
+    /// This manager, working on `runners` of the unit only.
+    pub fn on(self, runners: Runners) -> Self {
+        RunnerManager { runners, ..self }
+    }
+
+    /// The unit's runners this manager sees, from both sides.
+    async fn observe(&self) -> Result<Vec<plan::Observed>, ManagerError> {
+        let snapshot = observe::observe(&self.deps.lxd, &self.github, &self.deps.unit).await?;
+        Ok(snapshot
+            .into_iter()
+            .filter(|r| self.runners.includes(&r.name))
+            .collect())
     }
 
     /// What the charm must keep: the ETags GitHub's answers came with, and the calls made.
@@ -155,7 +200,7 @@ impl RunnerManager {
     /// Runs the plan+act loop once: brings the unit to `quantity` healthy runners.
     pub async fn reconcile(&self, quantity: usize) -> Result<Reconciled, ManagerError> {
         let lxd = &self.deps.lxd;
-        let snapshot = observe::observe(lxd, &self.github, &self.prefix).await?;
+        let snapshot = self.observe().await?;
         let plan = plan::reconcile(&snapshot, quantity);
         tracing::info!(
             "reconcile: target {quantity}, healthy {}, seen {}; removing {}, creating {}",
@@ -174,7 +219,7 @@ impl RunnerManager {
                 tarball: &tarball,
                 settings: &settings,
             };
-            report.merge(act::create(&env, &plan, &self.prefix).await);
+            report.merge(act::create(&env, &plan, &self.deps.unit.runner_prefix()).await);
         }
         Ok(Reconciled {
             delta: plan.delta,
@@ -187,7 +232,7 @@ impl RunnerManager {
     /// Returns what was removed and what failed.
     pub async fn flush(&self, which: Flush) -> Result<Report, ManagerError> {
         let lxd = &self.deps.lxd;
-        let snapshot = observe::observe(lxd, &self.github, &self.prefix).await?;
+        let snapshot = self.observe().await?;
         let plan = plan::flush(&snapshot, which);
         tracing::info!("flush ({which:?}): removing {} runners", plan.remove.len());
         Ok(act::remove(lxd, &self.github, &plan.remove).await)
@@ -195,7 +240,9 @@ impl RunnerManager {
 
     /// This unit's runners as GitHub lists them.
     pub async fn github_runners(&self) -> Result<Vec<Runner>, ManagerError> {
-        Ok(self.github.list_runners_with_prefix(&self.prefix).await?)
+        let legacy = format!("{}-", self.deps.unit.file_name());
+        let runners = self.github.list_runners_with_prefix(&legacy).await?;
+        Ok(runners.into_iter().filter(|r| self.deps.unit.owns(&r.name)).collect())
     }
 
     /// The cached runner tarball, if there is one (read from disk once per manager).

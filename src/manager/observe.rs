@@ -1,5 +1,5 @@
-//! Looks at what exists: this unit's LXD instances and GitHub registrations (names starting
-//! `<app>-<unit>-`), each instance's health, joined by name. Reads only.
+//! Looks at what exists: this unit's LXD instances and GitHub registrations (names of the
+//! exact pattern [`UnitName::owns`] says), each instance's health, joined by name. Reads only.
 
 use std::collections::BTreeMap;
 
@@ -10,19 +10,25 @@ use super::ManagerError;
 use crate::github::{GithubClient, RunnerStatus};
 use crate::lxd::LxdClient;
 use crate::runner::{self, Health};
+use crate::unit::UnitName;
 
 /// Health checks at once: each is one exec round trip on LXD.
 const PARALLEL_HEALTH_CHECKS: usize = 8;
 
 /// This unit's runners, from both sides.
-pub async fn observe(lxd: &LxdClient, github: &GithubClient, prefix: &str) -> Result<Vec<Observed>, ManagerError> {
-    let (instances, registrations) = tokio::join!(lxd.instances(), github.list_runners_with_prefix(prefix));
+pub async fn observe(lxd: &LxdClient, github: &GithubClient, unit: &UnitName) -> Result<Vec<Observed>, ManagerError> {
+    let prefix = unit.runner_prefix();
+    let legacy = format!("{}-", unit.file_name());
+    let (instances, registrations) = tokio::join!(lxd.instances(), github.list_runners_with_prefix(&legacy));
+    // Only names of the exact pattern this unit makes: never a neighbour's, never a name
+    // that could say more than a name in an LXD URL.
     let instances: Vec<String> = instances?
         .into_iter()
         .map(|i| i.name)
-        .filter(|n| n.starts_with(prefix))
+        .filter(|n| unit.owns(n))
         .collect();
-    let registrations = registrations?;
+    let registrations: Vec<_> = registrations?.into_iter().filter(|r| unit.owns(&r.name)).collect();
+    tracing::debug!("observe: runners named {prefix}*");
     let healths: Vec<(String, Result<Health, crate::lxd::LxdError>)> = stream::iter(instances)
         .map(|name| async move {
             let health = runner::health(lxd, &name).await;

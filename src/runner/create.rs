@@ -123,7 +123,7 @@ async fn create_steps(env: &RunnerEnv<'_>, name: &str, made: &mut Made) -> Resul
     let run = format!("sh {SETUP_DIR}/bootstrap.sh; rc=$?; [ $rc -lt 126 ] || rc=1; exit $rc");
     let out = env
         .lxd
-        .exec(name, &["sh", "-c", &run], &BTreeMap::new())
+        .exec_once(name, &["sh", "-c", &run], &BTreeMap::new())
         .await
         .map_err(lxd_err("running the bootstrap script"))?;
     if !out.success() {

@@ -144,7 +144,7 @@ pub enum RunnerError {
     },
 }
 
-/// A fresh runner name: `<prefix><8 hex>`, e.g. `github-runner-0-3f9a0c1e`.
+/// A fresh runner name: `<prefix><8 hex>`, e.g. `github-runner-0-1a2b3c4d-3f9a0c1e`.
 pub fn new_name(prefix: &str) -> String {
     let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
     format!("{prefix}{:08x}", random as u32)
@@ -254,16 +254,16 @@ pub async fn remove(
     }
 }
 
-/// Removes every instance whose name starts with `prefix`, leaving GitHub alone; returns how
-/// many went.
-pub async fn remove_instances(lxd: &LxdClient, prefix: &str) -> Result<usize, RunnerError> {
+/// Removes every instance whose name `owned` accepts, leaving GitHub alone; returns how many
+/// went.
+pub async fn remove_instances(lxd: &LxdClient, owned: impl Fn(&str) -> bool) -> Result<usize, RunnerError> {
     let instances = lxd.instances().await.map_err(|source| RunnerError::Lxd {
-        name: prefix.to_string(),
+        name: "(all)".to_string(),
         step: "listing instances",
         source,
     })?;
     let mut removed = 0;
-    for instance in instances.iter().filter(|i| i.name.starts_with(prefix)) {
+    for instance in instances.iter().filter(|i| owned(&i.name)) {
         remove_instance(lxd, &instance.name, None).await?;
         removed += 1;
     }
