@@ -5,6 +5,7 @@ mod common;
 
 use common::stack::{blocking, stack};
 use fake_github::NewRunner;
+use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_runners_come_up_and_a_used_one_is_replaced_after_a_tick() {
@@ -156,5 +157,42 @@ async fn no_token_reaches_the_charm_s_logs_or_files_while_runners_come_and_go() 
             assert!(!text.contains(secret.as_str()), "a token in {}", path.display());
         }
     }
+    s.remove();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_token_replaces_idle_runners_and_busy_old_ones_never_count_until_gone() {
+    let Some((_one, s)) = stack(2).await else { return };
+    s.settle(2).await;
+    let old: Vec<String> = s.instances().await.into_iter().collect();
+    let busy = old[0].clone();
+    let id = s.id_of(&busy);
+    assert_eq!(s.admin(&format!("/runners/{id}/job")).await, 200);
+    s.emulator.world().config.tokens.push("ghp_rotatedtoken".into());
+    s.juju(&["config", "github-runner", "token=ghp_rotatedtoken"]);
+    let now = s.instances().await;
+    assert!(now.contains(&busy), "the busy runner finishes its job");
+    assert!(!now.contains(&old[1]), "the idle one made with the old token is gone");
+    assert_eq!(now.len(), 3, "two new runners: the old busy one does not count");
+    let (_, message) = blocking(|| s.juju.unit_status());
+    assert_eq!(message, "2/2 runners");
+    let state_file = s.juju.root().join("var/lib/github-runner/github-runner-0/state.json");
+    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(&state_file).expect("state")).expect("JSON");
+    assert_eq!(state["previous"][0]["runners"], serde_json::json!([busy]));
+
+    s.finish_job_on(&busy).await;
+    common::eventually(
+        "the old runner's instance is gone",
+        Duration::from_secs(30),
+        async || !s.instances().await.contains(&busy),
+    )
+    .await;
+    s.juju(&["tick"]);
+    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(&state_file).expect("state")).expect("JSON");
+    assert!(
+        state.get("previous").is_none(),
+        "forgotten once its runners are gone: {state}"
+    );
+    s.settle(2).await;
     s.remove();
 }
