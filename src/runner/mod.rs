@@ -172,7 +172,10 @@ pub async fn health(lxd: &LxdClient, name: &str) -> Result<Health, LxdError> {
     // Bounded twice: in the instance (a pid file made a FIFO blocks `cat`), and here (an exec
     // LXD never answers). A job with sudo can break the instance in any way: whatever the
     // probe meets, the runner is unhealthy, and the rest of the pass goes on.
-    let probe = format!("kill -0 \"$(timeout 3 cat {PID_FILE} 2>/dev/null)\" 2>/dev/null");
+    // A pid that is not a number is no runner: busybox's `kill -0 ""` succeeds.
+    let probe = format!(
+        "pid=$(timeout 3 cat {PID_FILE} 2>/dev/null); case \"$pid\" in ''|*[!0-9]*) exit 1 ;; esac; kill -0 \"$pid\" 2>/dev/null"
+    );
     let (command, no_env) = (["timeout", "5", "sh", "-c", &probe], BTreeMap::new());
     match tokio::time::timeout(PROBE_TIMEOUT, lxd.exec(name, &command, &no_env)).await {
         Ok(Ok(out)) if out.success() => Ok(Health::Healthy),
