@@ -184,6 +184,8 @@ impl StateFile {
             source,
         };
         fs::remove_if_exists(&self.path).map_err(write_err)?;
+        // A state moved aside as corrupt may hold the token too.
+        fs::remove_if_exists(&self.path.with_extension("json.corrupt")).map_err(write_err)?;
         if let Some(dir) = self.path.parent() {
             match std::fs::remove_dir(dir) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(write_err(e)),
@@ -244,5 +246,7 @@ mod tests {
         let aside = file.path().with_extension("json.corrupt");
         assert_eq!(std::fs::read_to_string(aside).expect("kept aside"), "{not json");
         assert_eq!(file.load().expect("a fresh start"), State::default());
+        file.delete().expect("deleted, the corrupt copy too");
+        assert!(!file.path().parent().expect("dir").exists());
     }
 }

@@ -91,6 +91,18 @@ impl World {
         }
     }
 
+    /// A JIT runner, created and seen online in GitHub; with its GitHub id.
+    async fn online_runner(&self, lxd: &LxdClient) -> (String, u64) {
+        let name = runner::new_name("gh-test-0-");
+        let created = runner::create(&self.env(lxd), &name).await.expect("created");
+        let id = created.github_id.expect("JIT runners are registered by the charm");
+        common::eventually("online in GitHub", Duration::from_secs(30), async || {
+            self.registered(&name).is_some_and(|r| r["status"] == "online")
+        })
+        .await;
+        (name, id)
+    }
+
     fn registered(&self, name: &str) -> Option<Value> {
         let w = self.emulator.world();
         w.runners.values().find(|r| r.name == name).map(|r| w.runner_json(r))
@@ -174,13 +186,7 @@ async fn a_jit_runner_goes_online_runs_one_job_and_its_instance_is_gone() {
     let Some(lxd) = common::lxd().await else { return };
     let _one = common::exclusive(&lxd).await;
     let w = world(&lxd, Registration::Jit).await;
-    let name = runner::new_name("gh-test-0-");
-    let created = runner::create(&w.env(&lxd), &name).await.expect("created");
-    let id = created.github_id.expect("JIT runners are registered by the charm");
-    common::eventually("online in GitHub", Duration::from_secs(30), async || {
-        w.registered(&name).is_some_and(|r| r["status"] == "online")
-    })
-    .await;
+    let (name, id) = w.online_runner(&lxd).await;
     assert_eq!(runner::health(&lxd, &name).await.expect("health"), Health::Healthy);
     let labels: Vec<String> = w.registered(&name).expect("runner")["labels"]
         .as_array()
@@ -214,22 +220,10 @@ async fn removing_a_live_runner_leaves_no_instance_and_no_registration() {
     let Some(lxd) = common::lxd().await else { return };
     let _one = common::exclusive(&lxd).await;
     let w = world(&lxd, Registration::Jit).await;
-    let name = runner::new_name("gh-test-0-");
-    let created = runner::create(&w.env(&lxd), &name).await.expect("created");
-    common::eventually("online", Duration::from_secs(30), async || {
-        w.registered(&name).is_some_and(|r| r["status"] == "online")
-    })
-    .await;
-    runner::remove(
-        &lxd,
-        &w.github,
-        &name,
-        created.github_id,
-        RemovalOrder::RegistrationFirst,
-        None,
-    )
-    .await
-    .expect("removed");
+    let (name, id) = w.online_runner(&lxd).await;
+    runner::remove(&lxd, &w.github, &name, Some(id), RemovalOrder::RegistrationFirst, None)
+        .await
+        .expect("removed");
     assert!(lxd.instance(&name).await.expect("asked").is_none());
     assert!(w.registered(&name).is_none());
     assert_eq!(runner::health(&lxd, &name).await.expect("health"), Health::Missing);
@@ -240,13 +234,7 @@ async fn a_runner_that_took_a_job_keeps_its_instance_when_github_refuses_the_rem
     let Some(lxd) = common::lxd().await else { return };
     let _one = common::exclusive(&lxd).await;
     let w = world(&lxd, Registration::Jit).await;
-    let name = runner::new_name("gh-test-0-");
-    let created = runner::create(&w.env(&lxd), &name).await.expect("created");
-    let id = created.github_id.expect("a JIT runner has its id");
-    common::eventually("online", Duration::from_secs(30), async || {
-        w.registered(&name).is_some_and(|r| r["status"] == "online")
-    })
-    .await;
+    let (name, id) = w.online_runner(&lxd).await;
     // It picked up a job after the reconcile looked: the scale-down's removal meets it busy.
     assert_eq!(
         common::emulator_admin(&w.emulator, format!("/runners/{id}/job")).await,

@@ -6,9 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::stack::{blocking, stack, PREFIX};
-use common::Juju;
 use fake_github::Fault;
-use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_failed_registration_of_three_leaves_nothing_and_the_next_reconcile_reaches_three() {
@@ -38,55 +36,23 @@ async fn a_reconcile_killed_half_way_is_finished_by_the_next_one() {
         .times(5)
         .delay(Duration::from_millis(700));
     s.emulator.world().faults.push(slow);
-    blocking(|| {
-        let model = s.juju.model();
-        let mut child = std::process::Command::new(Juju::fake_juju())
-            .args(["config", "github-runner", "virtual-machines=5"])
-            .env("FAKE_JUJU_MODEL", &model)
-            .env("GITHUB_RUNNER_ROOT", s.juju.root())
-            .env("LXD_DIR", s.juju.lxd_dir.clone().expect("lxd dir"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("config-changed starts");
-        // Wait until the charm is busy creating (some instances exist), then kill -9 it.
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        let pid = loop {
-            let model_json: Value =
-                serde_json::from_slice(&std::fs::read(model.join("model.json")).unwrap_or_default())
-                    .unwrap_or_default();
-            let pid = model_json["app"]["units"][0]["context"]["pid"].as_u64();
-            let instances = std::process::Command::new("lxc")
-                .args(["list", "-c", "n", "--format", "csv"])
-                .output()
-                .expect("lxc");
-            let made = String::from_utf8_lossy(&instances.stdout)
-                .lines()
-                .filter(|l| l.starts_with(PREFIX))
-                .count();
-            if let (Some(pid), true) = (pid, made >= 2) {
-                break pid;
-            }
-            assert!(std::time::Instant::now() < deadline, "the reconcile never got going");
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        nix_kill(pid);
-        let _ = child.wait();
-    });
+    // Kill -9 the charm once it is busy creating (some instances exist).
+    let made_two = || {
+        let instances = std::process::Command::new("lxc")
+            .args(["list", "-c", "n", "--format", "csv"])
+            .output()
+            .expect("lxc");
+        let names = String::from_utf8_lossy(&instances.stdout).into_owned();
+        names.lines().filter(|l| l.starts_with(PREFIX)).count() >= 2
+    };
+    let killed = blocking(|| s.kill_hook_when(&["config", "github-runner", "virtual-machines=5"], made_two));
+    assert!(killed, "the reconcile never got going");
     s.juju(&["resolved", "github-runner/0", "--no-retry"]);
     s.juju(&["tick"]);
     s.settle(5).await;
     assert_eq!(s.registered().len(), 5, "no orphan registration");
     assert_eq!(s.instances().await.len(), 5, "no orphan instance");
     s.remove();
-}
-
-fn nix_kill(pid: u64) {
-    let status = std::process::Command::new("kill")
-        .args(["-KILL", &pid.to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success(), "killed the charm");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -45,21 +45,9 @@ async fn seen(lxd: &LxdClient, emulator: &fake_github::Emulator, model_tag: &str
 }
 
 fn unit(emulator: &fake_github::Emulator, lxd: &LxdClient) -> Juju {
-    let mut juju = Juju::new();
-    juju.root = Some(common::root());
-    juju.lxd_dir = Some(lxd.socket().parent().expect("socket dir").to_path_buf());
-    let url = format!("github-url={}", emulator.base_url);
-    let config = [
-        "path=test-org",
-        "token=ghp_emulatortoken",
-        "test-mode=insecure",
-        "base-image=runner-test",
-        "vm-cpu=1",
-        "vm-memory=256MiB",
-        "vm-disk=64MiB",
-        "virtual-machines=1",
-        url.as_str(),
-    ];
+    let juju = common::stack::unit_on(lxd);
+    let config = common::stack::config(emulator, 1);
+    let config: Vec<&str> = config.iter().map(String::as_str).collect();
     blocking(|| juju.deploy(&config));
     juju
 }

@@ -15,13 +15,21 @@ async fn after_a_reboot_the_next_tick_rebuilds_the_ram_disk_and_the_runners() {
     for name in s.instances().await {
         let _ = s.lxd.stop_instance(&name, Duration::from_secs(5), true).await;
     }
-    common::eventually("the runners are gone", Duration::from_secs(30), async || s.instances().await.is_empty()).await;
+    common::eventually("the runners are gone", Duration::from_secs(30), async || {
+        s.instances().await.is_empty()
+    })
+    .await;
     let ram = s.juju.root().join("storage/ram");
     let out = std::process::Command::new("umount").arg(&ram).output().expect("umount");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     s.juju(&["tick"]);
     let (status, message) = blocking(|| s.juju.unit_status());
-    assert_eq!((status.as_str(), message.as_str()), ("active", "2/2 runners"), "{}", blocking(|| s.juju.debug_log()));
+    assert_eq!(
+        (status.as_str(), message.as_str()),
+        ("active", "2/2 runners"),
+        "{}",
+        blocking(|| s.juju.debug_log())
+    );
     s.settle(2).await;
     s.remove();
 }

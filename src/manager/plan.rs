@@ -10,9 +10,10 @@
 //! runners (a local instance whose runner process lives, whatever GitHub says yet); scale-down
 //! removes only runners GitHub shows online and idle; the delta returned is `target − healthy`.
 //! Fixed: a busy runner is never removed by reconcile, not even an unhealthy one (GitHub may
-//! still be finishing its job); this unit's registrations that have no instance, are offline
-//! and not busy (orphans: a creation that died half way, a runner GitHub never saw leave) are
-//! deleted, by reconcile and by flush.
+//! still be finishing its job); this unit's registrations that have no instance and are not
+//! busy (orphans: a creation that died half way, runners stopped by a reboot, a runner GitHub
+//! has not seen leave yet) are deleted, by reconcile and by flush, online or not: a name of
+//! this unit's exact pattern lives only in this unit's LXD, so no runner is behind it.
 
 /// What GitHub says about one runner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +55,7 @@ pub enum Reason {
     Unhealthy,
     /// More runners than the target.
     ScaleDown,
-    /// A registration with no instance, offline and idle.
+    /// A registration with no instance, not busy.
     Orphan,
     Flush,
 }
@@ -65,9 +66,6 @@ pub enum Hold {
     /// GitHub says it runs a job: never killed by a reconcile, even when its instance looks
     /// broken (GitHub may still be finishing the job).
     Busy,
-    /// A registration without an instance that GitHub still sees online: it is going away
-    /// by itself (an ephemeral runner that just finished), or is not this host's to judge.
-    OnlineElsewhere,
     /// Seen on neither side: nothing exists to act on (observe never yields it).
     Unseen,
 }
@@ -148,22 +146,8 @@ pub fn verdict(runner: &Observed) -> Verdict {
             Verdict::Replace(Reason::Unhealthy)
         }
         (None, Some(GithubSide { busy: true, .. })) => Verdict::Wait(Hold::Busy),
-        (
-            None,
-            Some(GithubSide {
-                online: true,
-                busy: false,
-                ..
-            }),
-        ) => Verdict::Wait(Hold::OnlineElsewhere),
-        (
-            None,
-            Some(GithubSide {
-                online: false,
-                busy: false,
-                ..
-            }),
-        ) => Verdict::Remove(Reason::Orphan),
+        // Online or not: GitHub may not have seen the runner go (a reboot stopped it).
+        (None, Some(GithubSide { busy: false, .. })) => Verdict::Remove(Reason::Orphan),
         (None, None) => Verdict::Wait(Hold::Unseen),
     }
 }
@@ -293,21 +277,20 @@ mod tests {
     }
 
     #[test]
-    fn offline_idle_registrations_without_an_instance_are_orphans() {
+    fn idle_registrations_without_an_instance_are_orphans_online_or_not_but_busy_ones_wait() {
         let snapshot = [
             runner("orphan", None, Some((false, false))),
-            runner("elsewhere", None, Some((true, false))),
+            runner("rebooted", None, Some((true, false))),
+            runner("finishing", None, Some((true, true))),
         ];
         let plan = reconcile(&snapshot, 0);
-        assert_eq!(
-            plan.remove,
-            [Removal {
-                name: "orphan".into(),
-                github_id: Some(6),
-                reason: Reason::Orphan,
-                kill_busy: false,
-            }]
-        );
+        let orphan = |name: &str| Removal {
+            name: name.into(),
+            github_id: Some(name.len() as u64),
+            reason: Reason::Orphan,
+            kill_busy: false,
+        };
+        assert_eq!(plan.remove, [orphan("orphan"), orphan("rebooted")]);
     }
 
     #[test]
@@ -329,7 +312,7 @@ mod tests {
             (Some(false), Some((false, false)), Verdict::Replace(Reason::Unhealthy)),
             (Some(false), None, Verdict::Replace(Reason::Unhealthy)),
             (None, Some((true, true)), Verdict::Wait(Hold::Busy)),
-            (None, Some((true, false)), Verdict::Wait(Hold::OnlineElsewhere)),
+            (None, Some((true, false)), Verdict::Remove(Reason::Orphan)),
             (None, Some((false, false)), Verdict::Remove(Reason::Orphan)),
             (None, None, Verdict::Wait(Hold::Unseen)),
         ];
@@ -469,7 +452,7 @@ mod tests {
             let busy_healthy = world.iter().filter(|r| r.healthy() && r.busy()).count();
             // Exactly the target, unless busy runners alone hold it above: they are never killed.
             prop_assert!(healthy == target || (healthy > target && healthy - target <= busy_healthy), "healthy {healthy}, target {target}");
-            prop_assert!(world.iter().all(|r| r.local.is_some() || r.github.is_some_and(|g| g.online || g.busy)), "no orphan left");
+            prop_assert!(world.iter().all(|r| r.local.is_some() || r.github.is_some_and(|g| g.busy)), "no orphan left");
             let last = reconcile(&world, target);
             prop_assert_eq!(last.create, 0);
         }
@@ -490,7 +473,7 @@ mod tests {
                     prop_assert_eq!(removed, all || !runner.busy(), "{:?}", runner);
                 } else {
                     // Without an instance only orphans go, whichever flush.
-                    prop_assert_eq!(removed, runner.github.is_some_and(|g| !g.online && !g.busy), "{:?}", runner);
+                    prop_assert_eq!(removed, runner.github.is_some_and(|g| !g.busy), "{:?}", runner);
                 }
             }
         }

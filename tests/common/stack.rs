@@ -48,24 +48,11 @@ impl Stack {
                 let _ = lxd.delete_instance(&instance.name).await;
             }
         }
-        let mut juju = Juju::new();
-        juju.root = Some(super::root());
-        juju.lxd_dir = Some(lxd.socket().parent().expect("socket dir").to_path_buf());
-        let url = format!("github-url={}", emulator.base_url);
-        let vms = format!("virtual-machines={virtual_machines}");
-        let mut config = vec![
-            "path=test-org",
-            "token=ghp_emulatortoken",
-            "test-mode=insecure",
-            "base-image=runner-test",
-            "vm-cpu=1",
-            "vm-memory=256MiB",
-            "vm-disk=64MiB",
-            url.as_str(),
-            vms.as_str(),
-        ];
-        config.extend_from_slice(extra);
+        let mut juju = unit_on(&lxd);
+        let mut config = config(&emulator, virtual_machines);
+        config.extend(extra.iter().map(|kv| kv.to_string()));
         customize(&mut juju);
+        let config: Vec<&str> = config.iter().map(String::as_str).collect();
         blocking(|| juju.deploy(&config));
         Stack { lxd, emulator, juju }
     }
@@ -153,10 +140,75 @@ impl Stack {
         assert_eq!(self.admin(&format!("/runners/{id}/finish")).await, 200);
     }
 
+    /// Starts `fake-juju args`, kills the charm's hook with SIGKILL once `now()` says so, and
+    /// waits; `false` when the hook ended first.
+    pub fn kill_hook_when(&self, args: &[&str], mut now: impl FnMut() -> bool) -> bool {
+        let model = self.juju.model();
+        let mut child = std::process::Command::new(Juju::fake_juju())
+            .args(args)
+            .env("FAKE_JUJU_MODEL", &model)
+            .env("GITHUB_RUNNER_ROOT", self.juju.root())
+            .env("LXD_DIR", self.juju.lxd_dir.clone().expect("lxd dir"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("fake-juju starts");
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        // fake-juju records the pid of the hook it runs.
+        let hook_pid = || {
+            let text = std::fs::read(model.join("model.json")).ok()?;
+            let model: Value = serde_json::from_slice(&text).ok()?;
+            model["app"]["units"][0]["context"]["pid"].as_u64()
+        };
+        loop {
+            if let (Some(pid), true) = (hook_pid(), now()) {
+                let killed = std::process::Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status()
+                    .is_ok_and(|k| k.success());
+                let _ = child.wait();
+                return killed;
+            }
+            if child.try_wait().ok().flatten().is_some() || std::time::Instant::now() > deadline {
+                let _ = child.wait();
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// The unit leaves nothing behind for the next test.
     pub fn remove(&self) {
         blocking(|| self.juju.ok(&["remove-unit", "github-runner/0"]));
     }
+}
+
+/// A unit's model on the shared host root and the real LXD.
+pub fn unit_on(lxd: &LxdClient) -> Juju {
+    let mut juju = Juju::new();
+    juju.root = Some(super::root());
+    juju.lxd_dir = Some(lxd.socket().parent().expect("socket dir").to_path_buf());
+    juju
+}
+
+/// The config of a unit on the local stack: busybox runners, small ones.
+pub fn config(emulator: &Emulator, virtual_machines: u32) -> Vec<String> {
+    [
+        "path=test-org",
+        "token=ghp_emulatortoken",
+        "test-mode=insecure",
+        "base-image=runner-test",
+        "vm-cpu=1",
+        "vm-memory=256MiB",
+        "vm-disk=64MiB",
+    ]
+    .map(String::from)
+    .into_iter()
+    .chain([
+        format!("github-url={}", emulator.base_url),
+        format!("virtual-machines={virtual_machines}"),
+    ])
+    .collect()
 }
 
 pub async fn stack(virtual_machines: u32) -> Option<(tokio::sync::MutexGuard<'static, ()>, Stack)> {

@@ -1,0 +1,276 @@
+//! The fault suite: the real charm under fake-juju, real LXD, fake-github, and one fault per
+//! row. After each fault, two clean reconciles, then the figures that must all be 0:
+//! orphans (instances without a registration and registrations without an instance),
+//! busy runners killed, runners of others touched (another model's registration, a bystander
+//! instance), hooks that exited non-zero (the killed ones aside), and the token seen in the
+//! debug log, the status or a file of the unit. `cargo test --test faults -- --nocapture`
+//! prints the table (README, "Fault suite").
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::stack::{blocking, Stack};
+use fake_github::{Fault, NewRunner};
+use github_runner::lxd::{InstanceSource, InstanceSpec, InstanceType, LxdClient};
+
+const PAT: &str = "ghp_emulatortoken";
+/// kill -9 rounds per kind (reconcile, flush).
+const KILLS: usize = 10;
+
+#[derive(Debug, Default)]
+struct Figures {
+    orphans: usize,
+    busy_killed: usize,
+    others_touched: usize,
+    bad_exits: usize,
+    token_seen: usize,
+}
+
+/// One row's world: a deployed unit with a busy runner, another model's registration and a
+/// bystander instance that are not the unit's.
+struct Scene {
+    s: Stack,
+    busy: Option<String>,
+    other_model: u64,
+    bad_exits: usize,
+}
+
+impl Scene {
+    async fn new(lxd: &LxdClient, runners: u32, with_busy: bool) -> Scene {
+        let s = Stack::deploy(lxd.clone(), runners).await;
+        s.settle(runners as usize).await;
+        let busy = match with_busy {
+            true => {
+                let name = s.instances().await.into_iter().next().expect("a runner");
+                let id = s.id_of(&name);
+                assert_eq!(s.admin(&format!("/runners/{id}/job")).await, 200);
+                Some(name)
+            }
+            false => None,
+        };
+        let other_model = s
+            .emulator
+            .world()
+            .add_runner(NewRunner::named("github-runner-0-00000000-cafecafe"))
+            .expect("seeded");
+        Scene {
+            s,
+            busy,
+            other_model,
+            bad_exits: 0,
+        }
+    }
+
+    /// Runs `fake-juju args`; a non-zero exit (a hook that failed) is counted.
+    fn juju(&mut self, args: &[&str]) {
+        if !blocking(|| self.s.juju.run(args)).status.success() {
+            self.bad_exits += 1;
+        }
+    }
+
+    /// Two clean reconciles, then the figures.
+    async fn figures(mut self, bystander: &str) -> Figures {
+        self.s.emulator.world().faults.clear();
+        self.juju(&["tick"]);
+        self.juju(&["tick"]);
+        let instances = self.s.instances().await;
+        let registered: BTreeSet<String> = self
+            .s
+            .registered()
+            .iter()
+            .filter_map(|r| r["name"].as_str().map(String::from))
+            .filter(|n| n != "github-runner-0-00000000-cafecafe")
+            .collect();
+        let orphans = instances.symmetric_difference(&registered).count();
+        let busy_killed = self.busy.as_ref().is_some_and(|b| !instances.contains(b)) as usize;
+        let mut others_touched = 0;
+        if !self.s.emulator.world().runners.contains_key(&self.other_model) {
+            others_touched += 1;
+        }
+        if self.s.lxd.instance(bystander).await.expect("asked").is_none() {
+            others_touched += 1;
+        }
+        let log = blocking(|| self.s.juju.debug_log());
+        let status = format!("{:?}", blocking(|| self.s.juju.unit_status()));
+        let files = files_under(&self.s.juju.root().join("etc"))
+            .into_iter()
+            .chain(files_under(&self.s.juju.root().join("var/log")));
+        let token_seen =
+            log.contains(PAT) as usize + status.contains(PAT) as usize + files.filter(|t| t.contains(PAT)).count();
+        if let Some(busy) = &self.busy {
+            self.s.finish_job_on(busy).await;
+        }
+        self.s.remove();
+        Figures {
+            orphans,
+            busy_killed,
+            others_touched,
+            bad_exits: self.bad_exits,
+            token_seen,
+        }
+    }
+}
+
+fn files_under(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(std::fs::read_to_string(&path).unwrap_or_default());
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fault_leaves_no_orphan_no_killed_job_no_touched_neighbour_and_no_token() {
+    let Some(lxd) = common::lxd().await else { return };
+    let _one = common::exclusive(&lxd).await;
+    let bystander = common::unique("gh-test-bystander");
+    let spec = InstanceSpec {
+        name: bystander.clone(),
+        kind: InstanceType::Container,
+        source: InstanceSource::Alias(common::TEST_IMAGE.into()),
+        profiles: vec!["default".into()],
+        devices: Default::default(),
+        config: Default::default(),
+        ephemeral: false,
+    };
+    lxd.create_instance(&spec).await.expect("bystander");
+    let mut rows: Vec<(String, Figures)> = Vec::new();
+
+    // kill -9 of the charm at points spread over a reconcile (scale up) and a flush of idle
+    // runners (upgrade-charm), slowed by slow registrations so that the kill lands inside.
+    for (kind, args) in [
+        (
+            "kill -9 during reconcile",
+            &["config", "github-runner", "virtual-machines=4"][..],
+        ),
+        (
+            "kill -9 during flush (upgrade-charm)",
+            &["refresh", "github-runner"][..],
+        ),
+    ] {
+        let (mut total, mut killed) = (Figures::default(), 0);
+        for round in 0..KILLS {
+            let mut scene = Scene::new(&lxd, 2, true).await;
+            let slow = Fault::on("POST", "generate-jitconfig")
+                .times(10)
+                .delay(Duration::from_millis(300));
+            scene.s.emulator.world().faults.push(slow);
+            let (started, after) = (std::time::Instant::now(), Duration::from_millis(150 * round as u64));
+            killed += blocking(|| scene.s.kill_hook_when(args, || started.elapsed() >= after)) as usize;
+            scene.juju(&["resolved", "github-runner/0", "--no-retry"]);
+            let f = scene.figures(&bystander).await;
+            total.orphans += f.orphans;
+            total.busy_killed += f.busy_killed;
+            total.others_touched += f.others_touched;
+            total.bad_exits += f.bad_exits;
+            total.token_seen += f.token_seen;
+        }
+        rows.push((format!("{kind} ({KILLS} rounds, {killed} killed mid-hook)"), total));
+    }
+
+    // GitHub failing every call type (list, JIT, registration token, delete, downloads,
+    // groups) twice in a row, while the unit scales up and down.
+    let calls = [
+        ("GET", "/actions/runners"),
+        ("POST", "generate-jitconfig"),
+        ("POST", "registration-token"),
+        ("DELETE", "/actions/runners/"),
+        ("GET", "runner-groups"),
+    ];
+    for (label, status, kind) in [
+        ("GitHub 500 on every call type", 500, None),
+        ("GitHub 502 on every call type", 502, None),
+        ("GitHub 429 (primary limit used up)", 429, Some("primary")),
+        ("GitHub 403 secondary rate limit", 403, Some("secondary")),
+    ] {
+        let mut scene = Scene::new(&lxd, 2, true).await;
+        for (method, path) in calls {
+            let mut fault = Fault::on(method, path).times(2).status(status);
+            if let Some(kind) = kind {
+                fault = fault.kind(kind).retry_after(1);
+            }
+            scene.s.emulator.world().faults.push(fault);
+        }
+        scene.juju(&["config", "github-runner", "virtual-machines=3"]);
+        scene.juju(&["config", "github-runner", "virtual-machines=1"]);
+        scene.juju(&["config", "github-runner", "virtual-machines=2"]);
+        rows.push((label.into(), scene.figures(&bystander).await));
+    }
+
+    // Runners a job broke: no shell, a FIFO pid file, an exec that hangs.
+    let mut scene = Scene::new(&lxd, 4, true).await;
+    let names: Vec<String> = scene
+        .s
+        .instances()
+        .await
+        .into_iter()
+        .filter(|n| Some(n) != scene.busy.as_ref())
+        .collect();
+    for (name, script) in names.iter().zip([
+        "rm /bin/sh /bin/busybox",
+        "rm -f /run/github-runner.pid && mkfifo /run/github-runner.pid",
+        "rm -f /usr/bin/timeout && printf '#!/bin/busybox sh\\nexec /bin/busybox sleep 1000\\n' > /usr/bin/timeout && chmod +x /usr/bin/timeout",
+    ]) {
+        let out = lxd.exec(name, &["sh", "-c", script], &Default::default()).await.expect("exec");
+        assert!(out.success(), "{script}: {}", out.stderr);
+    }
+    scene.juju(&["tick"]);
+    rows.push((
+        "runners without sh, with a FIFO pid, with a hanging exec".into(),
+        scene.figures(&bystander).await,
+    ));
+
+    // A corrupt state file.
+    let mut scene = Scene::new(&lxd, 2, true).await;
+    let state = scene
+        .s
+        .juju
+        .root()
+        .join("var/lib/github-runner/github-runner-0/state.json");
+    std::fs::write(&state, "{\"path\": \"test-org\", \"tok").expect("corrupted");
+    scene.juju(&["config", "github-runner", "virtual-machines=3"]);
+    rows.push(("a corrupt state.json".into(), scene.figures(&bystander).await));
+
+    // A reboot: every runner stopped (a reboot ends their jobs: no busy one here), the RAM
+    // disk gone.
+    let mut scene = Scene::new(&lxd, 2, false).await;
+    for name in scene.s.instances().await {
+        let _ = lxd.stop_instance(&name, Duration::from_secs(5), true).await;
+    }
+    let _ = std::process::Command::new("umount")
+        .arg(scene.s.juju.root().join("storage/ram"))
+        .status();
+    scene.juju(&["tick"]);
+    rows.push((
+        "a reboot (runners stopped, RAM disk remounted empty)".into(),
+        scene.figures(&bystander).await,
+    ));
+
+    let _ = lxd.stop_instance(&bystander, Duration::from_secs(5), true).await;
+    let _ = lxd.delete_instance(&bystander).await;
+    println!("| fault | orphans | busy killed | others touched | failed hooks | token seen |");
+    println!("|---|---|---|---|---|---|");
+    for (name, f) in &rows {
+        println!(
+            "| {name} | {} | {} | {} | {} | {} |",
+            f.orphans, f.busy_killed, f.others_touched, f.bad_exits, f.token_seen
+        );
+    }
+    for (name, f) in &rows {
+        assert_eq!(
+            (f.orphans, f.busy_killed, f.others_touched, f.bad_exits, f.token_seen),
+            (0, 0, 0, 0, 0),
+            "{name}: {f:?}"
+        );
+    }
+}
