@@ -18,7 +18,8 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::state::{labels, Fault, NewRunner, ScopeConfig, TokenKind, Tombstone};
+use crate::fault::Fault;
+use crate::state::{labels, NewRunner, ScopeConfig, TokenKind, Tombstone};
 use crate::Shared;
 
 pub fn routes() -> Router<Shared> {

@@ -14,7 +14,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::state::{Fault, LoggedRequest};
+use crate::fault::Fault;
+use crate::state::LoggedRequest;
 use crate::Shared;
 
 const LOGGED_HEADERS: [&str; 6] = [

@@ -9,6 +9,7 @@
 mod admin;
 mod api;
 pub mod contract;
+pub mod fault;
 mod gate;
 pub mod state;
 pub mod stub;
@@ -17,7 +18,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::Router;
 
-pub use state::{Config, Fault, LoggedRequest, NewRunner, ScopeConfig, World};
+pub use fault::Fault;
+pub use state::{Config, LoggedRequest, NewRunner, ScopeConfig, World};
 
 pub type Shared = Arc<Mutex<World>>;
 

@@ -1,0 +1,227 @@
+//! Decides what reconcile and flush must do, from a snapshot of what exists.
+//!
+//! Owns every rule: who is healthy, who is idle, what to remove, how many to create, what
+//! never to touch, whether creating needs the binary, how many are healthy after acting.
+//! Each runner's (LXD instance, GitHub registration) pairing gets one named [`Verdict`] in
+//! one exhaustive `match` ([`verdict`]), so a forgotten case does not compile. No I/O here:
+//! no clock, no network, no LXD. `act` carries a [`Plan`] out.
+//!
+//! The original's rules, kept: unhealthy runners are replaced; the target counts healthy
+//! runners (a local instance whose runner process lives, whatever GitHub says yet); scale-down
+//! removes only runners GitHub shows online and idle; the delta returned is `target − healthy`.
+//! Fixed: a busy runner is never removed by reconcile, not even an unhealthy one (GitHub may
+//! still be finishing its job); this unit's registrations that have no instance and are not
+//! busy (orphans: a creation that died half way, runners stopped by a reboot, a runner GitHub
+//! has not seen leave yet) are deleted, by reconcile and by flush, online or not: a name of
+//! this unit's exact pattern lives only in this unit's LXD, so no runner is behind it.
+
+/// What GitHub says about one runner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GithubSide {
+    pub id: u64,
+    pub online: bool,
+    pub busy: bool,
+}
+
+/// What the unit's LXD says about one runner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalSide {
+    /// The instance runs and its runner process lives.
+    pub healthy: bool,
+}
+
+/// One runner name of this unit, seen from both sides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observed {
+    pub name: String,
+    pub local: Option<LocalSide>,
+    pub github: Option<GithubSide>,
+}
+
+impl Observed {
+    pub fn busy(&self) -> bool {
+        self.github.is_some_and(|g| g.busy)
+    }
+
+    pub fn healthy(&self) -> bool {
+        self.local.is_some_and(|l| l.healthy)
+    }
+}
+
+/// Why a runner goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// Its instance is stopped or its runner process died.
+    Unhealthy,
+    /// More runners than the target.
+    ScaleDown,
+    /// A registration with no instance, not busy.
+    Orphan,
+    Flush,
+}
+
+/// Why a runner is left alone for now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    /// GitHub says it runs a job: never killed by a reconcile, even when its instance looks
+    /// broken (GitHub may still be finishing the job).
+    Busy,
+    /// Seen on neither side: nothing exists to act on (observe never yields it).
+    Unseen,
+}
+
+/// What one runner's two sides decide, before counting against the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Healthy: it counts toward the target.
+    Keep,
+    /// Broken: removed, and counted as missing (a new one is created in its place).
+    Replace(Reason),
+    /// Removed, and never counted.
+    Remove(Reason),
+    /// Neither counted nor removed.
+    Wait(Hold),
+}
+
+/// Which runners a flush removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flush {
+    /// Runners GitHub does not show busy: no job is killed.
+    Idle,
+    /// Every runner, busy ones too (their jobs fail): the unit is going away, or the
+    /// operator asked.
+    All,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removal {
+    pub name: String,
+    pub github_id: Option<u64>,
+    pub reason: Reason,
+    /// Whether the instance goes even if GitHub says busy ([`Flush::All`] only): otherwise
+    /// the registration goes first and a busy answer keeps the instance.
+    pub kill_busy: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub remove: Vec<Removal>,
+    pub create: usize,
+    /// `target − healthy`, the original's meaning.
+    pub delta: i64,
+    /// Healthy runners the plan keeps (all healthy ones but those scaled down).
+    pub healthy_kept: usize,
+}
+
+impl Plan {
+    /// Creating runners needs the runner binary; a plan that creates none does not.
+    pub fn needs_binary(&self) -> bool {
+        self.create > 0
+    }
+
+    /// Healthy runners once the plan was carried out: those kept, the scale-downs that
+    /// failed (still running), and the creations that succeeded.
+    pub fn healthy_after(&self, removed: &[Removal], created: usize) -> usize {
+        let planned = self.remove.iter().filter(|r| r.reason == Reason::ScaleDown).count();
+        let done = removed.iter().filter(|r| r.reason == Reason::ScaleDown).count();
+        self.healthy_kept + planned.saturating_sub(done) + created
+    }
+}
+
+fn removal(runner: &Observed, reason: Reason) -> Removal {
+    Removal {
+        name: runner.name.clone(),
+        github_id: runner.github.map(|g| g.id),
+        reason,
+        kill_busy: false,
+    }
+}
+
+/// The verdict on one runner, from every pairing of what LXD and GitHub say.
+pub fn verdict(runner: &Observed) -> Verdict {
+    match (runner.local, runner.github) {
+        (Some(LocalSide { healthy: true }), _) => Verdict::Keep,
+        (Some(LocalSide { healthy: false }), Some(GithubSide { busy: true, .. })) => Verdict::Wait(Hold::Busy),
+        (Some(LocalSide { healthy: false }), Some(GithubSide { busy: false, .. }) | None) => {
+            Verdict::Replace(Reason::Unhealthy)
+        }
+        (None, Some(GithubSide { busy: true, .. })) => Verdict::Wait(Hold::Busy),
+        // Online or not: GitHub may not have seen the runner go (a reboot stopped it).
+        (None, Some(GithubSide { busy: false, .. })) => Verdict::Remove(Reason::Orphan),
+        (None, None) => Verdict::Wait(Hold::Unseen),
+    }
+}
+
+/// Whether a healthy runner may go in a scale-down: only one GitHub shows online and idle
+/// (one still registering, or busy, is never taken).
+fn idle(runner: &Observed) -> bool {
+    matches!(
+        runner.github,
+        Some(GithubSide {
+            online: true,
+            busy: false,
+            ..
+        })
+    )
+}
+
+/// What reconcile does to reach `target` healthy runners.
+pub fn reconcile(snapshot: &[Observed], target: usize) -> Plan {
+    let mut remove = Vec::new();
+    let mut healthy: Vec<&Observed> = Vec::new();
+    for runner in snapshot {
+        match verdict(runner) {
+            Verdict::Keep => healthy.push(runner),
+            Verdict::Replace(reason) | Verdict::Remove(reason) => remove.push(removal(runner, reason)),
+            Verdict::Wait(_) => {}
+        }
+    }
+    let delta = target as i64 - healthy.len() as i64;
+    let create = usize::try_from(delta).unwrap_or(0);
+    let excess = usize::try_from(-delta).unwrap_or(0);
+    let mut idle: Vec<&&Observed> = healthy.iter().filter(|r| idle(r)).collect();
+    // Deterministic: the same snapshot always removes the same runners.
+    idle.sort_by(|a, b| a.name.cmp(&b.name));
+    let scaled_down: Vec<Removal> = idle
+        .into_iter()
+        .take(excess)
+        .map(|r| removal(r, Reason::ScaleDown))
+        .collect();
+    let healthy_kept = healthy.len() - scaled_down.len();
+    remove.extend(scaled_down);
+    Plan {
+        remove,
+        create,
+        delta,
+        healthy_kept,
+    }
+}
+
+/// What a flush removes: every runner with an instance (busy ones only with [`Flush::All`]),
+/// and the orphans. It creates nothing; the caller reconciles after.
+pub fn flush(snapshot: &[Observed], which: Flush) -> Plan {
+    let mut remove = Vec::new();
+    for runner in snapshot {
+        let reason = match (runner.local, runner.github, which) {
+            (Some(_), Some(GithubSide { busy: true, .. }), Flush::Idle) => None,
+            (Some(_), _, _) => Some(Reason::Flush),
+            (None, _, _) => match verdict(runner) {
+                Verdict::Remove(reason) => Some(reason),
+                Verdict::Keep | Verdict::Replace(_) | Verdict::Wait(_) => None,
+            },
+        };
+        if let Some(reason) = reason {
+            remove.push(Removal {
+                kill_busy: which == Flush::All && runner.local.is_some(),
+                ..removal(runner, reason)
+            });
+        }
+    }
+    Plan {
+        remove,
+        ..Plan::default()
+    }
+}
+
+#[cfg(test)]
+mod tests;
