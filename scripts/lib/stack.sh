@@ -37,7 +37,7 @@ stack_start() {
   export FAKE_JUJU_MODEL="$STACK_WORK/model" GITHUB_RUNNER_ROOT="$STACK_WORK/root" LXD_DIR=/var/lib/lxd
   stack_reset_lxd "$STACK_APP"
   ip netns exec ghr-github "target/$stack_profile/fake-github" --listen 10.152.0.2:0 --org test-org \
-    --heartbeat-timeout 5 >"$STACK_WORK/github.out" 2>&1 &
+    --heartbeat-timeout 10 >"$STACK_WORK/github.out" 2>&1 &
   STACK_GITHUB_PID=$!
   for _ in $(seq 100); do [ -s "$STACK_WORK/github.out" ] && break; sleep 0.05; done
   GITHUB_URL="$(head -n1 "$STACK_WORK/github.out")"

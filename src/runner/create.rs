@@ -64,20 +64,6 @@ async fn create_steps(env: &RunnerEnv<'_>, name: &str, made: &mut Made) -> Resul
         .await
         .map_err(lxd_err("starting the instance"))?;
     let ip = wait_ready(env.lxd, name, settings.ready_timeout).await?;
-    // The charm makes its own directory: no image layout is assumed (a minimal image has no
-    // /opt, which LXD's file API would answer with a 404).
-    let mkdir = env
-        .lxd
-        .exec(name, &["mkdir", "-p", "-m", "0700", SETUP_DIR], &BTreeMap::new())
-        .await
-        .map_err(lxd_err("making the setup directory"))?;
-    if !mkdir.success() {
-        return Err(RunnerError::Bootstrap {
-            name: name.to_string(),
-            code: mkdir.code,
-            stderr: format!("mkdir -p {SETUP_DIR}: {}", mkdir.stderr.trim()),
-        });
-    }
 
     let (token, registration, github_id) = register(env, name).await?;
     made.github_id = github_id;
@@ -183,7 +169,10 @@ async fn wait_ready(lxd: &LxdClient, name: &str, timeout: Duration) -> Result<Ip
         what,
     };
     loop {
-        if matches!(lxd.exec(name, &["sh", "-c", "true"], &BTreeMap::new()).await, Ok(out) if out.success()) {
+        // The first command that runs makes the charm's own directory: no image layout is
+        // assumed (a minimal image has no /opt, which LXD's file API answers with a 404).
+        let mkdir = ["mkdir", "-p", "-m", "0700", SETUP_DIR];
+        if matches!(lxd.exec(name, &mkdir, &BTreeMap::new()).await, Ok(out) if out.success()) {
             break;
         }
         if tokio::time::Instant::now() >= deadline {
