@@ -259,6 +259,33 @@ async fn every_fault_leaves_no_orphan_no_killed_job_no_touched_neighbour_and_no_
         scene.figures(&bystander).await,
     ));
 
+    // The LXD daemon killed and started again while the charm creates runners (as a crash, or
+    // a snap refresh, restarts it): the hook's LXD calls fail half way; instances live on.
+    let mut scene = Scene::new(&lxd, 1, true).await;
+    let slow = Fault::on("POST", "generate-jitconfig")
+        .times(10)
+        .delay(Duration::from_millis(500));
+    scene.s.emulator.world().faults.push(slow);
+    let setup = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/lxd-setup.sh");
+    let restart = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(700));
+        let pid = std::fs::read_to_string("/run/lxd-test/lxd.pid").unwrap_or_default();
+        let killed = std::process::Command::new("kill").args(["-KILL", pid.trim()]).status();
+        std::thread::sleep(Duration::from_millis(300));
+        let started = std::process::Command::new(&setup).arg("start").output();
+        (
+            killed.is_ok_and(|k| k.success()),
+            started.is_ok_and(|s| s.status.success()),
+        )
+    });
+    scene.juju(&["config", "github-runner", "virtual-machines=4"]);
+    let (killed, started) = blocking(|| restart.join().expect("the restart thread"));
+    assert!(killed && started, "LXD was killed and started again");
+    rows.push((
+        "the LXD daemon killed and restarted mid-create".into(),
+        scene.figures(&bystander).await,
+    ));
+
     let _ = lxd.stop_instance(&bystander, Duration::from_secs(5), true).await;
     let _ = lxd.delete_instance(&bystander).await;
     println!("| fault | orphans | busy killed | others touched | failed hooks | token seen |");

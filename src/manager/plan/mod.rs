@@ -7,7 +7,8 @@
 //! no clock, no network, no LXD. `act` carries a [`Plan`] out.
 //!
 //! The original's rules, kept: unhealthy runners are replaced; the target counts healthy
-//! runners (a local instance whose runner process lives, whatever GitHub says yet); scale-down
+//! runners (a local instance whose runner process lives and that GitHub lists, online yet or
+//! not; one GitHub does not list is replaced: its registration is gone); scale-down
 //! removes only runners GitHub shows online and idle; the delta returned is `target − healthy`.
 //! Fixed: a busy runner is never removed by reconcile, not even an unhealthy one (GitHub may
 //! still be finishing its job); this unit's registrations that have no instance and are not
@@ -53,6 +54,10 @@ impl Observed {
 pub enum Reason {
     /// Its instance is stopped or its runner process died.
     Unhealthy,
+    /// A live instance whose registration is gone (a removal killed half way, a registration
+    /// deleted by hand): no job can reach it. Runners register before their creation ends,
+    /// and no creation runs while the charm looks, so it is never one still registering.
+    Unregistered,
     /// More runners than the target.
     ScaleDown,
     /// A registration with no instance, not busy.
@@ -140,7 +145,8 @@ fn removal(runner: &Observed, reason: Reason) -> Removal {
 /// The verdict on one runner, from every pairing of what LXD and GitHub say.
 pub fn verdict(runner: &Observed) -> Verdict {
     match (runner.local, runner.github) {
-        (Some(LocalSide { healthy: true }), _) => Verdict::Keep,
+        (Some(LocalSide { healthy: true }), Some(_)) => Verdict::Keep,
+        (Some(LocalSide { healthy: true }), None) => Verdict::Replace(Reason::Unregistered),
         (Some(LocalSide { healthy: false }), Some(GithubSide { busy: true, .. })) => Verdict::Wait(Hold::Busy),
         (Some(LocalSide { healthy: false }), Some(GithubSide { busy: false, .. }) | None) => {
             Verdict::Replace(Reason::Unhealthy)

@@ -43,7 +43,7 @@ fn scale_down_takes_only_online_idle_runners() {
         runner("b1", Some(true), Some((true, true))),
         runner("b2", Some(true), Some((true, true))),
         runner("i1", Some(true), Some((true, false))),
-        runner("starting", Some(true), None),
+        runner("registering", Some(true), Some((false, false))),
     ];
     let plan = reconcile(&snapshot, 1);
     assert_eq!(plan.delta, -3);
@@ -80,7 +80,7 @@ fn flush_spares_busy_runners_unless_told_otherwise() {
 #[test]
 fn every_pairing_of_the_two_sides_has_a_named_verdict() {
     let cases = [
-        (Some(true), None, Verdict::Keep),
+        (Some(true), None, Verdict::Replace(Reason::Unregistered)),
         (Some(true), Some((true, true)), Verdict::Keep),
         (Some(false), Some((true, true)), Verdict::Wait(Hold::Busy)),
         (Some(false), Some((false, false)), Verdict::Replace(Reason::Unhealthy)),
