@@ -54,8 +54,9 @@ impl UnitName {
             .expect("a unit name has an application part")
     }
 
-    /// `github-runner-0-`: what the original charm's runner names started with.
-    fn unit_prefix(&self) -> String {
+    /// `github-runner-0-`: what every name this unit owns starts with (its own pattern's and
+    /// the original charm's), to narrow a listing before [`UnitName::owns`] decides.
+    pub fn unit_prefix(&self) -> String {
         format!("{}-", self.name.replace('/', "-"))
     }
 

@@ -23,6 +23,7 @@ use crate::host::Host;
 use crate::juju::{HookTools, Status, ToolError};
 use crate::lxd::LxdClient;
 use crate::manager::{setup, Deps, ManagerError, RunnerManager};
+use crate::secret::Secret;
 use crate::state::{State, StateFile};
 use crate::unit::UnitName;
 
@@ -116,11 +117,16 @@ impl<'a> Ctx<'a> {
 /// `config` with the path and token the runners were made with (kept in the state), where
 /// those are known: what removing those runners must use.
 fn made_with(config: &CharmConfig, state: &State) -> CharmConfig {
+    with_path_and_token(config, state.path.as_deref(), state.token.as_ref())
+}
+
+/// `config` with `path` and `token` where they are given (and the path parses).
+fn with_path_and_token(config: &CharmConfig, path: Option<&str>, token: Option<&Secret>) -> CharmConfig {
     let mut made = config.clone();
-    if let Some(path) = state.path.as_deref().and_then(|p| GithubPath::parse(p).ok()) {
+    if let Some(path) = path.and_then(|p| GithubPath::parse(p).ok()) {
         made.path = path;
     }
-    if let Some(token) = &state.token {
+    if let Some(token) = token {
         made.token = token.clone();
     }
     made

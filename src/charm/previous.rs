@@ -6,8 +6,8 @@
 
 use std::collections::BTreeSet;
 
-use super::Ctx;
-use crate::config::{CharmConfig, GithubPath};
+use super::{with_path_and_token, Ctx};
+use crate::config::CharmConfig;
 use crate::manager::{Converge, Flush, Runners};
 use crate::state::{Previous, State};
 
@@ -57,43 +57,45 @@ pub(super) fn current(state: &State) -> Runners {
 /// Removes the previous runners `which` says (idle ones, or all), each generation with its own
 /// path and token, and forgets the generations whose runners are all gone.
 pub(super) async fn retire(ctx: &Ctx<'_>, config: &CharmConfig, state: &mut State, which: Flush) {
-    let mut kept = Vec::new();
-    for generation in std::mem::take(&mut state.previous) {
-        let mut made = config.clone();
-        if let Ok(path) = GithubPath::parse(&generation.path) {
-            made.path = path;
-        }
-        made.token = generation.token.clone();
+    let generations = std::mem::take(&mut state.previous);
+    for generation in &generations {
+        let made = with_path_and_token(config, Some(&generation.path), Some(&generation.token));
         let names: BTreeSet<String> = generation.runners.iter().cloned().collect();
-        match ctx.manager(&made, state) {
-            Ok(manager) => match manager
-                .on(Runners::Only(names.clone()))
+        let flushed = match ctx.manager(&made, state) {
+            Ok(manager) => manager
+                .on(Runners::Only(names))
                 .converge(Converge::flush_only(which), &|_| {})
                 .await
-            {
-                Ok(done) => {
-                    let removed = done.flushed.map_or(0, |r| r.removed.len());
-                    if removed > 0 {
-                        tracing::info!(
-                            "removed {removed} runners made with path {}'s previous token or path",
-                            generation.path
-                        );
-                    }
-                }
-                Err(e) => tracing::warn!("removing the runners made with the previous path or token: {e}"),
-            },
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match flushed.map(|done| done.flushed.map_or(0, |r| r.removed.len())) {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(
+                "removed {removed} runners made with path {}'s previous token or path",
+                generation.path
+            ),
             Err(e) => tracing::warn!("removing the runners made with the previous path or token: {e}"),
         }
-        let left: Vec<String> = match ctx.deps.runner_instances().await {
-            Ok(now) => now.into_iter().filter(|n| names.contains(n)).collect(),
-            Err(_) => generation.runners.clone(),
-        };
-        if !left.is_empty() {
-            kept.push(Previous {
+    }
+    // One look at what is left, once every generation had its flush.
+    let now: Option<BTreeSet<String>> = ctx.deps.runner_instances().await.ok().map(|n| n.into_iter().collect());
+    state.previous = generations
+        .into_iter()
+        .filter_map(|generation| {
+            let left: Vec<String> = match &now {
+                Some(now) => generation
+                    .runners
+                    .iter()
+                    .filter(|n| now.contains(*n))
+                    .cloned()
+                    .collect(),
+                None => generation.runners.clone(),
+            };
+            (!left.is_empty()).then_some(Previous {
                 runners: left,
                 ..generation
-            });
-        }
-    }
-    state.previous = kept;
+            })
+        })
+        .collect();
 }

@@ -240,9 +240,7 @@ impl RunnerManager {
 
     /// This unit's runners as GitHub lists them.
     pub async fn github_runners(&self) -> Result<Vec<Runner>, ManagerError> {
-        let legacy = format!("{}-", self.deps.unit.file_name());
-        let runners = self.github.list_runners_with_prefix(&legacy).await?;
-        Ok(runners.into_iter().filter(|r| self.deps.unit.owns(&r.name)).collect())
+        observe::registrations(&self.github, &self.deps.unit).await
     }
 
     /// The cached runner tarball, if there is one (read from disk once per manager).

@@ -7,7 +7,7 @@ use futures_util::stream::{self, StreamExt};
 
 use super::plan::{GithubSide, LocalSide, Observed};
 use super::ManagerError;
-use crate::github::{GithubClient, RunnerStatus};
+use crate::github::{GithubClient, Runner, RunnerStatus};
 use crate::lxd::LxdClient;
 use crate::runner::{self, Health};
 use crate::unit::UnitName;
@@ -15,11 +15,15 @@ use crate::unit::UnitName;
 /// Health checks at once: each is one exec round trip on LXD.
 const PARALLEL_HEALTH_CHECKS: usize = 8;
 
+/// This unit's registrations: only names of the exact pattern it makes, never a neighbour's.
+pub async fn registrations(github: &GithubClient, unit: &UnitName) -> Result<Vec<Runner>, ManagerError> {
+    let listed = github.list_runners_with_prefix(&unit.unit_prefix()).await?;
+    Ok(listed.into_iter().filter(|r| unit.owns(&r.name)).collect())
+}
+
 /// This unit's runners, from both sides.
 pub async fn observe(lxd: &LxdClient, github: &GithubClient, unit: &UnitName) -> Result<Vec<Observed>, ManagerError> {
-    let prefix = unit.runner_prefix();
-    let legacy = format!("{}-", unit.file_name());
-    let (instances, registrations) = tokio::join!(lxd.instances(), github.list_runners_with_prefix(&legacy));
+    let (instances, registrations) = tokio::join!(lxd.instances(), registrations(github, unit));
     // Only names of the exact pattern this unit makes: never a neighbour's, never a name
     // that could say more than a name in an LXD URL.
     let instances: Vec<String> = instances?
@@ -27,8 +31,7 @@ pub async fn observe(lxd: &LxdClient, github: &GithubClient, unit: &UnitName) ->
         .map(|i| i.name)
         .filter(|n| unit.owns(n))
         .collect();
-    let registrations: Vec<_> = registrations?.into_iter().filter(|r| unit.owns(&r.name)).collect();
-    tracing::debug!("observe: runners named {prefix}*");
+    let registrations = registrations?;
     let healths: Vec<(String, Result<Health, crate::lxd::LxdError>)> = stream::iter(instances)
         .map(|name| async move {
             let health = runner::health(lxd, &name).await;
