@@ -26,4 +26,13 @@ impl LxdError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, LxdError::Api { status: 404, .. })
     }
+
+    /// Whether LXD lost track of an exec it may or may not have started (LXD 5.0, under load
+    /// or while the instance's init is still setting up: "Failed to retrieve PID of executing
+    /// child process").
+    pub fn is_lost_exec(&self) -> bool {
+        matches!(self, LxdError::OperationFailed { err, .. } if err.contains(LOST_PID))
+    }
 }
+
+const LOST_PID: &str = "Failed to retrieve PID of executing child process";

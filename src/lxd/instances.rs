@@ -14,7 +14,6 @@ use super::types::{ExecResult, InstanceState, Operations};
 const CREATE_TIMEOUT: Duration = Duration::from_secs(600);
 const EXEC_TIMEOUT: Duration = Duration::from_secs(600);
 /// LXD 5.0's transient exec failure, and how often an exec meeting it is sent.
-const LOST_PID: &str = "Failed to retrieve PID of executing child process";
 const EXEC_TRIES: u64 = 4;
 /// What is kept of a command's stdout or stderr.
 const MAX_OUTPUT: usize = 64 * 1024;
@@ -217,8 +216,8 @@ impl LxdClient {
             match self.call(Method::POST, &path, Some(&body), EXEC_TIMEOUT).await {
                 // LXD 5.0 loses the race with a command that ends at once now and then, under
                 // load: the exec is asked again, a few times, a moment later.
-                Err(LxdError::OperationFailed { err, .. }) if err.contains(LOST_PID) && tries < max_tries => {
-                    tracing::debug!("exec in {name}: {err}; trying again");
+                Err(e) if e.is_lost_exec() && tries < max_tries => {
+                    tracing::debug!("exec in {name}: {e}; trying again");
                     tokio::time::sleep(Duration::from_millis(100 * tries)).await;
                 }
                 other => break other?,

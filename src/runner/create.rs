@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::{remove_instance, render_bootstrap, Created, Registration, RunnerEnv, RunnerError, SETUP_DIR};
 use crate::github::GithubError;
-use crate::lxd::{InstanceSpec, LxdClient};
+use crate::lxd::{ExecOutput, InstanceSpec, LxdClient, LxdError};
 use crate::secret::Secret;
 
 /// What a failed creation had made, for the cleanup.
@@ -104,12 +104,7 @@ async fn create_steps(env: &RunnerEnv<'_>, name: &str, made: &mut Made) -> Resul
         )
         .await
         .map_err(lxd_err("pushing the bootstrap script"))?;
-    // LXD turns an exit code of 126 or 127 into an error of its own ("Command not found")
-    // and drops the output: such a failure becomes exit 1, so that its stderr is kept.
-    let run = format!("sh {SETUP_DIR}/bootstrap.sh; rc=$?; [ $rc -lt 126 ] || rc=1; exit $rc");
-    let out = env
-        .lxd
-        .exec_once(name, &["sh", "-c", &run], &BTreeMap::new())
+    let out = run_bootstrap(env.lxd, name)
         .await
         .map_err(lxd_err("running the bootstrap script"))?;
     if !out.success() {
@@ -126,6 +121,69 @@ async fn create_steps(env: &RunnerEnv<'_>, name: &str, made: &mut Made) -> Resul
         name: name.to_string(),
         github_id,
     })
+}
+
+/// The bootstrap's wrapper: it claims a marker before it starts (mkdir is atomic) and leaves its
+/// exit code and stderr in files, so that a run LXD lost track of can be settled by looking.
+/// `$1` is the setup directory.
+/// LXD turns an exit code of 126 or 127 into an error of its own ("Command not found") and
+/// drops the output: such a failure becomes exit 1, so that its stderr is kept.
+const BOOTSTRAP: &str = r#"d=$1
+mkdir "$d/bootstrap.started" || exit 1
+sh "$d/bootstrap.sh" 2>"$d/bootstrap.err"; rc=$?
+[ $rc -lt 126 ] || rc=1
+echo $rc >"$d/bootstrap.rc.new" && mv "$d/bootstrap.rc.new" "$d/bootstrap.rc"
+cat "$d/bootstrap.err" >&2
+exit $rc"#;
+
+/// What a run LXD lost left behind: its exit code and stderr once it ended (exit 0, stdout the
+/// code); exit 3 while it still runs; exit 4 when it never started.
+const BOOTSTRAP_OUTCOME: &str = r#"d=$1
+if [ -f "$d/bootstrap.rc" ]; then cat "$d/bootstrap.rc"; cat "$d/bootstrap.err" >&2
+elif [ -d "$d/bootstrap.started" ]; then exit 3
+else exit 4; fi"#;
+
+/// How long a bootstrap LXD lost is waited for; its own waits (boot, Docker) are shorter.
+const LOST_BOOTSTRAP_WAIT: Duration = Duration::from_secs(300);
+
+/// Runs the bootstrap exactly once. LXD 5.0 now and then reports an exec as failed ("Failed to
+/// retrieve PID") whether or not the command started, most often while the image's init is
+/// still booting: the marker says which, so a run that never started is started again and one
+/// that did is waited for, its outcome read from the files it leaves.
+async fn run_bootstrap(lxd: &LxdClient, name: &str) -> Result<ExecOutput, LxdError> {
+    let none = BTreeMap::new();
+    let script = |body| ["sh", "-c", body, "sh", SETUP_DIR];
+    let deadline = tokio::time::Instant::now() + LOST_BOOTSTRAP_WAIT;
+    let mut starts = 0;
+    loop {
+        starts += 1;
+        match lxd.exec_once(name, &script(BOOTSTRAP), &none).await {
+            Err(e) if e.is_lost_exec() && starts < 4 => tracing::debug!("runner {name}: bootstrap: {e}"),
+            other => return other,
+        }
+        loop {
+            let seen = lxd.exec(name, &script(BOOTSTRAP_OUTCOME), &none).await?;
+            match seen.code {
+                0 => {
+                    let code = seen.stdout.trim().parse().unwrap_or(1);
+                    let stderr = seen.stderr;
+                    return Ok(ExecOutput {
+                        code,
+                        stdout: String::new(),
+                        stderr,
+                    });
+                }
+                3 if tokio::time::Instant::now() < deadline => tokio::time::sleep(Duration::from_secs(1)).await,
+                3 => {
+                    return Err(LxdError::Timeout {
+                        description: "bootstrap script".to_string(),
+                        seconds: LOST_BOOTSTRAP_WAIT.as_secs(),
+                    })
+                }
+                _ => break,
+            }
+        }
+    }
 }
 
 /// Gets the single-use token: a JIT config, or a registration token where JIT is missing.
@@ -197,5 +255,53 @@ async fn wait_ready(lxd: &LxdClient, name: &str, timeout: Duration) -> Result<Ip
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(2));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{BOOTSTRAP, BOOTSTRAP_OUTCOME};
+    use std::process::{Command, Output};
+
+    fn sh(body: &str, dir: &std::path::Path) -> Output {
+        Command::new("sh")
+            .args(["-c", body, "sh"])
+            .arg(dir)
+            .output()
+            .expect("sh runs")
+    }
+
+    #[test]
+    fn a_bootstrap_runs_once_and_its_outcome_can_be_read_after_lxd_loses_the_exec() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(
+            sh(BOOTSTRAP_OUTCOME, dir.path()).status.code(),
+            Some(4),
+            "not started yet"
+        );
+        std::fs::write(
+            dir.path().join("bootstrap.sh"),
+            "echo ran >>\"$(dirname \"$0\")/runs\"; echo 'no ubuntu user' >&2; exit 7",
+        )
+        .unwrap();
+
+        let first = sh(BOOTSTRAP, dir.path());
+        assert_eq!(first.status.code(), Some(7));
+        assert_eq!(String::from_utf8_lossy(&first.stderr).trim(), "no ubuntu user");
+        let again = sh(BOOTSTRAP, dir.path());
+        assert_ne!(again.status.code(), Some(0), "a second start is refused");
+        assert_eq!(std::fs::read_to_string(dir.path().join("runs")).unwrap(), "ran\n");
+
+        let outcome = sh(BOOTSTRAP_OUTCOME, dir.path());
+        assert_eq!(outcome.status.code(), Some(0));
+        assert_eq!(String::from_utf8_lossy(&outcome.stdout).trim(), "7");
+        assert_eq!(String::from_utf8_lossy(&outcome.stderr).trim(), "no ubuntu user");
+    }
+
+    #[test]
+    fn a_bootstrap_still_running_is_told_apart_from_one_never_started() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("bootstrap.started")).unwrap();
+        assert_eq!(sh(BOOTSTRAP_OUTCOME, dir.path()).status.code(), Some(3));
     }
 }
