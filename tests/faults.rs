@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::stack::{blocking, Stack};
+use common::Juju;
 use fake_github::{Fault, NewRunner};
 use github_runner::lxd::{InstanceSource, InstanceSpec, InstanceType, LxdClient};
 
@@ -28,18 +29,31 @@ struct Figures {
     token_seen: usize,
 }
 
-/// One row's world: a deployed unit with a busy runner, another model's registration and a
+/// Another model's unit with the same application and unit names on the same organisation:
+/// its runners (on its own machine) booting, idle and busy.
+const OTHER_MODEL: [&str; 3] = [
+    "github-runner-0-00000000-cafecafe",
+    "github-runner-0-00000000-0dd1d1e0",
+    "github-runner-0-00000000-b0b0b0b0",
+];
+
+/// One row's world: a deployed unit with a busy runner, another model's registrations and a
 /// bystander instance that are not the unit's.
 struct Scene {
     s: Stack,
     busy: Option<String>,
-    other_model: u64,
+    other_model: Vec<u64>,
     bad_exits: usize,
 }
 
 impl Scene {
     async fn new(lxd: &LxdClient, runners: u32, with_busy: bool) -> Scene {
-        let s = Stack::deploy(lxd.clone(), runners).await;
+        Scene::with(lxd, runners, with_busy, |_| {}).await
+    }
+
+    /// [`Scene::new`] with the unit set up by `customize` before it is deployed.
+    async fn with(lxd: &LxdClient, runners: u32, with_busy: bool, customize: impl FnOnce(&mut Juju)) -> Scene {
+        let s = Stack::deploy_with(lxd.clone(), runners, &[], customize).await;
         s.settle(runners as usize).await;
         let busy = match with_busy {
             true => {
@@ -50,11 +64,17 @@ impl Scene {
             }
             false => None,
         };
-        let other_model = s
-            .emulator
-            .world()
-            .add_runner(NewRunner::named("github-runner-0-00000000-cafecafe"))
-            .expect("seeded");
+        let mut world = s.emulator.world();
+        let other_model: Vec<u64> = OTHER_MODEL
+            .iter()
+            .map(|name| world.add_runner(NewRunner::named(*name)).expect("seeded"))
+            .collect();
+        for (i, id) in other_model.iter().enumerate().skip(1) {
+            let runner = world.runners.get_mut(id).expect("seeded");
+            runner.pinned_online = true;
+            runner.busy = i == 2;
+        }
+        drop(world);
         Scene {
             s,
             busy,
@@ -81,14 +101,18 @@ impl Scene {
             .registered()
             .iter()
             .filter_map(|r| r["name"].as_str().map(String::from))
-            .filter(|n| n != "github-runner-0-00000000-cafecafe")
+            .filter(|n| !OTHER_MODEL.contains(&n.as_str()))
             .collect();
         let orphans = instances.symmetric_difference(&registered).count();
         let busy_killed = self.busy.as_ref().is_some_and(|b| !instances.contains(b)) as usize;
         let mut others_touched = 0;
-        if !self.s.emulator.world().runners.contains_key(&self.other_model) {
-            others_touched += 1;
-        }
+        let world = self.s.emulator.world();
+        others_touched += self
+            .other_model
+            .iter()
+            .filter(|id| !world.runners.contains_key(id))
+            .count();
+        drop(world);
         if self.s.lxd.instance(bystander).await.expect("asked").is_none() {
             others_touched += 1;
         }
@@ -210,6 +234,24 @@ async fn every_fault_leaves_no_orphan_no_killed_job_no_touched_neighbour_and_no_
         rows.push((label.into(), scene.figures(&bystander).await));
     }
 
+    // GitHub hanging on every call type for longer than the charm waits (2 s here; 30 s in
+    // production, GITHUB_RUNNER_GITHUB_TIMEOUT is the tests' seam).
+    let timeout = |j: &mut Juju| j.env.push(("GITHUB_RUNNER_GITHUB_TIMEOUT".into(), "2".into()));
+    let mut scene = Scene::with(&lxd, 2, true, timeout).await;
+    for (method, path) in calls {
+        let hang = Fault::on(method, path).times(2).delay(Duration::from_secs(4));
+        scene.s.emulator.world().faults.push(hang);
+    }
+    scene.juju(&["config", "github-runner", "virtual-machines=3"]);
+    scene.juju(&["config", "github-runner", "virtual-machines=1"]);
+    scene.juju(&["config", "github-runner", "virtual-machines=2"]);
+    let log = blocking(|| scene.s.juju.debug_log());
+    assert!(log.contains("no answer from GitHub"), "the hangs timed out: {log}");
+    rows.push((
+        "GitHub timing out on every call type".into(),
+        scene.figures(&bystander).await,
+    ));
+
     // Runners a job broke: no shell, a FIFO pid file, an exec that hangs.
     let mut scene = Scene::new(&lxd, 4, true).await;
     let names: Vec<String> = scene
@@ -243,6 +285,57 @@ async fn every_fault_leaves_no_orphan_no_killed_job_no_touched_neighbour_and_no_
     std::fs::write(&state, "{\"path\": \"test-org\", \"tok").expect("corrupted");
     scene.juju(&["config", "github-runner", "virtual-machines=3"]);
     rows.push(("a corrupt state.json".into(), scene.figures(&bystander).await));
+
+    // Scale 5 → 1 while the runners fill the RAM disk past the new size: the runners go
+    // first, then the disk shrinks (at the latest on the next reconcile).
+    let mut scene = Scene::new(&lxd, 5, true).await;
+    for name in scene.s.instances().await {
+        let fill = ["dd", "if=/dev/zero", "of=/fill", "bs=1M", "count=20"];
+        let out = lxd.exec(&name, &fill, &Default::default()).await.expect("exec");
+        assert!(out.success(), "filling {name}: {}", out.stderr);
+    }
+    scene.juju(&["config", "github-runner", "virtual-machines=1"]);
+    scene.juju(&["tick"]);
+    let ram = scene.s.juju.root().join("storage/ram");
+    let size = blocking(|| {
+        std::process::Command::new("df")
+            .args(["-k", "--output=size"])
+            .arg(&ram)
+            .output()
+    });
+    let kib: u64 = String::from_utf8_lossy(&size.expect("df").stdout)
+        .lines()
+        .nth(1)
+        .and_then(|l| l.trim().parse().ok())
+        .expect("a size");
+    assert!(
+        kib <= 2 * 64 * 1024,
+        "the RAM disk shrank to the runners left: {kib} KiB"
+    );
+    rows.push((
+        "scale 5 → 1 with the RAM disk in use".into(),
+        scene.figures(&bystander).await,
+    ));
+
+    // `stop` while a reconcile waits for the machine lock: the reconcile that runs after it
+    // creates nothing (no busy runner: `stop` removes busy ones too).
+    let mut scene = Scene::new(&lxd, 2, false).await;
+    scene.juju(&["run-hook", "github-runner/0", "stop"]);
+    let waited = blocking(|| {
+        std::process::Command::new(scene.s.juju.model().join("tools/juju-exec"))
+            .args([
+                "github-runner/0",
+                "JUJU_DISPATCH_PATH=hooks/reconcile-runners timeout 300 ./dispatch",
+            ])
+            .env("FAKE_JUJU_MODEL", scene.s.juju.model())
+            .env_remove("JUJU_CONTEXT_ID")
+            .status()
+    });
+    if !waited.is_ok_and(|w| w.success()) {
+        scene.bad_exits += 1;
+    }
+    assert!(scene.s.instances().await.is_empty(), "no runner after `stop`");
+    rows.push(("`stop` while a reconcile waits".into(), scene.figures(&bystander).await));
 
     // A reboot: every runner stopped (a reboot ends their jobs: no busy one here), the RAM
     // disk gone.

@@ -15,10 +15,13 @@ mod status;
 #[cfg(test)]
 mod tests;
 
+use std::time::Duration;
+
 use anyhow::Context as _;
 
 use crate::config::{CharmConfig, ConfigProblems, GithubPath, ProxyConfig};
 use crate::event::Event;
+use crate::github;
 use crate::host::Host;
 use crate::juju::{HookTools, Status, ToolError};
 use crate::lxd::LxdClient;
@@ -36,6 +39,9 @@ pub(crate) struct Ctx<'a> {
     pub proxy: ProxyConfig,
 }
 
+/// Seconds one GitHub request may take (default 30): for the fault suite, whose GitHub hangs.
+pub const GITHUB_TIMEOUT_VAR: &str = "GITHUB_RUNNER_GITHUB_TIMEOUT";
+
 impl<'a> Ctx<'a> {
     /// The context Juju's environment describes: `JUJU_UNIT_NAME`, `GITHUB_RUNNER_ROOT`,
     /// `LXD_DIR`, the proxy variables.
@@ -52,14 +58,23 @@ impl<'a> Ctx<'a> {
             )?;
         let lxd = LxdClient::from_env()?;
         let proxy = ProxyConfig::from_env(|name| std::env::var(name).ok());
-        Ok(Ctx::new(tools, unit, Host::from_env(), lxd, proxy))
+        let mut ctx = Ctx::new(tools, unit, Host::from_env(), lxd, proxy);
+        if let Some(seconds) = std::env::var(GITHUB_TIMEOUT_VAR).ok().and_then(|s| s.parse().ok()) {
+            ctx.deps.github_timeout = Duration::from_secs_f64(seconds);
+        }
+        Ok(ctx)
     }
 
     pub fn new(tools: &'a dyn HookTools, unit: UnitName, host: Host, lxd: LxdClient, proxy: ProxyConfig) -> Self {
         let state = StateFile::new(&host, unit.as_str());
         Ctx {
             tools,
-            deps: Deps { unit, host, lxd },
+            deps: Deps {
+                unit,
+                host,
+                lxd,
+                github_timeout: github::REQUEST_TIMEOUT,
+            },
             state,
             proxy,
         }

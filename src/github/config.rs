@@ -41,6 +41,9 @@ impl Default for RetryPolicy {
     }
 }
 
+/// How long one GitHub request may take, unless the caller says otherwise.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
     /// `https://api.github.com/` or `<ghes>/api/v3/`; see [`api_base`].
@@ -61,7 +64,7 @@ impl ClientConfig {
             scope,
             proxy: Proxy::default(),
             connect_timeout: Duration::from_secs(10),
-            request_timeout: Duration::from_secs(30),
+            request_timeout: REQUEST_TIMEOUT,
             retry: RetryPolicy::default(),
         })
     }

@@ -26,7 +26,7 @@ mod scope;
 mod types;
 
 pub use client::{CallStats, GithubClient, RateLimit};
-pub use config::{api_base, http_client, ClientConfig, Proxy, RetryPolicy};
+pub use config::{api_base, http_client, ClientConfig, Proxy, RetryPolicy, REQUEST_TIMEOUT};
 pub use error::GithubError;
 pub use etag::{CachedPage, EtagCache};
 pub use runners::Deleted;

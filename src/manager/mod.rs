@@ -54,6 +54,9 @@ pub struct Deps {
     pub unit: UnitName,
     pub host: Host,
     pub lxd: LxdClient,
+    /// How long one GitHub request may take ([`github::REQUEST_TIMEOUT`] unless the hook's
+    /// environment says otherwise).
+    pub github_timeout: Duration,
 }
 
 impl Deps {
@@ -153,6 +156,7 @@ impl RunnerManager {
             config.token.clone(),
             scope(&config.path, config.group.as_deref()),
         )?;
+        client.request_timeout = deps.github_timeout;
         client.proxy = github::Proxy {
             http: config.proxy.http.clone(),
             https: config.proxy.https.clone(),

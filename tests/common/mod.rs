@@ -70,6 +70,8 @@ pub struct Juju {
     pub root: Option<PathBuf>,
     /// Put before `PATH` for the hooks: fake host commands (`snap`).
     pub path_prefix: Option<PathBuf>,
+    /// More host seams for fake-juju to hand every hook (read at deploy).
+    pub env: Vec<(String, String)>,
 }
 
 impl Juju {
@@ -79,6 +81,7 @@ impl Juju {
             lxd_dir: None,
             root: None,
             path_prefix: None,
+            env: Vec::new(),
         }
     }
 
@@ -105,6 +108,7 @@ impl Juju {
         }
         command
             .args(args)
+            .envs(self.env.iter().cloned())
             .env("FAKE_JUJU_MODEL", self.model())
             .env("GITHUB_RUNNER_ROOT", self.root())
             // No LXD for these scenarios unless a test says otherwise: units stay waiting for it.

@@ -11,7 +11,7 @@ use crate::model::{App, Model, OptionSpec, StatusEntry, Store, Unit};
 use crate::tools::TOOLS;
 
 /// Host seams copied from the controller's environment into every context.
-const SEAMS: [&str; 2] = ["GITHUB_RUNNER_ROOT", "LXD_DIR"];
+const SEAMS: [&str; 3] = ["GITHUB_RUNNER_ROOT", "LXD_DIR", "GITHUB_RUNNER_GITHUB_TIMEOUT"];
 
 pub fn deploy(store: &Store, args: &[String]) -> anyhow::Result<i32> {
     let (positional, config_args) = split_config_flags(args)?;
