@@ -3,7 +3,8 @@
 //! Owns every command line sent to Juju (research/juju-contract.md §2): tools are found by
 //! name on `PATH`, data comes back with `--format=json`, free text goes after `--`, and an
 //! `ERROR …` on stderr with exit 1 or 2 becomes a [`ToolError`]. One file per family:
-//! [`status`], [`config`], [`action`], [`log`] (a tracing layer that forwards to `juju-log`).
+//! [`status`] (and the application version), [`config`], [`action`], [`relation`],
+//! [`secret`], [`log`] (a tracing layer that forwards to `juju-log`).
 //! Handlers see the tools as one [`HookTools`] value: [`ProcessTools`] runs the commands,
 //! and `recorder::Recorder` (tests only) records them, so a handler's unit test needs no
 //! process. It knows nothing of GitHub, LXD or the host.
@@ -13,9 +14,14 @@ pub mod config;
 pub mod log;
 #[cfg(test)]
 pub mod recorder;
+pub mod relation;
+pub mod secret;
 pub mod status;
 
+use std::collections::BTreeMap;
+
 use crate::process::{self, ProcessError};
+use crate::secret::Secret;
 
 pub use action::Results;
 pub use config::RawConfig;
@@ -35,6 +41,16 @@ pub trait HookTools: Send + Sync {
     fn action_log(&self, message: &str) -> Result<(), ToolError>;
     /// `juju-log -l LEVEL`: a line in `juju debug-log`.
     fn juju_log(&self, level: &'static str, message: &str) -> Result<(), ToolError>;
+    /// `relation-ids`: the ids (`cos-agent:1`) of the relations on `endpoint`, sorted.
+    fn relation_ids(&self, endpoint: &str) -> Result<Vec<String>, ToolError>;
+    /// `relation-set --file -`: this unit's data in relation `relation_id` (an empty value
+    /// deletes its key), sent on stdin; Juju commits it when the hook succeeds.
+    fn relation_set(&self, relation_id: &str, data: &BTreeMap<String, String>) -> Result<(), ToolError>;
+    /// `secret-get <uri> <key>`: one value of a secret, at the revision this unit tracks, or
+    /// at the latest (which it then tracks) with `refresh`.
+    fn secret_get(&self, uri: &str, key: &str, refresh: bool) -> Result<Secret, ToolError>;
+    /// `application-version-set`: the version `juju status` shows for the application.
+    fn application_version_set(&self, version: &str) -> Result<(), ToolError>;
 }
 
 /// The real hook tools: commands found on `PATH`.
@@ -65,6 +81,22 @@ impl HookTools for ProcessTools {
     fn juju_log(&self, level: &'static str, message: &str) -> Result<(), ToolError> {
         log::juju_log(level, message)
     }
+
+    fn relation_ids(&self, endpoint: &str) -> Result<Vec<String>, ToolError> {
+        relation::ids(endpoint)
+    }
+
+    fn relation_set(&self, relation_id: &str, data: &BTreeMap<String, String>) -> Result<(), ToolError> {
+        relation::set(relation_id, data)
+    }
+
+    fn secret_get(&self, uri: &str, key: &str, refresh: bool) -> Result<Secret, ToolError> {
+        secret::get(uri, key, refresh)
+    }
+
+    fn application_version_set(&self, version: &str) -> Result<(), ToolError> {
+        status::set_application_version(version)
+    }
 }
 
 /// A hook tool that did not do what was asked.
@@ -81,7 +113,8 @@ pub enum ToolError {
     },
     #[error("hook tool `{tool}` was killed by a signal: {message}")]
     Killed { tool: &'static str, message: String },
-    /// What the tool printed is not quoted: `config-get` prints the token.
+    /// What the tool printed is not quoted: `config-get` prints the token, `secret-get` a
+    /// secret.
     #[error("hook tool `{tool}` printed {bytes} bytes that are not the JSON expected: {source}")]
     BadOutput {
         tool: &'static str,

@@ -1,10 +1,13 @@
-//! `status-set`: what `juju status` shows for this unit.
+//! `status-set` and `application-version-set`: what `juju status` shows for this unit and
+//! in its application's `Version` column.
 //!
-//! Only the four statuses a charm may set exist here; `error` and `unknown` are Juju's.
+//! Only the four statuses a charm may set exist here; `error` and `unknown` are Juju's. Both
+//! take effect at once, and a failed hook does not undo them.
 
 use super::ToolError;
 
 const STATUS_SET: &str = "status-set";
+const APPLICATION_VERSION_SET: &str = "application-version-set";
 
 /// A workload status the charm can set, with its message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,5 +51,11 @@ pub(super) fn set(status: &Status) -> Result<(), ToolError> {
         &["--application=False", status.name(), "--", status.message()],
         None,
     )?;
+    Ok(())
+}
+
+/// Sets the version `juju status` shows for the application (immediately).
+pub(super) fn set_application_version(version: &str) -> Result<(), ToolError> {
+    super::run(APPLICATION_VERSION_SET, &["--", version], None)?;
     Ok(())
 }

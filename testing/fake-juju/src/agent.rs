@@ -2,7 +2,8 @@
 //!
 //! As Juju does (research/juju-contract.md §1, §5.2): take the machine lock; open a context
 //! with a fresh id and a config snapshot; start the process with an environment built from
-//! scratch (no `HOME`, cwd = charm dir, stdin `/dev/null`); log its stdout at DEBUG and stderr
+//! scratch (no `HOME`, cwd = charm dir, stdin `/dev/null`; a relation or secret hook also gets
+//! `JUJU_RELATION*`/`JUJU_REMOTE_*` or `JUJU_SECRET_*`); log its stdout at DEBUG and stderr
 //! at WARNING; then commit the batched changes (on exit 0, or always for commands) or discard
 //! them, and close the context so later tool calls fail.
 
@@ -14,12 +15,12 @@ use std::process::{Command, Stdio};
 use anyhow::Context as _;
 use serde_json::Value;
 
-use crate::model::{ActionContext, Context, ContextKind, Model, Store, Unit};
+use crate::model::{ActionContext, Context, ContextKind, Hook, Model, Store, Unit};
 
 /// What to run in the context.
 #[derive(Debug, Clone)]
 pub enum Invocation {
-    Hook(String),
+    Hook(Hook),
     Action {
         name: String,
         id: String,
@@ -120,7 +121,7 @@ fn run_once(store: &Store, unit_name: &str, invocation: &Invocation) -> anyhow::
     }
     let out = child.wait_with_output().context("waiting for the charm")?;
     let module = match invocation {
-        Invocation::Hook(name) => name.clone(),
+        Invocation::Hook(hook) => hook.name.clone(),
         Invocation::Action { name, .. } => name.clone(),
         Invocation::Commands { .. } => "juju-exec".into(),
     };
@@ -150,13 +151,13 @@ fn open_context(store: &Store, model: &mut Model, unit_name: &str, invocation: &
         .find(|u| u.name == unit_name)
         .with_context(|| format!("unit {unit_name:?} not found"))?;
     let tag = match invocation {
-        Invocation::Hook(name) => name.clone(),
+        Invocation::Hook(hook) => hook.name.clone(),
         Invocation::Action { name, .. } => name.clone(),
         Invocation::Commands { .. } => "run-commands".into(),
     };
     let id = format!("{unit_name}-{tag}-{}", crate::clock::random_hex());
     let (kind, action) = match invocation {
-        Invocation::Hook(name) => (ContextKind::Hook(name.clone()), None),
+        Invocation::Hook(hook) => (ContextKind::Hook(hook.name.clone()), None),
         Invocation::Action { name, id, params } => (
             ContextKind::Action,
             Some(ActionContext {
@@ -177,6 +178,11 @@ fn open_context(store: &Store, model: &mut Model, unit_name: &str, invocation: &
         kind,
         config: app.effective_config(),
         pending_state: None,
+        relation: match invocation {
+            Invocation::Hook(hook) => hook.relation.clone(),
+            _ => None,
+        },
+        pending_relations: Default::default(),
         action,
         reboot: None,
         pid: None,
@@ -242,9 +248,10 @@ fn hook_env(
     env.extend(vars.into_iter().map(|(k, v)| (k.to_string(), v)));
     env.extend(model.seams.clone());
     match invocation {
-        Invocation::Hook(name) => {
-            env.insert("JUJU_DISPATCH_PATH".into(), format!("hooks/{name}"));
-            env.insert("JUJU_HOOK_NAME".into(), name.clone());
+        Invocation::Hook(hook) => {
+            env.insert("JUJU_DISPATCH_PATH".into(), format!("hooks/{}", hook.name));
+            env.insert("JUJU_HOOK_NAME".into(), hook.name.clone());
+            env.extend(hook.env());
         }
         Invocation::Action { name, id, .. } => {
             env.insert("JUJU_DISPATCH_PATH".into(), format!("actions/{name}"));
@@ -282,6 +289,7 @@ fn close(
             if let Some(pending) = context.pending_state.clone() {
                 unit.state = pending;
             }
+            crate::relation::commit(model, unit_name, &context);
         }
         let reboot_after = commit && context.reboot.as_deref() == Some("after-hook");
         if reboot_after {

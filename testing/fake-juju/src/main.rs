@@ -4,7 +4,8 @@
 //! One multi-call binary, as jujuc is. Called by a hook tool's name (`config-get`,
 //! `status-set`, `action-set`, `juju-exec`, …, and a fake `systemctl` for the fake machine)
 //! it is that tool; called as `fake-juju` it is a small controller with a juju-like CLI over a
-//! model directory: deploy, config, run, status, refresh, remove-unit, tick, debug-log.
+//! model directory: deploy, config, run, status, refresh, remove-unit, relate, remove-relation,
+//! show-unit, add-secret, grant-secret, update-secret, tick, debug-log.
 
 mod agent;
 mod cli;
@@ -12,6 +13,8 @@ mod clock;
 mod flags;
 mod model;
 mod output;
+mod relation;
+mod secret;
 mod tools;
 
 use std::path::Path;

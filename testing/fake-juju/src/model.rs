@@ -1,5 +1,6 @@
-//! The fake controller's model: one application, its units, their contexts, and the fake
-//! machine's systemd, kept as one JSON file in the model directory.
+//! The fake controller's model: one application, its units, their contexts, its relations,
+//! the model's secrets, and the fake machine's systemd, kept as one JSON file in the model
+//! directory.
 //!
 //! Every process that touches it (the CLI, each hook tool, `juju-exec`, `systemctl`) goes
 //! through [`Store::update`] or [`Store::read`], which hold an exclusive lock on
@@ -13,6 +14,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use crate::relation::{Endpoint, HookRelation, PendingBags, Relation};
+use crate::secret::{HookSecret, Secret};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Model {
@@ -35,6 +39,13 @@ pub struct Model {
     pub systemd: BTreeMap<String, SystemdUnit>,
     #[serde(default)]
     pub reboots: u32,
+    #[serde(default)]
+    pub relations: Vec<Relation>,
+    /// The next relation id (Juju's sequence starts at 0).
+    #[serde(default)]
+    pub next_relation_id: u64,
+    #[serde(default)]
+    pub secrets: Vec<Secret>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -48,6 +59,9 @@ pub struct App {
     pub config: BTreeMap<String, Value>,
     /// `actions.yaml`, as JSON.
     pub actions: BTreeMap<String, Value>,
+    /// metadata.yaml's `provides`, `requires` and `peers`: name → role and interface.
+    #[serde(default)]
+    pub endpoints: BTreeMap<String, Endpoint>,
     pub version: String,
     /// Set by the leader with `status-set --application`; otherwise derived from the units.
     #[serde(default)]
@@ -103,7 +117,7 @@ pub struct Unit {
     pub state: BTreeMap<String, String>,
     /// The hook that failed; no hook runs until it is resolved.
     #[serde(default)]
-    pub error_hook: Option<String>,
+    pub error_hook: Option<Hook>,
     #[serde(default)]
     pub context: Option<Context>,
 }
@@ -112,6 +126,31 @@ impl Unit {
     pub fn set_workload(&mut self, status: StatusEntry) {
         self.history.push(status.clone());
         self.workload = status;
+    }
+}
+
+/// A hook to run, with the relation or secret it is about.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Hook {
+    pub name: String,
+    #[serde(default)]
+    pub relation: Option<HookRelation>,
+    #[serde(default)]
+    pub secret: Option<HookSecret>,
+}
+
+impl Hook {
+    pub fn named(name: &str) -> Self {
+        Hook {
+            name: name.into(),
+            ..Hook::default()
+        }
+    }
+
+    /// The variables Juju adds for this kind of hook (relation, secret).
+    pub fn env(&self) -> Vec<(String, String)> {
+        let relation = self.relation.iter().flat_map(HookRelation::env);
+        relation.chain(self.secret.iter().flat_map(HookSecret::env)).collect()
     }
 }
 
@@ -132,6 +171,12 @@ pub struct Context {
     pub config: BTreeMap<String, Value>,
     /// `state-set`/`state-delete` batched until the context commits.
     pub pending_state: Option<BTreeMap<String, String>>,
+    /// The relation of a relation hook: the default of `-r`, `relation-ids` and `relation-get`.
+    #[serde(default)]
+    pub relation: Option<HookRelation>,
+    /// `relation-set` batched until the context commits: relation id → bags.
+    #[serde(default)]
+    pub pending_relations: BTreeMap<u64, PendingBags>,
     pub action: Option<ActionContext>,
     /// `after-hook` or `now`.
     pub reboot: Option<String>,
@@ -202,6 +247,11 @@ impl Model {
     pub fn next_id(&mut self) -> u64 {
         self.next_id += 1;
         self.next_id
+    }
+
+    /// The relation with this id, if it exists.
+    pub fn relation(&self, id: u64) -> Option<&Relation> {
+        self.relations.iter().find(|r| r.id == id)
     }
 }
 

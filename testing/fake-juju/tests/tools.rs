@@ -2,80 +2,12 @@
 //! seen as a charm sees them: a tiny charm whose `dispatch` runs `hook.sh`, which each test
 //! writes, under a real `fake-juju` controller.
 
-use std::path::PathBuf;
+mod common;
+
 use std::process::{Command, Output};
 
+use common::{probe, Model};
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_fake-juju");
-
-struct Model {
-    dir: tempfile::TempDir,
-}
-
-impl Model {
-    /// Deploys the probe charm; its hooks do nothing until a test writes `hook.sh`.
-    fn deploy() -> Model {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let charm = dir.path().join("charm");
-        std::fs::create_dir_all(&charm).expect("mkdir");
-        std::fs::write(charm.join("metadata.yaml"), "name: probe\nsummary: s\ndescription: d\n").expect("write");
-        std::fs::write(
-            charm.join("config.yaml"),
-            "options:\n  name:\n    type: string\n    default: x\n  count:\n    type: int\n    default: 1\n  mode:\n    type: string\n",
-        )
-        .expect("write");
-        std::fs::write(
-            charm.join("actions.yaml"),
-            "go:\n  description: d\n  params:\n    n:\n      type: integer\n      default: 3\n  additionalProperties: false\n",
-        )
-        .expect("write");
-        let dispatch = charm.join("dispatch");
-        std::fs::write(
-            &dispatch,
-            "#!/bin/sh\n[ -f ./hook.sh ] && exec /bin/sh ./hook.sh\nexit 0\n",
-        )
-        .expect("write");
-        std::fs::set_permissions(&dispatch, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
-        let model = Model { dir };
-        let out = model.juju(&["deploy", charm.to_str().expect("utf-8")]);
-        assert!(out.status.success(), "deploy: {}", String::from_utf8_lossy(&out.stderr));
-        model
-    }
-
-    fn charm(&self) -> PathBuf {
-        self.dir.path().join("charm")
-    }
-
-    fn juju(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
-            .args(args)
-            .env("FAKE_JUJU_MODEL", self.dir.path().join("model"))
-            .env("GITHUB_RUNNER_ROOT", self.dir.path().join("root"))
-            .env_remove("JUJU_CONTEXT_ID")
-            .output()
-            .expect("fake-juju runs")
-    }
-
-    /// Runs `script` as the charm's `update-status` hook and returns what it wrote to `out`.
-    fn hook(&self, script: &str) -> (bool, String) {
-        std::fs::write(self.charm().join("hook.sh"), script).expect("write hook");
-        let _ = std::fs::remove_file(self.charm().join("out"));
-        let out = self.juju(&["run-hook", "probe/0", "update-status"]);
-        let written = std::fs::read_to_string(self.charm().join("out")).unwrap_or_default();
-        (out.status.success(), written)
-    }
-
-    fn status(&self) -> Value {
-        let out = self.juju(&["status", "--format=json"]);
-        serde_json::from_slice(&out.stdout).expect("status is JSON")
-    }
-}
-
-/// A shell line that runs `cmd` and appends `stdout`, `stderr` and the exit code to `out`.
-fn probe(cmd: &str) -> String {
-    format!("{cmd} >o 2>e; echo \"rc=$? out=$(cat o) err=$(cat e)\" >> out\n")
-}
 
 #[test]
 fn config_get_of_an_unknown_key_prints_null_and_exits_0() {
@@ -333,4 +265,18 @@ fn systemctl_sees_unit_files_only_after_daemon_reload() {
         "{out}"
     );
     assert_eq!(&lines[1..], ["rc=0 out= err=", "rc=0 out= err=", "rc=0 out= err="]);
+}
+
+#[test]
+fn application_version_set_shows_in_status_and_survives_a_failed_hook() {
+    let m = Model::deploy();
+    let (_, out) = m.hook(&probe("application-version-set"));
+    assert_eq!(out.trim(), "rc=2 out= err=ERROR no version specified");
+    let (ok, _) = m.hook("application-version-set -- 2.330.0\nexit 1\n");
+    assert!(!ok, "immediate: kept though the hook failed");
+    assert_eq!(m.status()["applications"]["probe"]["version"], "2.330.0");
+    let table = String::from_utf8_lossy(&m.juju(&["status"]).stdout).into_owned();
+    let app_line = table.lines().find(|l| l.starts_with("probe ")).expect("the app's line");
+    assert_eq!(app_line.split_whitespace().nth(1), Some("2.330.0"), "{table}");
+    assert!(table.contains("Version"), "{table}");
 }

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::hooks::run_hooks;
 use crate::model::{App, Model, OptionSpec, StatusEntry, Store, Unit};
+use crate::relation::{endpoints_of, Endpoint};
 use crate::tools::TOOLS;
 
 /// Host seams copied from the controller's environment into every context.
@@ -46,6 +47,7 @@ pub fn deploy(store: &Store, args: &[String]) -> anyhow::Result<i32> {
             config_schema: charm.config_schema,
             config,
             actions: charm.actions,
+            endpoints: charm.endpoints,
             version: String::new(),
             status: None,
             units: vec![Unit {
@@ -151,6 +153,7 @@ pub fn refresh(store: &Store, args: &[String]) -> anyhow::Result<i32> {
         app.charm_dir = dir;
         app.config_schema = charm.config_schema;
         app.actions = charm.actions;
+        app.endpoints = charm.endpoints;
         app.revision += 1;
         Ok(())
     })?;
@@ -181,6 +184,7 @@ struct Charm {
     name: String,
     config_schema: BTreeMap<String, OptionSpec>,
     actions: BTreeMap<String, Value>,
+    endpoints: BTreeMap<String, Endpoint>,
 }
 
 fn read_charm(dir: &Path) -> anyhow::Result<Charm> {
@@ -215,6 +219,7 @@ fn read_charm(dir: &Path) -> anyhow::Result<Charm> {
         name,
         config_schema,
         actions,
+        endpoints: endpoints_of(&metadata)?,
     })
 }
 

@@ -6,6 +6,8 @@
 mod actions;
 mod deploy;
 mod hooks;
+mod relations;
+mod secrets;
 mod status;
 mod tick;
 
@@ -21,6 +23,12 @@ const USAGE: &str = "usage: fake-juju [--model DIR] <command>
   status [--format=json]                        units, workload and agent status
   refresh <app> [--path <charm-dir>]            upgrade-charm, config-changed
   run-hook <unit> <hook>                        run one hook (e.g. update-status)
+  relate <app>:<ep> <remote-app>[:<ep>]         relate (alias integrate): -created, -joined, -changed
+  remove-relation <app>:<ep> <remote-app> | <id>  -departed, -broken
+  show-unit <unit> [--format=json] [--endpoint EP]  the unit's relation data (relation-info)
+  add-secret <name> k=v…                        a user secret; prints its URI
+  grant-secret <name|uri> <app>                 let the app's units read it
+  update-secret <name|uri> k=v…                 a new revision; secret-changed where it was read
   remove-unit <unit>                            stop, remove
   resolved <unit> [--no-retry]                  clear a hook error (and re-run the hook)
   tick                                          fire every started timer the charm wrote
@@ -62,10 +70,16 @@ fn run(args: &[String]) -> anyhow::Result<i32> {
         "remove-unit" => deploy::remove_unit(&store, rest),
         "run" => actions::run(&store, rest),
         "run-hook" => match rest {
-            [unit, hook] => hooks::run_hook(&store, unit, hook).map(|()| 0),
+            [unit, hook] => hooks::run_hook(&store, unit, &crate::model::Hook::named(hook)).map(|()| 0),
             _ => anyhow::bail!("usage: fake-juju run-hook <unit> <hook>"),
         },
         "resolved" => hooks::resolved(&store, rest),
+        "relate" | "integrate" => relations::relate(&store, rest),
+        "remove-relation" => relations::remove_relation(&store, rest),
+        "show-unit" => relations::show_unit(&store, rest),
+        "add-secret" => secrets::add_secret(&store, rest),
+        "grant-secret" => secrets::grant_secret(&store, rest),
+        "update-secret" => secrets::update_secret(&store, rest),
         "status" => status::status(&store, rest),
         "debug-log" => status::debug_log(&store, rest),
         "tick" => tick::tick(&store),

@@ -18,7 +18,7 @@ const SEVERITY: [&str; 7] = [
 
 fn shown_workload(unit: &Unit) -> (String, String) {
     match &unit.error_hook {
-        Some(hook) => ("error".into(), format!("hook failed: {hook:?}")),
+        Some(hook) => ("error".into(), format!("hook failed: {:?}", hook.name)),
         None => (unit.workload.current.clone(), unit.workload.message.clone()),
     }
 }

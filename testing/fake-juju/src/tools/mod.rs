@@ -9,6 +9,9 @@
 mod action;
 mod config;
 mod exec;
+mod relation;
+mod secret;
+mod settings;
 mod state;
 mod status;
 mod systemctl;
@@ -34,6 +37,11 @@ pub const TOOLS: &[&str] = &[
     "juju-log",
     "juju-reboot",
     "juju-run",
+    "relation-get",
+    "relation-ids",
+    "relation-list",
+    "relation-set",
+    "secret-get",
     "state-delete",
     "state-get",
     "state-set",
@@ -142,6 +150,12 @@ fn spec(name: &str) -> Option<Spec> {
         "state-delete" => spec(&[], &[]),
         "application-version-set" => spec(&[], &[]),
         "juju-reboot" => spec(&["now"], &[]),
+        "relation-ids" => spec(&[], &["format"]),
+        "relation-list" => spec(&["app"], &["format", "r", "relation"]),
+        "relation-get" => spec(&["app"], &["format", "r", "relation"]),
+        // `--format` is accepted and ignored (deprecated), as Juju does.
+        "relation-set" => spec(&["app"], &["file", "format", "r", "relation"]),
+        "secret-get" => spec(&["peek", "refresh"], &["format", "label"]),
         _ => None,
     }
 }
@@ -205,6 +219,11 @@ fn dispatch(name: &str, call: &mut Call, stdin: Option<String>) -> ToolResult {
         "state-get" => state::state_get(call),
         "state-set" => state::state_set(call, stdin),
         "state-delete" => state::state_delete(call),
+        "relation-ids" => relation::relation_ids(call),
+        "relation-list" => relation::relation_list(call),
+        "relation-get" => relation::relation_get(call),
+        "relation-set" => relation::relation_set(call, stdin),
+        "secret-get" => secret::secret_get(call),
         other => Err(Fail::Usage(format!("unknown hook tool {other:?}"))),
     }
 }

@@ -30,24 +30,7 @@ pub fn state_get(call: &mut Call) -> ToolResult {
 }
 
 pub fn state_set(call: &mut Call, stdin: Option<String>) -> ToolResult {
-    let mut changes: BTreeMap<String, String> = BTreeMap::new();
-    if let Some(path) = call.flags.flag(&["file"]).map(str::to_string) {
-        let text = match stdin {
-            Some(text) => text,
-            None => std::fs::read_to_string(&path).map_err(|e| Fail::Runtime(format!("reading {path}: {e}")))?,
-        };
-        if !text.trim().is_empty() {
-            let map: BTreeMap<String, String> = serde_yaml::from_str(&text)
-                .map_err(|e| Fail::Runtime(format!("expected a YAML map of strings: {e}")))?;
-            changes.extend(map);
-        }
-    }
-    for arg in &call.flags.args {
-        let (key, value) = arg
-            .split_once('=')
-            .ok_or_else(|| Fail::Usage(format!("expected \"key=value\", got {arg:?}")))?;
-        changes.insert(key.to_string(), value.to_string());
-    }
+    let changes = super::settings::settings(call, stdin)?;
     for (key, value) in &changes {
         if key.len() > MAX_KEY {
             return Err(Fail::Runtime(format!("key {key:?} is longer than {MAX_KEY} bytes")));
