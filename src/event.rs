@@ -20,6 +20,10 @@ pub enum Hook {
     Remove,
     /// The custom event the reconcile timer dispatches through `juju-exec`.
     ReconcileRunners,
+    /// A secret the charm reads (`token-secret-id`) has a new revision.
+    SecretChanged,
+    /// `cos-agent-relation-created`, `-joined` or `-changed`: the relation wants its data.
+    CosAgentChanged,
 }
 
 /// The actions of `actions.yaml`.
@@ -100,6 +104,10 @@ impl Event {
             "update-status" => Hook::UpdateStatus,
             "remove" => Hook::Remove,
             "reconcile-runners" => Hook::ReconcileRunners,
+            "secret-changed" => Hook::SecretChanged,
+            "cos-agent-relation-created" | "cos-agent-relation-joined" | "cos-agent-relation-changed" => {
+                Hook::CosAgentChanged
+            }
             other => return Event::Unhandled(other.to_string()),
         };
         Event::Hook(hook)
@@ -128,6 +136,8 @@ impl Hook {
             Hook::UpdateStatus => "update-status",
             Hook::Remove => "remove",
             Hook::ReconcileRunners => "reconcile-runners",
+            Hook::SecretChanged => "secret-changed",
+            Hook::CosAgentChanged => "cos-agent-relation-changed",
         }
     }
 }
@@ -230,11 +240,21 @@ mod tests {
         );
         assert_eq!(
             detect(
-                &[("JUJU_DISPATCH_PATH", "hooks/cos-agent-relation-joined")],
+                &[("JUJU_DISPATCH_PATH", "hooks/cos-agent-relation-broken")],
                 "./dispatch"
             ),
-            Event::Unhandled("cos-agent-relation-joined".into())
+            Event::Unhandled("cos-agent-relation-broken".into())
         );
+        for path in [
+            "hooks/cos-agent-relation-created",
+            "hooks/cos-agent-relation-joined",
+            "hooks/cos-agent-relation-changed",
+        ] {
+            assert_eq!(
+                detect(&[("JUJU_DISPATCH_PATH", path)], "./dispatch"),
+                Event::Hook(Hook::CosAgentChanged)
+            );
+        }
     }
 
     #[test]

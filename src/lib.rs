@@ -22,6 +22,7 @@ pub mod host;
 pub mod juju;
 pub mod lxd;
 pub mod manager;
+pub mod metrics;
 pub mod process;
 pub mod runner;
 pub mod runner_binary;

@@ -27,6 +27,8 @@ pub struct State {
     pub etags: EtagCache,
     /// Runners made with an earlier `path` or `token`, kept until they are gone.
     pub previous: Vec<Previous>,
+    /// The custom `labels` the current runners were made with.
+    pub labels: Option<Vec<String>>,
 }
 
 /// The runners made with an earlier `path` and `token`: removed (the idle ones at once, the
@@ -50,6 +52,8 @@ struct OnDisk {
     etags: EtagCache,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     previous: Vec<PreviousOnDisk>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    labels: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -117,6 +121,7 @@ impl StateFile {
                     runners: p.runners,
                 })
                 .collect(),
+            labels: disk.labels,
         })
     }
 
@@ -135,6 +140,7 @@ impl StateFile {
                     runners: p.runners.clone(),
                 })
                 .collect(),
+            labels: state.labels.clone(),
         };
         let text = serde_json::to_vec_pretty(&disk).expect("a struct of strings always serialises");
         let write_err = |source| StateError::Write {
@@ -224,6 +230,7 @@ mod tests {
                 token: Secret::new("ghp_old"),
                 runners: vec!["github-runner-0-1a2b3c4d-3f9a0c1e".into()],
             }],
+            labels: Some(vec!["large".into()]),
         };
         file.save(&state).expect("save");
         assert_eq!(file.load().expect("load"), state);

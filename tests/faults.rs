@@ -64,17 +64,19 @@ impl Scene {
             }
             false => None,
         };
-        let mut world = s.emulator.world();
-        let other_model: Vec<u64> = OTHER_MODEL
-            .iter()
-            .map(|name| world.add_runner(NewRunner::named(*name)).expect("seeded"))
-            .collect();
-        for (i, id) in other_model.iter().enumerate().skip(1) {
-            let runner = world.runners.get_mut(id).expect("seeded");
-            runner.pinned_online = true;
-            runner.busy = i == 2;
-        }
-        drop(world);
+        let other_model: Vec<u64> = {
+            let mut world = s.emulator.world();
+            let ids: Vec<u64> = OTHER_MODEL
+                .iter()
+                .map(|name| world.add_runner(NewRunner::named(*name)).expect("seeded"))
+                .collect();
+            for (i, id) in ids.iter().enumerate().skip(1) {
+                let runner = world.runners.get_mut(id).expect("seeded");
+                runner.pinned_online = true;
+                runner.busy = i == 2;
+            }
+            ids
+        };
         Scene {
             s,
             busy,
@@ -105,14 +107,13 @@ impl Scene {
             .collect();
         let orphans = instances.symmetric_difference(&registered).count();
         let busy_killed = self.busy.as_ref().is_some_and(|b| !instances.contains(b)) as usize;
-        let mut others_touched = 0;
-        let world = self.s.emulator.world();
-        others_touched += self
-            .other_model
-            .iter()
-            .filter(|id| !world.runners.contains_key(id))
-            .count();
-        drop(world);
+        let mut others_touched = {
+            let world = self.s.emulator.world();
+            self.other_model
+                .iter()
+                .filter(|id| !world.runners.contains_key(id))
+                .count()
+        };
         if self.s.lxd.instance(bystander).await.expect("asked").is_none() {
             others_touched += 1;
         }

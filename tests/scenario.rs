@@ -58,7 +58,10 @@ fn changing_the_interval_rewrites_the_units() {
         .iter()
         .filter(|(tool, args)| tool == "systemctl" && args == &["daemon-reload"])
         .count();
-    assert_eq!(reloads, 2, "one reload for the first install, one for the change");
+    assert_eq!(
+        reloads, 3,
+        "one reload for the timer's first install, one for the exporter's, one for the change"
+    );
 }
 
 #[test]
@@ -81,12 +84,15 @@ fn a_no_change_config_changed_rewrites_nothing() {
         .filter(|(t, _)| t == "systemctl")
         .cloned()
         .collect();
+    let is_active = |unit: &str| {
+        (
+            "systemctl".to_string(),
+            vec!["is-active".to_string(), "--quiet".into(), unit.into()],
+        )
+    };
     assert_eq!(
         systemctl,
-        [(
-            "systemctl".to_string(),
-            vec!["is-active".into(), "--quiet".into(), TIMER.into()]
-        )]
+        [is_active(TIMER), is_active("ghro.metrics-exporter.service")]
     );
 }
 

@@ -100,7 +100,7 @@ async fn converge(
         }
     };
     let done = match steps {
-        Some(steps) => Some(manager.converge(steps, &progress).await?),
+        Some(steps) => Some(super::observe::converge(ctx, manager, steps, target, &progress).await?),
         None => None,
     };
     let mut results = Results::new();

@@ -18,7 +18,7 @@ pub(super) enum BringUp<'a> {
     /// A daemon answered already.
     Answers,
     /// Installed here: the context with a client of the new daemon.
-    Installed(Ctx<'a>),
+    Installed(Box<Ctx<'a>>),
     /// It could not be done: the status says what the operator must do.
     Blocked(Status),
 }
@@ -58,12 +58,13 @@ pub(super) async fn bring_up<'a>(ctx: &Ctx<'a>) -> Result<BringUp<'a>, ToolError
                     lxd,
                     ..ctx.deps.clone()
                 };
-                return Ok(BringUp::Installed(Ctx {
+                return Ok(BringUp::Installed(Box::new(Ctx {
                     tools: ctx.tools,
                     deps,
                     state: ctx.state.clone(),
                     proxy: ctx.proxy.clone(),
-                }));
+                    juju: ctx.juju.clone(),
+                })));
             }
         }
         if tokio::time::Instant::now() >= deadline {

@@ -11,7 +11,7 @@
 //! - `remove` deletes the charm's state, token included.
 
 use super::bring_up::{bring_up, BringUp};
-use super::{made_with, previous, status, Ctx};
+use super::{cos, made_with, observe, previous, status, Ctx};
 use crate::config::CharmConfig;
 use crate::event::Hook;
 use crate::host::timer::{Ensured, EventTimer};
@@ -29,7 +29,7 @@ pub async fn run(ctx: &Ctx<'_>, hook: Hook) -> anyhow::Result<()> {
     match hook {
         Hook::Install => converge(ctx, hook, |n| Converge::reconcile(Latest, n)).await,
         Hook::Start => converge(ctx, hook, |n| Converge::reconcile(CachedOnly, n)).await,
-        Hook::ConfigChanged => converge(ctx, hook, |n| Converge::reconcile(CachedOnly, n)).await,
+        Hook::ConfigChanged | Hook::SecretChanged => converge(ctx, hook, |n| Converge::reconcile(CachedOnly, n)).await,
         Hook::UpgradeCharm => converge(ctx, hook, |n| Converge::reconcile(CachedOnly, n).flushing(Flush::Idle)).await,
         Hook::ReconcileRunners if !EventTimer::installed(&ctx.deps.host, RECONCILE_EVENT) => {
             // A run that waited for the machine lock while `stop` removed the timer.
@@ -44,6 +44,12 @@ pub async fn run(ctx: &Ctx<'_>, hook: Hook) -> anyhow::Result<()> {
             })
             .await
         }
+        Hook::CosAgentChanged => {
+            if let Ok(Ok(config)) = ctx.config() {
+                cos::update_relation(ctx, &config);
+            }
+            Ok(())
+        }
         Hook::UpdateStatus => update_status(ctx),
         Hook::Stop => stop(ctx).await,
         Hook::Remove => remove(ctx),
@@ -56,18 +62,24 @@ async fn converge(ctx: &Ctx<'_>, hook: Hook, steps: impl FnOnce(u32) -> Converge
     let Some(config) = ctx.valid_config()? else {
         return Ok(());
     };
-    if matches!(hook, Hook::ConfigChanged | Hook::UpgradeCharm) && !ensure_timer(ctx, &config)? {
-        return Ok(());
+    let changes = matches!(hook, Hook::ConfigChanged | Hook::SecretChanged);
+    if matches!(hook, Hook::ConfigChanged | Hook::UpgradeCharm | Hook::SecretChanged) {
+        if !ensure_timer(ctx, &config)? {
+            return Ok(());
+        }
+        cos::ensure(ctx, &config, hook == Hook::UpgradeCharm);
     }
     let mut state = ctx.state.load_or_recover()?;
-    if hook == Hook::ConfigChanged {
+    if changes {
         previous::note_change(ctx, &config, &mut state).await;
         ctx.state.save(&state)?;
     }
+    // New labels: idle runners are replaced by ones that carry them.
+    let relabel = changes && state.labels.as_ref().is_some_and(|made| *made != config.labels);
     let installed = match hook {
         Hook::Install | Hook::UpgradeCharm => match bring_up(ctx).await? {
             BringUp::Answers => None,
-            BringUp::Installed(with_lxd) => Some(with_lxd),
+            BringUp::Installed(with_lxd) => Some(*with_lxd),
             BringUp::Blocked(status) => {
                 ctx.status(&status)?;
                 return Ok(());
@@ -84,7 +96,15 @@ async fn converge(ctx: &Ctx<'_>, hook: Hook, steps: impl FnOnce(u32) -> Converge
         previous::retire(ctx, &config, &mut state, Flush::Idle).await;
         ctx.state.save(&state)?;
     }
-    let status = converge_runners(ctx, &config, &mut state, steps(config.virtual_machines), hook).await;
+    let mut steps = steps(config.virtual_machines);
+    if relabel {
+        tracing::info!("labels changed: replacing idle runners");
+        steps = steps.flushing(Flush::Idle);
+    }
+    let (status, converged) = converge_runners(ctx, &config, &mut state, steps, hook).await;
+    if converged {
+        state.labels = Some(config.labels.clone());
+    }
     ctx.state.save(&state)?;
     if let Some(status) = status {
         ctx.status(&status)?;
@@ -93,17 +113,17 @@ async fn converge(ctx: &Ctx<'_>, hook: Hook, steps: impl FnOnce(u32) -> Converge
 }
 
 /// Runs `steps` and says how it went (`None`: nothing new to say, no reconcile was asked
-/// for); the ETag cache goes back into `state`.
+/// for) and whether it did; the ETag cache goes back into `state`.
 async fn converge_runners(
     ctx: &Ctx<'_>,
     config: &CharmConfig,
     state: &mut State,
     steps: Converge,
     hook: Hook,
-) -> Option<Status> {
+) -> (Option<Status>, bool) {
     let manager = match ctx.manager(config, state) {
         Ok(manager) => manager,
-        Err(e) => return Some(status::from_error(&e)),
+        Err(e) => return (Some(status::from_error(&e)), false),
     };
     let progress = |stage| {
         if let Some(status) = status::during(stage) {
@@ -112,7 +132,7 @@ async fn converge_runners(
             }
         }
     };
-    let outcome = manager.converge(steps, &progress).await;
+    let outcome = observe::converge(ctx, &manager, steps, config.virtual_machines, &progress).await;
     let saved = manager.finish();
     let stats = saved.stats;
     tracing::info!(
@@ -131,13 +151,15 @@ async fn converge_runners(
             for report in done.flushed.iter().chain(&done.replaced) {
                 tracing::info!("{}: replaced {} idle runners", hook.name(), report.removed.len());
             }
-            done.reconciled
+            let status = done
+                .reconciled
                 .as_ref()
-                .map(|reconciled| status::reconciled(reconciled, config.virtual_machines))
+                .map(|reconciled| status::reconciled(reconciled, config.virtual_machines));
+            (status, true)
         }
         Err(e) => {
             tracing::error!("{}: {e}", hook.name());
-            Some(status::from_error(&e))
+            (Some(status::from_error(&e)), false)
         }
     }
 }
@@ -197,6 +219,7 @@ async fn stop(ctx: &Ctx<'_>) -> anyhow::Result<()> {
         }
     }
     tracing::info!("reconcile timer removed");
+    cos::remove_exporter(ctx);
     let mut state = ctx.state.load_or_recover()?;
     let config = ctx.config()?;
     if let Ok(config) = &config {

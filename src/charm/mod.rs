@@ -9,7 +9,9 @@
 
 mod actions;
 mod bring_up;
+mod cos;
 mod hooks;
+mod observe;
 mod previous;
 mod status;
 #[cfg(test)]
@@ -37,6 +39,16 @@ pub(crate) struct Ctx<'a> {
     pub state: StateFile,
     /// The model's proxy (`JUJU_CHARM_*_PROXY`).
     pub proxy: ProxyConfig,
+    pub juju: JujuEnv,
+}
+
+/// What else Juju's environment says about the unit.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct JujuEnv {
+    pub model_name: String,
+    pub model_uuid: String,
+    /// `JUJU_CHARM_DIR`, where `dispatch` is.
+    pub charm_dir: Option<std::path::PathBuf>,
 }
 
 /// Seconds one GitHub request may take (default 30): for the fault suite, whose GitHub hangs.
@@ -59,6 +71,11 @@ impl<'a> Ctx<'a> {
         let lxd = LxdClient::from_env()?;
         let proxy = ProxyConfig::from_env(|name| std::env::var(name).ok());
         let mut ctx = Ctx::new(tools, unit, Host::from_env(), lxd, proxy);
+        ctx.juju = JujuEnv {
+            model_name: std::env::var("JUJU_MODEL_NAME").unwrap_or_default(),
+            model_uuid: model,
+            charm_dir: std::env::var_os("JUJU_CHARM_DIR").map(Into::into),
+        };
         if let Some(seconds) = std::env::var(GITHUB_TIMEOUT_VAR).ok().and_then(|s| s.parse().ok()) {
             ctx.deps.github_timeout = Duration::from_secs_f64(seconds);
         }
@@ -77,13 +94,20 @@ impl<'a> Ctx<'a> {
             },
             state,
             proxy,
+            juju: JujuEnv::default(),
         }
     }
 
     /// The config, checked; `Ok(Err(problems))` when the operator must fix it.
     fn config(&self) -> Result<Result<CharmConfig, ConfigProblems>, ToolError> {
         let raw = self.tools.config_get()?;
-        Ok(CharmConfig::from_raw(&raw, self.proxy.clone()))
+        // The latest revision: a rotated secret is a token change.
+        let secret = |uri: &str| {
+            self.tools.secret_get(uri, "token", true).map_err(|e| {
+                format!("cannot be read: {e} (is the secret granted to the application? `juju grant-secret`)")
+            })
+        };
+        Ok(CharmConfig::from_raw_with(&raw, self.proxy.clone(), &secret))
     }
 
     /// The config when it is valid; otherwise the unit is set blocked with every problem.

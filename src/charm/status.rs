@@ -62,6 +62,9 @@ mod tests {
             delta: 0,
             report: Report::default(),
             healthy: 3,
+            seen: Default::default(),
+            names: Default::default(),
+            busy: Default::default(),
         };
         assert_eq!(reconciled(&done, 3), Status::Active("3/3 runners".into()));
     }

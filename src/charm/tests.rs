@@ -142,7 +142,10 @@ async fn config_changed_writes_the_timer_and_remembers_path_and_token_before_lxd
         [
             "daemon-reload",
             "enable ghro.reconcile-runners.timer",
-            "restart ghro.reconcile-runners.timer"
+            "restart ghro.reconcile-runners.timer",
+            "daemon-reload",
+            "enable ghro.metrics-exporter.service",
+            "restart ghro.metrics-exporter.service"
         ]
     );
     assert!(logged(&done, "reconcile timer set to every 10m"));

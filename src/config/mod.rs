@@ -5,6 +5,7 @@
 //! all that is wrong. A config that does not validate is never half used: the handler sets
 //! blocked and does nothing else. No I/O here; the model proxy comes in as a [`ProxyConfig`].
 
+mod reader;
 mod values;
 
 #[cfg(test)]
@@ -17,6 +18,7 @@ use serde_json::{Map, Value};
 pub use values::{ByteSize, GithubPath, Ipv4Net};
 
 use crate::secret::Secret;
+use reader::Reader;
 
 /// Every option, typed and checked.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +43,10 @@ pub struct CharmConfig {
     pub github_url: url::Url,
     pub base_image: String,
     pub proxy: ProxyConfig,
+    /// Custom labels (`labels`), besides the default ones.
+    pub labels: Vec<String>,
+    /// The exporter's port; `None` when `metrics-port` is 0.
+    pub metrics_port: Option<u16>,
 }
 
 /// The model's proxy (`juju-http-proxy` & co.), which Juju hands the charm as
@@ -120,6 +126,7 @@ pub mod defaults {
     pub const GITHUB_URL: &str = "https://github.com";
     pub const BASE_IMAGE: &str = "jammy";
     pub const RUNNER_SUBNET: &str = "10.73.0.0/24";
+    pub const METRICS_PORT: i64 = 9468;
 }
 
 impl CharmConfig {
@@ -128,6 +135,16 @@ impl CharmConfig {
     /// # Errors
     /// Every missing required option and every bad value, together.
     pub fn from_raw(raw: &Map<String, Value>, proxy: ProxyConfig) -> Result<Self, ConfigProblems> {
+        let no_secrets = |_: &str| Err("Juju secrets are not readable here".to_string());
+        Self::from_raw_with(raw, proxy, &no_secrets)
+    }
+
+    /// [`CharmConfig::from_raw`], reading `token-secret-id`'s token through `secret`.
+    pub fn from_raw_with(
+        raw: &Map<String, Value>,
+        proxy: ProxyConfig,
+        secret: &dyn Fn(&str) -> Result<Secret, String>,
+    ) -> Result<Self, ConfigProblems> {
         let mut r = Reader {
             raw,
             problems: ConfigProblems::default(),
@@ -135,15 +152,24 @@ impl CharmConfig {
 
         let path = r.string("path", "").filter(|p| !p.is_empty());
         let token = r.string("token", "").filter(|t| !t.is_empty());
+        let secret_id = r.string("token-secret-id", "").filter(|t| !t.trim().is_empty());
         // Token first, as the original listed them.
-        if token.is_none() {
+        if token.is_none() && secret_id.is_none() {
             r.problems.missing.push("token");
         }
         if path.is_none() {
             r.problems.missing.push("path");
         }
         let path = path.and_then(|p| r.check("path", &p, GithubPath::parse));
-        let token = token.and_then(|t| r.check_secret("token", t));
+        let token = match (token, secret_id) {
+            (Some(_), Some(id)) => r.reject("token-secret-id", &id, "is set and so is `token`: set only one of them"),
+            (Some(t), None) => r.check_secret("token", t),
+            (None, Some(id)) => match secret(id.trim()) {
+                Ok(t) => r.check_secret("token-secret-id", t.expose().to_string()),
+                Err(why) => r.reject("token-secret-id", &id, &why),
+            },
+            (None, None) => None,
+        };
         let group = r.string("group", defaults::GROUP);
         let virtual_machines = r.int("virtual-machines", defaults::VIRTUAL_MACHINES, 0);
         let vm_cpu = r.int("vm-cpu", defaults::VM_CPU, 1);
@@ -219,6 +245,22 @@ impl CharmConfig {
             (_, _) => Some(None),
         };
         let proxy = r.check_proxy(proxy, use_aproxy);
+        let labels = r.string("labels", "").and_then(|list| {
+            let mut reserved = values::DEFAULT_LABELS.to_vec();
+            reserved.extend(base_image.as_deref());
+            r.check("labels", &list, |l| values::parse_labels(l, &reserved))
+        });
+        let metrics_port =
+            r.int("metrics-port", defaults::METRICS_PORT, 0)
+                .and_then(|port| match u16::try_from(port) {
+                    Ok(0) => Some(None),
+                    Ok(port) => Some(Some(port)),
+                    Err(_) => r.reject(
+                        "metrics-port",
+                        &port.to_string(),
+                        "must be a TCP port, 1–65535 (0 turns the exporter off)",
+                    ),
+                });
 
         let problems = r.problems;
         if !problems.missing.is_empty() || !problems.invalid.is_empty() {
@@ -243,6 +285,8 @@ impl CharmConfig {
             github_url: github_url.expect(bug),
             base_image: base_image.expect(bug),
             proxy: proxy.expect(bug),
+            labels: labels.expect(bug),
+            metrics_port: metrics_port.expect(bug),
         })
     }
 
@@ -266,102 +310,4 @@ fn parse_denylist(list: &str) -> Result<Vec<Ipv4Net>, String> {
             Ipv4Net::parse(entry).map_err(|why| format!("entry {entry:?} {why}"))
         })
         .collect()
-}
-
-/// Reads options out of the raw map, recording a [`Problem`] for each bad one.
-struct Reader<'a> {
-    raw: &'a Map<String, Value>,
-    problems: ConfigProblems,
-}
-
-impl Reader<'_> {
-    fn reject<T>(&mut self, option: &'static str, value: &str, problem: &str) -> Option<T> {
-        self.problems.invalid.push(Problem {
-            option,
-            value: Some(value.to_string()),
-            problem: problem.to_string(),
-        });
-        None
-    }
-
-    fn check<T>(&mut self, option: &'static str, value: &str, parse: impl Fn(&str) -> Result<T, String>) -> Option<T> {
-        match parse(value) {
-            Ok(v) => Some(v),
-            Err(problem) => self.reject(option, value, &problem),
-        }
-    }
-
-    fn check_secret(&mut self, option: &'static str, value: String) -> Option<Secret> {
-        if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            self.problems.invalid.push(Problem {
-                option,
-                value: None,
-                problem: "contains whitespace or control characters (value not shown)".into(),
-            });
-            return None;
-        }
-        Some(Secret::new(value))
-    }
-
-    fn wrong_type<T>(&mut self, option: &'static str, value: &Value, expected: &str) -> Option<T> {
-        self.reject(option, &value.to_string(), &format!("must be {expected}"))
-    }
-
-    fn string(&mut self, option: &'static str, default: &str) -> Option<String> {
-        match self.raw.get(option) {
-            None | Some(Value::Null) => Some(default.to_string()),
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(other) => self.wrong_type(option, other, "a string"),
-        }
-    }
-
-    fn int(&mut self, option: &'static str, default: i64, min: i64) -> Option<u32> {
-        let value = match self.raw.get(option) {
-            None | Some(Value::Null) => default,
-            Some(Value::Number(n)) => match n.as_i64() {
-                Some(n) => n,
-                None => return self.wrong_type(option, &Value::Number(n.clone()), "a whole number"),
-            },
-            Some(other) => return self.wrong_type(option, other, "a whole number"),
-        };
-        if value < min {
-            let at_least = format!("must be at least {min}");
-            return self.reject(option, &value.to_string(), &at_least);
-        }
-        match u32::try_from(value) {
-            Ok(v) => Some(v),
-            Err(_) => self.reject(option, &value.to_string(), "is too large"),
-        }
-    }
-
-    fn bool(&mut self, option: &'static str, default: bool) -> Option<bool> {
-        match self.raw.get(option) {
-            None | Some(Value::Null) => Some(default),
-            Some(Value::Bool(b)) => Some(*b),
-            Some(other) => self.wrong_type(option, other, "true or false"),
-        }
-    }
-
-    /// Proxy URLs must parse; aproxy needs one of them.
-    fn check_proxy(&mut self, proxy: ProxyConfig, use_aproxy: Option<bool>) -> Option<ProxyConfig> {
-        let mut ok = true;
-        for (option, value) in [("juju-http-proxy", &proxy.http), ("juju-https-proxy", &proxy.https)] {
-            if let Some(v) = value {
-                if let Err(problem) = values::parse_url(v, &["http", "https"]) {
-                    // A proxy URL may carry a password: the status shows it without.
-                    self.reject::<()>(option, &values::without_credentials(v), &problem);
-                    ok = false;
-                }
-            }
-        }
-        if use_aproxy == Some(true) && proxy.http.is_none() && proxy.https.is_none() {
-            self.reject::<()>(
-                "experimental-use-aproxy",
-                "true",
-                "needs the model's proxy: set juju-http-proxy or juju-https-proxy with `juju model-config`",
-            );
-            ok = false;
-        }
-        ok.then_some(proxy)
-    }
 }

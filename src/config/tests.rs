@@ -267,8 +267,74 @@ fn code_defaults_match_config_yaml() {
         default("runner-subnet"),
         serde_yaml::Value::from(defaults::RUNNER_SUBNET)
     );
+    assert_eq!(default("metrics-port"), serde_yaml::Value::from(defaults::METRICS_PORT));
     assert!(
         yaml["options"]["test-mode"].get("default").is_none(),
         "test-mode has no default, as in the original"
     );
+}
+
+#[test]
+fn custom_labels_are_kept_in_order_and_bad_ones_are_named() {
+    let config = CharmConfig::from_raw(
+        &with("labels", json!(" large, gpu-free ,v1.2_x")),
+        ProxyConfig::default(),
+    )
+    .expect("valid");
+    assert_eq!(config.labels, vec!["large", "gpu-free", "v1.2_x"]);
+    for (labels, expected) in [
+        ("large,has space", "label \"has space\" holds ' '"),
+        ("large,,small", "empty label"),
+        ("Large,large", "label \"large\" is there twice"),
+        ("self-hosted", "a default label every runner has already (self-hosted)"),
+        ("JAMMY", "a default label every runner has already (jammy)"),
+    ] {
+        let message = problems(&with("labels", json!(labels))).to_string();
+        assert!(message.contains("labels"), "{message}");
+        assert!(message.contains(expected), "{labels}: {message}");
+    }
+    let many: Vec<String> = (0..96).map(|i| format!("l{i}")).collect();
+    let message = problems(&with("labels", json!(many.join(",")))).to_string();
+    assert!(message.contains("has 96 labels; GitHub takes 95"), "{message}");
+}
+
+#[test]
+fn the_metrics_port_is_a_tcp_port_and_zero_turns_the_exporter_off() {
+    let on = CharmConfig::from_raw(&valid(), ProxyConfig::default()).expect("valid");
+    assert_eq!(on.metrics_port, Some(defaults::METRICS_PORT as u16));
+    let off = CharmConfig::from_raw(&with("metrics-port", json!(0)), ProxyConfig::default()).expect("valid");
+    assert_eq!(off.metrics_port, None);
+    let message = problems(&with("metrics-port", json!(70000))).to_string();
+    assert!(
+        message.contains("metrics-port \"70000\" must be a TCP port"),
+        "{message}"
+    );
+}
+
+#[test]
+fn the_token_may_come_from_a_juju_secret_but_not_from_both() {
+    let mut raw = valid();
+    raw.insert("token".into(), json!(""));
+    raw.insert("token-secret-id".into(), json!("secret:cs0b3hqj2qpc7gcbq5c0"));
+    let lookup = |uri: &str| {
+        assert_eq!(uri, "secret:cs0b3hqj2qpc7gcbq5c0");
+        Ok(Secret::new("ghp_fromsecret".to_string()))
+    };
+    let config = CharmConfig::from_raw_with(&raw, ProxyConfig::default(), &lookup).expect("valid");
+    assert_eq!(config.token.expose(), "ghp_fromsecret");
+
+    let unreadable = |_: &str| Err("cannot be read: permission denied".to_string());
+    let message = CharmConfig::from_raw_with(&raw, ProxyConfig::default(), &unreadable)
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        message.contains("token-secret-id") && message.contains("permission denied"),
+        "{message}"
+    );
+
+    raw.insert("token".into(), json!("ghp_0123456789abcdef"));
+    let message = CharmConfig::from_raw_with(&raw, ProxyConfig::default(), &lookup)
+        .expect_err("both set")
+        .to_string();
+    assert!(message.contains("set only one of them"), "{message}");
 }

@@ -46,6 +46,53 @@ impl fmt::Display for GithubPath {
     }
 }
 
+/// The labels every runner gets whatever `labels` says (the architecture either way).
+pub const DEFAULT_LABELS: [&str; 4] = ["self-hosted", "linux", "x64", "arm64"];
+/// GitHub takes up to 100 labels a runner, the default ones included.
+const MAX_LABELS: usize = 100 - 5;
+
+/// `labels`: comma-separated custom labels, each 1–100 letters, digits, `-`, `_` or `.`,
+/// none twice (GitHub matches labels without regard to case) and none of `reserved` (the
+/// default labels); an empty list is fine.
+pub fn parse_labels(list: &str, reserved: &[&str]) -> Result<Vec<String>, String> {
+    if list.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut labels: Vec<String> = Vec::new();
+    for label in list.split(',').map(str::trim) {
+        if label.is_empty() {
+            return Err("has an empty label (a stray comma?)".into());
+        }
+        if label.len() > 100 {
+            return Err(format!("label {label:?} is longer than 100 characters"));
+        }
+        if let Some(bad) = label
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+        {
+            return Err(format!(
+                "label {label:?} holds {bad:?}: labels may hold only letters, digits, `-`, `_` and `.`"
+            ));
+        }
+        if let Some(default) = reserved.iter().find(|d| d.eq_ignore_ascii_case(label)) {
+            return Err(format!(
+                "label {label:?} is a default label every runner has already ({default})"
+            ));
+        }
+        if labels.iter().any(|l| l.eq_ignore_ascii_case(label)) {
+            return Err(format!("label {label:?} is there twice"));
+        }
+        labels.push(label.to_string());
+    }
+    if labels.len() > MAX_LABELS {
+        return Err(format!(
+            "has {} labels; GitHub takes {MAX_LABELS} besides the default ones",
+            labels.len()
+        ));
+    }
+    Ok(labels)
+}
+
 /// GitHub logins: 1–39 letters, digits or single inner hyphens.
 fn check_login(login: &str) -> Result<(), String> {
     if login.is_empty() {

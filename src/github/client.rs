@@ -48,6 +48,8 @@ pub struct CallStats {
     /// Of those, answered `304 Not Modified` (free of rate limit).
     pub not_modified: u64,
     pub retries: u64,
+    /// Answers by HTTP status (`304`s included).
+    pub by_status: std::collections::BTreeMap<u16, u64>,
     pub rate_limit: RateLimit,
 }
 
@@ -167,6 +169,7 @@ impl GithubClient {
                 }
             };
             let status = response.status();
+            self.count(|s| *s.by_status.entry(status.as_u16()).or_default() += 1);
             let headers = response.headers().clone();
             self.note_rate_limit(&headers);
             let body = match response.text().await {

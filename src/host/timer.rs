@@ -100,27 +100,11 @@ impl EventTimer<'_> {
     /// Writes the units if they changed, then makes sure the timer is enabled and running.
     pub fn ensure(&self, host: &Host) -> Result<Ensured, TimerError> {
         let (service, timer) = self.render()?;
-        let timer_unit = Self::timer_name(self.event);
-        let mut changed = false;
-        for (name, text) in [(Self::service_name(self.event), service), (timer_unit.clone(), timer)] {
-            let path = host.path(UNIT_DIR).join(&name);
-            let written = fs::write_atomic(&path, text.as_bytes(), 0o644)
-                .map_err(|source| TimerError::Write { unit: name, source })?;
-            changed |= written == Written::Changed;
-        }
-        if changed {
-            host.systemd().daemon_reload()?;
-            host.systemd().unit("enable", &timer_unit)?;
-            // A restart, not a start: a running timer keeps its old schedule otherwise.
-            host.systemd().unit("restart", &timer_unit)?;
-            return Ok(Ensured::Installed);
-        }
-        if host.systemd().is_active(&timer_unit) {
-            return Ok(Ensured::Unchanged);
-        }
-        host.systemd().unit("enable", &timer_unit)?;
-        host.systemd().unit("start", &timer_unit)?;
-        Ok(Ensured::Restarted)
+        let units = [
+            (Self::service_name(self.event), service),
+            (Self::timer_name(self.event), timer),
+        ];
+        ensure_units(host, &units, &Self::timer_name(self.event))
     }
 
     /// Whether the timer's unit file is there (`stop` deletes it).
@@ -128,38 +112,69 @@ impl EventTimer<'_> {
         host.path(UNIT_DIR).join(Self::timer_name(event)).exists()
     }
 
-    /// Stops and disables the timer and deletes both units. Every step is tried; the errors
-    /// of those that failed are returned (a timer that was never installed is not an error).
+    /// Stops and disables the timer and deletes both units ([`remove_units`]).
     pub fn remove(host: &Host, event: &str) -> Vec<TimerError> {
-        let timer_unit = Self::timer_name(event);
-        let unit_paths = [Self::service_name(event), timer_unit.clone()].map(|name| host.path(UNIT_DIR).join(name));
-        if !unit_paths.iter().any(|p| p.exists()) {
-            return Vec::new();
-        }
-        let mut errors = Vec::new();
+        // A run already started waits for Juju's machine lock, held by this very hook: its
+        // service is stopped too, so that it cannot reconcile after the unit went away.
+        remove_units(host, &[Self::timer_name(event), Self::service_name(event)])
+    }
+}
+
+/// Writes `units` (name, text) where they changed, then makes sure `main` (one of them) is
+/// enabled and running: restarted when anything changed (a running timer keeps its old
+/// schedule otherwise), started when it was not running.
+pub fn ensure_units(host: &Host, units: &[(String, String)], main: &str) -> Result<Ensured, TimerError> {
+    let mut changed = false;
+    for (name, text) in units {
+        let path = host.path(UNIT_DIR).join(name);
+        let written = fs::write_atomic(&path, text.as_bytes(), 0o644).map_err(|source| TimerError::Write {
+            unit: name.clone(),
+            source,
+        })?;
+        changed |= written == Written::Changed;
+    }
+    if changed {
+        host.systemd().daemon_reload()?;
+        host.systemd().unit("enable", main)?;
+        host.systemd().unit("restart", main)?;
+        return Ok(Ensured::Installed);
+    }
+    if host.systemd().is_active(main) {
+        return Ok(Ensured::Unchanged);
+    }
+    host.systemd().unit("enable", main)?;
+    host.systemd().unit("start", main)?;
+    Ok(Ensured::Restarted)
+}
+
+/// Stops and disables `units` (in that order: a timer before its service) and deletes their
+/// files. Every step is tried; the errors of those that failed are returned (units never
+/// installed are not an error).
+pub fn remove_units(host: &Host, units: &[String]) -> Vec<TimerError> {
+    let unit_paths: Vec<_> = units.iter().map(|name| host.path(UNIT_DIR).join(name)).collect();
+    if !unit_paths.iter().any(|p| p.exists()) {
+        return Vec::new();
+    }
+    let mut errors = Vec::new();
+    for unit in units {
         for verb in ["stop", "disable"] {
-            if let Err(e) = host.systemd().unit(verb, &timer_unit) {
+            if let Err(e) = host.systemd().unit(verb, unit) {
                 errors.push(e.into());
             }
         }
-        // A run already started waits for Juju's machine lock, held by this very hook: stopped
-        // too, so that it cannot reconcile after the unit went away.
-        if let Err(e) = host.systemd().unit("stop", &Self::service_name(event)) {
-            errors.push(e.into());
-        }
-        for path in &unit_paths {
-            if let Err(source) = fs::remove_if_exists(path) {
-                errors.push(TimerError::Write {
-                    unit: path.display().to_string(),
-                    source,
-                });
-            }
-        }
-        if let Err(e) = host.systemd().daemon_reload() {
-            errors.push(e.into());
-        }
-        errors
     }
+    for path in &unit_paths {
+        if let Err(source) = fs::remove_if_exists(path) {
+            errors.push(TimerError::Write {
+                unit: path.display().to_string(),
+                source,
+            });
+        }
+    }
+    if let Err(e) = host.systemd().daemon_reload() {
+        errors.push(e.into());
+    }
+    errors
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@
 
 use futures_util::stream::{self, StreamExt};
 
-use super::plan::{Plan, Removal};
+use super::plan::{Plan, Reason, Removal};
 use crate::github::GithubClient;
 use crate::lxd::LxdClient;
 use crate::runner::{self, Created, RemovalOrder, RunnerEnv, RunnerError};
@@ -28,6 +28,10 @@ pub struct Report {
     pub created: Vec<Created>,
     pub removed: Vec<Removal>,
     pub failures: Vec<RunnerError>,
+    /// Why each removal that failed was tried.
+    pub failed_removals: Vec<Reason>,
+    /// What each creation that failed said.
+    pub failed_creations: Vec<String>,
 }
 
 impl Report {
@@ -35,6 +39,8 @@ impl Report {
         self.created.extend(other.created);
         self.removed.extend(other.removed);
         self.failures.extend(other.failures);
+        self.failed_removals.extend(other.failed_removals);
+        self.failed_creations.extend(other.failed_creations);
     }
 }
 
@@ -63,6 +69,7 @@ pub async fn remove(lxd: &LxdClient, github: &GithubClient, removals: &[Removal]
             Err(e) => {
                 tracing::warn!("{e}");
                 report.failures.push(e);
+                report.failed_removals.push(removal.reason);
             }
         }
     }
@@ -85,6 +92,7 @@ pub async fn create(env: &RunnerEnv<'_>, plan: &Plan, prefix: &str) -> Report {
             }
             Err(e) => {
                 tracing::warn!("{e}");
+                report.failed_creations.push(e.to_string());
                 report.failures.push(e);
             }
         }

@@ -95,6 +95,8 @@ pub struct Converged {
     /// Idle runners replaced because of the new binary.
     pub replaced: Option<Report>,
     pub reconciled: Option<Reconciled>,
+    /// The check for a new binary failed (the cached one was used).
+    pub binary_check_failed: bool,
 }
 
 impl RunnerManager {
@@ -115,7 +117,7 @@ impl RunnerManager {
             progress(Stage::CheckingBinary);
         }
         if let Some(check) = steps.binary {
-            done.binary_changed = self.ensure_binary(check).await?;
+            (done.binary_changed, done.binary_check_failed) = self.ensure_binary(check).await?;
         }
         if done.binary_changed && steps.on_new_binary == OnNewBinary::FlushIdle {
             progress(Stage::ReplacingIdleForNewBinary);
@@ -128,17 +130,18 @@ impl RunnerManager {
         Ok(done)
     }
 
-    /// Makes sure a runner binary is cached, as `check` says; `true` when it changed.
-    async fn ensure_binary(&self, check: BinaryCheck) -> Result<bool, ManagerError> {
+    /// Makes sure a runner binary is cached, as `check` says: whether it changed, and
+    /// whether the check failed while a cached one was there to use.
+    async fn ensure_binary(&self, check: BinaryCheck) -> Result<(bool, bool), ManagerError> {
         if check == BinaryCheck::CachedOnly && self.cached_tarball().is_some() {
-            return Ok(false);
+            return Ok((false, false));
         }
         match self.update_to_latest_tarball().await {
-            Ok(changed) => Ok(changed),
+            Ok(changed) => Ok((changed, false)),
             // A failed check is not a failed reconcile while there is a binary to use.
             Err(e) if self.cached_tarball().is_some() => {
                 tracing::warn!("checking for a new runner binary: {e}");
-                Ok(false)
+                Ok((false, true))
             }
             Err(e) => Err(e),
         }

@@ -97,6 +97,11 @@ pub struct Reconciled {
     pub report: Report,
     /// Healthy runners after acting (the plan's count of what stays, plus creations).
     pub healthy: usize,
+    /// The runners as the reconcile found them, before it acted.
+    pub seen: plan::Counts,
+    /// Every runner name it saw, and those GitHub said were busy.
+    pub names: std::collections::BTreeSet<String>,
+    pub busy: std::collections::BTreeSet<String>,
 }
 
 /// The GitHub scope a config names.
@@ -193,6 +198,11 @@ impl RunnerManager {
             .collect())
     }
 
+    /// The GitHub calls made so far.
+    pub fn stats(&self) -> CallStats {
+        self.github.stats()
+    }
+
     /// What the charm must keep: the ETags GitHub's answers came with, and the calls made.
     pub fn finish(self) -> Saved {
         Saved {
@@ -226,6 +236,9 @@ impl RunnerManager {
             report.merge(act::create(&env, &plan, &self.deps.unit.runner_prefix()).await);
         }
         Ok(Reconciled {
+            seen: plan::Counts::of(&snapshot),
+            names: snapshot.iter().map(|r| r.name.clone()).collect(),
+            busy: snapshot.iter().filter(|r| r.busy()).map(|r| r.name.clone()).collect(),
             delta: plan.delta,
             healthy: plan.healthy_after(&report.removed, report.created.len()),
             report,

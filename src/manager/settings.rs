@@ -56,13 +56,16 @@ impl RunnerManager {
             profiles: vec![setup::RUNNER_PROFILE.into(), config.resource_profile()],
             devices,
             url: self.github.scope().registration_url(&config.github_url),
-            labels: vec![
-                "self-hosted".into(),
-                "linux".into(),
-                arch.into(),
-                self.deps.unit.app().to_string(),
-                config.base_image.clone(),
-            ],
+            labels: labels(
+                [
+                    "self-hosted",
+                    "linux",
+                    arch,
+                    self.deps.unit.app(),
+                    config.base_image.as_str(),
+                ],
+                &config.labels,
+            ),
             group: config.group.clone(),
             group_id: self.github.runner_group_id().await?,
             registration: Registration::Jit,
@@ -79,4 +82,16 @@ impl RunnerManager {
             },
         })
     }
+}
+
+/// The default labels, then the custom ones that are not among them (GitHub compares labels
+/// without regard to case; the config refused the other clashes already).
+fn labels<'a>(defaults: [&'a str; 5], custom: &'a [String]) -> Vec<String> {
+    let mut all: Vec<String> = Vec::new();
+    for label in defaults.into_iter().chain(custom.iter().map(String::as_str)) {
+        if !all.iter().any(|l| l.eq_ignore_ascii_case(label)) {
+            all.push(label.to_string());
+        }
+    }
+    all
 }

@@ -19,6 +19,7 @@ struct Made {
 
 /// Creates, registers and starts one runner. On failure nothing it made is left behind.
 pub async fn create(env: &RunnerEnv<'_>, name: &str) -> Result<Created, RunnerError> {
+    let started = std::time::Instant::now();
     let mut made = Made::default();
     let result = create_steps(env, name, &mut made).await;
     if result.is_err() {
@@ -33,7 +34,10 @@ pub async fn create(env: &RunnerEnv<'_>, name: &str) -> Result<Created, RunnerEr
             }
         }
     }
-    result
+    result.map(|created| Created {
+        seconds: started.elapsed().as_secs_f64(),
+        ..created
+    })
 }
 
 async fn create_steps(env: &RunnerEnv<'_>, name: &str, made: &mut Made) -> Result<Created, RunnerError> {
@@ -120,6 +124,7 @@ async fn create_steps(env: &RunnerEnv<'_>, name: &str, made: &mut Made) -> Resul
     Ok(Created {
         name: name.to_string(),
         github_id,
+        seconds: 0.0,
     })
 }
 

@@ -86,11 +86,13 @@ pub struct RunnerEnv<'a> {
 }
 
 /// A runner that was created.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Created {
     pub name: String,
     /// GitHub's id when the charm registered it (JIT); `None` when `config.sh` did.
     pub github_id: Option<u64>,
+    /// From the start of the creation to the runner process started in its instance.
+    pub seconds: f64,
 }
 
 /// What the instance says about its runner.

@@ -49,6 +49,37 @@ impl Observed {
     }
 }
 
+/// The unit's runners by state, as one look found them: healthy or unhealthy in LXD; busy,
+/// idle (online, no job) or offline on GitHub.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub healthy: usize,
+    pub unhealthy: usize,
+    pub busy: usize,
+    pub idle: usize,
+    pub offline: usize,
+}
+
+impl Counts {
+    pub fn of(snapshot: &[Observed]) -> Counts {
+        let mut counts = Counts::default();
+        for runner in snapshot {
+            match runner.local {
+                Some(LocalSide { healthy: true }) => counts.healthy += 1,
+                Some(LocalSide { healthy: false }) => counts.unhealthy += 1,
+                None => {}
+            }
+            match runner.github {
+                Some(GithubSide { busy: true, .. }) => counts.busy += 1,
+                Some(GithubSide { online: true, .. }) => counts.idle += 1,
+                Some(GithubSide { online: false, .. }) => counts.offline += 1,
+                None => {}
+            }
+        }
+        counts
+    }
+}
+
 /// Why a runner goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
@@ -63,6 +94,19 @@ pub enum Reason {
     /// A registration with no instance, not busy.
     Orphan,
     Flush,
+}
+
+impl Reason {
+    /// The reason as a metric label and in the event log.
+    pub fn label(self) -> &'static str {
+        match self {
+            Reason::Unhealthy => "unhealthy",
+            Reason::Unregistered => "unregistered",
+            Reason::ScaleDown => "scale_down",
+            Reason::Orphan => "orphan",
+            Reason::Flush => "flush",
+        }
+    }
 }
 
 /// Why a runner is left alone for now.

@@ -1,0 +1,83 @@
+//! Observability around the runners, kept as the config says on install, upgrade and config
+//! changes: the metrics exporter's service (`metrics-port`), the event log's rotation, and the
+//! `cos-agent` relation's unit data (scrape job, alert rules, dashboard). None of it ever
+//! fails a hook: the runners matter more; a failure is logged as an error.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::Ctx;
+use crate::config::CharmConfig;
+use crate::metrics::cos_agent::{self, Topology};
+use crate::metrics::exporter::ExporterService;
+use crate::metrics::{EventLog, MetricsFile};
+
+/// The exporter, the log rotation and the relation data; `upgraded` restarts the exporter,
+/// whose binary is new.
+pub fn ensure(ctx: &Ctx<'_>, config: &CharmConfig, upgraded: bool) {
+    let host = &ctx.deps.host;
+    match config.metrics_port {
+        Some(port) => {
+            let file = MetricsFile::new(host, ctx.deps.unit.as_str());
+            let service = ExporterService {
+                unit: ctx.deps.unit.as_str(),
+                port,
+                dispatch: &dispatch(ctx),
+                file: &file,
+            };
+            if let Err(e) = service.ensure(host, upgraded) {
+                tracing::error!(
+                    "metrics exporter on port {port}: {e}; see `systemctl status {}`",
+                    crate::metrics::exporter::SERVICE
+                );
+            }
+        }
+        None => remove_exporter(ctx),
+    }
+    if let Err(e) = EventLog::new(host).ensure_rotation() {
+        tracing::error!("event log rotation: {e}");
+    }
+    update_relation(ctx, config);
+}
+
+/// Sets the `cos-agent` unit data on every such relation (none: nothing to do).
+pub fn update_relation(ctx: &Ctx<'_>, config: &CharmConfig) {
+    let ids = match ctx.tools.relation_ids(cos_agent::ENDPOINT) {
+        Ok(ids) => ids,
+        Err(e) => return tracing::error!("cos-agent: relation-ids: {e}"),
+    };
+    if ids.is_empty() {
+        return;
+    }
+    let topology = Topology {
+        model: ctx.juju.model_name.clone(),
+        model_uuid: ctx.juju.model_uuid.clone(),
+        application: ctx.deps.unit.app().to_string(),
+        charm: "github-runner".to_string(),
+    };
+    let data = match cos_agent::unit_data(&topology, config.metrics_port) {
+        Ok(data) => BTreeMap::from([(cos_agent::KEY.to_string(), data)]),
+        Err(e) => return tracing::error!("cos-agent: {e}"),
+    };
+    for id in ids {
+        match ctx.tools.relation_set(&id, &data) {
+            Ok(()) => tracing::info!("cos-agent: {id}: scrape job, alert rules and dashboard set"),
+            Err(e) => tracing::error!("cos-agent: {id}: relation-set: {e}"),
+        }
+    }
+}
+
+/// Stops the exporter and deletes its service.
+pub fn remove_exporter(ctx: &Ctx<'_>) {
+    for e in ExporterService::remove(&ctx.deps.host) {
+        tracing::warn!("removing the metrics exporter: {e}");
+    }
+}
+
+/// The charm's `dispatch`, which the exporter's service runs.
+fn dispatch(ctx: &Ctx<'_>) -> PathBuf {
+    match &ctx.juju.charm_dir {
+        Some(dir) => dir.join("dispatch"),
+        None => std::env::current_exe().unwrap_or_else(|_| PathBuf::from("dispatch")),
+    }
+}

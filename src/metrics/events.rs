@@ -1,0 +1,153 @@
+//! The runner event log, `/var/log/github-runner-metrics.log`: one JSON object a line (runner
+//! created, creation failed, removed, job seen done, reconciliation), for Loki through the
+//! `cos-agent` relation, as the original charm wrote. Rotated by the logrotate file written
+//! beside it ([`EventLog::ensure_rotation`]).
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::host::fs::write_atomic;
+use crate::host::Host;
+
+const LOG: &str = "/var/log/github-runner-metrics.log";
+const LOGROTATE: &str = "/etc/logrotate.d/github-runner";
+
+/// One line of the log (the `event` field names the kind).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    RunnerCreated {
+        runner: String,
+        /// From the start of the creation to the runner process started.
+        seconds: f64,
+    },
+    RunnerCreationFailed {
+        error: String,
+    },
+    RunnerRemoved {
+        runner: String,
+        reason: &'static str,
+    },
+    /// A runner seen busy that has gone since: its job is over.
+    JobDone {
+        runner: String,
+    },
+    Reconciliation {
+        result: &'static str,
+        target: u32,
+        healthy: usize,
+        created: usize,
+        removed: usize,
+        failed: usize,
+        seconds: f64,
+    },
+}
+
+#[derive(Serialize)]
+struct Line<'a> {
+    timestamp: f64,
+    unit: &'a str,
+    #[serde(flatten)]
+    event: &'a Event,
+}
+
+/// The log of one machine.
+#[derive(Debug, Clone)]
+pub struct EventLog {
+    path: PathBuf,
+    logrotate: PathBuf,
+}
+
+impl EventLog {
+    pub fn new(host: &Host) -> Self {
+        EventLog {
+            path: host.path(LOG),
+            logrotate: host.path(LOGROTATE),
+        }
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// Appends `events` of `unit`, one line each, stamped `now` (Unix seconds). A log that
+    /// cannot be written is a warning, never a failed hook.
+    pub fn append(&self, unit: &str, now: f64, events: &[Event]) {
+        if events.is_empty() {
+            return;
+        }
+        let mut text = Vec::new();
+        for event in events {
+            let line = Line {
+                timestamp: now,
+                unit,
+                event,
+            };
+            serde_json::to_writer(&mut text, &line).expect("an event serialises");
+            text.push(b'\n');
+        }
+        if let Some(dir) = self.path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .and_then(|mut file| file.write_all(&text));
+        if let Err(e) = written {
+            tracing::warn!("event log {}: {e}", self.path.display());
+        }
+    }
+
+    /// Writes the logrotate file: daily, a week kept, compressed, copied then truncated (the
+    /// hooks append; nothing holds the file open).
+    pub fn ensure_rotation(&self) -> std::io::Result<()> {
+        let text = format!(
+            "{LOG} {{\n    daily\n    rotate 7\n    maxsize 100M\n    missingok\n    notifempty\n    compress\n    delaycompress\n    copytruncate\n}}\n"
+        );
+        write_atomic(&self.logrotate, text.as_bytes(), 0o644).map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_event_is_one_json_line_with_its_kind_time_and_unit() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = Host::new(dir.path());
+        let log = EventLog::new(&host);
+        let created = Event::RunnerCreated {
+            runner: "github-runner-0-aa-bb".into(),
+            seconds: 4.5,
+        };
+        let removed = Event::RunnerRemoved {
+            runner: "github-runner-0-aa-cc".into(),
+            reason: "scale_down",
+        };
+        log.append("github-runner/0", 1.5, &[created]);
+        log.append("github-runner/0", 2.0, &[removed]);
+        let text = std::fs::read_to_string(log.path()).unwrap();
+        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0]["event"], "runner_created");
+        assert_eq!(lines[0]["seconds"], 4.5);
+        assert_eq!(lines[0]["unit"], "github-runner/0");
+        assert_eq!(lines[1]["event"], "runner_removed");
+        assert_eq!(lines[1]["reason"], "scale_down");
+        assert_eq!(lines[1]["timestamp"], 2.0);
+    }
+
+    #[test]
+    fn the_logrotate_file_names_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = Host::new(dir.path());
+        EventLog::new(&host).ensure_rotation().unwrap();
+        let text = std::fs::read_to_string(host.path(LOGROTATE)).unwrap();
+        assert!(text.starts_with("/var/log/github-runner-metrics.log {"), "{text}");
+        assert!(text.contains("copytruncate"));
+    }
+}

@@ -1,0 +1,189 @@
+//! The metrics exporter: `dispatch serve-metrics --port N --file PATH`, a long-running process
+//! the charm runs as the systemd service `ghro.metrics-exporter.service` (written, restarted on
+//! upgrade and removed on `stop` like the reconcile timer). It answers `GET /metrics` on
+//! `127.0.0.1:N` (the `cos-agent` subordinate scrapes it there) from the metrics file; it never
+//! calls GitHub or LXD.
+
+use std::convert::Infallible;
+use std::path::{Path, PathBuf};
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use minijinja::{context, Environment};
+
+use super::exposition::{self, Process, CONTENT_TYPE};
+use super::MetricsFile;
+use crate::host::timer::{ensure_units, remove_units, Ensured, TimerError};
+use crate::host::Host;
+
+const TEMPLATE: &str = include_str!("../../templates/metrics-exporter.service.j2");
+/// The exporter's systemd service.
+pub const SERVICE: &str = "ghro.metrics-exporter.service";
+/// The `dispatch` argument that runs the exporter instead of a hook.
+pub const COMMAND: &str = "serve-metrics";
+
+/// The exporter's service, as the charm writes it.
+#[derive(Debug, Clone)]
+pub struct ExporterService<'a> {
+    pub unit: &'a str,
+    pub port: u16,
+    /// The charm's `dispatch` binary.
+    pub dispatch: &'a Path,
+    pub file: &'a MetricsFile,
+}
+
+impl ExporterService<'_> {
+    pub fn render(&self) -> Result<String, TimerError> {
+        let ctx = context! {
+            unit => self.unit,
+            port => self.port,
+            dispatch => self.dispatch.display().to_string(),
+            file => self.file.path().display().to_string(),
+        };
+        Environment::new()
+            .render_str(TEMPLATE, ctx)
+            .map(|text| text + "\n")
+            .map_err(|source| TimerError::Template {
+                template: "metrics-exporter.service.j2",
+                source,
+            })
+    }
+
+    /// Writes the service if it changed and makes sure it runs; `restart` restarts it anyway
+    /// (after an upgrade, whose binary is new).
+    pub fn ensure(&self, host: &Host, restart: bool) -> Result<Ensured, TimerError> {
+        let ensured = ensure_units(host, &[(SERVICE.to_string(), self.render()?)], SERVICE)?;
+        if restart && ensured != Ensured::Installed {
+            host.systemd().unit("restart", SERVICE)?;
+        }
+        Ok(ensured)
+    }
+
+    /// Stops the exporter and deletes its service (none installed is fine).
+    pub fn remove(host: &Host) -> Vec<TimerError> {
+        remove_units(host, &[SERVICE.to_string()])
+    }
+}
+
+/// The exporter's command line, after [`COMMAND`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Args {
+    pub port: u16,
+    pub file: PathBuf,
+}
+
+impl Args {
+    pub fn parse(args: &[String]) -> Result<Args, String> {
+        let usage = || format!("usage: dispatch {COMMAND} --port N --file PATH");
+        let (mut port, mut file) = (None, None);
+        let mut words = args.iter();
+        while let Some(word) = words.next() {
+            match word.as_str() {
+                "--port" => port = words.next().and_then(|p| p.parse::<u16>().ok()),
+                "--file" => file = words.next().map(PathBuf::from),
+                other => return Err(format!("{COMMAND}: unknown argument {other:?}; {}", usage())),
+            }
+        }
+        match (port, file) {
+            (Some(port), Some(file)) if port > 0 => Ok(Args { port, file }),
+            _ => Err(usage()),
+        }
+    }
+}
+
+/// Serves `file` on `listener` until the process is stopped.
+pub async fn serve(listener: tokio::net::TcpListener, file: MetricsFile) -> std::io::Result<()> {
+    let started = super::unix_now();
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let file = file.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request| {
+                let response = respond(&request, &file, started);
+                async move { Ok::<_, Infallible>(response) }
+            });
+            let connection = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+            if let Err(e) = connection.await {
+                tracing::debug!("metrics connection: {e}");
+            }
+        });
+    }
+}
+
+fn respond<B>(request: &Request<B>, file: &MetricsFile, started: f64) -> Response<Full<Bytes>> {
+    let (status, content_type, body) = match (request.method().as_str(), request.uri().path()) {
+        ("GET", "/metrics") => {
+            let text = exposition::render(&file.load(), Process::current(started));
+            (StatusCode::OK, CONTENT_TYPE, text)
+        }
+        ("GET", _) => (
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "not found: the metrics are at /metrics\n".into(),
+        ),
+        _ => (StatusCode::METHOD_NOT_ALLOWED, "text/plain", "only GET\n".into()),
+    };
+    Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .body(Full::new(Bytes::from(body)))
+        .expect("a response from valid parts")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exporter_takes_a_port_and_a_file_and_refuses_anything_else() {
+        let words = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
+        assert_eq!(
+            Args::parse(&words("--port 9468 --file /var/lib/x.json")),
+            Ok(Args {
+                port: 9468,
+                file: "/var/lib/x.json".into()
+            })
+        );
+        assert!(Args::parse(&words("--port 0 --file /x")).is_err());
+        assert!(Args::parse(&words("--port 9468")).is_err());
+        assert!(Args::parse(&words("--port 9468 --file /x --verbose")).is_err());
+    }
+
+    #[test]
+    fn the_service_runs_the_charm_binary_with_the_port_and_file() {
+        let file = MetricsFile::at("/var/lib/github-runner/github-runner-0/metrics.json");
+        let text = ExporterService {
+            unit: "github-runner/0",
+            port: 9468,
+            dispatch: Path::new("/var/lib/juju/agents/unit-github-runner-0/charm/dispatch"),
+            file: &file,
+        }
+        .render()
+        .unwrap();
+        assert!(text.contains(
+            "ExecStart=\"/var/lib/juju/agents/unit-github-runner-0/charm/dispatch\" serve-metrics --port 9468 --file \"/var/lib/github-runner/github-runner-0/metrics.json\""
+        ), "{text}");
+        assert!(text.contains("Restart=always"));
+    }
+
+    #[tokio::test]
+    async fn a_scrape_gets_the_recorded_figures_and_other_paths_are_not_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = MetricsFile::at(dir.path().join("metrics.json"));
+        file.update(|r| r.target = 4);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(serve(listener, file));
+        let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(text.contains("github_runner_runners_target 4"), "{text}");
+        let other = reqwest::get(format!("http://127.0.0.1:{port}/")).await.unwrap();
+        assert_eq!(other.status(), 404);
+    }
+}

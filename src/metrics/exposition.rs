@@ -1,0 +1,265 @@
+//! A [`Record`] and the exporter's own process facts in the Prometheus text format (the
+//! OpenMetrics flavour `prometheus-client` writes: `_total` counters, `_seconds` units,
+//! `# EOF`). Pure but for `/proc/self`; one call per scrape.
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::{Registry, Unit};
+
+use super::record::{Histogram, Record, ONLINE_BUCKETS, RECONCILE_BUCKETS};
+
+/// The content type of [`render`]'s text.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The exporter process, as the kernel sees it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Process {
+    pub resident_bytes: u64,
+    pub cpu_seconds: f64,
+    pub start_time: f64,
+}
+
+impl Process {
+    /// This process: resident memory from `/proc/self/status`, CPU time from `getrusage`.
+    pub fn current(start_time: f64) -> Process {
+        let resident_bytes = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|status| {
+                let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+                line.split_whitespace().nth(1)?.parse::<u64>().ok()
+            })
+            .map_or(0, |kib| kib * 1024);
+        let cpu_seconds = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF)
+            .map(|u| {
+                let secs = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+                secs(u.user_time()) + secs(u.system_time())
+            })
+            .unwrap_or_default();
+        Process {
+            resident_bytes,
+            cpu_seconds,
+            start_time,
+        }
+    }
+}
+
+/// The text a scrape gets.
+pub fn render(record: &Record, process: Process) -> String {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(Snapshot {
+        record: record.clone(),
+        process,
+    }));
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).expect("writing to a String cannot fail");
+    text
+}
+
+#[derive(Debug)]
+struct Snapshot {
+    record: Record,
+    process: Process,
+}
+
+/// One metric family: its name, help, unit and type.
+struct Family<'a> {
+    name: &'a str,
+    help: &'a str,
+    unit: Option<Unit>,
+    kind: MetricType,
+}
+
+impl Family<'_> {
+    fn open<'e>(&'e self, encoder: &'e mut DescriptorEncoder) -> Result<MetricEncoder<'e>, std::fmt::Error> {
+        encoder.encode_descriptor(self.name, self.help, self.unit.as_ref(), self.kind)
+    }
+}
+
+fn family<'a>(name: &'a str, help: &'a str, unit: Option<Unit>, kind: MetricType) -> Family<'a> {
+    Family { name, help, unit, kind }
+}
+
+impl Collector for Snapshot {
+    fn encode(&self, mut e: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let r = &self.record;
+        let gauge = MetricType::Gauge;
+        let counter = MetricType::Counter;
+
+        let f = family("github_runner_runners", "Runners by state at the last reconcile: healthy after it acted; unhealthy, busy, idle and offline as it found them.", None, gauge);
+        let mut m = f.open(&mut e)?;
+        for state in ["healthy", "unhealthy", "busy", "idle", "offline"] {
+            let n = r.runners.get(state).copied().unwrap_or(0);
+            m.encode_family(&[("state", state)])?.encode_gauge(&n)?;
+        }
+        let f = family(
+            "github_runner_runners_target",
+            "Runners the unit keeps (virtual-machines).",
+            None,
+            gauge,
+        );
+        f.open(&mut e)?.encode_gauge(&r.target)?;
+
+        let f = family("github_runner_reconciles", "Reconciles by result.", None, counter);
+        let mut m = f.open(&mut e)?;
+        for result in ["success", "failure"] {
+            let n = r.reconciles.get(result).copied().unwrap_or(0);
+            m.encode_family(&[("result", result)])?
+                .encode_counter::<NoLabelSet, _, f64>(&n, None)?;
+        }
+        let f = family(
+            "github_runner_reconcile_duration",
+            "Time one reconcile took, by result.",
+            Some(Unit::Seconds),
+            MetricType::Histogram,
+        );
+        let mut m = f.open(&mut e)?;
+        for result in ["success", "failure"] {
+            let h = r.reconcile_seconds.get(result).cloned().unwrap_or_default();
+            histogram(m.encode_family(&[("result", result)])?, &h, &RECONCILE_BUCKETS)?;
+        }
+
+        let f = family("github_runner_creations", "Runner creations by result.", None, counter);
+        let mut m = f.open(&mut e)?;
+        for result in ["success", "failure"] {
+            let n = r.creations.get(result).copied().unwrap_or(0);
+            m.encode_family(&[("result", result)])?
+                .encode_counter::<NoLabelSet, _, f64>(&n, None)?;
+        }
+        let f = family(
+            "github_runner_removals",
+            "Runner removals by result and reason (unhealthy, unregistered, scale_down, orphan, flush).",
+            None,
+            counter,
+        );
+        let mut m = f.open(&mut e)?;
+        for (result, reasons) in &r.removals {
+            for (reason, n) in reasons {
+                let labels = [("result", result.as_str()), ("reason", reason.as_str())];
+                m.encode_family(&labels)?
+                    .encode_counter::<NoLabelSet, _, f64>(n, None)?;
+            }
+        }
+        let f = family("github_runner_time_to_online", "From the start of a runner's creation to its runner process started and registered (GitHub shows it online moments later).", Some(Unit::Seconds), MetricType::Histogram);
+        histogram(f.open(&mut e)?, &r.time_to_online, &ONLINE_BUCKETS)?;
+
+        let f = family(
+            "github_runner_github_requests",
+            "GitHub API answers by HTTP status; free=\"true\" for 304s, which cost no rate limit.",
+            None,
+            counter,
+        );
+        let mut m = f.open(&mut e)?;
+        for (status, n) in &r.github_requests {
+            let (status, free) = (status.to_string(), (*status == 304).to_string());
+            let labels = [("status", status.as_str()), ("free", free.as_str())];
+            m.encode_family(&labels)?
+                .encode_counter::<NoLabelSet, _, f64>(n, None)?;
+        }
+        if let Some(remaining) = r.rate_limit_remaining {
+            let f = family(
+                "github_runner_github_rate_limit_remaining",
+                "GitHub API requests left in this rate-limit window.",
+                None,
+                gauge,
+            );
+            f.open(&mut e)?.encode_gauge(&remaining)?;
+        }
+        if let Some(reset) = r.rate_limit_reset {
+            let f = family(
+                "github_runner_github_rate_limit_reset_timestamp",
+                "When GitHub's rate-limit window resets (Unix time).",
+                Some(Unit::Seconds),
+                gauge,
+            );
+            f.open(&mut e)?.encode_gauge(&reset)?;
+        }
+        if let Some(version) = &r.binary_version {
+            let f = family(
+                "github_runner_binary",
+                "The runner binary version new runners are made with.",
+                None,
+                MetricType::Info,
+            );
+            f.open(&mut e)?.encode_info(&[("version", version.as_str())])?;
+        }
+        let f = family(
+            "github_runner_binary_update_failures",
+            "Checks for a new runner binary that failed.",
+            None,
+            counter,
+        );
+        f.open(&mut e)?
+            .encode_counter::<NoLabelSet, _, f64>(&r.binary_update_failures, None)?;
+        if let Some(at) = r.last_success {
+            let f = family(
+                "github_runner_last_successful_reconcile_timestamp",
+                "When the last reconcile that succeeded ended (Unix time).",
+                Some(Unit::Seconds),
+                gauge,
+            );
+            f.open(&mut e)?.encode_gauge(&at)?;
+        }
+
+        let p = self.process;
+        let f = family(
+            "process_resident_memory",
+            "The exporter's resident memory.",
+            Some(Unit::Bytes),
+            gauge,
+        );
+        f.open(&mut e)?.encode_gauge(&p.resident_bytes)?;
+        let f = family(
+            "process_cpu",
+            "CPU time the exporter used, user and system.",
+            Some(Unit::Seconds),
+            counter,
+        );
+        f.open(&mut e)?
+            .encode_counter::<NoLabelSet, _, f64>(&p.cpu_seconds, None)?;
+        let f = family(
+            "process_start_time",
+            "When the exporter started (Unix time).",
+            Some(Unit::Seconds),
+            gauge,
+        );
+        f.open(&mut e)?.encode_gauge(&p.start_time)?;
+        Ok(())
+    }
+}
+
+fn histogram(mut m: MetricEncoder, h: &Histogram, bounds: &[f64]) -> Result<(), std::fmt::Error> {
+    m.encode_histogram::<NoLabelSet>(h.sum, h.count, &h.cumulative(bounds), None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_renders_with_base_units_total_counters_and_every_state() {
+        let mut record = Record {
+            target: 3,
+            ..Record::default()
+        };
+        record.runners.insert("healthy".into(), 3);
+        record.reconciles.insert("success".into(), 2);
+        record.github_requests.insert(304, 5);
+        record.binary_version = Some("2.330.0".into());
+        record.time_to_online.observe(&ONLINE_BUCKETS, 7.0);
+        let text = render(&record, Process::default());
+        for line in [
+            "github_runner_runners{state=\"healthy\"} 3",
+            "github_runner_runners{state=\"busy\"} 0",
+            "github_runner_runners_target 3",
+            "github_runner_reconciles_total{result=\"success\"} 2",
+            "github_runner_github_requests_total{status=\"304\",free=\"true\"} 5",
+            "github_runner_binary_info{version=\"2.330.0\"} 1",
+            "github_runner_time_to_online_seconds_bucket{le=\"10.0\"} 1",
+            "github_runner_time_to_online_seconds_count 1",
+            "# EOF",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! What the exporter serves, as the hooks left it: gauges of the last reconcile, counters and
+//! histograms summed over every hook since the unit was installed. Pure: updated from what a
+//! converge reports, serialised to a small JSON file by [`super::MetricsFile`].
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::github::CallStats;
+use crate::manager::Converged;
+use crate::manager::Report;
+
+/// Upper bounds of the reconcile-duration buckets, in seconds.
+pub const RECONCILE_BUCKETS: [f64; 10] = [0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0];
+/// Upper bounds of the time-to-online buckets, in seconds.
+pub const ONLINE_BUCKETS: [f64; 9] = [2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0];
+
+/// A histogram's state: a count per bucket (not cumulative; the last one is `+Inf`), the sum
+/// and the count of observations.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Histogram {
+    pub buckets: Vec<u64>,
+    pub sum: f64,
+    pub count: u64,
+}
+
+impl Histogram {
+    pub fn observe(&mut self, bounds: &[f64], value: f64) {
+        self.buckets.resize(bounds.len() + 1, 0);
+        let at = bounds.iter().position(|le| value <= *le).unwrap_or(bounds.len());
+        self.buckets[at] += 1;
+        self.sum += value;
+        self.count += 1;
+    }
+
+    /// `(upper bound, cumulative count)` pairs, `+Inf` last, as the exposition wants them.
+    pub fn cumulative(&self, bounds: &[f64]) -> Vec<(f64, u64)> {
+        let mut total = 0;
+        bounds
+            .iter()
+            .copied()
+            .chain([f64::INFINITY])
+            .enumerate()
+            .map(|(i, le)| {
+                total += self.buckets.get(i).copied().unwrap_or(0);
+                (le, total)
+            })
+            .collect()
+    }
+}
+
+/// Every figure the exporter serves.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Record {
+    /// Runners by state at the last reconcile: `healthy` after it acted; `unhealthy`, `busy`,
+    /// `idle` and `offline` as it found them.
+    pub runners: BTreeMap<String, u64>,
+    pub target: u64,
+    /// Reconciles by result (`success`, `failure`).
+    pub reconciles: BTreeMap<String, u64>,
+    /// Reconcile durations by result.
+    pub reconcile_seconds: BTreeMap<String, Histogram>,
+    /// Creations by result.
+    pub creations: BTreeMap<String, u64>,
+    /// Removals by result, then reason.
+    pub removals: BTreeMap<String, BTreeMap<String, u64>>,
+    pub time_to_online: Histogram,
+    /// GitHub answers by HTTP status.
+    pub github_requests: BTreeMap<u16, u64>,
+    pub rate_limit_remaining: Option<u64>,
+    pub rate_limit_reset: Option<u64>,
+    /// The runner binary version the runners are made with.
+    pub binary_version: Option<String>,
+    pub binary_update_failures: u64,
+    /// Unix time of the last reconcile that succeeded.
+    pub last_success: Option<f64>,
+    /// The runners GitHub said were busy at the last reconcile.
+    pub busy: BTreeSet<String>,
+}
+
+/// How one converge went, as the metrics see it.
+pub struct Outcome<'a> {
+    pub result: Result<&'a Converged, ()>,
+    pub seconds: f64,
+    pub target: u32,
+    pub binary_version: Option<String>,
+    /// The binary check failed while a cached one was used.
+    pub binary_update_failed: bool,
+    /// Unix time at the end.
+    pub now: f64,
+}
+
+impl Record {
+    /// Adds one converge: its reports, and for a reconcile its gauges, duration and result.
+    pub fn converged(&mut self, outcome: &Outcome<'_>) {
+        if outcome.binary_update_failed {
+            self.binary_update_failures += 1;
+        }
+        if outcome.binary_version.is_some() {
+            self.binary_version.clone_from(&outcome.binary_version);
+        }
+        let done = match outcome.result {
+            Ok(done) => done,
+            Err(()) => return self.reconciled("failure", outcome.seconds),
+        };
+        for report in [&done.flushed, &done.replaced].into_iter().flatten() {
+            self.acted(report);
+        }
+        if let Some(reconciled) = &done.reconciled {
+            self.acted(&reconciled.report);
+            let seen = reconciled.seen;
+            self.runners = [
+                ("healthy", reconciled.healthy),
+                ("unhealthy", seen.unhealthy),
+                ("busy", seen.busy),
+                ("idle", seen.idle),
+                ("offline", seen.offline),
+            ]
+            .into_iter()
+            .map(|(state, n)| (state.to_string(), n as u64))
+            .collect();
+            self.target = u64::from(outcome.target);
+            self.reconciled("success", outcome.seconds);
+            self.last_success = Some(outcome.now);
+        }
+    }
+
+    /// Counts what a flush or reconcile did to runners.
+    pub fn acted(&mut self, report: &Report) {
+        *self.creations.entry("success".into()).or_default() += report.created.len() as u64;
+        *self.creations.entry("failure".into()).or_default() += report.failed_creations.len() as u64;
+        for created in &report.created {
+            self.time_to_online.observe(&ONLINE_BUCKETS, created.seconds);
+        }
+        let removed = report.removed.iter().map(|r| ("success", r.reason));
+        let failed = report.failed_removals.iter().map(|r| ("failure", *r));
+        for (result, reason) in removed.chain(failed) {
+            *self
+                .removals
+                .entry(result.into())
+                .or_default()
+                .entry(reason.label().into())
+                .or_default() += 1;
+        }
+    }
+
+    /// The runners busy at the previous reconcile that this one did not see: their job is
+    /// over (an ephemeral runner goes with its job). Remembers who is busy now.
+    pub fn jobs_done(&mut self, outcome: &Outcome<'_>) -> Vec<String> {
+        let Ok(Converged {
+            reconciled: Some(reconciled),
+            ..
+        }) = outcome.result
+        else {
+            return Vec::new();
+        };
+        let done = self.busy.difference(&reconciled.names).cloned().collect();
+        self.busy.clone_from(&reconciled.busy);
+        done
+    }
+
+    /// Adds a GitHub client's calls.
+    pub fn called(&mut self, stats: &CallStats) {
+        for (status, n) in &stats.by_status {
+            *self.github_requests.entry(*status).or_default() += n;
+        }
+        if stats.rate_limit.remaining.is_some() {
+            self.rate_limit_remaining = stats.rate_limit.remaining;
+            self.rate_limit_reset = stats.rate_limit.reset;
+        }
+    }
+
+    fn reconciled(&mut self, result: &str, seconds: f64) {
+        *self.reconciles.entry(result.into()).or_default() += 1;
+        self.reconcile_seconds
+            .entry(result.into())
+            .or_default()
+            .observe(&RECONCILE_BUCKETS, seconds);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_histogram_counts_each_value_in_the_first_bucket_that_holds_it() {
+        let mut h = Histogram::default();
+        for v in [0.1, 1.0, 3.0, 1000.0] {
+            h.observe(&RECONCILE_BUCKETS, v);
+        }
+        let cumulative = h.cumulative(&RECONCILE_BUCKETS);
+        assert_eq!(cumulative[0], (0.5, 1));
+        assert_eq!(cumulative[1], (1.0, 2), "a value on a bound is in that bucket");
+        assert_eq!(cumulative[3], (5.0, 3));
+        assert_eq!(cumulative.last(), Some(&(f64::INFINITY, 4)));
+        assert_eq!((h.count, h.sum), (4, 1004.1));
+    }
+
+    #[test]
+    fn a_failed_converge_counts_a_failure_and_keeps_the_last_gauges() {
+        let mut record = Record {
+            target: 3,
+            ..Record::default()
+        };
+        record.converged(&Outcome {
+            result: Err(()),
+            seconds: 2.0,
+            target: 5,
+            binary_version: None,
+            binary_update_failed: true,
+            now: 100.0,
+        });
+        assert_eq!(record.reconciles["failure"], 1);
+        assert_eq!(record.target, 3);
+        assert_eq!(record.binary_update_failures, 1);
+        assert_eq!(record.last_success, None);
+    }
+}
