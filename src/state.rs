@@ -194,6 +194,10 @@ impl StateFile {
         fs::remove_if_exists(&self.path.with_extension("json.corrupt")).map_err(write_err)?;
         if let Some(dir) = self.path.parent() {
             match std::fs::remove_dir(dir) {
+                // What else is there holds no secret (another file of the unit's): it stays.
+                Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty => {
+                    tracing::info!("{} still holds other files; left in place", dir.display());
+                }
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(write_err(e)),
                 _ => {}
             }

@@ -17,6 +17,7 @@ use crate::event::Hook;
 use crate::host::timer::{Ensured, EventTimer};
 use crate::juju::{Status, ToolError};
 use crate::manager::{BinaryCheck, Converge, Flush, OnNewBinary};
+use crate::metrics::MetricsFile;
 use crate::state::State;
 
 /// The event the timer dispatches.
@@ -251,6 +252,9 @@ async fn stop(ctx: &Ctx<'_>) -> anyhow::Result<()> {
 /// Deletes the unit's state, token included: nothing of the operator's secret stays on a
 /// machine the unit has left.
 fn remove(ctx: &Ctx<'_>) -> anyhow::Result<()> {
+    if let Err(e) = MetricsFile::new(&ctx.deps.host, ctx.deps.unit.as_str()).delete() {
+        tracing::warn!("removing the metrics file: {e}");
+    }
     ctx.state.delete()?;
     tracing::info!("charm state removed");
     Ok(())

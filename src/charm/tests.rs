@@ -285,9 +285,56 @@ async fn remove_deletes_the_state_and_its_token() {
     let unit = Unit::configured("http://127.0.0.1:9");
     unit.hook(Hook::ConfigChanged).await;
     assert!(unit.state_file().path().exists());
+    let metrics = crate::metrics::MetricsFile::new(&Host::new(unit.root.path()), "github-runner/0");
+    metrics.update(|r| r.target = 2);
     unit.hook(Hook::Remove).await;
     assert!(!unit.state_file().path().exists());
+    assert!(!metrics.path().exists(), "the unit's metrics go with it");
     assert!(!unit.state_file().path().parent().expect("dir").exists());
+}
+
+#[tokio::test]
+async fn relating_cos_agent_sets_the_scrape_job_rules_and_dashboard() {
+    let unit = Unit::configured("http://127.0.0.1:9");
+    unit.tools.set_relation_ids("cos-agent", &["cos-agent:0"]);
+    let done = unit.hook(Hook::CosAgentChanged).await;
+    let data = done.relation_data("cos-agent:0");
+    let config: Value = serde_json::from_str(&data["config"]).expect("JSON");
+    assert_eq!(
+        config["metrics_scrape_jobs"][0]["static_configs"][0]["targets"][0],
+        "localhost:9468"
+    );
+    assert_eq!(config["dashboards"].as_array().map(Vec::len), Some(1));
+    assert!(config["metrics_alert_rules"]["groups"][0]["rules"].is_array());
+}
+
+#[tokio::test]
+async fn the_token_comes_from_the_secret_and_an_unreadable_one_blocks_naming_the_option() {
+    let unit = Unit::new(json!({
+        "path": "test-org", "token-secret-id": "secret:cs0b3hqj2qpc7gcbq5c0", "test-mode": "insecure",
+        "github-url": "http://127.0.0.1:9",
+    }));
+    let done = unit.hook(Hook::ConfigChanged).await;
+    let Some(Status::Blocked(message)) = done.statuses.last() else {
+        panic!("{:?}", done.statuses);
+    };
+    assert!(
+        message.contains("token-secret-id") && message.contains("grant-secret"),
+        "{message}"
+    );
+
+    unit.tools
+        .set_secret("secret:cs0b3hqj2qpc7gcbq5c0", &[("token", "ghp_fromsecret")]);
+    let done = unit.hook(Hook::SecretChanged).await;
+    assert_eq!(
+        unit.state().token.as_ref().map(|t| t.expose().to_string()).as_deref(),
+        Some("ghp_fromsecret")
+    );
+    assert!(
+        done.log.iter().all(|(_, l)| !l.contains("ghp_fromsecret")),
+        "{:?}",
+        done.log
+    );
 }
 
 #[tokio::test]

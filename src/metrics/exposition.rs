@@ -101,12 +101,7 @@ impl Collector for Snapshot {
         f.open(&mut e)?.encode_gauge(&r.target)?;
 
         let f = family("github_runner_reconciles", "Reconciles by result.", None, counter);
-        let mut m = f.open(&mut e)?;
-        for result in ["success", "failure"] {
-            let n = r.reconciles.get(result).copied().unwrap_or(0);
-            m.encode_family(&[("result", result)])?
-                .encode_counter::<NoLabelSet, _, f64>(&n, None)?;
-        }
+        by_result(f.open(&mut e)?, &r.reconciles)?;
         let f = family(
             "github_runner_reconcile_duration",
             "Time one reconcile took, by result.",
@@ -120,12 +115,7 @@ impl Collector for Snapshot {
         }
 
         let f = family("github_runner_creations", "Runner creations by result.", None, counter);
-        let mut m = f.open(&mut e)?;
-        for result in ["success", "failure"] {
-            let n = r.creations.get(result).copied().unwrap_or(0);
-            m.encode_family(&[("result", result)])?
-                .encode_counter::<NoLabelSet, _, f64>(&n, None)?;
-        }
+        by_result(f.open(&mut e)?, &r.creations)?;
         let f = family(
             "github_runner_removals",
             "Runner removals by result and reason (unhealthy, unregistered, scale_down, orphan, flush).",
@@ -226,6 +216,17 @@ impl Collector for Snapshot {
         f.open(&mut e)?.encode_gauge(&p.start_time)?;
         Ok(())
     }
+}
+
+/// A counter by `result`, both results always there (an alert sees the first failure as an
+/// increase from 0).
+fn by_result(mut m: MetricEncoder, counts: &std::collections::BTreeMap<String, u64>) -> Result<(), std::fmt::Error> {
+    for result in ["success", "failure"] {
+        let n = counts.get(result).copied().unwrap_or(0);
+        m.encode_family(&[("result", result)])?
+            .encode_counter::<NoLabelSet, _, f64>(&n, None)?;
+    }
+    Ok(())
 }
 
 fn histogram(mut m: MetricEncoder, h: &Histogram, bounds: &[f64]) -> Result<(), std::fmt::Error> {

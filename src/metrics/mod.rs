@@ -54,6 +54,11 @@ impl MetricsFile {
         }
     }
 
+    /// Deletes the file (the unit is going away); one that is not there is fine.
+    pub fn delete(&self) -> std::io::Result<()> {
+        crate::host::fs::remove_if_exists(&self.path)
+    }
+
     /// Loads the record, lets `change` update it and writes it back.
     pub fn update(&self, change: impl FnOnce(&mut Record)) {
         let mut record = self.load();
