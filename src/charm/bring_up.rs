@@ -64,6 +64,7 @@ pub(super) async fn bring_up<'a>(ctx: &Ctx<'a>) -> Result<BringUp<'a>, ToolError
                     state: ctx.state.clone(),
                     proxy: ctx.proxy.clone(),
                     juju: ctx.juju.clone(),
+                    refresh_secret: ctx.refresh_secret,
                 })));
             }
         }

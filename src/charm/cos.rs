@@ -53,7 +53,6 @@ pub fn update_relation(ctx: &Ctx<'_>, config: &CharmConfig) {
         model: ctx.juju.model_name.clone(),
         model_uuid: ctx.juju.model_uuid.clone(),
         application: ctx.deps.unit.app().to_string(),
-        charm: "github-runner".to_string(),
     };
     let data = match cos_agent::unit_data(&topology, config.metrics_port) {
         Ok(data) => BTreeMap::from([(cos_agent::KEY.to_string(), data)]),

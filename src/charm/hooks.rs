@@ -75,8 +75,9 @@ async fn converge(ctx: &Ctx<'_>, hook: Hook, steps: impl FnOnce(u32) -> Converge
         previous::note_change(ctx, &config, &mut state).await;
         ctx.state.save(&state)?;
     }
-    // New labels: idle runners are replaced by ones that carry them.
-    let relabel = changes && state.labels.as_ref().is_some_and(|made| *made != config.labels);
+    // New labels: idle runners are replaced by ones that carry them (in whichever hook gets
+    // there first: a config-changed that failed leaves it to the next).
+    let relabel = state.labels.as_ref().is_some_and(|made| *made != config.labels);
     let installed = match hook {
         Hook::Install | Hook::UpgradeCharm => match bring_up(ctx).await? {
             BringUp::Answers => None,
@@ -114,7 +115,8 @@ async fn converge(ctx: &Ctx<'_>, hook: Hook, steps: impl FnOnce(u32) -> Converge
 }
 
 /// Runs `steps` and says how it went (`None`: nothing new to say, no reconcile was asked
-/// for) and whether it did; the ETag cache goes back into `state`.
+/// for) and whether all of it did (every flush removal included); the ETag cache goes back
+/// into `state`.
 async fn converge_runners(
     ctx: &Ctx<'_>,
     config: &CharmConfig,
@@ -156,7 +158,8 @@ async fn converge_runners(
                 .reconciled
                 .as_ref()
                 .map(|reconciled| status::reconciled(reconciled, config.virtual_machines));
-            (status, true)
+            let flushed = done.flushed.as_ref().is_none_or(|f| f.failures.is_empty());
+            (status, flushed)
         }
         Err(e) => {
             tracing::error!("{}: {e}", hook.name());

@@ -22,7 +22,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use crate::config::{CharmConfig, ConfigProblems, GithubPath, ProxyConfig};
-use crate::event::Event;
+use crate::event::{Event, Hook};
 use crate::github;
 use crate::host::Host;
 use crate::juju::{HookTools, Status, ToolError};
@@ -40,6 +40,8 @@ pub(crate) struct Ctx<'a> {
     /// The model's proxy (`JUJU_CHARM_*_PROXY`).
     pub proxy: ProxyConfig,
     pub juju: JujuEnv,
+    /// Whether `token-secret-id` is read at its latest revision (`secret-get --refresh`).
+    pub refresh_secret: bool,
 }
 
 /// What else Juju's environment says about the unit.
@@ -76,8 +78,14 @@ impl<'a> Ctx<'a> {
             model_uuid: model,
             charm_dir: std::env::var_os("JUJU_CHARM_DIR").map(Into::into),
         };
-        if let Some(seconds) = std::env::var(GITHUB_TIMEOUT_VAR).ok().and_then(|s| s.parse().ok()) {
-            ctx.deps.github_timeout = Duration::from_secs_f64(seconds);
+        let timeout = std::env::var(GITHUB_TIMEOUT_VAR)
+            .ok()
+            .and_then(|s| s.parse::<f64>().ok());
+        if let Some(timeout) = timeout
+            .and_then(|s| Duration::try_from_secs_f64(s).ok())
+            .filter(|t| !t.is_zero())
+        {
+            ctx.deps.github_timeout = timeout;
         }
         Ok(ctx)
     }
@@ -95,17 +103,22 @@ impl<'a> Ctx<'a> {
             state,
             proxy,
             juju: JujuEnv::default(),
+            refresh_secret: false,
         }
     }
 
     /// The config, checked; `Ok(Err(problems))` when the operator must fix it.
     fn config(&self) -> Result<Result<CharmConfig, ConfigProblems>, ToolError> {
         let raw = self.tools.config_get()?;
-        // The latest revision: a rotated secret is a token change.
         let secret = |uri: &str| {
-            self.tools.secret_get(uri, "token", true).map_err(|e| {
-                format!("cannot be read: {e} (is the secret granted to the application? `juju grant-secret`)")
-            })
+            self.tools
+                .secret_get(uri, "token", self.refresh_secret)
+                .map_err(|e| match e {
+                    ToolError::Missing { .. } => {
+                        "needs Juju 3.3 or later (this Juju has no `secret-get`): use `token`".to_string()
+                    }
+                    e => format!("cannot be read: {e} (is the secret granted to the application? `juju grant-secret`)"),
+                })
         };
         Ok(CharmConfig::from_raw_with(&raw, self.proxy.clone(), &secret))
     }
@@ -177,7 +190,13 @@ fn with_path_and_token(config: &CharmConfig, path: Option<&str>, token: Option<&
 /// Only for hooks, when the hook must fail so that Juju runs it again.
 pub async fn run(event: &Event, tools: &dyn HookTools) -> anyhow::Result<()> {
     match event {
-        Event::Hook(hook) => hooks::run(&Ctx::from_env(tools)?, *hook).await,
+        Event::Hook(hook) => {
+            let mut ctx = Ctx::from_env(tools)?;
+            // Only where a new token is taken up: any other hook moving Juju's tracked
+            // revision would swallow the `secret-changed` that flushes the old token's runners.
+            ctx.refresh_secret = matches!(hook, Hook::ConfigChanged | Hook::SecretChanged);
+            hooks::run(&ctx, *hook).await
+        }
         Event::Action(action) => match Ctx::from_env(tools) {
             Ok(ctx) => Ok(actions::run(&ctx, *action).await?),
             Err(e) => Ok(tools.action_fail(&e.to_string())?),

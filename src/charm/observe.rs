@@ -8,6 +8,9 @@ use super::Ctx;
 use crate::manager::{Converge, Converged, ManagerError, Report, RunnerManager, Stage};
 use crate::metrics::{self, Event, EventLog, MetricsFile, Outcome};
 
+/// Characters of a failure kept in the event log.
+const MAX_ERROR: usize = 1000;
+
 /// Runs `steps` on `manager` and records how it went.
 pub async fn converge(
     ctx: &Ctx<'_>,
@@ -69,7 +72,9 @@ fn events(outcome: &Outcome<'_>, jobs_done: &[String]) -> Vec<Event> {
             });
         }
         for error in &report.failed_creations {
-            events.push(Event::RunnerCreationFailed { error: error.clone() });
+            // A bootstrap's stderr can be long: the log (and Loki) gets its start.
+            let error: String = error.chars().take(MAX_ERROR).collect();
+            events.push(Event::RunnerCreationFailed { error });
         }
         for removed in &report.removed {
             events.push(Event::RunnerRemoved {

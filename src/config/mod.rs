@@ -161,12 +161,17 @@ impl CharmConfig {
             r.problems.missing.push("path");
         }
         let path = path.and_then(|p| r.check("path", &p, GithubPath::parse));
+        // The secret's URI is never shown either: a token pasted there by mistake would be.
         let token = match (token, secret_id) {
-            (Some(_), Some(id)) => r.reject("token-secret-id", &id, "is set and so is `token`: set only one of them"),
+            (Some(_), Some(_)) => r.hidden("token-secret-id", "is set and so is `token`: set only one of them"),
             (Some(t), None) => r.check_secret("token", t),
+            (None, Some(id)) if !values::is_secret_uri(id.trim()) => r.hidden(
+                "token-secret-id",
+                "must be a Juju secret URI such as `secret:cs0b3hqj2qpc7gcbq5c0` (value not shown: it may be a token)",
+            ),
             (None, Some(id)) => match secret(id.trim()) {
                 Ok(t) => r.check_secret("token-secret-id", t.expose().to_string()),
-                Err(why) => r.reject("token-secret-id", &id, &why),
+                Err(why) => r.reject("token-secret-id", id.trim(), &why),
             },
             (None, None) => None,
         };

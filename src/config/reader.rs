@@ -34,6 +34,16 @@ impl Reader<'_> {
         }
     }
 
+    /// A problem shown without the value.
+    pub(super) fn hidden<T>(&mut self, option: &'static str, problem: &str) -> Option<T> {
+        self.problems.invalid.push(Problem {
+            option,
+            value: None,
+            problem: problem.to_string(),
+        });
+        None
+    }
+
     pub(super) fn check_secret(&mut self, option: &'static str, value: String) -> Option<Secret> {
         if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
             self.problems.invalid.push(Problem {

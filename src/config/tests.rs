@@ -337,4 +337,13 @@ fn the_token_may_come_from_a_juju_secret_but_not_from_both() {
         .expect_err("both set")
         .to_string();
     assert!(message.contains("set only one of them"), "{message}");
+
+    raw.insert("token".into(), json!(""));
+    raw.insert("token-secret-id".into(), json!("ghp_pastedhere0123456789"));
+    let never = |_: &str| -> Result<Secret, String> { panic!("not a URI: secret-get is never run") };
+    let message = CharmConfig::from_raw_with(&raw, ProxyConfig::default(), &never)
+        .expect_err("not a URI")
+        .to_string();
+    assert!(message.contains("must be a Juju secret URI"), "{message}");
+    assert!(!message.contains("ghp_pasted"), "{message}");
 }

@@ -46,6 +46,17 @@ impl fmt::Display for GithubPath {
     }
 }
 
+/// A Juju secret URI: `secret:<id>` or `secret://<model-uuid>/<id>`, or a bare id; ids are
+/// 20 characters of base32hex (`0-9a-v`). Anything else (a token pasted by mistake) is not.
+pub fn is_secret_uri(value: &str) -> bool {
+    let id = value
+        .strip_prefix("secret://")
+        .and_then(|rest| rest.rsplit_once('/').map(|(_, id)| id))
+        .or_else(|| value.strip_prefix("secret:"))
+        .unwrap_or(value);
+    id.len() == 20 && id.chars().all(|c| matches!(c, '0'..='9' | 'a'..='v'))
+}
+
 /// The labels every runner gets whatever `labels` says (the architecture either way).
 pub const DEFAULT_LABELS: [&str; 4] = ["self-hosted", "linux", "x64", "arm64"];
 /// GitHub takes up to 100 labels a runner, the default ones included.

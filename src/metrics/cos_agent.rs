@@ -26,7 +26,6 @@ pub struct Topology {
     pub model: String,
     pub model_uuid: String,
     pub application: String,
-    pub charm: String,
 }
 
 impl Topology {
@@ -36,12 +35,13 @@ impl Topology {
         format!("{}_{short}_{}", self.model, self.application)
     }
 
-    fn labels(&self) -> [(&'static str, &str); 4] {
+    /// The labels a rule gets, as `cosl`'s `label_matcher_dict`: no charm name, which the
+    /// agent's scrape jobs do not carry (a rule matching on it would never fire).
+    fn labels(&self) -> [(&'static str, &str); 3] {
         [
             ("juju_model", &self.model),
             ("juju_model_uuid", &self.model_uuid),
             ("juju_application", &self.application),
-            ("juju_charm", &self.charm),
         ]
     }
 }
@@ -51,6 +51,8 @@ pub fn unit_data(topology: &Topology, metrics_port: Option<u16>) -> Result<Strin
     let jobs: Vec<Value> = metrics_port
         .map(|port| {
             json!({
+                // As `COSAgentProvider._scrape_jobs` names them: the agent needs a job name.
+                "job_name": format!("{}_0_default", topology.application),
                 "metrics_path": "/metrics",
                 "static_configs": [{"targets": [format!("localhost:{port}")]}],
             })
@@ -121,7 +123,6 @@ mod tests {
             model: "ci".into(),
             model_uuid: "fa4e0000-1234-5678".into(),
             application: "github-runner".into(),
-            charm: "github-runner".into(),
         }
     }
 
@@ -143,6 +144,10 @@ mod tests {
             assert_eq!(rule["labels"]["juju_application"], "github-runner", "{rule}");
             assert_eq!(rule["labels"]["juju_model_uuid"], "fa4e0000-1234-5678");
             assert!(rule["labels"]["severity"].is_string(), "the rule's own labels stay");
+            assert!(
+                rule["labels"].get("juju_charm").is_none(),
+                "no series carries the charm name"
+            );
         }
     }
 
@@ -162,6 +167,7 @@ mod tests {
             data["metrics_scrape_jobs"][0]["static_configs"][0]["targets"][0],
             "localhost:9468"
         );
+        assert_eq!(data["metrics_scrape_jobs"][0]["job_name"], "github-runner_0_default");
         let off: Value = serde_json::from_str(&unit_data(&topology(), None).unwrap()).unwrap();
         assert_eq!(off["metrics_scrape_jobs"], json!([]));
     }

@@ -4,6 +4,7 @@
 //! beside it ([`EventLog::ensure_rotation`]).
 
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -94,6 +95,7 @@ impl EventLog {
         let written = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(0o640)
             .open(&self.path)
             .and_then(|mut file| file.write_all(&text));
         if let Err(e) = written {

@@ -108,7 +108,9 @@ async fn create_steps(env: &RunnerEnv<'_>, name: &str, made: &mut Made) -> Resul
         )
         .await
         .map_err(lxd_err("pushing the bootstrap script"))?;
-    let out = run_bootstrap(env.lxd, name)
+    // Its own waits: the boot (systemd, then cloud-init), each up to the ready timeout.
+    let wait = settings.ready_timeout * 2 + Duration::from_secs(120);
+    let out = run_bootstrap(env.lxd, name, wait)
         .await
         .map_err(lxd_err("running the bootstrap script"))?;
     if !out.success() {
@@ -130,16 +132,20 @@ async fn create_steps(env: &RunnerEnv<'_>, name: &str, made: &mut Made) -> Resul
 
 /// The bootstrap's wrapper: it claims a marker before it starts (mkdir is atomic) and leaves its
 /// exit code and stderr in files, so that a run LXD lost track of can be settled by looking.
-/// `$1` is the setup directory.
+/// `$1` is the setup directory. A second start exits [`ALREADY_STARTED`] and runs nothing.
 /// LXD turns an exit code of 126 or 127 into an error of its own ("Command not found") and
-/// drops the output: such a failure becomes exit 1, so that its stderr is kept.
+/// drops the output: such a failure (and 125, which is the wrapper's) becomes exit 1, so that
+/// its stderr is kept.
 const BOOTSTRAP: &str = r#"d=$1
-mkdir "$d/bootstrap.started" || exit 1
+mkdir "$d/bootstrap.started" 2>/dev/null || exit 125
 sh "$d/bootstrap.sh" 2>"$d/bootstrap.err"; rc=$?
-[ $rc -lt 126 ] || rc=1
+[ $rc -lt 125 ] || rc=1
 echo $rc >"$d/bootstrap.rc.new" && mv "$d/bootstrap.rc.new" "$d/bootstrap.rc"
 cat "$d/bootstrap.err" >&2
 exit $rc"#;
+
+/// The wrapper's exit when a run had started already.
+const ALREADY_STARTED: i32 = 125;
 
 /// What a run LXD lost left behind: its exit code and stderr once it ended (exit 0, stdout the
 /// code); exit 3 while it still runs; exit 4 when it never started.
@@ -148,47 +154,54 @@ if [ -f "$d/bootstrap.rc" ]; then cat "$d/bootstrap.rc"; cat "$d/bootstrap.err" 
 elif [ -d "$d/bootstrap.started" ]; then exit 3
 else exit 4; fi"#;
 
-/// How long a bootstrap LXD lost is waited for; its own waits (boot, Docker) are shorter.
-const LOST_BOOTSTRAP_WAIT: Duration = Duration::from_secs(300);
+/// How often an exec LXD lost is started again (when it never ran).
+const BOOTSTRAP_STARTS: u32 = 4;
 
 /// Runs the bootstrap exactly once. LXD 5.0 now and then reports an exec as failed ("Failed to
 /// retrieve PID") whether or not the command started, most often while the image's init is
 /// still booting: the marker says which, so a run that never started is started again and one
-/// that did is waited for, its outcome read from the files it leaves.
-async fn run_bootstrap(lxd: &LxdClient, name: &str) -> Result<ExecOutput, LxdError> {
+/// that did is waited for (up to `wait`, longer than the bootstrap's own waits), its outcome
+/// read from the files it leaves.
+async fn run_bootstrap(lxd: &LxdClient, name: &str, wait: Duration) -> Result<ExecOutput, LxdError> {
     let none = BTreeMap::new();
     let script = |body| ["sh", "-c", body, "sh", SETUP_DIR];
-    let deadline = tokio::time::Instant::now() + LOST_BOOTSTRAP_WAIT;
-    let mut starts = 0;
-    loop {
-        starts += 1;
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut lost = None;
+    for _ in 0..BOOTSTRAP_STARTS {
         match lxd.exec_once(name, &script(BOOTSTRAP), &none).await {
-            Err(e) if e.is_lost_exec() && starts < 4 => tracing::debug!("runner {name}: bootstrap: {e}"),
+            Err(e) if e.is_lost_exec() => {
+                tracing::debug!("runner {name}: bootstrap: {e}; looking at what it left");
+                lost = Some(e);
+            }
+            // A start LXD lost ran after all, late: it is the one waited for.
+            Ok(out) if out.code == ALREADY_STARTED => {}
             other => return other,
         }
         loop {
             let seen = lxd.exec(name, &script(BOOTSTRAP_OUTCOME), &none).await?;
             match seen.code {
                 0 => {
-                    let code = seen.stdout.trim().parse().unwrap_or(1);
-                    let stderr = seen.stderr;
                     return Ok(ExecOutput {
-                        code,
+                        code: seen.stdout.trim().parse().unwrap_or(1),
                         stdout: String::new(),
-                        stderr,
-                    });
+                        stderr: seen.stderr,
+                    })
                 }
                 3 if tokio::time::Instant::now() < deadline => tokio::time::sleep(Duration::from_secs(1)).await,
                 3 => {
                     return Err(LxdError::Timeout {
                         description: "bootstrap script".to_string(),
-                        seconds: LOST_BOOTSTRAP_WAIT.as_secs(),
+                        seconds: wait.as_secs(),
                     })
                 }
                 _ => break,
             }
         }
     }
+    Err(lost.unwrap_or_else(|| LxdError::OperationFailed {
+        description: "bootstrap script".to_string(),
+        err: "what it left could not be read".to_string(),
+    }))
 }
 
 /// Gets the single-use token: a JIT config, or a registration token where JIT is missing.
@@ -294,7 +307,11 @@ mod tests {
         assert_eq!(first.status.code(), Some(7));
         assert_eq!(String::from_utf8_lossy(&first.stderr).trim(), "no ubuntu user");
         let again = sh(BOOTSTRAP, dir.path());
-        assert_ne!(again.status.code(), Some(0), "a second start is refused");
+        assert_eq!(
+            again.status.code(),
+            Some(super::ALREADY_STARTED),
+            "a second start runs nothing"
+        );
         assert_eq!(std::fs::read_to_string(dir.path().join("runs")).unwrap(), "ran\n");
 
         let outcome = sh(BOOTSTRAP_OUTCOME, dir.path());
