@@ -407,3 +407,43 @@ async fn an_action_with_a_bad_config_fails_and_blocks_with_every_problem() {
     assert!(matches!(done.statuses.last(), Some(Status::Blocked(m)) if m == &failed));
     assert!(!failed.contains(TOKEN));
 }
+
+const EXPORTER: &str = "etc/systemd/system/ghro.metrics-exporter.service";
+
+#[tokio::test]
+async fn the_exporter_follows_metrics_port_restarts_on_upgrade_and_goes_on_stop() {
+    let unit = Unit::configured("http://127.0.0.1:9");
+    unit.hook(Hook::ConfigChanged).await;
+    let service = std::fs::read_to_string(unit.path(EXPORTER)).expect("the exporter's unit");
+    assert!(service.contains("serve-metrics --port 9468 --file"), "{service}");
+
+    let before = unit.systemd.calls().len();
+    unit.hook(Hook::UpgradeCharm).await;
+    assert!(
+        unit.systemd.calls()[before..].contains(&"restart ghro.metrics-exporter.service".to_string()),
+        "a new binary is a new exporter: {:?}",
+        unit.systemd.calls()
+    );
+
+    unit.tools.set_config(json!({
+        "path": "test-org", "token": TOKEN, "test-mode": "insecure", "github-url": "http://127.0.0.1:9",
+        "metrics-port": 0,
+    }));
+    unit.hook(Hook::ConfigChanged).await;
+    assert!(!unit.path(EXPORTER).exists(), "metrics-port=0 turns it off");
+
+    unit.tools.set_config(json!({
+        "path": "test-org", "token": TOKEN, "test-mode": "insecure", "github-url": "http://127.0.0.1:9",
+        "metrics-port": 9470,
+    }));
+    unit.hook(Hook::ConfigChanged).await;
+    assert!(std::fs::read_to_string(unit.path(EXPORTER))
+        .expect("back")
+        .contains("--port 9470"));
+    unit.hook(Hook::Stop).await;
+    assert!(!unit.path(EXPORTER).exists());
+    assert!(unit
+        .systemd
+        .calls()
+        .contains(&"stop ghro.metrics-exporter.service".to_string()));
+}
