@@ -99,7 +99,8 @@ pub struct Reconciled {
     pub healthy: usize,
     /// The runners as the reconcile found them, before it acted.
     pub seen: plan::Counts,
-    /// Every runner name it saw, and those GitHub said were busy.
+    /// Every runner name of the unit it saw (an earlier path's or token's too), and those
+    /// GitHub said were busy.
     pub names: std::collections::BTreeSet<String>,
     pub busy: std::collections::BTreeSet<String>,
 }
@@ -191,11 +192,20 @@ impl RunnerManager {
 
     /// The unit's runners this manager sees, from both sides.
     async fn observe(&self) -> Result<Vec<plan::Observed>, ManagerError> {
-        let snapshot = observe::observe(&self.deps.lxd, &self.github, &self.deps.unit).await?;
-        Ok(snapshot
+        Ok(self.only_mine(self.observe_all().await?))
+    }
+
+    /// Every runner of the unit, those of an earlier path or token included.
+    async fn observe_all(&self) -> Result<Vec<plan::Observed>, ManagerError> {
+        observe::observe(&self.deps.lxd, &self.github, &self.deps.unit).await
+    }
+
+    /// The runners of `snapshot` this manager works on ([`Runners`]).
+    fn only_mine(&self, snapshot: Vec<plan::Observed>) -> Vec<plan::Observed> {
+        snapshot
             .into_iter()
             .filter(|r| self.runners.includes(&r.name))
-            .collect())
+            .collect()
     }
 
     /// The GitHub calls made so far.
@@ -214,7 +224,11 @@ impl RunnerManager {
     /// Runs the plan+act loop once: brings the unit to `quantity` healthy runners.
     pub async fn reconcile(&self, quantity: usize) -> Result<Reconciled, ManagerError> {
         let lxd = &self.deps.lxd;
-        let snapshot = self.observe().await?;
+        let all = self.observe_all().await?;
+        // Jobs are seen done on every runner of the unit, whichever token made it.
+        let names = all.iter().map(|r| r.name.clone()).collect();
+        let busy = all.iter().filter(|r| r.busy()).map(|r| r.name.clone()).collect();
+        let snapshot = self.only_mine(all);
         let plan = plan::reconcile(&snapshot, quantity);
         tracing::info!(
             "reconcile: target {quantity}, healthy {}, seen {}; removing {}, creating {}",
@@ -237,8 +251,8 @@ impl RunnerManager {
         }
         Ok(Reconciled {
             seen: plan::Counts::of(&snapshot),
-            names: snapshot.iter().map(|r| r.name.clone()).collect(),
-            busy: snapshot.iter().filter(|r| r.busy()).map(|r| r.name.clone()).collect(),
+            names,
+            busy,
             delta: plan.delta,
             healthy: plan.healthy_after(&report.removed, report.created.len()),
             report,

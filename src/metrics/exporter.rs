@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use minijinja::{context, Environment};
 
 use super::exposition::{self, Process, CONTENT_TYPE};
@@ -21,6 +21,8 @@ use crate::host::Host;
 const TEMPLATE: &str = include_str!("../../templates/metrics-exporter.service.j2");
 /// The exporter's systemd service.
 pub const SERVICE: &str = "ghro.metrics-exporter.service";
+/// How long a scraper may take to send its request's headers.
+const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// The `dispatch` argument that runs the exporter instead of a hook.
 pub const COMMAND: &str = "serve-metrics";
 
@@ -104,7 +106,11 @@ pub async fn serve(listener: tokio::net::TcpListener, file: MetricsFile) -> std:
                 let response = respond(&request, &file, started);
                 async move { Ok::<_, Infallible>(response) }
             });
-            let connection = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+            // A client that never finishes its headers does not hold a connection for ever.
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service);
             if let Err(e) = connection.await {
                 tracing::debug!("metrics connection: {e}");
             }

@@ -217,4 +217,37 @@ mod tests {
         assert_eq!(record.binary_update_failures, 1);
         assert_eq!(record.last_success, None);
     }
+
+    #[test]
+    fn a_runner_seen_busy_then_gone_did_its_job_and_one_still_there_did_not() {
+        use crate::manager::Reconciled;
+        let reconcile = |names: &[&str], busy: &[&str]| Converged {
+            reconciled: Some(Reconciled {
+                names: names.iter().map(|n| n.to_string()).collect(),
+                busy: busy.iter().map(|n| n.to_string()).collect(),
+                ..Reconciled::default()
+            }),
+            ..Converged::default()
+        };
+        let outcome = |done: &Converged| -> Vec<String> {
+            let mut record = Record {
+                busy: ["r1", "r2"].map(String::from).into(),
+                ..Record::default()
+            };
+            let outcome = Outcome {
+                result: Ok(done),
+                seconds: 1.0,
+                target: 2,
+                binary_version: None,
+                binary_update_failed: false,
+                now: 1.0,
+            };
+            record.jobs_done(&outcome)
+        };
+        assert_eq!(outcome(&reconcile(&["r2", "r3"], &["r2"])), ["r1"]);
+        assert!(
+            outcome(&reconcile(&["r1", "r2"], &[])).is_empty(),
+            "idle again is not gone"
+        );
+    }
 }
