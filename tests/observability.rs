@@ -218,6 +218,13 @@ async fn a_rotated_secret_token_replaces_idle_runners_and_is_the_one_used() {
     assert!(after.is_disjoint(&made_with_first), "{made_with_first:?} → {after:?}");
     let (status, message) = blocking(|| s.juju.unit_status());
     assert_eq!((status.as_str(), message.as_str()), ("active", "2/2 runners"));
+    let metrics = s.juju.root().join("var/lib/github-runner/github-runner-0/metrics.json");
+    let metrics: Value = serde_json::from_slice(&std::fs::read(metrics).expect("metrics")).expect("JSON");
+    let retired = metrics["removals"]["success"]["flush"].as_u64().unwrap_or(0);
+    assert!(
+        retired >= 4,
+        "both tokens' idle runners counted as they went: {metrics}"
+    );
     let log = blocking(|| s.juju.debug_log());
     assert!(log.contains("secret-changed"), "{log}");
     assert!(!log.contains("ghp_fromsecret"), "the token never reaches the log");

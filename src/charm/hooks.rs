@@ -203,10 +203,15 @@ fn ensure_timer(ctx: &Ctx<'_>, config: &CharmConfig) -> Result<bool, ToolError> 
 /// Removes this unit's runners made with `made`, as `which` says; how many went.
 async fn flush(ctx: &Ctx<'_>, made: &CharmConfig, state: &State, which: Flush) -> Result<usize, String> {
     let manager = ctx.manager(made, state).map_err(|e| e.to_string())?;
-    let done = manager
-        .converge(Converge::flush_only(which), &|_| {})
-        .await
-        .map_err(|e| e.to_string())?;
+    let done = observe::converge(
+        ctx,
+        &manager,
+        Converge::flush_only(which),
+        made.virtual_machines,
+        &|_| {},
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let report = done.flushed.unwrap_or_default();
     if let Some(first) = report.failures.first() {
         tracing::warn!("{} runners could not be removed, first: {first}", report.failures.len());

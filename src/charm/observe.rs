@@ -1,4 +1,4 @@
-//! Every converge, hook or action, goes through [`converge`]: it times the run, then leaves
+//! Every converge, hook or action, reconcile or flush alone, goes through [`converge`]: it times the run, then leaves
 //! what happened where operators look: the metrics file the exporter serves, the event log,
 //! and the runner version in `juju status` (`application-version-set`).
 
@@ -20,11 +20,13 @@ pub async fn converge(
     progress: &dyn Fn(Stage),
 ) -> Result<Converged, ManagerError> {
     let started = Instant::now();
+    let reconciles = steps.target.is_some();
     let done = manager.converge(steps, progress).await;
     let seconds = started.elapsed().as_secs_f64();
     let version = manager.cached_tarball().map(|t| t.version().to_string());
     let outcome = Outcome {
         result: done.as_ref().map_err(|_| ()),
+        reconciles,
         seconds,
         target,
         binary_version: version.clone(),
@@ -56,7 +58,9 @@ fn events(outcome: &Outcome<'_>, jobs_done: &[String]) -> Vec<Event> {
     let done = match outcome.result {
         Ok(done) => done,
         Err(()) => {
-            events.push(reconciliation(outcome, "failure", 0, &Report::default()));
+            if outcome.reconciles {
+                events.push(reconciliation(outcome, "failure", 0, &Report::default()));
+            }
             return events;
         }
     };

@@ -62,11 +62,13 @@ pub(super) async fn retire(ctx: &Ctx<'_>, config: &CharmConfig, state: &mut Stat
         let made = with_path_and_token(config, Some(&generation.path), Some(&generation.token));
         let names: BTreeSet<String> = generation.runners.iter().cloned().collect();
         let flushed = match ctx.manager(&made, state) {
-            Ok(manager) => manager
-                .on(Runners::Only(names))
-                .converge(Converge::flush_only(which), &|_| {})
-                .await
-                .map_err(|e| e.to_string()),
+            Ok(manager) => {
+                let manager = manager.on(Runners::Only(names));
+                let steps = Converge::flush_only(which);
+                super::observe::converge(ctx, &manager, steps, config.virtual_machines, &|_| {})
+                    .await
+                    .map_err(|e| e.to_string())
+            }
             Err(e) => Err(e.to_string()),
         };
         match flushed.map(|done| done.flushed.map_or(0, |r| r.removed.len())) {

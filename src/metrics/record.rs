@@ -82,6 +82,8 @@ pub struct Record {
 /// How one converge went, as the metrics see it.
 pub struct Outcome<'a> {
     pub result: Result<&'a Converged, ()>,
+    /// Whether a reconcile was asked for (a flush alone is no reconcile, failed or not).
+    pub reconciles: bool,
     pub seconds: f64,
     pub target: u32,
     pub binary_version: Option<String>,
@@ -102,7 +104,8 @@ impl Record {
         }
         let done = match outcome.result {
             Ok(done) => done,
-            Err(()) => return self.reconciled("failure", outcome.seconds),
+            Err(()) if outcome.reconciles => return self.reconciled("failure", outcome.seconds),
+            Err(()) => return,
         };
         for report in [&done.flushed, &done.replaced].into_iter().flatten() {
             self.acted(report);
@@ -206,6 +209,7 @@ mod tests {
         };
         record.converged(&Outcome {
             result: Err(()),
+            reconciles: true,
             seconds: 2.0,
             target: 5,
             binary_version: None,
@@ -236,6 +240,7 @@ mod tests {
             };
             let outcome = Outcome {
                 result: Ok(done),
+                reconciles: true,
                 seconds: 1.0,
                 target: 2,
                 binary_version: None,
