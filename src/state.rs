@@ -73,6 +73,11 @@ pub enum StateError {
     Write { path: PathBuf, source: std::io::Error },
 }
 
+/// The directory of `unit`'s files (its state, its metrics): `/var/lib/github-runner/<unit>`.
+pub fn unit_dir(host: &Host, unit: &str) -> PathBuf {
+    host.path("/var/lib/github-runner").join(unit.replace('/', "-"))
+}
+
 /// The state file of one unit.
 #[derive(Debug, Clone)]
 pub struct StateFile {
@@ -82,9 +87,8 @@ pub struct StateFile {
 impl StateFile {
     /// The file of `unit` (e.g. `github-runner/0`).
     pub fn new(host: &Host, unit: &str) -> Self {
-        let dir = host.path("/var/lib/github-runner").join(unit.replace('/', "-"));
         StateFile {
-            path: dir.join("state.json"),
+            path: unit_dir(host, unit).join("state.json"),
         }
     }
 

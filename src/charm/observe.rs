@@ -1,6 +1,7 @@
-//! Every converge, hook or action, reconcile or flush alone, goes through [`converge`]: it times the run, then leaves
-//! what happened where operators look: the metrics file the exporter serves, the event log,
-//! and the runner version in `juju status` (`application-version-set`).
+//! Every converge, hook or action, reconcile or flush alone, goes through [`converge`]: it
+//! times the run, then leaves what happened where operators look: the metrics file the
+//! exporter serves, the event log, and (after a reconcile) the runner version in
+//! `juju status` (`application-version-set`).
 
 use std::time::Instant;
 
@@ -44,7 +45,8 @@ pub async fn converge(
         jobs_done = record.jobs_done(&outcome);
     });
     EventLog::new(&ctx.deps.host).append(unit, outcome.now, &events(&outcome, &jobs_done));
-    if let Some(version) = version {
+    // Once a hook: its reconcile, not each flush of a previous path or token before it.
+    if let (true, Some(version)) = (reconciles, version) {
         if let Err(e) = ctx.tools.application_version_set(&version) {
             tracing::warn!("application-version-set: {e}");
         }
@@ -64,11 +66,7 @@ fn events(outcome: &Outcome<'_>, jobs_done: &[String]) -> Vec<Event> {
             return events;
         }
     };
-    let reports = [&done.flushed, &done.replaced]
-        .into_iter()
-        .flatten()
-        .chain(done.reconciled.as_ref().map(|r| &r.report));
-    for report in reports {
+    for report in done.reports() {
         for created in &report.created {
             events.push(Event::RunnerCreated {
                 runner: created.name.clone(),

@@ -99,6 +99,17 @@ pub struct Converged {
     pub binary_check_failed: bool,
 }
 
+impl Converged {
+    /// What each stage did to runners: the flush, the replacement for a new binary, the
+    /// reconcile, in that order.
+    pub fn reports(&self) -> impl Iterator<Item = &Report> {
+        [&self.flushed, &self.replaced]
+            .into_iter()
+            .flatten()
+            .chain(self.reconciled.as_ref().map(|r| &r.report))
+    }
+}
+
 impl RunnerManager {
     /// Carries `steps` out, telling `progress` of each stage.
     ///

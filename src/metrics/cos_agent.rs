@@ -195,7 +195,7 @@ mod tests {
             .entry("success".into())
             .or_default()
             .observe(&RECONCILE_BUCKETS, 1.0);
-        let text = render(&record, Process::default());
+        let text = render(record, Process::default());
         let served: std::collections::BTreeSet<String> = text
             .lines()
             .filter(|l| !l.starts_with('#'))

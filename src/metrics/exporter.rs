@@ -121,7 +121,7 @@ pub async fn serve(listener: tokio::net::TcpListener, file: MetricsFile) -> std:
 fn respond<B>(request: &Request<B>, file: &MetricsFile, started: f64) -> Response<Full<Bytes>> {
     let (status, content_type, body) = match (request.method().as_str(), request.uri().path()) {
         ("GET", "/metrics") => {
-            let text = exposition::render(&file.load(), Process::current(started));
+            let text = exposition::render(file.load(), Process::current(started));
             (StatusCode::OK, CONTENT_TYPE, text)
         }
         ("GET", _) => (

@@ -3,7 +3,7 @@
 //! `# EOF`). Pure but for `/proc/self`; one call per scrape.
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, MetricEncoder, NoLabelSet};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeCounterValue, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
@@ -45,12 +45,9 @@ impl Process {
 }
 
 /// The text a scrape gets.
-pub fn render(record: &Record, process: Process) -> String {
+pub fn render(record: Record, process: Process) -> String {
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(Snapshot {
-        record: record.clone(),
-        process,
-    }));
+    registry.register_collector(Box::new(Snapshot { record, process }));
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &registry).expect("writing to a String cannot fail");
     text
@@ -126,8 +123,7 @@ impl Collector for Snapshot {
         for (result, reasons) in &r.removals {
             for (reason, n) in reasons {
                 let labels = [("result", result.as_str()), ("reason", reason.as_str())];
-                m.encode_family(&labels)?
-                    .encode_counter::<NoLabelSet, _, f64>(n, None)?;
+                count(m.encode_family(&labels)?, n)?;
             }
         }
         let f = family("github_runner_time_to_online", "From the start of a runner's creation to its runner process started and registered (GitHub shows it online moments later).", Some(Unit::Seconds), MetricType::Histogram);
@@ -143,8 +139,7 @@ impl Collector for Snapshot {
         for (status, n) in &r.github_requests {
             let (status, free) = (status.to_string(), (*status == 304).to_string());
             let labels = [("status", status.as_str()), ("free", free.as_str())];
-            m.encode_family(&labels)?
-                .encode_counter::<NoLabelSet, _, f64>(n, None)?;
+            count(m.encode_family(&labels)?, n)?;
         }
         if let Some(remaining) = r.rate_limit_remaining {
             let f = family(
@@ -179,8 +174,7 @@ impl Collector for Snapshot {
             None,
             counter,
         );
-        f.open(&mut e)?
-            .encode_counter::<NoLabelSet, _, f64>(&r.binary_update_failures, None)?;
+        count(f.open(&mut e)?, &r.binary_update_failures)?;
         if let Some(at) = r.last_success {
             let f = family(
                 "github_runner_last_successful_reconcile_timestamp",
@@ -205,8 +199,7 @@ impl Collector for Snapshot {
             Some(Unit::Seconds),
             counter,
         );
-        f.open(&mut e)?
-            .encode_counter::<NoLabelSet, _, f64>(&p.cpu_seconds, None)?;
+        count(f.open(&mut e)?, &p.cpu_seconds)?;
         let f = family(
             "process_start_time",
             "When the exporter started (Unix time).",
@@ -223,10 +216,14 @@ impl Collector for Snapshot {
 fn by_result(mut m: MetricEncoder, counts: &std::collections::BTreeMap<String, u64>) -> Result<(), std::fmt::Error> {
     for result in ["success", "failure"] {
         let n = counts.get(result).copied().unwrap_or(0);
-        m.encode_family(&[("result", result)])?
-            .encode_counter::<NoLabelSet, _, f64>(&n, None)?;
+        count(m.encode_family(&[("result", result)])?, &n)?;
     }
     Ok(())
+}
+
+/// One counter sample, without exemplar.
+fn count(mut m: MetricEncoder, n: &impl EncodeCounterValue) -> Result<(), std::fmt::Error> {
+    m.encode_counter::<NoLabelSet, _, f64>(n, None)
 }
 
 fn histogram(mut m: MetricEncoder, h: &Histogram, bounds: &[f64]) -> Result<(), std::fmt::Error> {
@@ -248,7 +245,7 @@ mod tests {
         record.github_requests.insert(304, 5);
         record.binary_version = Some("2.330.0".into());
         record.time_to_online.observe(&ONLINE_BUCKETS, 7.0);
-        let text = render(&record, Process::default());
+        let text = render(record, Process::default());
         for line in [
             "github_runner_runners{state=\"healthy\"} 3",
             "github_runner_runners{state=\"busy\"} 0",

@@ -27,11 +27,10 @@ pub struct MetricsFile {
 }
 
 impl MetricsFile {
-    /// The file of `unit` (e.g. `github-runner/0`), beside its state.
+    /// The file of `unit` (e.g. `github-runner/0`), beside its state ([`crate::state::unit_dir`]).
     pub fn new(host: &Host, unit: &str) -> Self {
-        let dir = host.path("/var/lib/github-runner").join(unit.replace('/', "-"));
         MetricsFile {
-            path: dir.join("metrics.json"),
+            path: crate::state::unit_dir(host, unit).join("metrics.json"),
         }
     }
 

@@ -107,11 +107,10 @@ impl Record {
             Err(()) if outcome.reconciles => return self.reconciled("failure", outcome.seconds),
             Err(()) => return,
         };
-        for report in [&done.flushed, &done.replaced].into_iter().flatten() {
+        for report in done.reports() {
             self.acted(report);
         }
         if let Some(reconciled) = &done.reconciled {
-            self.acted(&reconciled.report);
             let seen = reconciled.seen;
             self.runners = [
                 ("healthy", reconciled.healthy),
