@@ -158,7 +158,7 @@ mod tests {
     #[test]
     fn output_that_is_not_json_is_never_quoted_it_may_hold_the_token() {
         let output = r#"{"token": "ghp_SECRETtoken", "path": "#;
-        let source = serde_json::from_str::<serde_json::Value>(output).expect_err("truncated");
+        let source = serde_json::from_str::<super::RawConfig>(output).expect_err("truncated");
         let e = ToolError::BadOutput {
             tool: "config-get",
             bytes: output.len(),

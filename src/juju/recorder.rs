@@ -6,8 +6,6 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use serde_json::Value as Json;
-
 use super::{HookTools, RawConfig, Results, Status, ToolError};
 use crate::secret::Secret;
 
@@ -70,16 +68,16 @@ pub struct Recorder {
 
 impl Recorder {
     /// Tools whose `config-get` prints `config` (a JSON object).
-    pub fn with_config(config: Json) -> Self {
+    pub fn with_config(config: impl serde::Serialize) -> Self {
         let recorder = Recorder::default();
         recorder.set_config(config);
         recorder
     }
 
-    pub fn set_config(&self, config: Json) {
-        let Json::Object(map) = config else {
-            panic!("config-get prints a JSON object");
-        };
+    pub fn set_config(&self, config: impl serde::Serialize) {
+        let map: RawConfig = serde_json::to_value(config)
+            .and_then(serde_json::from_value)
+            .expect("config-get prints a JSON object");
         *self.config.lock().expect("config lock") = map;
     }
 

@@ -5,8 +5,6 @@
 //! never logged: an error never quotes what `secret-get` printed (a JSON syntax error says
 //! where, not what; a value of the wrong type only says that it is).
 
-use serde_json::Value;
-
 use super::ToolError;
 use crate::secret::Secret;
 
@@ -30,10 +28,13 @@ fn value_of(output: &str) -> Result<Secret, ToolError> {
         bytes: output.len(),
         source,
     };
-    match serde_json::from_str::<Value>(output).map_err(bad)? {
-        Value::String(value) => Ok(Secret::new(value)),
-        _ => Err(bad(serde::de::Error::custom("expected a JSON string"))),
-    }
+    // A syntax error says where; a type error would quote the value, so it is replaced.
+    serde_json::from_str::<String>(output)
+        .map(Secret::new)
+        .map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => bad(serde::de::Error::custom("expected a JSON string")),
+            _ => bad(e),
+        })
 }
 
 #[cfg(test)]

@@ -133,14 +133,22 @@ mod tests {
         log.append("github-runner/0", 1.5, &[created]);
         log.append("github-runner/0", 2.0, &[removed]);
         let text = std::fs::read_to_string(log.path()).unwrap();
-        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        #[derive(serde::Deserialize)]
+        struct Line {
+            event: String,
+            unit: String,
+            timestamp: f64,
+            seconds: Option<f64>,
+            reason: Option<String>,
+        }
+        let lines: Vec<Line> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(lines.len(), 2);
-        assert_eq!(lines[0]["event"], "runner_created");
-        assert_eq!(lines[0]["seconds"], 4.5);
-        assert_eq!(lines[0]["unit"], "github-runner/0");
-        assert_eq!(lines[1]["event"], "runner_removed");
-        assert_eq!(lines[1]["reason"], "scale_down");
-        assert_eq!(lines[1]["timestamp"], 2.0);
+        assert_eq!(lines[0].event, "runner_created");
+        assert_eq!(lines[0].seconds, Some(4.5));
+        assert_eq!(lines[0].unit, "github-runner/0");
+        assert_eq!(lines[1].event, "runner_removed");
+        assert_eq!(lines[1].reason.as_deref(), Some("scale_down"));
+        assert_eq!(lines[1].timestamp, 2.0);
     }
 
     #[test]

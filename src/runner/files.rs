@@ -170,6 +170,8 @@ pub fn render(inputs: &FileInputs<'_>) -> Result<RunnerFiles, BadValue> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     /// Values a careless renderer turns into commands or broken files.
@@ -222,12 +224,13 @@ mod tests {
     #[test]
     fn docker_json_files_are_json_with_the_values_intact() {
         let files = render(&awkward()).expect("renders");
-        let client: serde_json::Value =
-            serde_json::from_str(&files.docker_client_config.expect("proxies")).expect("JSON");
+        type Proxies = BTreeMap<String, BTreeMap<String, BTreeMap<String, String>>>;
+        let client: Proxies = serde_json::from_str(&files.docker_client_config.expect("proxies")).expect("JSON");
         assert_eq!(client["proxies"]["default"]["httpProxy"], AWKWARD_HTTP);
         assert_eq!(client["proxies"]["default"]["noProxy"], AWKWARD_NO_PROXY);
-        let daemon: serde_json::Value = serde_json::from_str(&files.docker_daemon_json.expect("mirror")).expect("JSON");
-        assert_eq!(daemon["registry-mirrors"][0], "https://mirror.internal:5000");
+        let daemon: BTreeMap<String, Vec<String>> =
+            serde_json::from_str(&files.docker_daemon_json.expect("mirror")).expect("JSON");
+        assert_eq!(daemon["registry-mirrors"], ["https://mirror.internal:5000"]);
     }
 
     #[test]
