@@ -7,8 +7,11 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 
+use common::lxd_gate::LxdGate;
 use common::stack::{blocking, Stack};
+use github_runner::lxd::NetworkAcl;
 use github_runner::manager::setup;
+use hyper::Method;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn install_on_ubuntu_without_lxd_installs_the_snap_then_brings_runners_up() {
@@ -59,8 +62,12 @@ async fn install_on_ubuntu_without_lxd_installs_the_snap_then_brings_runners_up(
 }
 
 /// Deploys with `extra` options and returns the unit's status once install is done.
-async fn blocked_by(lxd: &github_runner::lxd::LxdClient, extra: &[&str]) -> (Stack, String) {
-    let s = Stack::deploy_with(lxd.clone(), 1, extra, |_| {}).await;
+async fn blocked_by(
+    lxd: &github_runner::lxd::LxdClient,
+    extra: &[&str],
+    customize: impl FnOnce(&mut common::Juju),
+) -> (Stack, String) {
+    let s = Stack::deploy_with(lxd.clone(), 1, extra, customize).await;
     let (status, message) = blocking(|| s.juju.unit_status());
     assert_eq!(status, "blocked", "{message}");
     assert!(
@@ -76,7 +83,7 @@ async fn bad_network_settings_block_naming_the_cause_and_change_nothing() {
     let _one = common::exclusive(&lxd).await;
     common::reset(&lxd).await;
 
-    let (s, message) = blocked_by(&lxd, &["denylist=10.152.0.0/24"]).await;
+    let (s, message) = blocked_by(&lxd, &["denylist=10.152.0.0/24"], |_| {}).await;
     assert!(
         message.contains("`denylist` entry 10.152.0.0/24 covers GitHub"),
         "{message}"
@@ -87,7 +94,7 @@ async fn bad_network_settings_block_naming_the_cause_and_change_nothing() {
     );
     s.remove();
 
-    let (s, message) = blocked_by(&lxd, &["runner-subnet=10.152.0.0/24"]).await;
+    let (s, message) = blocked_by(&lxd, &["runner-subnet=10.152.0.0/24"], |_| {}).await;
     assert!(
         message.contains("config `runner-subnet` 10.152.0.0/24 cannot be used: the host already routes 10.152.0.0/24"),
         "{message}"
@@ -106,10 +113,14 @@ async fn bad_network_settings_block_naming_the_cause_and_change_nothing() {
         .await
         .expect("a foreign bridge");
     let before = common::lxd_raw(&lxd, &format!("/1.0/networks/{}", setup::NETWORK)).await;
-    let (s, message) = blocked_by(&lxd, &[]).await;
+    let (s, message) = blocked_by(&lxd, &[], |_| {}).await;
     assert!(
         message.contains("LXD network `github-runners` exists and was not made by this charm"),
         "{message}"
+    );
+    assert!(
+        lxd.network_acl(setup::ACL).await.expect("asked").is_none(),
+        "the bridge's name was checked before its firewall was made"
     );
     s.remove();
     assert_eq!(
@@ -117,4 +128,50 @@ async fn bad_network_settings_block_naming_the_cause_and_change_nothing() {
         before
     );
     common::reset(&lxd).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_firewall_lxd_refuses_or_a_foreign_acl_blocks_and_nothing_is_made() {
+    let Some(lxd) = common::lxd().await else { return };
+    let _one = common::exclusive(&lxd).await;
+    common::reset(&lxd).await;
+
+    // LXD's own words for a rule it will not program, from its ACL validation.
+    let gate = LxdGate::start(lxd.socket(), |method, path| {
+        (method == Method::POST && path == "/1.0/network-acls")
+            .then_some("Invalid egress rule 0: Invalid destination: firewall driver does not support it")
+    });
+    let lxd_dir = gate.lxd_dir();
+    let (s, message) = blocked_by(&lxd, &[], move |juju| juju.lxd_dir = Some(lxd_dir)).await;
+    assert!(
+        message.starts_with(
+            "LXD refused the runners' firewall (network ACL `github-runners`): Invalid egress rule 0: Invalid destination"
+        ) && message.ends_with("no runner is created without it"),
+        "{message}"
+    );
+    assert!(
+        lxd.network(setup::NETWORK).await.expect("asked").is_none(),
+        "no bridge without its firewall"
+    );
+    assert!(lxd.profile(setup::RUNNER_PROFILE).await.expect("asked").is_none());
+    s.remove();
+    drop(gate);
+
+    lxd.create_network_acl(&NetworkAcl {
+        name: setup::ACL.into(),
+        description: "someone else's".into(),
+        ..NetworkAcl::default()
+    })
+    .await
+    .expect("a foreign ACL");
+    let (s, message) = blocked_by(&lxd, &[], |_| {}).await;
+    assert!(
+        message.contains("LXD network ACL `github-runners` exists and was not made by this charm"),
+        "{message}"
+    );
+    assert!(lxd.network(setup::NETWORK).await.expect("asked").is_none());
+    let acl = lxd.network_acl(setup::ACL).await.expect("asked").expect("still there");
+    assert_eq!(acl.description, "someone else's", "the foreign ACL is left as it was");
+    s.remove();
+    lxd.delete_network_acl(setup::ACL).await.expect("deleted");
 }

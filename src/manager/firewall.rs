@@ -4,8 +4,8 @@
 //!
 //! Egress from runners is rejected (refused at once, so a job fails fast) to:
 //! - every IPv4 address of the host itself, the bridge's gateway included (LXD accepts DNS
-//!   and DHCP on the bridge before its ACL chains, so those keep working); when the model
-//!   proxy listens on a host address, only its TCP port stays open there;
+//!   and DHCP on the bridge before its ACL chains, so those keep working); when a model
+//!   proxy (HTTP or HTTPS) listens on a host address, only its TCP port stays open there;
 //! - 169.254.0.0/16 (link-local: cloud metadata services);
 //! - all IPv6 (the bridge has none; a rule anyway, should LXD hand some out);
 //! - each `denylist` network.
@@ -33,8 +33,9 @@ pub struct Inputs {
     /// Every IPv4 address of the host, the bridge's gateway included.
     pub host_addresses: Vec<Ipv4Addr>,
     pub denylist: Vec<Ipv4Net>,
-    /// The model proxy, when it listens on one of the host's addresses.
-    pub proxy_on_host: Option<(Ipv4Addr, u16)>,
+    /// Every address and port of the model's HTTP and HTTPS proxies (those on the host stay
+    /// open on their port alone).
+    pub proxies: Vec<(Ipv4Addr, u16)>,
 }
 
 fn reject(destination: String, protocol: &str, ports: String, description: &str) -> AclRule {
@@ -67,24 +68,21 @@ pub fn acl(inputs: &Inputs) -> NetworkAcl {
     host.sort();
     host.dedup();
     let mut egress = Vec::new();
-    let proxy = inputs.proxy_on_host.filter(|(addr, _)| host.contains(addr));
-    let closed: Vec<&Ipv4Addr> = host.iter().filter(|a| proxy.is_none_or(|(p, _)| p != **a)).collect();
+    let mut proxy_ports: BTreeMap<Ipv4Addr, Vec<u16>> = BTreeMap::new();
+    for (addr, port) in inputs.proxies.iter().filter(|(addr, _)| host.contains(addr)) {
+        proxy_ports.entry(*addr).or_default().push(*port);
+    }
+    let closed: Vec<&Ipv4Addr> = host.iter().filter(|a| !proxy_ports.contains_key(a)).collect();
     if !closed.is_empty() {
         egress.push(reject(cidrs(closed, "/32"), "", String::new(), "the unit's own host"));
     }
-    if let Some((addr, port)) = proxy {
-        let mut open = Vec::new();
-        if port > 1 {
-            open.push(format!("1-{}", port - 1));
-        }
-        if port < u16::MAX {
-            open.push(format!("{}-65535", port + 1));
-        }
-        if !open.is_empty() {
+    for (addr, ports) in proxy_ports {
+        let others = ports_but(ports);
+        if !others.is_empty() {
             egress.push(reject(
                 format!("{addr}/32"),
                 "tcp",
-                open.join(","),
+                others,
                 "the host, but the model proxy",
             ));
         }
@@ -119,6 +117,23 @@ pub fn acl(inputs: &Inputs) -> NetworkAcl {
         ingress: Vec::new(),
         config: BTreeMap::from([(OWNER_KEY.to_string(), "true".to_string())]),
     }
+}
+
+/// Every TCP port but `ports`, as LXD's `destination_port` list (`1-3127,3129-65535`).
+fn ports_but(mut ports: Vec<u16>) -> String {
+    ports.sort_unstable();
+    ports.dedup();
+    let mut ranges = Vec::new();
+    let mut from = 1u32;
+    for port in ports.into_iter().map(u32::from).chain([65536]) {
+        match port.checked_sub(1) {
+            Some(to) if to == from => ranges.push(from.to_string()),
+            Some(to) if to > from => ranges.push(format!("{from}-{to}")),
+            _ => {}
+        }
+        from = from.max(port + 1);
+    }
+    ranges.join(",")
 }
 
 /// The config the runners' bridge must have (keys LXD adds itself are left alone).
@@ -171,7 +186,7 @@ pub fn unreachable(what: &str, addresses: &[Ipv4Addr], inputs: &Inputs) -> Optio
             ));
         }
         let on_host = inputs.host_addresses.contains(addr) && !addr.is_loopback();
-        let is_proxy = inputs.proxy_on_host.is_some_and(|(p, _)| p == *addr);
+        let is_proxy = inputs.proxies.iter().any(|(p, _)| p == addr);
         if on_host && !is_proxy {
             return Some(format!(
                 "{what} is at {addr}, an address of this host, which runners may never reach: serve it elsewhere"
@@ -198,7 +213,7 @@ mod tests {
                 Ipv4Addr::new(192, 0, 2, 2),
             ],
             denylist: vec![net("10.152.0.0/24"), net("172.16.0.9")],
-            proxy_on_host: None,
+            proxies: Vec::new(),
         }
     }
 
@@ -227,7 +242,10 @@ mod tests {
     #[test]
     fn a_model_proxy_on_the_host_keeps_only_its_port_open_there() {
         let acl = acl(&Inputs {
-            proxy_on_host: Some((Ipv4Addr::new(192, 0, 2, 2), 3128)),
+            proxies: vec![
+                (Ipv4Addr::new(192, 0, 2, 2), 3128),
+                (Ipv4Addr::new(198, 51, 100, 7), 8080),
+            ],
             ..inputs()
         });
         let on_proxy: Vec<(&str, &str)> = acl
@@ -238,6 +256,28 @@ mod tests {
             .collect();
         assert_eq!(on_proxy, [("tcp", "1-3127,3129-65535"), ("udp", ""), ("icmp4", "")]);
         assert_eq!(acl.egress[0].destination, "10.73.0.1/32");
+        assert!(
+            acl.egress.iter().all(|r| !r.destination.contains("198.51.100.7")),
+            "a proxy elsewhere is no host address"
+        );
+    }
+
+    #[test]
+    fn an_http_and_an_https_proxy_on_one_host_address_keep_both_ports_open() {
+        let acl = acl(&Inputs {
+            proxies: vec![(Ipv4Addr::new(192, 0, 2, 2), 3129), (Ipv4Addr::new(192, 0, 2, 2), 3128)],
+            ..inputs()
+        });
+        let tcp = acl.egress.iter().find(|r| r.protocol == "tcp").expect("a TCP rule");
+        assert_eq!(tcp.destination_port, "1-3127,3130-65535");
+    }
+
+    #[test]
+    fn the_ports_left_closed_around_proxy_ports_cover_every_other_port() {
+        assert_eq!(ports_but(vec![1]), "2-65535");
+        assert_eq!(ports_but(vec![65535, 1]), "2-65534");
+        assert_eq!(ports_but(vec![80, 82]), "1-79,81,83-65535");
+        assert_eq!(ports_but(vec![443, 443]), "1-442,444-65535");
     }
 
     #[test]

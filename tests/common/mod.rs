@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+pub mod lxd_gate;
 pub mod stack;
 
 use std::path::{Path, PathBuf};

@@ -12,7 +12,7 @@ use std::time::Duration;
 use super::{SetupError, RUNNER_PROFILE};
 use crate::config::CharmConfig;
 use crate::host::net;
-use crate::lxd::{LxdClient, LxdError, Profile, Server};
+use crate::lxd::{LxdClient, LxdError, Network, Profile, Server};
 use crate::manager::firewall::{self, Inputs, ACL, NETWORK};
 
 /// How long a name lookup of GitHub or the proxy may take before the check is skipped.
@@ -31,24 +31,37 @@ pub async fn ensure(lxd: &LxdClient, server: &Server, config: &CharmConfig) -> R
     }
     let mut host_addresses: Vec<Ipv4Addr> = addresses.iter().map(|a| a.address).collect();
     host_addresses.push(config.runner_subnet.first_host());
-    let proxy = proxy_address(config).await;
+    let proxies = proxy_addresses(config).await;
     let inputs = Inputs {
         host_addresses,
         denylist: config.denylist.clone(),
-        proxy_on_host: proxy.as_ref().map(|(addrs, port)| (addrs[0], *port)),
+        proxies,
     };
-    check_reachable(config, &inputs, proxy.as_ref().map(|(a, _)| a.as_slice())).await?;
+    check_reachable(config, &inputs).await?;
+    // Both names are checked before anything is made, so a name taken leaves nothing behind.
+    let found_acl = lxd.network_acl(ACL).await?;
+    if found_acl.as_ref().is_some_and(|found| !firewall::owned(&found.config)) {
+        return Err(SetupError::NotOurs {
+            kind: "network ACL",
+            name: ACL,
+        });
+    }
+    let found_network = lxd.network(NETWORK).await?;
+    if found_network
+        .as_ref()
+        .is_some_and(|found| !found.managed || !firewall::owned(&found.config))
+    {
+        return Err(SetupError::NotOurs {
+            kind: "network",
+            name: NETWORK,
+        });
+    }
     let acl = firewall::acl(&inputs);
-    match lxd.network_acl(ACL).await? {
+    let acl_made = found_acl.is_none();
+    match found_acl {
         None => {
             lxd.create_network_acl(&acl).await.map_err(refused_firewall)?;
             made.push(format!("network ACL {ACL}"));
-        }
-        Some(found) if !firewall::owned(&found.config) => {
-            return Err(SetupError::NotOurs {
-                kind: "network ACL",
-                name: ACL,
-            })
         }
         Some(found) if found != acl => {
             lxd.update_network_acl(&acl).await.map_err(refused_firewall)?;
@@ -56,33 +69,14 @@ pub async fn ensure(lxd: &LxdClient, server: &Server, config: &CharmConfig) -> R
         }
         Some(_) => {}
     }
-    let wanted = firewall::network_config(&config.runner_subnet);
-    match lxd.network(NETWORK).await? {
-        None => {
-            let description = "github-runner charm: the runners' bridge (managed by the charm)";
-            lxd.create_network(NETWORK, "bridge", description, &wanted)
-                .await
-                .map_err(refused_network)?;
-            made.push(format!("network {NETWORK} ({})", wanted["ipv4.address"]));
-        }
-        Some(found) if !found.managed || !firewall::owned(&found.config) => {
-            return Err(SetupError::NotOurs {
-                kind: "network",
-                name: NETWORK,
-            })
-        }
-        Some(found) => {
-            let stale: BTreeMap<String, String> = wanted
-                .into_iter()
-                .filter(|(k, v)| found.config.get(k) != Some(v))
-                .collect();
-            if !stale.is_empty() {
-                lxd.patch_network_config(NETWORK, &stale)
-                    .await
-                    .map_err(refused_network)?;
-                tracing::info!("LXD setup: network {NETWORK} updated: {stale:?}");
+    if let Err(e) = ensure_bridge(lxd, found_network, config, &mut made).await {
+        if acl_made {
+            // A firewall for a bridge that could not be made is half a setup: take it back.
+            if let Err(undo) = lxd.delete_network_acl(ACL).await {
+                tracing::warn!("LXD setup: removing the ACL {ACL} just made: {undo}");
             }
         }
+        return Err(e);
     }
     let profile = runner_profile(server, config.insecure);
     match lxd.profile(RUNNER_PROFILE).await? {
@@ -97,6 +91,38 @@ pub async fn ensure(lxd: &LxdClient, server: &Server, config: &CharmConfig) -> R
         Some(_) => {}
     }
     Ok(made)
+}
+
+/// Makes the runners' bridge (or brings its config back to what `config` says).
+async fn ensure_bridge(
+    lxd: &LxdClient,
+    found: Option<Network>,
+    config: &CharmConfig,
+    made: &mut Vec<String>,
+) -> Result<(), SetupError> {
+    let wanted = firewall::network_config(&config.runner_subnet);
+    match found {
+        None => {
+            let description = "github-runner charm: the runners' bridge (managed by the charm)";
+            lxd.create_network(NETWORK, "bridge", description, &wanted)
+                .await
+                .map_err(refused_network)?;
+            made.push(format!("network {NETWORK} ({})", wanted["ipv4.address"]));
+        }
+        Some(found) => {
+            let stale: BTreeMap<String, String> = wanted
+                .into_iter()
+                .filter(|(k, v)| found.config.get(k) != Some(v))
+                .collect();
+            if !stale.is_empty() {
+                lxd.patch_network_config(NETWORK, &stale)
+                    .await
+                    .map_err(refused_network)?;
+                tracing::info!("LXD setup: network {NETWORK} updated: {stale:?}");
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Every runner's NIC: on the runners' bridge, unable to spoof MAC or IPv4 addresses, and
@@ -151,26 +177,39 @@ fn lxd_words(e: LxdError) -> String {
     }
 }
 
-/// The model proxy's addresses and port, when one is set.
-async fn proxy_address(config: &CharmConfig) -> Option<(Vec<Ipv4Addr>, u16)> {
-    let proxy = config.proxy.https.as_ref().or(config.proxy.http.as_ref())?;
-    let url = url::Url::parse(proxy).ok()?;
-    let port = url.port_or_known_default()?;
-    let addrs = resolve(url.host_str()?, port).await;
-    (!addrs.is_empty()).then_some((addrs, port))
+/// Every address and port of the model's HTTP and HTTPS proxies (runners use both, and
+/// aproxy the HTTP one first); names that do not resolve give none.
+async fn proxy_addresses(config: &CharmConfig) -> Vec<(Ipv4Addr, u16)> {
+    let mut found = Vec::new();
+    for proxy in [&config.proxy.http, &config.proxy.https].into_iter().flatten() {
+        let Some((host, port)) = url::Url::parse(proxy)
+            .ok()
+            .and_then(|u| Some((u.host_str()?.to_string(), u.port_or_known_default()?)))
+        else {
+            continue;
+        };
+        for addr in resolve(&host, port).await {
+            if !found.contains(&(addr, port)) {
+                found.push((addr, port));
+            }
+        }
+    }
+    found
 }
 
-/// Refuses a config under which runners could not reach GitHub (or the proxy they use).
-async fn check_reachable(config: &CharmConfig, inputs: &Inputs, proxy: Option<&[Ipv4Addr]>) -> Result<(), SetupError> {
+/// Refuses a config under which runners could not reach GitHub (or the proxies they use).
+async fn check_reachable(config: &CharmConfig, inputs: &Inputs) -> Result<(), SetupError> {
     let url = &config.github_url;
-    let github = match (url.host_str(), url.port_or_known_default()) {
-        (Some(host), Some(port)) => resolve(host, port).await,
-        _ => Vec::new(),
-    };
-    let why = match proxy {
-        // Runners go through the proxy; GitHub itself may sit anywhere.
-        Some(proxy) => firewall::unreachable("the model proxy", proxy, inputs),
-        None => firewall::unreachable(&format!("GitHub ({url})"), &github, inputs),
+    let why = if inputs.proxies.is_empty() {
+        let github = match (url.host_str(), url.port_or_known_default()) {
+            (Some(host), Some(port)) => resolve(host, port).await,
+            _ => Vec::new(),
+        };
+        firewall::unreachable(&format!("GitHub ({url})"), &github, inputs)
+    } else {
+        // Runners go through the proxies; GitHub itself may sit anywhere.
+        let proxies: Vec<Ipv4Addr> = inputs.proxies.iter().map(|(addr, _)| *addr).collect();
+        firewall::unreachable("the model proxy", &proxies, inputs)
     };
     match why {
         Some(why) => Err(SetupError::Unreachable(why)),
