@@ -4,7 +4,7 @@
 //! `check_runner_bin`, fixed: the architecture comes from the host; the download streams to
 //! a temporary file beside the cache while it is hashed (never whole in memory); a missing
 //! `sha256_checksum` is refused; a mismatch deletes the download and keeps the old binary; the
-//! file must be a gzip tar holding `config.sh` and `run.sh`; it is renamed into place, and only
+//! file must be a gzip tar holding `config.sh` and `bin/Runner.Listener`; it is renamed into place, and only
 //! then is `current.json` switched and the old version removed. A [`VerifiedTarball`] only
 //! comes out of that check.
 
@@ -295,7 +295,7 @@ impl RunnerBinaryCache {
     }
 }
 
-/// A gzip tar with `config.sh` and `run.sh` at its top.
+/// A gzip tar with `config.sh` and `bin/Runner.Listener` (what the charm starts) at its top.
 fn check_runner_tarball(path: &Path, filename: &str) -> Result<(), BinaryError> {
     let bad = |detail: String| BinaryError::NotARunner {
         filename: filename.to_string(),
@@ -303,20 +303,20 @@ fn check_runner_tarball(path: &Path, filename: &str) -> Result<(), BinaryError> 
     };
     let file = fs::File::open(path).map_err(|e| bad(e.to_string()))?;
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
-    let (mut config, mut run) = (false, false);
+    let (mut config, mut listener) = (false, false);
     for entry in archive.entries().map_err(|e| bad(format!("not a gzip tar ({e})")))? {
         let entry = entry.map_err(|e| bad(format!("not a gzip tar ({e})")))?;
         let path = entry.path().map_err(|e| bad(e.to_string()))?;
         let name = path.to_string_lossy();
         match name.trim_start_matches("./") {
             "config.sh" => config = true,
-            "run.sh" => run = true,
+            "bin/Runner.Listener" => listener = true,
             _ => {}
         }
     }
-    match (config, run) {
+    match (config, listener) {
         (true, true) => Ok(()),
-        _ => Err(bad("it has no config.sh and run.sh at its top".into())),
+        _ => Err(bad("it has no config.sh and bin/Runner.Listener".into())),
     }
 }
 

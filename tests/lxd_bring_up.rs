@@ -6,6 +6,7 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 
 use common::lxd_gate::LxdGate;
 use common::stack::{blocking, Stack};
@@ -13,33 +14,45 @@ use github_runner::lxd::NetworkAcl;
 use github_runner::manager::setup;
 use hyper::Method;
 
+/// A fake `snap` that logs its calls and runs `cases` (a shell `case` body on `"$1 $2"`).
+fn fake_snap(cases: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let fakes = tempfile::tempdir().expect("tempdir");
+    let calls = fakes.path().join("snap.calls");
+    let snap = format!(
+        "#!/bin/sh\necho \"$*\" >> {calls}\ncase \"$1 $2\" in\n{cases}\nesac\n",
+        calls = calls.display()
+    );
+    std::fs::write(fakes.path().join("snap"), snap).expect("fake snap");
+    std::fs::set_permissions(fakes.path().join("snap"), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    (fakes, calls)
+}
+
+/// Deploys on "Ubuntu" with the fake `snap` of `fakes` and LXD looked for in `lxd_dir`.
+async fn deploy_on_ubuntu(lxd: &github_runner::lxd::LxdClient, fakes: &Path, lxd_dir: &Path) -> Stack {
+    let os_release = common::root().join("etc/os-release");
+    let (fakes, lxd_dir) = (fakes.to_path_buf(), lxd_dir.to_path_buf());
+    Stack::deploy_with(lxd.clone(), 1, &[], move |juju| {
+        std::fs::create_dir_all(os_release.parent().expect("etc")).expect("etc");
+        std::fs::write(&os_release, "NAME=Ubuntu\nID=ubuntu\nVERSION_ID=\"24.04\"\n").expect("os-release");
+        juju.path_prefix = Some(fakes);
+        juju.lxd_dir = Some(lxd_dir);
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn install_on_ubuntu_without_lxd_installs_the_snap_then_brings_runners_up() {
     let Some(lxd) = common::lxd().await else { return };
     let _one = common::exclusive(&lxd).await;
-    let fakes = tempfile::tempdir().expect("tempdir");
     let lxd_dir = tempfile::tempdir().expect("tempdir");
-    let calls = fakes.path().join("snap.calls");
-    // `snap list lxd` fails (only the 24.04 stub is there); `snap install lxd` makes the
-    // daemon appear where the charm looks (the real one, through a symlink).
-    let snap = format!(
-        "#!/bin/sh\necho \"$*\" >> {calls}\ncase \"$1 $2\" in\n  'list lxd') exit 1 ;;\n  'install lxd') ln -sf {real} {dir}/unix.socket ;;\nesac\n",
-        calls = calls.display(),
+    // `snap list lxd` fails (only the 24.04 stub is there, which is no snap); `snap install
+    // lxd` makes the daemon appear where the charm looks (the real one, through a symlink).
+    let (fakes, calls) = fake_snap(&format!(
+        "  'list lxd') exit 1 ;;\n  'install lxd') ln -sf {real} {dir}/unix.socket ;;",
         real = lxd.socket().display(),
         dir = lxd_dir.path().display(),
-    );
-    std::fs::write(fakes.path().join("snap"), snap).expect("fake snap");
-    std::fs::set_permissions(fakes.path().join("snap"), std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    let os_release = common::root().join("etc/os-release");
-    let fakes_dir = fakes.path().to_path_buf();
-    let socket_dir = lxd_dir.path().to_path_buf();
-    let s = Stack::deploy_with(lxd.clone(), 1, &[], move |juju| {
-        std::fs::create_dir_all(os_release.parent().expect("etc")).expect("etc");
-        std::fs::write(&os_release, "NAME=Ubuntu\nID=ubuntu\nVERSION_ID=\"24.04\"\n").expect("os-release");
-        juju.path_prefix = Some(fakes_dir);
-        juju.lxd_dir = Some(socket_dir);
-    })
-    .await;
+    ));
+    let s = deploy_on_ubuntu(&lxd, fakes.path(), lxd_dir.path()).await;
     s.settle(1).await;
     assert_eq!(
         std::fs::read_to_string(&calls).expect("snap ran"),
@@ -57,6 +70,34 @@ async fn install_on_ubuntu_without_lxd_installs_the_snap_then_brings_runners_up(
                 && a.contains(&"installing LXD: snap install lxd".to_string())),
         "{statuses:?}"
     );
+    s.remove();
+    let _ = std::fs::remove_file(common::root().join("etc/os-release"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snap_that_fails_blocks_with_the_command_to_run_by_hand() {
+    let Some(lxd) = common::lxd().await else { return };
+    let _one = common::exclusive(&lxd).await;
+    let no_lxd = tempfile::tempdir().expect("tempdir");
+    // The snap is installed (so it is refreshed), and the store cannot be reached.
+    let (fakes, calls) = fake_snap(
+        "  'list lxd') exit 0 ;;\n  'refresh lxd') echo 'error: cannot refresh \"lxd\": store unreachable' >&2; exit 1 ;;",
+    );
+    let s = deploy_on_ubuntu(&lxd, fakes.path(), no_lxd.path()).await;
+    assert_eq!(
+        std::fs::read_to_string(&calls).expect("snap ran"),
+        "list lxd\nrefresh lxd\n".repeat(3),
+        "install, config-changed and start each try"
+    );
+    let (status, message) = blocking(|| s.juju.unit_status());
+    assert_eq!(status, "blocked", "still saying what to run: {message}");
+    assert!(
+        message.contains("LXD is not installed: `snap refresh lxd` failed")
+            && message.contains("store unreachable")
+            && message.contains("run it by hand"),
+        "{message}"
+    );
+    assert!(s.instances().await.is_empty());
     s.remove();
     let _ = std::fs::remove_file(common::root().join("etc/os-release"));
 }

@@ -348,7 +348,10 @@ async fn no_token_shows_in_host_ps_or_lxd_s_log_during_creation() {
         .chain(w.emulator.world().jit.keys().cloned())
         .collect();
     assert!(secrets.len() >= 2, "the JIT secret is checked too");
-    assert!(ps.contains("run.sh"), "the watcher saw the runner start");
+    assert!(
+        ps.contains("bin/Runner.Listener run"),
+        "the watcher saw the runner start"
+    );
     let lxd_logs = std::fs::read_to_string("/var/log/lxd/lxd.log").unwrap_or_default();
     for secret in &secrets {
         assert!(!ps.contains(secret.as_str()), "a token showed in ps");

@@ -14,8 +14,10 @@ use github_runner::lxd::LxdClient;
 const IMAGE: &str = "runner-systemd";
 /// A proxy URL with a quote, `$`, `&`, `;` and a percent-encoded password.
 const HTTP_PROXY: &str = "http://o'neil$&;:p%40ss@10.152.0.9:3128";
-/// Spaces after commas, double quotes, and a command substitution that must never run.
-const NO_PROXY: &str = "localhost, 10.152.0.2, \"quoted\", $(touch /tmp/pwned), .internal";
+/// Spaces after commas, double quotes, a systemd specifier, and three ways to run a command
+/// that must never run.
+const NO_PROXY: &str =
+    "localhost, 10.152.0.2, \"quoted\", $(touch /tmp/pwned), `touch /tmp/pwned`; touch /tmp/pwned, %h, .internal";
 const MIRROR: &str = "https://mirror.internal:5000";
 
 /// The image, or `None` (skip) where it was not built; with `REQUIRE_LXD=1` it must be there.
@@ -75,14 +77,14 @@ async fn a_runner_on_the_systemd_image_runs_as_ubuntu_with_its_proxies_intact_an
     s.settle(1).await;
     let name = s.instances().await.into_iter().next().expect("a runner");
 
-    // The runner process: the stub's run.sh, as ubuntu, with a login environment.
+    // The runner process: the stub's listener, as ubuntu, with a login environment.
     let ps = sh(&lxd, &name, "ps -eo pid=,user=,args=").await;
     let (pid, user) = ps
         .lines()
         .map(|l| l.split_whitespace().collect::<Vec<_>>())
-        .find(|f| f.iter().any(|a| a.ends_with("run.sh")) && !f.contains(&"-c"))
+        .find(|f| f.iter().any(|a| a.ends_with("bin/Runner.Listener")) && !f.contains(&"-c"))
         .map(|f| (f[0].to_string(), f[1].to_string()))
-        .unwrap_or_else(|| panic!("no run.sh in:\n{ps}"));
+        .unwrap_or_else(|| panic!("no bin/Runner.Listener in:\n{ps}"));
     assert_eq!(user, "ubuntu", "{ps}");
     let env = environ(&sh(&lxd, &name, &format!("cat /proc/{pid}/environ")).await);
     assert_eq!(env["HOME"], "/home/ubuntu");
@@ -119,9 +121,22 @@ async fn a_runner_on_the_systemd_image_runs_as_ubuntu_with_its_proxies_intact_an
         dropin.contains("Environment=\"HTTP_PROXY=http://o'neil$&;:p%%40ss@10.152.0.9:3128\""),
         "{dropin}"
     );
+    // Docker as it runs, not only its files: the drop-in's escapes undone by systemd.
+    let docker = sh(
+        &lxd,
+        &name,
+        "systemctl is-active docker; tr '\\0' '\\n' < /proc/$(pidof dockerd)/environ | grep '^NO_PROXY='",
+    )
+    .await;
+    assert_eq!(
+        docker,
+        format!("active\nNO_PROXY={NO_PROXY}\n"),
+        "dockerd's environment"
+    );
 
     // The JIT config (the single-use secret; the runner keeps its session credentials, as the
-    // real one does): in no file and no command line; in the environment of the runner only.
+    // real one does): in no file, no command line and no journal; in the environment of the
+    // listener alone (it was started with it), no wrapper shell's.
     let secrets: Vec<String> = s.emulator.world().jit_configs.clone();
     assert!(!secrets.is_empty());
     let needles = secrets.join("\n") + "\n";
@@ -131,7 +146,9 @@ async fn a_runner_on_the_systemd_image_runs_as_ubuntu_with_its_proxies_intact_an
     let files = sh(
         &lxd,
         &name,
-        "grep -rlF -f /root/.needles --exclude=.needles /etc /home /root /tmp /var /run /opt /srv 2>/dev/null || true",
+        "for d in /* /dev/shm; do case $d in /proc|/sys|/dev) continue ;; esac; \
+         grep -rlF -f /root/.needles --exclude=.needles \"$d\" 2>/dev/null; done; \
+         journalctl -o cat 2>/dev/null | grep -qF -f /root/.needles && echo journal; true",
     )
     .await;
     assert_eq!(files.trim(), "", "files holding the secret");
@@ -139,13 +156,17 @@ async fn a_runner_on_the_systemd_image_runs_as_ubuntu_with_its_proxies_intact_an
         &lxd,
         &name,
         "for p in /proc/[0-9]*; do grep -qF -f /root/.needles $p/cmdline 2>/dev/null && echo \"cmdline $p\"; \
-         grep -qF -f /root/.needles $p/environ 2>/dev/null && echo \"environ $(tr '\\0' ' ' < $p/cmdline)\"; done; true",
+         grep -qF -f /root/.needles $p/environ 2>/dev/null && echo \"environ $p $(tr '\\0' ' ' < $p/cmdline)\"; done; true",
     )
     .await;
+    assert!(
+        holders.contains(&format!("environ /proc/{pid} ")),
+        "the scan finds the secret where it is: {holders}"
+    );
     for line in holders.lines() {
         assert!(
-            line.starts_with("environ ") && line.contains("run.sh"),
-            "{line}\n{holders}"
+            line.starts_with(&format!("environ /proc/{pid} ")),
+            "only the listener (pid {pid}) may hold it: {line}\n{holders}"
         );
     }
     let (status, message) = blocking(|| s.juju.unit_status());

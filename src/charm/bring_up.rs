@@ -23,6 +23,16 @@ pub(super) enum BringUp<'a> {
     Blocked(Status),
 }
 
+impl<'a> BringUp<'a> {
+    /// The context to go on with, when it is a new one.
+    pub(super) fn into_ctx(self) -> Option<Ctx<'a>> {
+        match self {
+            BringUp::Installed(ctx) => Some(*ctx),
+            BringUp::Answers | BringUp::Blocked(_) => None,
+        }
+    }
+}
+
 /// Makes sure an LXD daemon answers, installing it where the charm can.
 pub(super) async fn bring_up<'a>(ctx: &Ctx<'a>) -> Result<BringUp<'a>, ToolError> {
     let socket = ctx.deps.lxd.socket().display().to_string();

@@ -57,9 +57,20 @@ pub async fn run(ctx: &Ctx<'_>, hook: Hook) -> anyhow::Result<()> {
     }
 }
 
-/// Config → timer (where the hook keeps it) → previous path/token flushed (config-changed)
+/// LXD brought up (install) → config → timer (where the hook keeps it) → LXD brought up
+/// (start, config-changed, upgrade-charm) → previous path/token flushed (config-changed)
 /// → LXD setup → `steps` → status.
 async fn converge(ctx: &Ctx<'_>, hook: Hook, steps: impl FnOnce(u32) -> Converge) -> anyhow::Result<()> {
+    // At install LXD comes first, whatever the config: a unit deployed before it is
+    // configured (the usual `juju deploy`, then `juju config`) must have it by then.
+    let installed = match hook {
+        Hook::Install => match bring_up(ctx).await? {
+            BringUp::Blocked(status) => return Ok(ctx.status(&status)?),
+            up => up.into_ctx(),
+        },
+        _ => None,
+    };
+    let ctx = installed.as_ref().unwrap_or(ctx);
     let Some(config) = ctx.valid_config()? else {
         return Ok(());
     };
@@ -78,14 +89,14 @@ async fn converge(ctx: &Ctx<'_>, hook: Hook, steps: impl FnOnce(u32) -> Converge
     // New labels: idle runners are replaced by ones that carry them (in whichever hook gets
     // there first: a config-changed that failed leaves it to the next).
     let relabel = state.labels.as_ref().is_some_and(|made| *made != config.labels);
+    // The hooks of a deploy, a `juju config` and an upgrade try again where install could
+    // not (a store unreachable then): the unit stays blocked with the command meanwhile,
+    // rather than waiting for a daemon nothing installs. The timer and the exporter are kept
+    // first (upgrade-charm brings a new binary) even while LXD is missing.
     let installed = match hook {
-        Hook::Install | Hook::UpgradeCharm => match bring_up(ctx).await? {
-            BringUp::Answers => None,
-            BringUp::Installed(with_lxd) => Some(*with_lxd),
-            BringUp::Blocked(status) => {
-                ctx.status(&status)?;
-                return Ok(());
-            }
+        Hook::UpgradeCharm | Hook::ConfigChanged | Hook::Start => match bring_up(ctx).await? {
+            BringUp::Blocked(status) => return Ok(ctx.status(&status)?),
+            up => up.into_ctx(),
         },
         _ => None,
     };

@@ -107,6 +107,20 @@ impl Reader<'_> {
                 }
             }
         }
+        for (option, value) in [
+            ("juju-http-proxy", &proxy.http),
+            ("juju-https-proxy", &proxy.https),
+            ("juju-no-proxy", &proxy.no_proxy),
+        ] {
+            if let Some(problem) = value.as_deref().and_then(crate::runner::files::unwritable) {
+                self.reject::<()>(
+                    option,
+                    &values::without_credentials(value.as_deref().unwrap_or_default()),
+                    problem,
+                );
+                ok = false;
+            }
+        }
         if use_aproxy == Some(true) && proxy.http.is_none() && proxy.https.is_none() {
             self.reject::<()>(
                 "experimental-use-aproxy",

@@ -234,6 +234,28 @@ fn a_refused_proxy_url_is_shown_without_its_credentials() {
 }
 
 #[test]
+fn a_proxy_value_a_runner_file_cannot_carry_blocks_naming_it_and_hides_the_password() {
+    let proxy = ProxyConfig {
+        http: Some("http://admin:p#ss@squid.internal:3128".into()),
+        no_proxy: Some("localhost, \"a\", 'b'".into()),
+        ..ProxyConfig::default()
+    };
+    let message = CharmConfig::from_raw(&valid(), proxy)
+        .expect_err("values /etc/environment cannot carry")
+        .to_string();
+    assert!(
+        message.contains("juju-http-proxy \"http://***@squid.internal:3128\"")
+            && message.contains("holds `#`, where /etc/environment would cut the value"),
+        "{message}"
+    );
+    assert!(
+        message.contains("juju-no-proxy") && message.contains("both kinds of quote"),
+        "{message}"
+    );
+    assert!(!message.contains("p#ss") && !message.contains("admin"), "{message}");
+}
+
+#[test]
 fn unset_options_take_the_config_yaml_defaults() {
     let raw = json!({"path": "org", "token": "t"})
         .as_object()

@@ -305,14 +305,14 @@ impl fmt::Display for Ipv4Net {
     }
 }
 
-/// `value` with whatever stands between `://` and the last `@` before the host replaced by
-/// `***`: a URL's credentials, safe to show even when the URL does not parse.
+/// `value` with whatever stands between `://` and its last `@` replaced by `***`: a URL's
+/// credentials, safe to show even when the URL does not parse (a careless password may hold
+/// `/`, `?` or `#`, so the last `@` anywhere is taken to end them).
 pub fn without_credentials(value: &str) -> String {
     let Some((scheme, rest)) = value.split_once("://") else {
         return value.to_string();
     };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
+    match rest.rfind('@') {
         Some(at) => format!("{scheme}://***{}", &rest[at..]),
         None => value.to_string(),
     }

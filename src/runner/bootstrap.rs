@@ -204,9 +204,19 @@ mod tests {
     }
 
     #[test]
-    fn the_jit_path_hands_the_config_to_run_sh_alone() {
+    fn the_jit_path_hands_the_config_to_the_listener_alone() {
         let script = render(&settings(), Registration::Jit);
-        assert!(script.contains("ACTIONS_RUNNER_INPUT_JITCONFIG=$token\nunset token\nexport ACTIONS_RUNNER_INPUT_JITCONFIG\nexec ./run.sh\n"), "{script}");
+        assert!(
+            script.contains(
+                "(\n  ACTIONS_RUNNER_INPUT_JITCONFIG=$(cat .runner-token)\n  rm -f .runner-token\n  \
+                 export ACTIONS_RUNNER_INPUT_JITCONFIG\n  exec ./bin/Runner.Listener run\n)"
+            ),
+            "{script}"
+        );
+        assert!(
+            !script.contains("./run.sh"),
+            "run.sh would keep the secret in its environment"
+        );
         assert!(!script.contains("config.sh"));
         assert!(script.contains("setsid sh -c \"$launch >> $log 2>&1; poweroff\""));
         sh_n(&script);
@@ -278,5 +288,49 @@ mod tests {
         assert_eq!(script.matches(redirect).count(), 2, "{script}");
         sh_n(&script);
         assert!(!render(&settings(), Registration::Jit).contains("aproxy"));
+    }
+
+    /// A listener that logs what it was given, and asks to be restarted once.
+    const LISTENER: &str = r#"#!/bin/sh
+n=$(( $(cat runs 2>/dev/null || echo 0) + 1 )); echo $n > runs
+parent=$(tr '\0' '\n' < /proc/$PPID/environ | grep -c SECRET)
+file=$(test -e .runner-token && echo left || echo gone)
+echo "run $n: ${ACTIONS_RUNNER_INPUT_JITCONFIG:-none} parent=$parent file=$file $*" >> listener.log
+[ $n -eq 1 ] && exit 2
+exit 0
+"#;
+
+    #[test]
+    fn the_listener_alone_gets_the_secret_and_exit_code_2_restarts_it_without() {
+        let script = render(&settings(), Registration::Jit);
+        let start = script.find("cat > \"$dir/.launch.sh\" <<'").expect("the launch script");
+        let delimiter = eof(&script[start..]).to_string();
+        let body = &script[start..].split_once('\n').expect("body").1;
+        let launch = &body[..body.find(&format!("\n{delimiter}\n")).expect("its end") + 1];
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let write = |name: &str, text: &str, mode: u32| {
+            use std::os::unix::fs::PermissionsExt;
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
+            std::fs::write(&path, text).expect("write");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        };
+        write(".launch.sh", launch, 0o700);
+        write(".env", "LANG=C.UTF-8\n", 0o600);
+        write(".runner-token", "SECRET-jit-config", 0o600);
+        write("bin/Runner.Listener", LISTENER, 0o755);
+        let out = std::process::Command::new("env")
+            .args(["-i", "PATH=/usr/bin:/bin", "/bin/sh"])
+            .arg(dir.path().join(".launch.sh"))
+            .output()
+            .expect("sh runs");
+        assert!(out.status.success(), "{out:?}");
+        let log = std::fs::read_to_string(dir.path().join("listener.log")).expect("the listener ran");
+        assert_eq!(
+            log,
+            "run 1: SECRET-jit-config parent=0 file=gone run\nrun 2: none parent=0 file=gone run\n"
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("exit code 2"));
     }
 }

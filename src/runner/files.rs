@@ -9,7 +9,7 @@
 //! | `/etc/docker/daemon.json`, `~/.docker/config.json` | JSON | serde_json |
 //! | the runner's `.runner-inputs` (`config.sh` options) | as `.env` | raw |
 //!
-//! A value no syntax can carry (a newline, a NUL, both kinds of quote for pam_env) is refused
+//! A value no syntax can carry (a newline, a NUL; for pam_env `#` or both kinds of quote) is refused
 //! with the variable's name, never written half.
 
 use serde_json::json;
@@ -91,17 +91,28 @@ pub fn env_lines<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Res
     Ok(out)
 }
 
-/// A value for `/etc/environment` (pam_env strips one pair of quotes and expands nothing).
+/// A value for `/etc/environment` (pam_env strips one pair of quotes, expands nothing, and
+/// ends a value at `#`, its comment sign, quotes or not).
 fn pam_quote(key: &str, value: &str) -> Result<String, BadValue> {
     check(key, value)?;
+    let bad = |problem| BadValue {
+        key: key.into(),
+        problem,
+    };
+    if value.contains('#') {
+        return Err(bad("holds `#`, where /etc/environment would cut the value"));
+    }
     match (value.contains('"'), value.contains('\'')) {
         (false, _) => Ok(format!("\"{value}\"")),
         (true, false) => Ok(format!("'{value}'")),
-        (true, true) => Err(BadValue {
-            key: key.into(),
-            problem: "holds both kinds of quote, which /etc/environment cannot carry",
-        }),
+        (true, true) => Err(bad("holds both kinds of quote, which /etc/environment cannot carry")),
     }
+}
+
+/// Why a proxy value could not reach a runner intact (every file it is written to is
+/// checked), for the config check to block with before any runner is tried.
+pub fn unwritable(value: &str) -> Option<&'static str> {
+    pam_quote("", value).err().map(|e| e.problem)
 }
 
 /// `Environment="KEY=VALUE"` for a systemd unit.

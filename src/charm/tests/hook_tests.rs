@@ -6,6 +6,7 @@ use super::*;
 #[tokio::test]
 async fn install_without_config_blocks_naming_path_and_token_and_writes_no_timer() {
     let unit = Unit::new(json!({}));
+    let _lxd = unit.lxd_answers();
     let done = unit.hook(Hook::Install).await;
     assert_eq!(
         done.statuses,
@@ -30,13 +31,27 @@ async fn install_without_lxd_off_ubuntu_blocks_saying_how_to_install_it() {
     assert!(message.contains("this machine is debian, not Ubuntu"), "{message}");
     assert!(message.contains("apt-get install lxd"), "{message}");
     assert!(!unit.path(TIMER).exists(), "install leaves the timer to config-changed");
+
+    let unconfigured = Unit::new(json!({}));
+    std::fs::create_dir_all(unconfigured.path("etc")).expect("etc");
+    std::fs::write(unconfigured.path("etc/os-release"), "ID=debian\n").expect("os-release");
+    let done = unconfigured.hook(Hook::Install).await;
+    assert!(
+        matches!(done.statuses.last(), Some(Status::Blocked(m)) if m.contains("apt-get install lxd")),
+        "LXD is brought up before the config is looked at: {:?}",
+        done.statuses
+    );
 }
 
 #[tokio::test]
 async fn config_changed_writes_the_timer_and_remembers_path_and_token_before_lxd() {
     let unit = Unit::configured("http://127.0.0.1:9");
     let done = unit.hook(Hook::ConfigChanged).await;
-    assert!(waiting_for_lxd(done.statuses.last()), "{:?}", done.statuses);
+    assert!(
+        matches!(done.statuses.last(), Some(Status::Blocked(m)) if m.contains("install and start LXD yourself")),
+        "no daemon, and none this machine can install: the operator is told: {:?}",
+        done.statuses
+    );
     let timer = std::fs::read_to_string(unit.path(TIMER)).expect("timer written");
     assert!(timer.contains("OnUnitInactiveSec=10m"));
     assert_eq!(
@@ -86,10 +101,17 @@ async fn a_no_change_config_changed_touches_no_unit() {
 }
 
 #[tokio::test]
-async fn start_and_the_timer_s_reconcile_wait_for_lxd() {
+async fn start_and_the_timer_s_reconcile_wait_for_a_daemon_that_is_there() {
     let unit = Unit::configured("http://127.0.0.1:9");
+    let lxd = unit.lxd_answers();
     let started = unit.hook(Hook::Start).await;
-    assert!(waiting_for_lxd(started.statuses.last()));
+    assert!(
+        matches!(started.statuses.last(), Some(Status::Waiting(m)) if m.starts_with("LXD setup failed: ")),
+        "a daemon that answers is not installed again: {:?}",
+        started.statuses
+    );
+    lxd.abort();
+    std::fs::remove_file(unit.lxd_socket()).expect("the daemon goes");
     unit.hook(Hook::ConfigChanged).await;
     let ticked = unit.hook(Hook::ReconcileRunners).await;
     assert!(logged(&ticked, "dispatched by the reconcile timer"));

@@ -55,9 +55,32 @@ impl Unit {
         }))
     }
 
+    fn lxd_socket(&self) -> PathBuf {
+        self.root.path().join("no-lxd/unix.socket")
+    }
+
+    /// Something answers on the LXD socket (404 to everything): a daemon is there, so
+    /// bring-up has nothing to install, though no setup can succeed.
+    fn lxd_answers(&self) -> tokio::task::JoinHandle<()> {
+        std::fs::create_dir_all(self.lxd_socket().parent().expect("dir")).expect("mkdir");
+        let listener = tokio::net::UnixListener::bind(self.lxd_socket()).expect("bind");
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let service = hyper::service::service_fn(|_| async {
+                    let body = r#"{"type": "error", "error": "not found", "error_code": 404}"#;
+                    hyper::Response::builder()
+                        .status(404)
+                        .body(http_body_util::Full::new(hyper::body::Bytes::from(body)))
+                });
+                let io = hyper_util::rt::TokioIo::new(stream);
+                tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(io, service));
+            }
+        })
+    }
+
     fn ctx(&self) -> Ctx<'_> {
         let host = Host::with_systemd(self.root.path(), self.systemd.clone());
-        let lxd = LxdClient::new(self.root.path().join("no-lxd/unix.socket")).expect("client");
+        let lxd = LxdClient::new(self.lxd_socket()).expect("client");
         let unit = UnitName::parse("github-runner/0", MODEL).expect("unit name");
         Ctx::new(&self.tools, unit, host, lxd, ProxyConfig::default())
     }

@@ -1,5 +1,5 @@
-//! The stub runner tarball: `config.sh` and `run.sh` (files beside this crate, POSIX sh for
-//! busybox) packed as `actions-runner-linux-<arch>-<version>.tar.gz`, with its SHA-256.
+//! The stub runner tarball: `config.sh`, `run.sh` and `bin/Runner.Listener` (files beside
+//! this crate, POSIX sh for busybox) laid out as the real one is, packed as `actions-runner-linux-<arch>-<version>.tar.gz`, with its SHA-256.
 
 use std::io::Write;
 
@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 
 const CONFIG_SH: &str = include_str!("../stub/config.sh");
 const RUN_SH: &str = include_str!("../stub/run.sh");
+const LISTENER: &str = include_str!("../stub/listener.sh");
 
 /// One published runner build.
 #[derive(Debug, Clone)]
@@ -31,12 +32,13 @@ impl Tarball {
         let files = [
             ("config.sh", CONFIG_SH),
             ("run.sh", RUN_SH),
+            ("bin/Runner.Listener", LISTENER),
             ("VERSION", &format!("{version}\n")),
         ];
         for (name, text) in files {
             let mut header = tar::Header::new_gnu();
             header.set_size(text.len() as u64);
-            header.set_mode(if name.ends_with(".sh") { 0o755 } else { 0o644 });
+            header.set_mode(if name == "VERSION" { 0o644 } else { 0o755 });
             header.set_mtime(0);
             header.set_cksum();
             tar.append_data(&mut header, name, text.as_bytes())
