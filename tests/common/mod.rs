@@ -338,13 +338,9 @@ pub async fn lxd_raw(lxd: &LxdClient, path: &str) -> Value {
         .pool_max_idle_per_host(0)
         .build()
         .expect("client");
-    let body: Value = http
-        .get(format!("http://lxd{path}"))
-        .send()
-        .await
-        .expect("LXD answers")
-        .json()
-        .await
-        .expect("JSON");
+    let response = http.get(format!("http://lxd{path}")).send().await.expect("LXD answers");
+    // A missing object would compare equal to another missing one: it must be there.
+    assert_eq!(response.status(), 200, "GET {path}");
+    let body: Value = response.json().await.expect("JSON");
     body["metadata"].clone()
 }

@@ -244,3 +244,39 @@ async fn resolve(host: &str, port: u16) -> Vec<Ipv4Addr> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(extensions: &[&str]) -> Server {
+        Server {
+            api_extensions: extensions.iter().map(|e| e.to_string()).collect(),
+            ..Server::default()
+        }
+    }
+
+    #[test]
+    fn every_runner_nic_is_on_the_charm_s_bridge_and_cannot_spoof() {
+        let profile = runner_profile(&server(&["network_bridge_port_isolation"]), false);
+        let nic = &profile.devices["eth0"];
+        assert_eq!(nic["network"], NETWORK);
+        assert_eq!(nic["security.mac_filtering"], "true");
+        assert_eq!(nic["security.ipv4_filtering"], "true");
+        assert_eq!(nic["security.port_isolation"], "true");
+        let old = runner_profile(&server(&[]), false);
+        assert!(
+            !old.devices["eth0"].contains_key("security.port_isolation"),
+            "LXD without it would refuse the key"
+        );
+    }
+
+    #[test]
+    fn only_test_mode_containers_get_nesting_for_docker_and_vms_never_do() {
+        let containers = runner_profile(&server(&[]), true);
+        assert_eq!(containers.config["security.nesting"], "true");
+        assert_eq!(containers.config["security.syscalls.intercept.mknod"], "true");
+        let vms = runner_profile(&server(&[]), false);
+        assert!(vms.config.is_empty(), "{:?}", vms.config);
+    }
+}
