@@ -1,7 +1,7 @@
 //! What runners can reach, probed from inside a real runner: fake-github on its test host
-//! (the runner comes online), no address of this host, no cloud metadata, and a second test
-//! host only while its network is not in `denylist` — changed in place, with no runner
-//! recreated. Real LXD, busybox runners, test hosts in network namespaces.
+//! (the runner comes online), no address of this host but its DNS on the bridge, no cloud
+//! metadata, and a second test host only while its network is not in `denylist` — changed
+//! in place, with no runner recreated. Real LXD, busybox runners, test hosts in network namespaces.
 
 mod common;
 
@@ -63,6 +63,29 @@ async fn runners_reach_github_but_not_the_host_nor_metadata_and_the_denylist_cha
     }
     let seen = probe(&s, &runner, "169.254.169.254", 80).await;
     assert!(refused(&seen), "cloud metadata: {seen}");
+    // The one service of the host runners keep: DNS on the bridge (GitHub's name must
+    // resolve), asked of the gateway the TCP probes above found refused.
+    let script = format!(
+        "gw=$(ip route | awk '/^default/ {{print $3}}'); \
+         ip -4 -o addr show eth0 | awk '{{split($4, a, \"/\"); print \"ip=\" a[1]}}'; \
+         timeout 5 nslookup {runner}.lxd \"$gw\""
+    );
+    let out = s
+        .lxd
+        .exec(&runner, &["sh", "-c", &script], &Default::default())
+        .await
+        .expect("exec");
+    let ip = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("ip="))
+        .expect("the runner's address");
+    assert!(
+        out.success() && out.stdout.matches(ip).count() >= 2,
+        "the bridge's DNS answers the runner's own name with {ip}: {} {}",
+        out.stdout,
+        out.stderr
+    );
 
     let (netns, ip) = common::DENIED_HOST;
     let denied_port = serve(common::listen_in(netns, &format!("{ip}:0")), "denied-host");

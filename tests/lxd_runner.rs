@@ -198,6 +198,26 @@ async fn a_jit_runner_goes_online_runs_one_job_and_its_instance_is_gone() {
         labels.contains(&"github-runner".to_string()) && labels.contains(&"runner-test".to_string()),
         "{labels:?}"
     );
+    // The busybox image has no ubuntu user and no /opt: the runner runs as root, and says so.
+    let out = lxd
+        .exec(
+            &name,
+            &["sh", "-c", "cat /var/log/github-runner.log; test -e /opt && echo has-opt; ps -o user,args | grep 'bin/Runner.Listener run' | grep -v grep"],
+            &Default::default(),
+        )
+        .await
+        .expect("exec");
+    assert!(
+        out.stdout
+            .contains("this image has no ubuntu user: the runner runs as root"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.contains("has-opt"),
+        "the image layout assumed nothing of /opt"
+    );
+    assert!(out.stdout.lines().any(|l| l.starts_with("root ")), "{}", out.stdout);
 
     let admin = |action: &'static str| common::emulator_admin(&w.emulator, format!("/runners/{id}/{action}"));
     assert_eq!(admin("job").await, 200);

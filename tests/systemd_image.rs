@@ -7,9 +7,11 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::time::Duration;
 
 use common::stack::{blocking, Stack};
-use github_runner::lxd::LxdClient;
+use github_runner::lxd::{InstanceSource, InstanceSpec, InstanceType, LxdClient};
 
 const IMAGE: &str = "runner-systemd";
 /// A proxy URL with a quote, `$`, `&`, `;` and a percent-encoded password.
@@ -223,4 +225,56 @@ async fn where_github_has_no_jit_config_sh_registers_as_ubuntu_and_the_token_is_
         "the registration token is kept by nothing once the runner runs"
     );
     s.remove();
+}
+
+/// aproxy itself is a snap, which cannot run here; its firewall half can: the exact rules
+/// the bootstrap loads, loaded (twice: a re-run replaces them) by the real `nft` of the
+/// Debian image on this kernel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aproxy_s_nft_rules_load_on_a_real_kernel_and_send_web_traffic_to_its_port() {
+    let Some(lxd) = common::lxd().await else { return };
+    if !image(&lxd).await {
+        return;
+    }
+    let _one = common::exclusive(&lxd).await;
+    let name = common::unique("gh-test-nft");
+    let spec = InstanceSpec {
+        name: name.clone(),
+        kind: InstanceType::Container,
+        source: InstanceSource::Alias(IMAGE.into()),
+        profiles: vec!["default".into()],
+        devices: Default::default(),
+        config: Default::default(),
+        ephemeral: false,
+    };
+    lxd.create_instance(&spec).await.expect("instance");
+    lxd.start_instance(&name, Duration::from_secs(60))
+        .await
+        .expect("started");
+    let rules = github_runner::runner::aproxy_rules(Ipv4Addr::new(10, 73, 0, 5));
+    lxd.push_file(&name, "/root/aproxy.nft", rules.into_bytes(), 0o600, 0, 0)
+        .await
+        .expect("rules pushed");
+    let listed = sh(
+        &lxd,
+        &name,
+        "nft -c -f /root/aproxy.nft && nft -f /root/aproxy.nft && nft -f /root/aproxy.nft && nft list table ip aproxy",
+    )
+    .await;
+    let redirect = format!(
+        "tcp dport {{ 80, 443 }} dnat to 10.73.0.5:{}",
+        github_runner::runner::APROXY_PORT
+    );
+    assert_eq!(
+        listed.matches(&redirect).count(),
+        2,
+        "prerouting and output, once each:\n{listed}"
+    );
+    assert!(listed.contains("type nat hook output priority -100"), "{listed}");
+    assert!(
+        listed.contains("ip daddr != { 10.0.0.0/8, 127.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 }"),
+        "{listed}"
+    );
+    let _ = lxd.stop_instance(&name, Duration::from_secs(5), true).await;
+    lxd.delete_instance(&name).await.expect("deleted");
 }

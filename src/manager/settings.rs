@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::{setup, ManagerError, RunnerManager};
+use crate::config::ByteSize;
 use crate::lxd::InstanceType;
 use crate::runner::{self, Registration, RunnerProxy, RunnerSettings};
 use crate::runner_binary;
@@ -37,17 +38,8 @@ impl RunnerManager {
             InstanceType::VirtualMachine
         };
         let mut devices = BTreeMap::new();
-        // A VM's disk image on the tmpfs: host caching is what makes it usable (the
-        // original's fix), and the data is thrown away with the instance anyway.
         if kind == InstanceType::VirtualMachine && self.deps.lxd.server().await?.has_extension("disk_io_cache") {
-            let root = [
-                ("type", "disk".to_string()),
-                ("path", "/".to_string()),
-                ("pool", setup::POOL.to_string()),
-                ("size", config.vm_disk.to_string()),
-                ("io.cache", "unsafe".to_string()),
-            ];
-            devices.insert("root".to_string(), root.map(|(k, v)| (k.to_string(), v)).into());
+            devices.insert("root".to_string(), vm_root_disk(&config.vm_disk));
         }
         Ok(RunnerSettings {
             kind,
@@ -84,6 +76,21 @@ impl RunnerManager {
     }
 }
 
+/// A VM's root disk on the RAM disk's pool with host caching off (`io.cache=unsafe`): a disk
+/// image on tmpfs is usable only so (the original's fix), and its data is thrown away with
+/// the instance anyway. Containers keep the resource profile's root disk.
+fn vm_root_disk(size: &ByteSize) -> BTreeMap<String, String> {
+    [
+        ("type", "disk".to_string()),
+        ("path", "/".to_string()),
+        ("pool", setup::POOL.to_string()),
+        ("size", size.to_string()),
+        ("io.cache", "unsafe".to_string()),
+    ]
+    .map(|(k, v)| (k.to_string(), v))
+    .into()
+}
+
 /// The default labels, then the custom ones that are not among them (GitHub compares labels
 /// without regard to case; the config refused the other clashes already).
 fn labels<'a>(defaults: [&'a str; 5], custom: &'a [String]) -> Vec<String> {
@@ -94,4 +101,25 @@ fn labels<'a>(defaults: [&'a str; 5], custom: &'a [String]) -> Vec<String> {
         }
     }
     all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_vm_s_root_disk_is_on_the_ram_disk_pool_with_host_caching_off() {
+        let disk = vm_root_disk(&ByteSize::parse("10GiB").expect("size"));
+        assert_eq!(disk["pool"], setup::POOL);
+        assert_eq!(disk["io.cache"], "unsafe");
+        assert_eq!(disk["path"], "/");
+        assert_eq!(disk["size"], ByteSize::parse("10GiB").expect("size").to_string());
+    }
+
+    #[test]
+    fn custom_labels_follow_the_defaults_and_a_default_is_never_repeated() {
+        let custom = ["GPU".to_string(), "Linux".to_string()];
+        let all = labels(["self-hosted", "linux", "x64", "app", "jammy"], &custom);
+        assert_eq!(all, ["self-hosted", "linux", "x64", "app", "jammy", "GPU"]);
+    }
 }

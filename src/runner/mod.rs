@@ -24,7 +24,7 @@ mod bootstrap;
 mod create;
 pub mod files;
 
-pub use bootstrap::render_bootstrap;
+pub use bootstrap::{aproxy_rules, render_bootstrap, APROXY_PORT};
 pub use create::create;
 
 /// Where the charm puts what it pushes (made by the charm, root's only); `runner` in it links
