@@ -63,6 +63,42 @@ async fn runners_reach_github_but_not_the_host_nor_metadata_and_the_denylist_cha
     }
     let seen = probe(&s, &runner, "169.254.169.254", 80).await;
     assert!(refused(&seen), "cloud metadata: {seen}");
+    // IPv6: none on the runners' bridge (not even the host end's link-local address), so a
+    // runner has no IPv6 path to the host at all; the ACL's `::/0` rule stands behind that.
+    let ip6 = |args: &[&str]| {
+        let out = std::process::Command::new("ip").args(args).output().expect("ip");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    assert_eq!(
+        ip6(&["-6", "-o", "addr", "show", "dev", setup::NETWORK]),
+        "",
+        "IPv6 on the bridge"
+    );
+    let v6_port = serve(
+        std::net::TcpListener::bind("[::]:0").expect("an IPv6 listener"),
+        "host-v6",
+    );
+    let host_v6: Vec<String> = ip6(&["-6", "-o", "addr", "show", "scope", "global"])
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(3)?.split('/').next().map(String::from))
+        .collect();
+    if host_v6.is_empty() {
+        eprintln!("this host has no global IPv6 address: the IPv6 probe has nothing to try");
+    }
+    for addr in &host_v6 {
+        let script = format!("timeout 3 nc {addr} {v6_port} </dev/null 2>&1; echo \" rc=$?\"");
+        let out = s
+            .lxd
+            .exec(&runner, &["sh", "-c", &script], &Default::default())
+            .await
+            .expect("exec");
+        assert!(
+            out.stdout.contains("Network is unreachable") && out.stdout.trim_end().ends_with("rc=1"),
+            "host address {addr} over IPv6: {} {}",
+            out.stdout,
+            out.stderr
+        );
+    }
     // The one service of the host runners keep: DNS on the bridge (GitHub's name must
     // resolve), asked of the gateway the TCP probes above found refused.
     let script = format!(
