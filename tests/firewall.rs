@@ -43,9 +43,30 @@ fn refused(seen: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runners_reach_github_but_not_the_host_nor_metadata_and_the_denylist_changes_in_place() {
-    let Some((_one, s)) = stack(1).await else { return };
-    s.settle(1).await; // fake-github on its test host is reachable: the runner is online
-    let runner = s.instances().await.into_iter().next().expect("a runner");
+    let Some((_one, s)) = stack(2).await else { return };
+    s.settle(2).await; // fake-github on its test host is reachable: the runners are online
+    let runners: Vec<String> = s.instances().await.into_iter().collect();
+    let (runner, other) = (runners[0].clone(), runners[1].clone());
+    // Runners cannot reach each other (port isolation on their NICs): a job cannot attack
+    // the next job's runner.
+    let other_ip = s
+        .lxd
+        .instance_state(&other)
+        .await
+        .expect("asked")
+        .and_then(|state| state.global_ipv4())
+        .expect("the other runner's address");
+    let script = format!("ping -c 1 -W 2 {other_ip} >/dev/null 2>&1; echo rc=$?");
+    let out = s
+        .lxd
+        .exec(&runner, &["sh", "-c", &script], &Default::default())
+        .await
+        .expect("exec");
+    assert_eq!(
+        out.stdout.trim(),
+        "rc=1",
+        "runner {runner} reached runner {other} at {other_ip}"
+    );
     let host_port = serve(TcpListener::bind("0.0.0.0:0").expect("host listener"), "host");
     let hosts: Vec<Ipv4Addr> = github_runner::host::net::addresses()
         .expect("addresses")
@@ -133,11 +154,11 @@ async fn runners_reach_github_but_not_the_host_nor_metadata_and_the_denylist_cha
     assert!(probe(&s, &runner, ip, denied_port).await.starts_with("denied-host"));
     assert_eq!(
         s.instances().await.into_iter().collect::<Vec<_>>(),
-        [runner],
+        runners,
         "no runner was recreated"
     );
     let (status, message) = blocking(|| s.juju.unit_status());
-    assert_eq!((status.as_str(), message.as_str()), ("active", "1/1 runners"));
+    assert_eq!((status.as_str(), message.as_str()), ("active", "2/2 runners"));
     s.remove();
 }
 

@@ -141,7 +141,7 @@ fn runner_profile(server: &Server, containers: bool) -> Profile {
         ]
         .map(|(k, v)| (k.to_string(), v.to_string())),
     );
-    if server.has_extension("network_bridge_port_isolation") {
+    if server.has_extension("instance_nic_bridged_port_isolation") {
         nic.insert("security.port_isolation".into(), "true".into());
     }
     let config = match containers {
@@ -258,7 +258,7 @@ mod tests {
 
     #[test]
     fn every_runner_nic_is_on_the_charm_s_bridge_and_cannot_spoof() {
-        let profile = runner_profile(&server(&["network_bridge_port_isolation"]), false);
+        let profile = runner_profile(&server(&["instance_nic_bridged_port_isolation"]), false);
         let nic = &profile.devices["eth0"];
         assert_eq!(nic["network"], NETWORK);
         assert_eq!(nic["security.mac_filtering"], "true");
