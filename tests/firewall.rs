@@ -56,16 +56,20 @@ async fn runners_reach_github_but_not_the_host_nor_metadata_and_the_denylist_cha
         .expect("asked")
         .and_then(|state| state.global_ipv4())
         .expect("the other runner's address");
-    let script = format!("ping -c 1 -W 2 {other_ip} >/dev/null 2>&1; echo rc=$?");
+    let (_, github_ip) = common::GITHUB_HOST;
+    let script = format!(
+        "ping -c 1 -W 2 {github_ip} >/dev/null 2>&1; echo github rc=$?; ping -c 1 -W 2 {other_ip} 2>&1; echo runner rc=$?"
+    );
     let out = s
         .lxd
         .exec(&runner, &["sh", "-c", &script], &Default::default())
         .await
         .expect("exec");
-    assert_eq!(
-        out.stdout.trim(),
-        "rc=1",
-        "runner {runner} reached runner {other} at {other_ip}"
+    assert!(out.stdout.contains("github rc=0"), "ping works at all: {}", out.stdout);
+    assert!(
+        out.stdout.contains("100% packet loss") && out.stdout.contains("runner rc=1"),
+        "runner {runner} reached runner {other} at {other_ip}: {}",
+        out.stdout
     );
     let host_port = serve(TcpListener::bind("0.0.0.0:0").expect("host listener"), "host");
     let hosts: Vec<Ipv4Addr> = github_runner::host::net::addresses()
@@ -144,6 +148,23 @@ async fn runners_reach_github_but_not_the_host_nor_metadata_and_the_denylist_cha
         out.stderr
     );
 
+    // A runner's NIC is its own copy: an edit of the `runner` profile (here by hand, then
+    // undone by the charm's next hook) re-plugs no running runner.
+    let host_name = |instance: github_runner::lxd::Instance| instance.config.get("volatile.eth0.host_name").cloned();
+    let nic_before = host_name(s.lxd.instance(&runner).await.expect("asked").expect("there"));
+    assert!(nic_before.is_some(), "the runner's NIC is plugged");
+    let mut profile = s
+        .lxd
+        .profile(setup::RUNNER_PROFILE)
+        .await
+        .expect("asked")
+        .expect("there");
+    let nic = profile.devices.get_mut("eth0").expect("the NIC");
+    // Port isolation is a key LXD cannot change on a running NIC: it would re-plug it.
+    nic.remove("security.port_isolation");
+    nic.remove("security.mac_filtering");
+    s.lxd.update_profile(&profile).await.expect("edited by hand");
+
     let (netns, ip) = common::DENIED_HOST;
     let denied_port = serve(common::listen_in(netns, &format!("{ip}:0")), "denied-host");
     assert!(probe(&s, &runner, ip, denied_port).await.starts_with("denied-host"));
@@ -156,6 +177,21 @@ async fn runners_reach_github_but_not_the_host_nor_metadata_and_the_denylist_cha
         s.instances().await.into_iter().collect::<Vec<_>>(),
         runners,
         "no runner was recreated"
+    );
+    let profile = s
+        .lxd
+        .profile(setup::RUNNER_PROFILE)
+        .await
+        .expect("asked")
+        .expect("there");
+    assert_eq!(
+        profile.devices["eth0"]["security.mac_filtering"], "true",
+        "the charm undid the edit"
+    );
+    assert_eq!(
+        host_name(s.lxd.instance(&runner).await.expect("asked").expect("there")),
+        nic_before,
+        "the runner's NIC was not re-plugged"
     );
     let (status, message) = blocking(|| s.juju.unit_status());
     assert_eq!((status.as_str(), message.as_str()), ("active", "2/2 runners"));

@@ -79,24 +79,45 @@ async fn a_snap_that_fails_blocks_with_the_command_to_run_by_hand() {
     let Some(lxd) = common::lxd().await else { return };
     let _one = common::exclusive(&lxd).await;
     let no_lxd = tempfile::tempdir().expect("tempdir");
-    // The snap is installed (so it is refreshed), and the store cannot be reached.
-    let (fakes, calls) = fake_snap(
-        "  'list lxd') exit 0 ;;\n  'refresh lxd') echo 'error: cannot refresh \"lxd\": store unreachable' >&2; exit 1 ;;",
-    );
+    // No snap yet, and the store cannot be reached; once `installed` is there, the snap is
+    // (so it is refreshed, and that fails too).
+    let (fakes, calls) = fake_snap(&format!(
+        "  'list lxd') test -e {dir}/installed ;;\n  \
+         'install lxd'|'refresh lxd') echo \"error: cannot $1 \\\"lxd\\\": store unreachable\" >&2; exit 1 ;;",
+        dir = no_lxd.path().display()
+    ));
     let s = deploy_on_ubuntu(&lxd, fakes.path(), no_lxd.path()).await;
     assert_eq!(
         std::fs::read_to_string(&calls).expect("snap ran"),
-        "list lxd\nrefresh lxd\n".repeat(3),
-        "install, config-changed and start each try"
+        "list lxd\ninstall lxd\n".repeat(3),
+        "install, config-changed and start each try while there is no LXD at all"
     );
     let (status, message) = blocking(|| s.juju.unit_status());
     assert_eq!(status, "blocked", "still saying what to run: {message}");
     assert!(
-        message.contains("LXD is not installed: `snap refresh lxd` failed")
+        message.contains("`snap install lxd` failed")
             && message.contains("store unreachable")
             && message.contains("run it by hand"),
         "{message}"
     );
+
+    // The snap is there but no daemon answers: config-changed waits for it (never refreshes);
+    // upgrade-charm refreshes it, and the config-changed after it waits again.
+    std::fs::write(no_lxd.path().join("installed"), "").expect("installed");
+    std::fs::remove_file(&calls).expect("calls reset");
+    s.juju(&["config", "github-runner", "virtual-machines=2"]);
+    assert_eq!(std::fs::read_to_string(&calls).expect("snap ran"), "list lxd\n");
+    assert_eq!(blocking(|| s.juju.unit_status()).0, "waiting");
+    s.juju(&["refresh", "github-runner"]);
+    assert_eq!(
+        std::fs::read_to_string(&calls).expect("snap ran"),
+        "list lxd\nlist lxd\nrefresh lxd\nlist lxd\n"
+    );
+    let refresh_failed = blocking(|| s.juju.calls()).into_iter().any(|(tool, args)| {
+        tool == "status-set" && args[1] == "blocked" && args[3].contains("`snap refresh lxd` failed")
+    });
+    assert!(refresh_failed, "upgrade-charm said the refresh failed");
+    assert_eq!(blocking(|| s.juju.unit_status()).0, "waiting");
     assert!(s.instances().await.is_empty());
     s.remove();
     let _ = std::fs::remove_file(common::root().join("etc/os-release"));
@@ -195,6 +216,23 @@ async fn a_firewall_lxd_refuses_or_a_foreign_acl_blocks_and_nothing_is_made() {
         "no bridge without its firewall"
     );
     assert!(lxd.profile(setup::RUNNER_PROFILE).await.expect("asked").is_none());
+    s.remove();
+    drop(gate);
+
+    // The bridge refused once its firewall is made: the firewall is taken back.
+    let gate = LxdGate::start(lxd.socket(), |method, path| {
+        (method == Method::POST && path == "/1.0/networks").then_some("Failed creating bridge: operation not permitted")
+    });
+    let lxd_dir = gate.lxd_dir();
+    let (s, message) = blocked_by(&lxd, &[], move |juju| juju.lxd_dir = Some(lxd_dir)).await;
+    assert!(
+        message.contains("LXD refused the runners' bridge `github-runners`: Failed creating bridge"),
+        "{message}"
+    );
+    assert!(
+        lxd.network_acl(setup::ACL).await.expect("asked").is_none(),
+        "no firewall left for a bridge that is not there"
+    );
     s.remove();
     drop(gate);
 

@@ -1,6 +1,9 @@
-//! LXD brought to a fresh machine by `install` and `upgrade-charm`: when no daemon answers,
-//! the snap is installed (Ubuntu) while the unit shows `maintenance`, then the charm waits
-//! for the daemon. When it cannot, the unit is `blocked` with the command to run.
+//! LXD brought to a fresh machine: when no daemon answers at `install` or `upgrade-charm`,
+//! the snap is installed (Ubuntu; refreshed where it is installed) while the unit shows
+//! `maintenance`, then the charm waits for the daemon. When it cannot, the unit is `blocked`
+//! with the command to run. `start` and `config-changed` [`Retry`](When::Retry) only where
+//! there is no LXD at all (no socket, no snap): an install that failed is tried again, and a
+//! daemon that is only slow or restarting is waited for, never refreshed.
 
 use std::time::Duration;
 
@@ -33,15 +36,31 @@ impl<'a> BringUp<'a> {
     }
 }
 
+/// Which hook asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum When {
+    /// `install`, `upgrade-charm`: install or refresh the snap when no daemon answers.
+    Install,
+    /// `start`, `config-changed`: install only where there is no LXD at all.
+    Retry,
+}
+
 /// Makes sure an LXD daemon answers, installing it where the charm can.
-pub(super) async fn bring_up<'a>(ctx: &Ctx<'a>) -> Result<BringUp<'a>, ToolError> {
+pub(super) async fn bring_up<'a>(ctx: &Ctx<'a>, when: When) -> Result<BringUp<'a>, ToolError> {
     let socket = ctx.deps.lxd.socket().display().to_string();
+    if when == When::Retry && ctx.deps.lxd.socket().exists() {
+        // A daemon that is slow or restarting: the LXD setup says so, waiting.
+        return Ok(BringUp::Answers);
+    }
     match ctx.deps.lxd.server().await {
         Err(LxdError::Unreachable { .. }) => {}
         // A daemon that answers, even with an error, is there.
         Ok(_) | Err(_) => return Ok(BringUp::Answers),
     }
     let args = match lxd_install::install_command(&ctx.deps.host) {
+        // An installed snap whose daemon does not answer is not refreshed outside install
+        // and upgrade-charm: the LXD setup says it waits.
+        Ok(["refresh", ..]) if when == When::Retry => return Ok(BringUp::Answers),
         Ok(args) => args,
         Err(e) => {
             return Ok(BringUp::Blocked(Status::Blocked(format!(
@@ -54,7 +73,9 @@ pub(super) async fn bring_up<'a>(ctx: &Ctx<'a>) -> Result<BringUp<'a>, ToolError
         Ok(command) => command,
         Err(e) => {
             tracing::error!("LXD bring-up: {e}");
-            return Ok(BringUp::Blocked(Status::Blocked(format!("LXD is not installed: {e}"))));
+            return Ok(BringUp::Blocked(Status::Blocked(format!(
+                "LXD does not answer at {socket}: {e}"
+            ))));
         }
     };
     tracing::info!("LXD bring-up: `{command}` done; waiting for the daemon");

@@ -10,7 +10,7 @@
 //! - `stop` removes every runner, busy ones too (the unit is going away), and the timer;
 //! - `remove` deletes the charm's state, token included.
 
-use super::bring_up::{bring_up, BringUp};
+use super::bring_up::{bring_up, BringUp, When};
 use super::{cos, made_with, observe, previous, status, Ctx};
 use crate::config::CharmConfig;
 use crate::event::Hook;
@@ -64,7 +64,7 @@ async fn converge(ctx: &Ctx<'_>, hook: Hook, steps: impl FnOnce(u32) -> Converge
     // At install LXD comes first, whatever the config: a unit deployed before it is
     // configured (the usual `juju deploy`, then `juju config`) must have it by then.
     let installed = match hook {
-        Hook::Install => match bring_up(ctx).await? {
+        Hook::Install => match bring_up(ctx, When::Install).await? {
             BringUp::Blocked(status) => return Ok(ctx.status(&status)?),
             up => up.into_ctx(),
         },
@@ -91,13 +91,21 @@ async fn converge(ctx: &Ctx<'_>, hook: Hook, steps: impl FnOnce(u32) -> Converge
     let relabel = state.labels.as_ref().is_some_and(|made| *made != config.labels);
     // The hooks of a deploy, a `juju config` and an upgrade try again where install could
     // not (a store unreachable then): the unit stays blocked with the command meanwhile,
-    // rather than waiting for a daemon nothing installs. The timer and the exporter are kept
-    // first (upgrade-charm brings a new binary) even while LXD is missing.
+    // rather than waiting for a daemon nothing installs; start and config-changed only where
+    // there is no LXD at all. The timer and the exporter are kept first (upgrade-charm brings
+    // a new binary) even while LXD is missing.
     let installed = match hook {
-        Hook::UpgradeCharm | Hook::ConfigChanged | Hook::Start => match bring_up(ctx).await? {
-            BringUp::Blocked(status) => return Ok(ctx.status(&status)?),
-            up => up.into_ctx(),
-        },
+        Hook::UpgradeCharm | Hook::ConfigChanged | Hook::Start => {
+            let when = if hook == Hook::UpgradeCharm {
+                When::Install
+            } else {
+                When::Retry
+            };
+            match bring_up(ctx, when).await? {
+                BringUp::Blocked(status) => return Ok(ctx.status(&status)?),
+                up => up.into_ctx(),
+            }
+        }
         _ => None,
     };
     let ctx = installed.as_ref().unwrap_or(ctx);

@@ -98,20 +98,26 @@ impl Reader<'_> {
     /// Proxy URLs must parse; aproxy needs one of them.
     pub(super) fn check_proxy(&mut self, proxy: ProxyConfig, use_aproxy: Option<bool>) -> Option<ProxyConfig> {
         let mut ok = true;
+        let mut rejected = Vec::new();
         for (option, value) in [("juju-http-proxy", &proxy.http), ("juju-https-proxy", &proxy.https)] {
             if let Some(v) = value {
                 if let Err(problem) = values::parse_url(v, &["http", "https"]) {
                     // A proxy URL may carry a password: the status shows it without.
                     self.reject::<()>(option, &values::without_credentials(v), &problem);
+                    rejected.push(option);
                     ok = false;
                 }
             }
         }
+        // A value the runners' files could not carry (one problem per option).
         for (option, value) in [
             ("juju-http-proxy", &proxy.http),
             ("juju-https-proxy", &proxy.https),
             ("juju-no-proxy", &proxy.no_proxy),
         ] {
+            if rejected.contains(&option) {
+                continue;
+            }
             if let Some(problem) = value.as_deref().and_then(crate::runner::files::unwritable) {
                 self.reject::<()>(
                     option,

@@ -231,28 +231,46 @@ fn a_refused_proxy_url_is_shown_without_its_credentials() {
         "{message}"
     );
     assert!(!message.contains("s3cret") && !message.contains("admin"), "{message}");
+
+    let proxy = ProxyConfig {
+        http: Some("admin:s3cret@squid:3128".into()),
+        ..ProxyConfig::default()
+    };
+    let message = CharmConfig::from_raw(&valid(), proxy)
+        .expect_err("no scheme")
+        .to_string();
+    assert!(message.contains("\"***@squid:3128\""), "{message}");
+    assert!(!message.contains("s3cret") && !message.contains("admin"), "{message}");
 }
 
 #[test]
 fn a_proxy_value_a_runner_file_cannot_carry_blocks_naming_it_and_hides_the_password() {
     let proxy = ProxyConfig {
-        http: Some("http://admin:p#ss@squid.internal:3128".into()),
+        http: Some("http://admin:s3cret@squid.internal:3128/#x".into()),
+        https: Some("http://admin:p#ss@squid.internal:3128".into()),
         no_proxy: Some("localhost, \"a\", 'b'".into()),
-        ..ProxyConfig::default()
     };
     let message = CharmConfig::from_raw(&valid(), proxy)
         .expect_err("values /etc/environment cannot carry")
         .to_string();
     assert!(
-        message.contains("juju-http-proxy \"http://***@squid.internal:3128\"")
+        message.contains("juju-http-proxy \"http://***@squid.internal:3128/#x\"")
             && message.contains("holds `#`, where /etc/environment would cut the value"),
         "{message}"
+    );
+    assert_eq!(
+        message.matches("juju-https-proxy").count(),
+        1,
+        "one problem per option: {message}"
     );
     assert!(
         message.contains("juju-no-proxy") && message.contains("both kinds of quote"),
         "{message}"
     );
-    assert!(!message.contains("p#ss") && !message.contains("admin"), "{message}");
+    assert!(
+        !message.contains("p#ss") && !message.contains("s3cret") && !message.contains("admin"),
+        "{message}"
+    );
 }
 
 #[test]

@@ -310,7 +310,11 @@ impl fmt::Display for Ipv4Net {
 /// `/`, `?` or `#`, so the last `@` anywhere is taken to end them).
 pub fn without_credentials(value: &str) -> String {
     let Some((scheme, rest)) = value.split_once("://") else {
-        return value.to_string();
+        // No scheme (`user:pass@host:3128`): whatever stands before the last `@` is hidden.
+        return match value.rfind('@') {
+            Some(at) => format!("***{}", &value[at..]),
+            None => value.to_string(),
+        };
     };
     match rest.rfind('@') {
         Some(at) => format!("{scheme}://***{}", &rest[at..]),

@@ -1,7 +1,8 @@
 //! Installing LXD on a machine that has no daemon, as the original charm did at install: on
-//! Ubuntu from the snap (`snap install lxd`; `snap refresh lxd` where the snap, or the
-//! 24.04 `lxd-installer` stub, is there but no daemon answers). Everything after that (the
-//! bridge, the pool, the profiles) is the charm's own work over LXD's API: no `lxd init`.
+//! Ubuntu from the snap (`snap install lxd`, also where only 24.04's `lxd-installer` stub is
+//! there, which is no snap; `snap refresh lxd` where the snap is installed but no daemon
+//! answers). Everything after that (the bridge, the pool, the profiles) is the charm's own
+//! work over LXD's API: no `lxd init`.
 //! Elsewhere the operator installs LXD (the error says how). `snap` is found on `PATH`.
 
 use super::Host;

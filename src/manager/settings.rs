@@ -37,8 +37,9 @@ impl RunnerManager {
         } else {
             InstanceType::VirtualMachine
         };
-        let mut devices = BTreeMap::new();
-        if kind == InstanceType::VirtualMachine && self.deps.lxd.server().await?.has_extension("disk_io_cache") {
+        let server = self.deps.lxd.server().await?;
+        let mut devices = BTreeMap::from([("eth0".to_string(), setup::runner_nic(&server))]);
+        if kind == InstanceType::VirtualMachine && server.has_extension("disk_io_cache") {
             devices.insert("root".to_string(), vm_root_disk(&config.vm_disk));
         }
         Ok(RunnerSettings {

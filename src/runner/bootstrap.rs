@@ -208,7 +208,7 @@ mod tests {
         let script = render(&settings(), Registration::Jit);
         assert!(
             script.contains(
-                "(\n  ACTIONS_RUNNER_INPUT_JITCONFIG=$(cat .runner-token)\n  rm -f .runner-token\n  \
+                "(\n  ACTIONS_RUNNER_INPUT_JITCONFIG=$(cat .runner-token) || exit 1\n  rm -f .runner-token\n  \
                  export ACTIONS_RUNNER_INPUT_JITCONFIG\n  exec ./bin/Runner.Listener run\n)"
             ),
             "{script}"
@@ -331,6 +331,6 @@ exit 0
             log,
             "run 1: SECRET-jit-config parent=0 file=gone run\nrun 2: none parent=0 file=gone run\n"
         );
-        assert!(String::from_utf8_lossy(&out.stdout).contains("exit code 2"));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("exited with code 2"));
     }
 }

@@ -67,14 +67,20 @@ async fn pass(
     let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let mut forward = client.request(parts.method, format!("http://lxd{path}")).body(body);
-    for (name, value) in parts.headers.iter().filter(|(name, _)| *name != hyper::header::HOST) {
+    for (name, value) in parts.headers.iter().filter(|(name, _)| !hop_by_hop(name)) {
         forward = forward.header(name, value);
     }
     let answer = forward.send().await.map_err(|e| e.to_string())?;
     let mut response = Response::builder().status(answer.status());
-    for (name, value) in answer.headers() {
+    for (name, value) in answer.headers().iter().filter(|(name, _)| !hop_by_hop(name)) {
         response = response.header(name, value);
     }
     let body = answer.bytes().await.map_err(|e| e.to_string())?;
     response.body(Full::new(body)).map_err(|e| e.to_string())
+}
+
+/// Headers of one connection, not of the message: each side sets its own.
+fn hop_by_hop(name: &hyper::header::HeaderName) -> bool {
+    use hyper::header::{CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
+    [HOST, CONNECTION, TRANSFER_ENCODING, CONTENT_LENGTH].contains(name)
 }

@@ -56,7 +56,7 @@ async fn actions_that_change_runners_fail_while_lxd_is_down_and_say_so() {
         Action::UpdateDependencies,
     ] {
         let done = unit.action(action).await;
-        let failed = done.failed.unwrap_or_else(|| panic!("{action:?} failed"));
+        let failed = done.failed.unwrap_or_else(|| panic!("{action:?} did not fail"));
         assert!(failed.contains("LXD is not reachable"), "{action:?}: {failed}");
         assert!(done.results.is_empty());
         assert!(waiting_for_lxd(done.statuses.last()));

@@ -14,6 +14,8 @@
 
 mod network;
 
+pub use network::runner_nic;
+
 use std::collections::BTreeMap;
 
 use crate::config::CharmConfig;

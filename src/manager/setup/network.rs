@@ -126,11 +126,11 @@ async fn ensure_bridge(
 }
 
 /// Every runner's NIC: on the runners' bridge, unable to spoof MAC or IPv4 addresses, and
-/// isolated from the other runners' ports where LXD can do that. With `test-mode=insecure`
-/// runners are containers, and Docker in a container needs nesting (and mknod/setxattr
-/// interception for its image layers), as the original's test `lxd-profile.yaml` gave them;
-/// VMs never get these.
-fn runner_profile(server: &Server, containers: bool) -> Profile {
+/// isolated from the other runners' ports where LXD can do that. The `runner` profile holds
+/// it, and each runner gets a copy as its own device: LXD cannot change every NIC key of a
+/// running instance, so a profile edit would re-plug the NIC of every runner (busy ones
+/// too); with the copy, an edit reaches only the runners made after it.
+pub fn runner_nic(server: &Server) -> BTreeMap<String, String> {
     let mut nic = BTreeMap::from(
         [
             ("type", "nic"),
@@ -144,6 +144,14 @@ fn runner_profile(server: &Server, containers: bool) -> Profile {
     if server.has_extension("instance_nic_bridged_port_isolation") {
         nic.insert("security.port_isolation".into(), "true".into());
     }
+    nic
+}
+
+/// The `runner` profile: [`runner_nic`], and with `test-mode=insecure` (containers) what
+/// Docker in a container needs, nesting (and mknod/setxattr interception for its image
+/// layers), as the original's test `lxd-profile.yaml` gave them; VMs never get these.
+fn runner_profile(server: &Server, containers: bool) -> Profile {
+    let nic = runner_nic(server);
     let config = match containers {
         true => [
             ("security.nesting", "true"),

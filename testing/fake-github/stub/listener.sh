@@ -17,7 +17,7 @@ unset ACTIONS_RUNNER_INPUT_JITCONFIG
 if [ -n "$jitconfig" ]; then
   # The blob is base64 JSON mapping file names to base64 contents, as GitHub's is. Like the real
   # runner, it may come as --jitconfig or as ACTIONS_RUNNER_INPUT_JITCONFIG (out of argv).
-  json="$(printf '%s' "$jitconfig" | base64 -d)" || { echo "run.sh: bad JIT config" >&2; exit 1; }
+  json="$(printf '%s' "$jitconfig" | base64 -d)" || { echo "Runner.Listener: bad JIT config" >&2; exit 1; }
   for file in .runner .credentials; do
     printf '%s' "$json" | sed -n "s/.*\"$file\":\"\([^\"]*\)\".*/\1/p" | base64 -d > "$file"
   done
@@ -25,12 +25,12 @@ if [ -n "$jitconfig" ]; then
   # The secret goes as the body, from its file: an argument would show in `ps`.
   wget -q -O /dev/null --header "X-Runner-Version: $(cat VERSION 2>/dev/null)" --post-file .credentials \
     "$EMULATOR/_emulator/stub/jit" || {
-    echo "run.sh: the JIT configuration was refused (used, expired or unknown)" >&2
+    echo "Runner.Listener: the JIT configuration was refused (used, expired or unknown)" >&2
     exit 1
   }
 fi
 
-[ -f .runner ] || { echo "run.sh: not configured: run config.sh first" >&2; exit 1; }
+[ -f .runner ] || { echo "Runner.Listener: not configured: run config.sh first" >&2; exit 1; }
 . ./.runner
 trap 'wget -q -O /dev/null --post-data "" "$EMULATOR/_emulator/stub/$RUNNER_ID/offline" 2>/dev/null; exit 0' TERM INT
 echo "Listening for Jobs"
@@ -43,7 +43,7 @@ while :; do
     removed) echo "Runner removed from GitHub; exiting"; exit 0 ;;
     unreachable)
       failures=$((failures + 1))
-      [ "$failures" -lt "${STUB_MAX_FAILURES:-60}" ] || { echo "run.sh: GitHub unreachable" >&2; exit 1; }
+      [ "$failures" -lt "${STUB_MAX_FAILURES:-60}" ] || { echo "Runner.Listener: GitHub unreachable" >&2; exit 1; }
       ;;
     *) failures=0 ;;
   esac
