@@ -95,35 +95,25 @@ impl Reader<'_> {
         }
     }
 
-    /// Proxy URLs must parse; aproxy needs one of them.
+    /// Proxy URLs must parse, and every proxy value must reach runners intact (one problem
+    /// per option); aproxy needs one of them.
     pub(super) fn check_proxy(&mut self, proxy: ProxyConfig, use_aproxy: Option<bool>) -> Option<ProxyConfig> {
         let mut ok = true;
-        let mut rejected = Vec::new();
-        for (option, value) in [("juju-http-proxy", &proxy.http), ("juju-https-proxy", &proxy.https)] {
-            if let Some(v) = value {
-                if let Err(problem) = values::parse_url(v, &["http", "https"]) {
-                    // A proxy URL may carry a password: the status shows it without.
-                    self.reject::<()>(option, &values::without_credentials(v), &problem);
-                    rejected.push(option);
-                    ok = false;
-                }
-            }
-        }
-        // A value the runners' files could not carry (one problem per option).
-        for (option, value) in [
-            ("juju-http-proxy", &proxy.http),
-            ("juju-https-proxy", &proxy.https),
-            ("juju-no-proxy", &proxy.no_proxy),
+        for (option, value, is_url) in [
+            ("juju-http-proxy", &proxy.http, true),
+            ("juju-https-proxy", &proxy.https, true),
+            ("juju-no-proxy", &proxy.no_proxy, false),
         ] {
-            if rejected.contains(&option) {
-                continue;
-            }
-            if let Some(problem) = value.as_deref().and_then(crate::runner::files::unwritable) {
-                self.reject::<()>(
-                    option,
-                    &values::without_credentials(value.as_deref().unwrap_or_default()),
-                    problem,
-                );
+            let Some(v) = value else { continue };
+            let url_problem = if is_url {
+                values::parse_url(v, &["http", "https"]).err()
+            } else {
+                None
+            };
+            let problem = url_problem.or_else(|| crate::runner::files::unwritable(v).map(String::from));
+            if let Some(problem) = problem {
+                // A proxy URL may carry a password: the status shows it without.
+                self.reject::<()>(option, &values::without_credentials(v), &problem);
                 ok = false;
             }
         }

@@ -109,8 +109,9 @@ fn pam_quote(key: &str, value: &str) -> Result<String, BadValue> {
     }
 }
 
-/// Why a proxy value could not reach a runner intact (every file it is written to is
-/// checked), for the config check to block with before any runner is tried.
+/// Why a proxy value could not reach a runner intact, for the config check to block with
+/// before any runner is tried: pam_env's rules are the strictest of the files it goes to
+/// (the others refuse only what [`check`] does).
 pub fn unwritable(value: &str) -> Option<&'static str> {
     pam_quote("", value).err().map(|e| e.problem)
 }
