@@ -14,7 +14,7 @@ use std::time::Duration;
 use common::stack::{blocking, Stack};
 use common::Juju;
 use fake_github::{Fault, NewRunner};
-use github_runner::lxd::{InstanceSource, InstanceSpec, InstanceType, LxdClient};
+use github_runner::lxd::LxdClient;
 
 const PAT: &str = "ghp_emulatortoken";
 /// kill -9 rounds per kind (reconcile, flush).
@@ -159,16 +159,9 @@ async fn every_fault_leaves_no_orphan_no_killed_job_no_touched_neighbour_and_no_
     let Some(lxd) = common::lxd().await else { return };
     let _one = common::exclusive(&lxd).await;
     let bystander = common::unique("gh-test-bystander");
-    let spec = InstanceSpec {
-        name: bystander.clone(),
-        kind: InstanceType::Container,
-        source: InstanceSource::Alias(common::TEST_IMAGE.into()),
-        profiles: vec!["default".into()],
-        devices: Default::default(),
-        config: Default::default(),
-        ephemeral: false,
-    };
-    lxd.create_instance(&spec).await.expect("bystander");
+    lxd.create_instance(&common::container(&bystander, common::TEST_IMAGE))
+        .await
+        .expect("bystander");
     let mut rows: Vec<(String, Figures)> = Vec::new();
 
     // kill -9 of the charm at points spread over a reconcile (scale up) and a flush of idle

@@ -203,16 +203,9 @@ async fn lxdbr0_the_default_profile_and_other_instances_stay_byte_identical() {
     let Some(lxd) = common::lxd().await else { return };
     let guard = common::exclusive(&lxd).await;
     let bystander = common::unique("gh-test-bystander");
-    let spec = github_runner::lxd::InstanceSpec {
-        name: bystander.clone(),
-        kind: github_runner::lxd::InstanceType::Container,
-        source: github_runner::lxd::InstanceSource::Alias(common::TEST_IMAGE.into()),
-        profiles: vec!["default".into()],
-        devices: Default::default(),
-        config: Default::default(),
-        ephemeral: false,
-    };
-    lxd.create_instance(&spec).await.expect("bystander");
+    lxd.create_instance(&common::container(&bystander, common::TEST_IMAGE))
+        .await
+        .expect("bystander");
     lxd.start_instance(&bystander, Duration::from_secs(30))
         .await
         .expect("started");

@@ -8,7 +8,7 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use common::lxd_gate::LxdGate;
+use common::lxd_gate::{LxdGate, Refuse};
 use common::stack::{blocking, Stack};
 use github_runner::lxd::NetworkAcl;
 use github_runner::manager::setup;
@@ -139,6 +139,15 @@ async fn blocked_by(
     (s, message)
 }
 
+/// [`blocked_by`] with the unit's LXD behind a gate refusing what `refuse` names; the gate
+/// lives as long as it is held.
+async fn blocked_through(lxd: &github_runner::lxd::LxdClient, refuse: Refuse) -> (Stack, String, LxdGate) {
+    let gate = LxdGate::start(lxd.socket(), refuse);
+    let lxd_dir = gate.lxd_dir();
+    let (s, message) = blocked_by(lxd, &[], move |juju| juju.lxd_dir = Some(lxd_dir)).await;
+    (s, message, gate)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_network_settings_block_naming_the_cause_and_change_nothing() {
     let Some(lxd) = common::lxd().await else { return };
@@ -199,12 +208,11 @@ async fn a_firewall_lxd_refuses_or_a_foreign_acl_blocks_and_nothing_is_made() {
     common::reset(&lxd).await;
 
     // LXD's own words for a rule it will not program, from its ACL validation.
-    let gate = LxdGate::start(lxd.socket(), |method, path| {
+    let (s, message, gate) = blocked_through(&lxd, |method, path| {
         (method == Method::POST && path == "/1.0/network-acls")
             .then_some("Invalid egress rule 0: Invalid destination: firewall driver does not support it")
-    });
-    let lxd_dir = gate.lxd_dir();
-    let (s, message) = blocked_by(&lxd, &[], move |juju| juju.lxd_dir = Some(lxd_dir)).await;
+    })
+    .await;
     assert!(
         message.starts_with(
             "LXD refused the runners' firewall (network ACL `github-runners`): Invalid egress rule 0: Invalid destination"
@@ -220,11 +228,10 @@ async fn a_firewall_lxd_refuses_or_a_foreign_acl_blocks_and_nothing_is_made() {
     drop(gate);
 
     // The bridge refused once its firewall is made: the firewall is taken back.
-    let gate = LxdGate::start(lxd.socket(), |method, path| {
+    let (s, message, gate) = blocked_through(&lxd, |method, path| {
         (method == Method::POST && path == "/1.0/networks").then_some("Failed creating bridge: operation not permitted")
-    });
-    let lxd_dir = gate.lxd_dir();
-    let (s, message) = blocked_by(&lxd, &[], move |juju| juju.lxd_dir = Some(lxd_dir)).await;
+    })
+    .await;
     assert!(
         message.contains("LXD refused the runners' bridge `github-runners`: Failed creating bridge"),
         "{message}"

@@ -6,17 +6,12 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use github_runner::lxd::{InstanceSource, InstanceSpec, InstanceType, LxdClient, LxdError};
+use github_runner::lxd::{InstanceSource, InstanceSpec, LxdClient, LxdError};
 
 fn spec(name: &str) -> InstanceSpec {
     InstanceSpec {
-        name: name.to_string(),
-        kind: InstanceType::Container,
-        source: InstanceSource::Alias(common::TEST_IMAGE.into()),
-        profiles: vec!["default".into()],
-        devices: BTreeMap::new(),
         config: BTreeMap::from([("user.test".to_string(), "lxd_client".to_string())]),
-        ephemeral: false,
+        ..common::container(name, common::TEST_IMAGE)
     }
 }
 

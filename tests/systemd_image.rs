@@ -11,7 +11,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use common::stack::{blocking, Stack};
-use github_runner::lxd::{InstanceSource, InstanceSpec, InstanceType, LxdClient};
+use github_runner::lxd::LxdClient;
 
 const IMAGE: &str = "runner-systemd";
 /// A proxy URL with a quote, `$`, `&`, `;` and a percent-encoded password.
@@ -238,16 +238,9 @@ async fn aproxy_s_nft_rules_load_on_a_real_kernel_and_send_web_traffic_to_its_po
     }
     let _one = common::exclusive(&lxd).await;
     let name = common::unique("gh-test-nft");
-    let spec = InstanceSpec {
-        name: name.clone(),
-        kind: InstanceType::Container,
-        source: InstanceSource::Alias(IMAGE.into()),
-        profiles: vec!["default".into()],
-        devices: Default::default(),
-        config: Default::default(),
-        ephemeral: false,
-    };
-    lxd.create_instance(&spec).await.expect("instance");
+    lxd.create_instance(&common::container(&name, IMAGE))
+        .await
+        .expect("instance");
     lxd.start_instance(&name, Duration::from_secs(60))
         .await
         .expect("started");

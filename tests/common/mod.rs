@@ -217,6 +217,19 @@ pub fn unique(prefix: &str) -> String {
 /// The busybox image `scripts/lxd-setup.sh` imports.
 pub const TEST_IMAGE: &str = "runner-test";
 
+/// A plain container of `image` on the `default` profile: a bystander, or a test's own.
+pub fn container(name: &str, image: &str) -> github_runner::lxd::InstanceSpec {
+    github_runner::lxd::InstanceSpec {
+        name: name.to_string(),
+        kind: github_runner::lxd::InstanceType::Container,
+        source: github_runner::lxd::InstanceSource::Alias(image.into()),
+        profiles: vec!["default".into()],
+        devices: Default::default(),
+        config: Default::default(),
+        ephemeral: false,
+    }
+}
+
 /// One test at a time; the first one cleans what earlier runs left in LXD.
 pub async fn exclusive(lxd: &LxdClient) -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::const_new(());
