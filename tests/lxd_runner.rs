@@ -115,6 +115,7 @@ async fn unit_setup_makes_the_pool_profiles_and_ram_disk_and_a_second_run_change
     let _one = common::exclusive(&lxd).await;
     let host = Host::new(common::root());
     let config = charm_config(&[]);
+    let default_before = lxd.profile("default").await.expect("asked").expect("default");
     let first = setup::ensure(&lxd, &host, &config).await.expect("setup");
     let ram = common::root().join("storage/ram");
     assert!(
@@ -146,9 +147,16 @@ async fn unit_setup_makes_the_pool_profiles_and_ram_disk_and_a_second_run_change
             ("type".into(), "disk".into())
         ])
     );
-    assert!(lxd.profile(setup::RUNNER_PROFILE).await.expect("asked").is_some());
-    let nic = &lxd.profile("default").await.expect("asked").expect("default").devices["eth0"];
-    assert_eq!(nic.get("security.ipv4_filtering").map(String::as_str), Some("true"));
+    let runner = lxd.profile(setup::RUNNER_PROFILE).await.expect("asked").expect("runner profile");
+    assert_eq!(
+        runner.devices["eth0"].get("security.ipv4_filtering").map(String::as_str),
+        Some("true"),
+        "the runners' NIC is hardened in the charm's own profile"
+    );
+    // The host-wide `default` profile is the host's, not the charm's: the runners' NIC and its
+    // hardening live in the charm's own profile.
+    let default_after = lxd.profile("default").await.expect("asked").expect("default");
+    assert_eq!(default_after, default_before, "the `default` profile is untouched");
 
     let second = setup::ensure(&lxd, &host, &config).await.expect("setup again");
     assert!(second.created.is_empty(), "{:?}", second.created);
