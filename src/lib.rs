@@ -21,11 +21,26 @@ pub mod github;
 pub mod host;
 pub mod juju;
 pub mod lxd;
+pub mod lxd_setup;
 pub mod manager;
 pub mod metrics;
 pub mod process;
+pub mod proxy;
 pub mod runner;
 pub mod runner_binary;
 pub mod secret;
 pub mod state;
 pub mod unit;
+
+/// The one-threaded async runtime a hook or a service of the charm's binary runs on (a hook is
+/// one short-lived task; concurrency comes from async, not threads); `None` after saying on
+/// stderr why it could not start.
+pub fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => Some(runtime),
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            None
+        }
+    }
+}

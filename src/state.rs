@@ -12,6 +12,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::config::Generation;
+use crate::config::GithubPath;
 use crate::github::EtagCache;
 use crate::host::{fs, Host};
 use crate::secret::Secret;
@@ -19,10 +21,8 @@ use crate::secret::Secret;
 /// The stored state.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct State {
-    /// The `path` the runners were last registered under.
-    pub path: Option<String>,
-    /// The token the current runners were registered with.
-    pub token: Option<Secret>,
+    /// What the current runners were registered with (`None` before the first config).
+    pub current: Option<Generation>,
     /// GitHub's last answers with their ETags, so a repeated list is a free 304.
     pub etags: EtagCache,
     /// Runners made with an earlier `path` or `token`, kept until they are gone.
@@ -35,17 +35,17 @@ pub struct State {
 /// busy ones once their job is done) with those values, and never counted toward the target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Previous {
-    pub path: String,
-    pub token: Secret,
+    pub made_with: Generation,
     /// Their instance names, as the change found them.
     pub runners: Vec<String>,
 }
 
-/// The file's shape on disk; only this module sees the token in the clear.
+/// The file's shape on disk (the same since the first release); only this module sees the
+/// token in the clear.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct OnDisk {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "optional_path")]
+    path: Option<GithubPath>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     token: Option<String>,
     #[serde(default, skip_serializing_if = "EtagCache::is_empty")]
@@ -56,11 +56,48 @@ struct OnDisk {
     labels: Option<Vec<String>>,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 struct PreviousOnDisk {
-    path: String,
+    #[serde(with = "path")]
+    path: GithubPath,
     token: String,
     runners: Vec<String>,
+}
+
+/// A path is kept as the operator wrote it and parsed on load: a file whose path does not parse
+/// is corrupt, like one that is not JSON.
+mod path {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::config::GithubPath;
+
+    pub fn serialize<S: Serializer>(path: &GithubPath, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(path)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<GithubPath, D::Error> {
+        let text = String::deserialize(d)?;
+        GithubPath::parse(&text).map_err(|why| serde::de::Error::custom(format!("path {text:?} {why}")))
+    }
+}
+
+mod optional_path {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::config::GithubPath;
+
+    pub fn serialize<S: Serializer>(path: &Option<GithubPath>, s: S) -> Result<S::Ok, S::Error> {
+        match path {
+            Some(path) => super::path::serialize(path, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<GithubPath>, D::Error> {
+        #[derive(Deserialize)]
+        struct Wrapped(#[serde(with = "super::path")] GithubPath);
+        Ok(Option::<Wrapped>::deserialize(d)?.map(|Wrapped(path)| path))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -112,16 +149,24 @@ impl StateFile {
             path: self.path.clone(),
             source,
         })?;
+        let current = match (disk.path, disk.token) {
+            (Some(path), Some(token)) => Some(Generation {
+                path,
+                token: Secret::new(token),
+            }),
+            _ => None,
+        };
         Ok(State {
-            path: disk.path,
-            token: disk.token.map(Secret::new),
+            current,
             etags: disk.etags,
             previous: disk
                 .previous
                 .into_iter()
                 .map(|p| Previous {
-                    path: p.path,
-                    token: Secret::new(p.token),
+                    made_with: Generation {
+                        path: p.path,
+                        token: Secret::new(p.token),
+                    },
                     runners: p.runners,
                 })
                 .collect(),
@@ -132,15 +177,15 @@ impl StateFile {
     /// Replaces the stored state, atomically, readable by root only.
     pub fn save(&self, state: &State) -> Result<(), StateError> {
         let disk = OnDisk {
-            path: state.path.clone(),
-            token: state.token.as_ref().map(|t| t.expose().to_string()),
+            path: state.current.as_ref().map(|c| c.path.clone()),
+            token: state.current.as_ref().map(|c| c.token.expose().to_string()),
             etags: state.etags.clone(),
             previous: state
                 .previous
                 .iter()
                 .map(|p| PreviousOnDisk {
-                    path: p.path.clone(),
-                    token: p.token.expose().to_string(),
+                    path: p.made_with.path.clone(),
+                    token: p.made_with.token.expose().to_string(),
                     runners: p.runners.clone(),
                 })
                 .collect(),
@@ -230,12 +275,16 @@ mod tests {
             page,
         );
         let state = State {
-            path: Some("org".into()),
-            token: Some(Secret::new("ghp_x")),
+            current: Some(Generation {
+                path: GithubPath::Org("org".into()),
+                token: Secret::new("ghp_x"),
+            }),
             etags,
             previous: vec![Previous {
-                path: "old-org".into(),
-                token: Secret::new("ghp_old"),
+                made_with: Generation {
+                    path: GithubPath::parse("old-org/repo").expect("a repository"),
+                    token: Secret::new("ghp_old"),
+                },
                 runners: vec!["github-runner-0-1a2b3c4d-3f9a0c1e".into()],
             }],
             labels: Some(vec!["large".into()]),
@@ -247,6 +296,36 @@ mod tests {
         assert!(file
             .path()
             .ends_with("var/lib/github-runner/github-runner-0/state.json"));
+    }
+
+    #[test]
+    fn a_state_file_written_by_the_previous_release_still_loads() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let file = StateFile::new(&Host::new(root.path()), "github-runner/0");
+        std::fs::create_dir_all(file.path().parent().expect("dir")).expect("mkdir");
+        let text = r#"{"path": "org", "token": "ghp_x",
+            "previous": [{"path": "old/repo", "token": "ghp_old", "runners": ["r1"]}]}"#;
+        std::fs::write(file.path(), text).expect("write");
+        let state = file.load().expect("loads");
+        assert_eq!(state.current.expect("current").path, GithubPath::Org("org".into()));
+        assert_eq!(state.previous[0].made_with.path.to_string(), "old/repo");
+        assert_eq!(state.previous[0].made_with.token, Secret::new("ghp_old"));
+        file.save(&file.load().expect("loads")).expect("saved");
+        let saved: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(file.path()).expect("read")).expect("json");
+        assert_eq!(saved["path"], "org");
+        assert_eq!(saved["previous"][0]["path"], "old/repo");
+    }
+
+    #[test]
+    fn a_stored_path_that_does_not_parse_is_a_corrupt_state() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let file = StateFile::new(&Host::new(root.path()), "github-runner/0");
+        std::fs::create_dir_all(file.path().parent().expect("dir")).expect("mkdir");
+        std::fs::write(file.path(), r#"{"path": "a/b/c", "token": "ghp_x"}"#).expect("write");
+        let err = file.load().expect_err("a path with two slashes");
+        assert!(matches!(err, StateError::Corrupt { .. }), "{err}");
+        assert!(!err.to_string().contains("ghp_x"), "{err}");
     }
 
     #[test]

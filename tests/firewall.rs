@@ -10,7 +10,7 @@ use std::net::{Ipv4Addr, TcpListener};
 use std::time::Duration;
 
 use common::stack::{blocking, stack, Stack};
-use github_runner::manager::setup;
+use github_runner::lxd_setup as setup;
 
 /// Answers every connection with a one-line HTTP page saying `name`.
 fn serve(listener: TcpListener, name: &'static str) -> u16 {

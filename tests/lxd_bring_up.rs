@@ -11,7 +11,7 @@ use std::path::Path;
 use common::lxd_gate::{LxdGate, Refuse};
 use common::stack::{blocking, Stack};
 use github_runner::lxd::NetworkAcl;
-use github_runner::manager::setup;
+use github_runner::lxd_setup as setup;
 use hyper::Method;
 
 /// A fake `snap` that logs its calls and runs `cases` (a shell `case` body on `"$1 $2"`).

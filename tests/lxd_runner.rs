@@ -11,12 +11,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use fake_github::{Emulator, Fault};
-use github_runner::config::{CharmConfig, ProxyConfig};
+use github_runner::config::{CharmConfig, Proxy};
 use github_runner::github::{ClientConfig, GithubClient, Scope};
 use github_runner::host::storage::RamDisk;
 use github_runner::host::Host;
 use github_runner::lxd::{InstanceType, LxdClient};
-use github_runner::manager::setup::{self, SetupError};
+use github_runner::lxd_setup::{self as setup, SetupError};
 use github_runner::runner::{self, Health, Registration, RemovalOrder, RunnerEnv, RunnerSettings};
 use github_runner::runner_binary::{self, RunnerBinaryCache, VerifiedTarball};
 use github_runner::secret::Secret;
@@ -32,7 +32,7 @@ fn charm_config(extra: &[(&str, Value)]) -> CharmConfig {
     for (k, v) in extra {
         raw[*k] = v.clone();
     }
-    CharmConfig::from_raw(raw.as_object().expect("object"), ProxyConfig::default()).expect("valid config")
+    CharmConfig::from_raw(raw.as_object().expect("object"), Proxy::default()).expect("valid config")
 }
 
 struct World {
@@ -147,9 +147,15 @@ async fn unit_setup_makes_the_pool_profiles_and_ram_disk_and_a_second_run_change
             ("type".into(), "disk".into())
         ])
     );
-    let runner = lxd.profile(setup::RUNNER_PROFILE).await.expect("asked").expect("runner profile");
+    let runner = lxd
+        .profile(setup::RUNNER_PROFILE)
+        .await
+        .expect("asked")
+        .expect("runner profile");
     assert_eq!(
-        runner.devices["eth0"].get("security.ipv4_filtering").map(String::as_str),
+        runner.devices["eth0"]
+            .get("security.ipv4_filtering")
+            .map(String::as_str),
         Some("true"),
         "the runners' NIC is hardened in the charm's own profile"
     );

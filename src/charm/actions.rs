@@ -12,11 +12,12 @@
 
 use anyhow::anyhow;
 
+use super::pipeline::{self, Outcome};
 use super::{status, Ctx};
 use crate::event::Action;
-use crate::github::RunnerStatus;
+use crate::github::{Runner, RunnerStatus};
 use crate::juju::{Results, Status, ToolError};
-use crate::manager::{BinaryCheck, Converge, Flush, ManagerError, OnNewBinary, RunnerManager, Stage};
+use crate::manager::{BinaryCheck, Flush, OnNewBinary, Stage, Steps, StepsDone};
 
 /// Runs `action`; a failure is reported with `action-fail`.
 ///
@@ -31,14 +32,14 @@ pub async fn run(ctx: &Ctx<'_>, action: Action) -> Result<(), ToolError> {
 }
 
 /// What each action asks the manager for; `None` only looks.
-fn steps(action: Action, target: u32) -> Option<Converge> {
-    use BinaryCheck::{CachedOnly, Latest};
+fn steps(action: Action, target: u32) -> Option<Steps> {
+    use BinaryCheck::{IfMissing, Latest};
     match action {
         Action::CheckRunners => None,
-        Action::ReconcileRunners => Some(Converge::reconcile(Latest, target).on_new_binary(OnNewBinary::FlushIdle)),
-        Action::FlushRunners => Some(Converge::reconcile(CachedOnly, target).flushing(Flush::All)),
+        Action::ReconcileRunners => Some(Steps::reconcile(Latest, target).on_new_binary(OnNewBinary::FlushIdle)),
+        Action::FlushRunners => Some(Steps::reconcile(IfMissing, target).flushing(Flush::All)),
         Action::UpdateDependencies => Some(
-            Converge::reconcile(Latest, target)
+            Steps::reconcile(Latest, target)
                 .on_new_binary(OnNewBinary::FlushIdle)
                 .binary_only(),
         ),
@@ -54,31 +55,37 @@ async fn perform(ctx: &Ctx<'_>, action: Action) -> anyhow::Result<()> {
         }
     };
     let steps = steps(action, config.virtual_machines);
-    if steps.is_some() {
-        if let Some(status) = ctx.setup_lxd(&config).await {
+    let acts = steps.is_some();
+    let work = pipeline::Work {
+        setup: acts,
+        retire: acts.then_some(match action {
+            Action::FlushRunners => Flush::All,
+            _ => Flush::Idle,
+        }),
+        steps,
+        made_with: config.generation(),
+        list: action != Action::UpdateDependencies,
+    };
+    let progress = |stage| {
+        if let Err(e) = ctx.tools.action_log(&progress_line(stage)) {
+            tracing::warn!("action-log: {e}");
+        }
+    };
+    let mut state = ctx.state.load_or_recover()?;
+    let (done, registrations) = match pipeline::run(ctx, &config, &mut state, work, &progress).await? {
+        Outcome::Done { done, registrations } => (*done, registrations),
+        Outcome::NoSetup(status) => {
             ctx.status(&status)?;
             return Err(anyhow!("{}", status.message()));
         }
-    }
-    let mut state = ctx.state.load_or_recover()?;
-    if steps.is_some() && !state.previous.is_empty() {
-        let which = if action == Action::FlushRunners {
-            Flush::All
-        } else {
-            Flush::Idle
-        };
-        super::previous::retire(ctx, &config, &mut state, which).await;
-    }
-    let manager = ctx.manager(&config, &state)?;
-    let outcome = converge(ctx, &manager, action, steps, config.virtual_machines).await;
-    state.etags = manager.finish().etags;
-    ctx.state.save(&state)?;
-    let (results, failure) = outcome.map_err(|e| {
-        if let Err(status_err) = ctx.status(&status::from_error(&e)) {
-            tracing::warn!("status-set: {status_err}");
+        Outcome::Failed(e) => {
+            if let Err(status_err) = ctx.status(&status::from_error(&e)) {
+                tracing::warn!("status-set: {status_err}");
+            }
+            return Err(anyhow!("{e}"));
         }
-        anyhow!("{e}")
-    })?;
+    };
+    let (results, failure) = results(ctx, action, done, &registrations, config.virtual_machines);
     ctx.tools.action_set(&results)?;
     match failure {
         Some(message) => Err(anyhow!(message)),
@@ -87,30 +94,21 @@ async fn perform(ctx: &Ctx<'_>, action: Action) -> anyhow::Result<()> {
 }
 
 /// The action's results, and a failure message when part of it did not happen.
-async fn converge(
+fn results(
     ctx: &Ctx<'_>,
-    manager: &RunnerManager,
     action: Action,
-    steps: Option<Converge>,
+    done: StepsDone,
+    registrations: &[Runner],
     target: u32,
-) -> Result<(Results, Option<String>), ManagerError> {
-    let progress = |stage| {
-        if let Err(e) = ctx.tools.action_log(&progress_line(stage)) {
-            tracing::warn!("action-log: {e}");
-        }
-    };
-    let done = match steps {
-        Some(steps) => Some(super::observe::converge(ctx, manager, steps, target, &progress).await?),
-        None => None,
-    };
+) -> (Results, Option<String>) {
     let mut results = Results::new();
     if action == Action::UpdateDependencies {
-        let changed = done.is_some_and(|d| d.binary_changed);
+        let changed = done.binary_changed;
         results.insert("flush".into(), if changed { "True" } else { "False" }.into());
-        return Ok((results, None));
+        return (results, None);
     }
     let mut failure = None;
-    if let Some(reconciled) = done.and_then(|d| d.reconciled) {
+    if let Some(reconciled) = done.reconciled {
         ctx.status(&status::reconciled(&reconciled, target)).ok();
         results.insert("delta.virtual-machines".into(), reconciled.delta.to_string());
         failure = (!reconciled.report.failures.is_empty()).then(|| {
@@ -118,8 +116,8 @@ async fn converge(
             format!("{} runner operations failed: {}", each.len(), each.join("; "))
         });
     }
-    results.extend(check(manager).await?);
-    Ok((results, failure))
+    results.extend(check(registrations));
+    (results, failure)
 }
 
 /// What `juju run` shows while a stage runs.
@@ -135,18 +133,17 @@ fn progress_line(stage: Stage) -> String {
 }
 
 /// `online`, `offline`, `unknown` counts and the online runners' names.
-async fn check(manager: &RunnerManager) -> Result<Results, ManagerError> {
-    let runners = manager.github_runners().await?;
+fn check(runners: &[Runner]) -> Results {
     let count = |status| runners.iter().filter(|r| r.status == status).count().to_string();
     let online: Vec<&str> = runners
         .iter()
         .filter(|r| r.status == RunnerStatus::Online)
         .map(|r| r.name.as_str())
         .collect();
-    Ok(Results::from([
+    Results::from([
         ("online".to_string(), count(RunnerStatus::Online)),
         ("offline".to_string(), count(RunnerStatus::Offline)),
         ("unknown".to_string(), count(RunnerStatus::Unknown)),
         ("runners".to_string(), online.join(", ")),
-    ]))
+    ])
 }

@@ -8,13 +8,13 @@ use std::path::PathBuf;
 
 use super::Ctx;
 use crate::config::CharmConfig;
+use crate::host::systemd_unit::Restart;
 use crate::metrics::cos_agent::{self, Topology};
 use crate::metrics::exporter::ExporterService;
 use crate::metrics::{EventLog, MetricsFile};
 
-/// The exporter, the log rotation and the relation data; `upgraded` restarts the exporter,
-/// whose binary is new.
-pub fn ensure(ctx: &Ctx<'_>, config: &CharmConfig, upgraded: bool) {
+/// The exporter (restarted as `restart` says), the log rotation and the relation data.
+pub fn ensure(ctx: &Ctx<'_>, config: &CharmConfig, restart: Restart) {
     let host = &ctx.deps.host;
     match config.metrics_port {
         Some(port) => {
@@ -25,7 +25,7 @@ pub fn ensure(ctx: &Ctx<'_>, config: &CharmConfig, upgraded: bool) {
                 dispatch: &dispatch(ctx),
                 file: &file,
             };
-            if let Err(e) = service.ensure(host, upgraded) {
+            if let Err(e) = service.ensure(host, restart) {
                 tracing::error!(
                     "metrics exporter on port {port}: {e}; see `systemctl status {}`",
                     crate::metrics::exporter::SERVICE

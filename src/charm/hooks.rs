@@ -1,151 +1,109 @@
-//! The hook handlers. With a valid config every hook but `update-status`, `stop` and `remove`
-//! tells the same story: LXD set up, a runner binary cached, runners reconciled, a status that
-//! says how it went. On top of it:
-//! - `config-changed` keeps the reconcile timer and flushes idle runners made with a previous
-//!   `path` or `token` (with that previous token);
-//! - `reconcile-runners` (the timer) checks for a new runner binary and replaces idle runners
-//!   when there is one;
-//! - `upgrade-charm` replaces idle runners (the original flushed busy ones too, killing jobs);
-//! - `start` only reconciles (the original flushed the runners config-changed had just made);
-//! - `stop` removes every runner, busy ones too (the unit is going away), and the timer;
+//! The hooks: each carries out its row of [`plan`](super::plan::plan). With a valid config
+//! every hook that works on runners tells the same story, in one straight line
+//! ([`runners`]): LXD brought up where the plan says, services kept, a new path or token
+//! taken, then the [`pipeline`](super::pipeline) (LXD set up, previous generations retired,
+//! the manager's steps, recorded, saved), then a status that says how it went. The rest:
+//! - `update-status` repairs the timer, and nothing else (it holds the machine lock);
+//! - `stop` removes the services, every runner (busy ones too: the unit is going away) and
+//!   the unit's LXD objects;
 //! - `remove` deletes the charm's state, token included.
 
-use super::bring_up::{bring_up, BringUp, When};
-use super::{cos, made_with, observe, previous, status, Ctx};
+use super::bring_up::{bring_up, When};
+use super::pipeline::{self, Outcome};
+use super::plan::{plan, BringUp, HookPlan, RunnerSteps, Services, Work};
+use super::{cos, generations, status, Ctx};
 use crate::config::CharmConfig;
 use crate::event::Hook;
-use crate::host::timer::{Ensured, EventTimer};
+use crate::host::systemd_unit::Ensured;
+use crate::host::timer::EventTimer;
 use crate::juju::{Status, ToolError};
-use crate::manager::{BinaryCheck, Converge, Flush, OnNewBinary};
+use crate::manager::{Flush, Steps};
 use crate::metrics::MetricsFile;
-use crate::state::State;
 
 /// The event the timer dispatches.
 pub(super) const RECONCILE_EVENT: &str = "reconcile-runners";
 /// A timer the original charm wrote before it folded it into reconcile-runners.
 const LEGACY_EVENTS: [&str; 1] = ["update-dependencies"];
 
-pub async fn run(ctx: &Ctx<'_>, hook: Hook) -> anyhow::Result<()> {
-    use BinaryCheck::{CachedOnly, Latest};
-    match hook {
-        Hook::Install => converge(ctx, hook, |n| Converge::reconcile(Latest, n)).await,
-        Hook::Start => converge(ctx, hook, |n| Converge::reconcile(CachedOnly, n)).await,
-        Hook::ConfigChanged | Hook::SecretChanged => converge(ctx, hook, |n| Converge::reconcile(CachedOnly, n)).await,
-        Hook::UpgradeCharm => converge(ctx, hook, |n| Converge::reconcile(CachedOnly, n).flushing(Flush::Idle)).await,
-        Hook::ReconcileRunners if !EventTimer::installed(&ctx.deps.host, RECONCILE_EVENT) => {
-            // A run that waited for the machine lock while `stop` removed the timer.
-            tracing::info!("reconcile-runners: the reconcile timer is gone (the unit is stopping); nothing to do");
-            Ok(())
+pub async fn run(ctx: &mut Ctx<'_>, hook: Hook) -> anyhow::Result<()> {
+    let plan = plan(hook);
+    ctx.refresh_secret = plan.takes_new_token;
+    if plan.services == Services::Remove {
+        remove_services(ctx);
+    }
+    match plan.work {
+        Work::Runners {
+            steps,
+            only_while_timer,
+        } => {
+            if only_while_timer && !EventTimer::installed(&ctx.deps.host, RECONCILE_EVENT) {
+                // A run that waited for the machine lock while `stop` removed the timer.
+                tracing::info!(
+                    "{}: the reconcile timer is gone (the unit is stopping); nothing to do",
+                    hook.name()
+                );
+                return Ok(());
+            }
+            if only_while_timer {
+                // The timer's own event: worth a line, to see in debug-log that the timer fires.
+                tracing::info!("{}: dispatched by the reconcile timer", hook.name());
+            }
+            runners(ctx, hook, &plan, steps).await
         }
-        Hook::ReconcileRunners => {
-            // The timer's own event: worth a line, to see in debug-log that the timer fires.
-            tracing::info!("reconcile-runners: dispatched by the reconcile timer");
-            converge(ctx, hook, |n| {
-                Converge::reconcile(Latest, n).on_new_binary(OnNewBinary::FlushIdle)
-            })
-            .await
-        }
-        Hook::CosAgentChanged => {
+        Work::CosRelation => {
             if let Ok(Ok(config)) = ctx.config() {
                 cos::update_relation(ctx, &config);
             }
             Ok(())
         }
-        Hook::UpdateStatus => update_status(ctx),
-        Hook::Stop => stop(ctx).await,
-        Hook::Remove => remove(ctx),
+        Work::Nothing => {
+            if let Some(config) = ctx.valid_config()? {
+                keep_services(ctx, plan.services, &config)?;
+            }
+            Ok(())
+        }
+        Work::TearDown => tear_down(ctx).await,
+        Work::ForgetState => forget(ctx),
     }
 }
 
-/// LXD brought up (install) → config → timer (where the hook keeps it) → LXD brought up
-/// (start, config-changed, upgrade-charm) → previous path/token flushed (config-changed)
-/// → LXD setup → `steps` → status.
-async fn converge(ctx: &Ctx<'_>, hook: Hook, steps: impl FnOnce(u32) -> Converge) -> anyhow::Result<()> {
-    // At install LXD comes first, whatever the config: a unit deployed before it is
-    // configured (the usual `juju deploy`, then `juju config`) must have it by then.
-    let installed = match hook {
-        Hook::Install => match bring_up(ctx, When::Install).await? {
-            BringUp::Blocked(status) => return Ok(ctx.status(&status)?),
-            up => up.into_ctx(),
-        },
-        _ => None,
-    };
-    let ctx = installed.as_ref().unwrap_or(ctx);
+/// A hook that works on runners, from LXD to the status.
+async fn runners(ctx: &mut Ctx<'_>, hook: Hook, plan: &HookPlan, steps: RunnerSteps) -> anyhow::Result<()> {
+    if plan.lxd == BringUp::First {
+        if let Some(status) = bring_up(ctx, When::Install).await? {
+            return Ok(ctx.status(&status)?);
+        }
+    }
     let Some(config) = ctx.valid_config()? else {
         return Ok(());
     };
-    let changes = matches!(hook, Hook::ConfigChanged | Hook::SecretChanged);
-    if matches!(hook, Hook::ConfigChanged | Hook::UpgradeCharm | Hook::SecretChanged) {
-        if !ensure_timer(ctx, &config)? {
-            return Ok(());
-        }
-        cos::ensure(ctx, &config, hook == Hook::UpgradeCharm);
+    // The services come before LXD: upgrade-charm brings a new exporter binary even while
+    // LXD is missing.
+    if !keep_services(ctx, plan.services, &config)? {
+        return Ok(());
     }
     let mut state = ctx.state.load_or_recover()?;
-    if changes {
-        previous::note_change(ctx, &config, &mut state).await;
+    if plan.takes_new_token {
+        generations::note_change(ctx, &config, &mut state).await;
         ctx.state.save(&state)?;
+    }
+    if let BringUp::AfterServices(when) = plan.lxd {
+        if let Some(status) = bring_up(ctx, when).await? {
+            return Ok(ctx.status(&status)?);
+        }
     }
     // New labels: idle runners are replaced by ones that carry them (in whichever hook gets
     // there first: a config-changed that failed leaves it to the next).
     let relabel = state.labels.as_ref().is_some_and(|made| *made != config.labels);
-    // The hooks of a deploy, a `juju config` and an upgrade try again where install could
-    // not (a store unreachable then): the unit stays blocked with the command meanwhile,
-    // rather than waiting for a daemon nothing installs; start and config-changed only where
-    // there is no LXD at all. The timer and the exporter are kept first (upgrade-charm brings
-    // a new binary) even while LXD is missing.
-    let installed = match hook {
-        Hook::UpgradeCharm | Hook::ConfigChanged | Hook::Start => {
-            let when = if hook == Hook::UpgradeCharm {
-                When::Install
-            } else {
-                When::Retry
-            };
-            match bring_up(ctx, when).await? {
-                BringUp::Blocked(status) => return Ok(ctx.status(&status)?),
-                up => up.into_ctx(),
-            }
-        }
-        _ => None,
-    };
-    let ctx = installed.as_ref().unwrap_or(ctx);
-    if let Some(status) = ctx.setup_lxd(&config).await {
-        ctx.status(&status)?;
-        return Ok(());
-    }
-    if !state.previous.is_empty() {
-        previous::retire(ctx, &config, &mut state, Flush::Idle).await;
-        ctx.state.save(&state)?;
-    }
-    let mut steps = steps(config.virtual_machines);
     if relabel {
         tracing::info!("labels changed: replacing idle runners");
-        steps = steps.flushing(Flush::Idle);
     }
-    let (status, converged) = converge_runners(ctx, &config, &mut state, steps, hook).await;
-    if converged {
-        state.labels = Some(config.labels.clone());
-    }
-    ctx.state.save(&state)?;
-    if let Some(status) = status {
-        ctx.status(&status)?;
-    }
-    Ok(())
-}
-
-/// Runs `steps` and says how it went (`None`: nothing new to say, no reconcile was asked
-/// for) and whether all of it did (every flush removal included); the ETag cache goes back
-/// into `state`.
-async fn converge_runners(
-    ctx: &Ctx<'_>,
-    config: &CharmConfig,
-    state: &mut State,
-    steps: Converge,
-    hook: Hook,
-) -> (Option<Status>, bool) {
-    let manager = match ctx.manager(config, state) {
-        Ok(manager) => manager,
-        Err(e) => return (Some(status::from_error(&e)), false),
+    let work = pipeline::Work {
+        setup: true,
+        retire: Some(Flush::Idle),
+        steps: Some(steps.to(config.virtual_machines, relabel)),
+        made_with: config.generation(),
+        list: false,
     };
     let progress = |stage| {
         if let Some(status) = status::during(stage) {
@@ -154,46 +112,48 @@ async fn converge_runners(
             }
         }
     };
-    let outcome = observe::converge(ctx, &manager, steps, config.virtual_machines, &progress).await;
-    let saved = manager.finish();
-    let stats = saved.stats;
-    tracing::info!(
-        "GitHub: {} requests ({} free 304s, {} retries); rate limit remaining {}",
-        stats.requests,
-        stats.not_modified,
-        stats.retries,
-        stats
-            .rate_limit
-            .remaining
-            .map_or("unknown".to_string(), |r| r.to_string())
-    );
-    state.etags = saved.etags;
-    match outcome {
-        Ok(done) => {
+    let outcome = pipeline::run(ctx, &config, &mut state, work, &progress).await?;
+    if outcome.flushed_all() {
+        state.labels = Some(config.labels.clone());
+        ctx.state.save(&state)?;
+    }
+    let status = match outcome {
+        Outcome::NoSetup(status) => Some(status),
+        Outcome::Failed(e) => {
+            tracing::error!("{}: {e}", hook.name());
+            Some(status::from_error(&e))
+        }
+        Outcome::Done { done, .. } => {
             for report in done.flushed.iter().chain(&done.replaced) {
                 tracing::info!("{}: replaced {} idle runners", hook.name(), report.removed.len());
             }
-            let status = done
-                .reconciled
+            done.reconciled
                 .as_ref()
-                .map(|reconciled| status::reconciled(reconciled, config.virtual_machines));
-            let flushed = done.flushed.as_ref().is_none_or(|f| f.failures.is_empty());
-            (status, flushed)
+                .map(|reconciled| status::reconciled(reconciled, config.virtual_machines))
         }
-        Err(e) => {
-            tracing::error!("{}: {e}", hook.name());
-            (Some(status::from_error(&e)), false)
-        }
-    }
-}
-
-/// Checks the timer (a stopped one is started again); nothing else: update-status holds the
-/// machine lock and runs every few minutes.
-fn update_status(ctx: &Ctx<'_>) -> anyhow::Result<()> {
-    if let Some(config) = ctx.valid_config()? {
-        ensure_timer(ctx, &config)?;
+    };
+    if let Some(status) = status {
+        ctx.status(&status)?;
     }
     Ok(())
+}
+
+/// Does to the timer and the exporter what `services` says. `false` when the timer could not
+/// be started and the unit is blocked.
+fn keep_services(ctx: &Ctx<'_>, services: Services, config: &CharmConfig) -> Result<bool, ToolError> {
+    match services {
+        Services::Leave => Ok(true),
+        Services::RepairTimer => ensure_timer(ctx, config),
+        Services::Keep { exporter } => {
+            if !ensure_timer(ctx, config)? {
+                return Ok(false);
+            }
+            cos::ensure(ctx, config, exporter);
+            Ok(true)
+        }
+        // First of all, in `run`.
+        Services::Remove => Ok(true),
+    }
 }
 
 /// Installs or repairs the reconcile timer. `false` when it failed and the unit is blocked.
@@ -219,28 +179,8 @@ fn ensure_timer(ctx: &Ctx<'_>, config: &CharmConfig) -> Result<bool, ToolError> 
     Ok(true)
 }
 
-/// Removes this unit's runners made with `made`, as `which` says; how many went.
-async fn flush(ctx: &Ctx<'_>, made: &CharmConfig, state: &State, which: Flush) -> Result<usize, String> {
-    let manager = ctx.manager(made, state).map_err(|e| e.to_string())?;
-    let done = observe::converge(
-        ctx,
-        &manager,
-        Converge::flush_only(which),
-        made.virtual_machines,
-        &|_| {},
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    let report = done.flushed.unwrap_or_default();
-    if let Some(first) = report.failures.first() {
-        tracing::warn!("{} runners could not be removed, first: {first}", report.failures.len());
-    }
-    Ok(report.removed.len())
-}
-
-/// Removes every runner (busy too: the unit is going away) and the timers, whatever the
-/// config says now: the runners were made with the path and token in the state.
-async fn stop(ctx: &Ctx<'_>) -> anyhow::Result<()> {
+/// Stops and deletes the timers (the original's too) and the exporter.
+fn remove_services(ctx: &Ctx<'_>) {
     for event in std::iter::once(RECONCILE_EVENT).chain(LEGACY_EVENTS) {
         for e in EventTimer::remove(&ctx.deps.host, event) {
             tracing::warn!("removing the {event} timer: {e}");
@@ -248,16 +188,35 @@ async fn stop(ctx: &Ctx<'_>) -> anyhow::Result<()> {
     }
     tracing::info!("reconcile timer removed");
     cos::remove_exporter(ctx);
+}
+
+/// `stop`, once the services are gone: every runner (busy too: the unit is going away), whatever the
+/// config says now (the runners were made with the path and token in the state), then the
+/// unit's LXD objects.
+async fn tear_down(ctx: &Ctx<'_>) -> anyhow::Result<()> {
     let mut state = ctx.state.load_or_recover()?;
     let config = ctx.config()?;
-    if let Ok(config) = &config {
-        previous::retire(ctx, config, &mut state, Flush::All).await;
-    }
     match &config {
-        Ok(config) => match flush(ctx, &made_with(config, &state), &state, Flush::All).await {
-            Ok(removed) => tracing::info!("stop: removed {removed} runners"),
-            Err(e) => tracing::warn!("stop: removing runners: {e}"),
-        },
+        Ok(config) => {
+            let work = pipeline::Work {
+                setup: false,
+                retire: Some(Flush::All),
+                steps: Some(Steps::flush_only(Flush::All)),
+                made_with: state.current.clone().unwrap_or_else(|| config.generation()),
+                list: false,
+            };
+            match pipeline::run(ctx, config, &mut state, work, &|_| {}).await? {
+                Outcome::Done { done, .. } => {
+                    let report = done.flushed.unwrap_or_default();
+                    if let Some(first) = report.failures.first() {
+                        tracing::warn!("{} runners could not be removed, first: {first}", report.failures.len());
+                    }
+                    tracing::info!("stop: removed {} runners", report.removed.len());
+                }
+                Outcome::Failed(e) => tracing::warn!("stop: removing runners: {e}"),
+                Outcome::NoSetup(status) => tracing::warn!("stop: {}", status.message()),
+            }
+        }
         Err(problems) => {
             // No GitHub client without a valid config; the instances can still go, and GitHub
             // deletes an ephemeral runner's registration a day after it went offline.
@@ -276,9 +235,9 @@ async fn stop(ctx: &Ctx<'_>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Deletes the unit's state, token included: nothing of the operator's secret stays on a
-/// machine the unit has left.
-fn remove(ctx: &Ctx<'_>) -> anyhow::Result<()> {
+/// `remove`: deletes the unit's state, token included, and its metrics: nothing of the
+/// operator's secret stays on a machine the unit has left.
+fn forget(ctx: &Ctx<'_>) -> anyhow::Result<()> {
     if let Err(e) = MetricsFile::new(&ctx.deps.host, ctx.deps.unit.as_str()).delete() {
         tracing::warn!("removing the metrics file: {e}");
     }

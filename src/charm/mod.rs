@@ -1,18 +1,22 @@
 //! The charm's handlers: one per event, each reading like the operator's story.
 //!
 //! A hook builds one [`Ctx`] (hook tools, the unit's [`Deps`], its state file, the model
-//! proxy) and passes it down; a handler reads config and state, asks the manager to
-//! converge, and says in `juju status` how it went. No handler talks to LXD or GitHub
-//! itself. Hooks fail (exit non-zero, so Juju retries) only when Juju itself could not be
+//! proxy) and passes it down. What each hook does is one row of [`plan`]; [`hooks`] carries it
+//! out, and hooks and actions alike work on runners through the one [`pipeline`] (LXD set up,
+//! previous generations retired, the manager's steps, recorded, ETags kept, state saved), then
+//! say in `juju status` or the action's results how it went. No handler talks to LXD or
+//! GitHub itself. Hooks fail (exit non-zero, so Juju retries) only when Juju itself could not be
 //! talked to or the state could not be kept; a problem the operator must fix sets `blocked`
 //! and exits 0. Actions never exit non-zero: they call `action-fail` with the reason.
 
 mod actions;
 mod bring_up;
 mod cos;
+mod generations;
 mod hooks;
-mod observe;
-mod previous;
+mod pipeline;
+mod plan;
+mod record;
 mod status;
 #[cfg(test)]
 mod tests;
@@ -21,15 +25,14 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use crate::config::{CharmConfig, ConfigProblems, GithubPath, ProxyConfig};
-use crate::event::{Event, Hook};
-use crate::github;
+use crate::config::{CharmConfig, ConfigProblems};
+use crate::event::Event;
 use crate::host::Host;
 use crate::juju::{HookTools, Status, ToolError};
 use crate::lxd::LxdClient;
-use crate::manager::{setup, Deps, ManagerError, RunnerManager};
-use crate::secret::Secret;
-use crate::state::{State, StateFile};
+use crate::manager::Deps;
+use crate::proxy::Proxy;
+use crate::state::StateFile;
 use crate::unit::UnitName;
 
 /// What every handler of one hook works with, built once.
@@ -38,9 +41,10 @@ pub(crate) struct Ctx<'a> {
     pub deps: Deps,
     pub state: StateFile,
     /// The model's proxy (`JUJU_CHARM_*_PROXY`).
-    pub proxy: ProxyConfig,
+    pub proxy: Proxy,
     pub juju: JujuEnv,
-    /// Whether `token-secret-id` is read at its latest revision (`secret-get --refresh`).
+    /// Whether `token-secret-id` is read at its latest revision (`secret-get --refresh`): where
+    /// the hook's plan takes a new token.
     pub refresh_secret: bool,
 }
 
@@ -71,7 +75,7 @@ impl<'a> Ctx<'a> {
                 "JUJU_UNIT_NAME is not a unit name such as `github-runner/0`: dispatch must run inside a Juju hook",
             )?;
         let lxd = LxdClient::from_env()?;
-        let proxy = ProxyConfig::from_env(|name| std::env::var(name).ok());
+        let proxy = Proxy::from_env(|name| std::env::var(name).ok());
         let mut ctx = Ctx::new(tools, unit, Host::from_env(), lxd, proxy);
         ctx.juju = JujuEnv {
             model_name: std::env::var("JUJU_MODEL_NAME").unwrap_or_default(),
@@ -90,16 +94,11 @@ impl<'a> Ctx<'a> {
         Ok(ctx)
     }
 
-    pub fn new(tools: &'a dyn HookTools, unit: UnitName, host: Host, lxd: LxdClient, proxy: ProxyConfig) -> Self {
+    pub fn new(tools: &'a dyn HookTools, unit: UnitName, host: Host, lxd: LxdClient, proxy: Proxy) -> Self {
         let state = StateFile::new(&host, unit.as_str());
         Ctx {
             tools,
-            deps: Deps {
-                unit,
-                host,
-                lxd,
-                github_timeout: github::REQUEST_TIMEOUT,
-            },
+            deps: Deps::new(unit, host, lxd),
             state,
             proxy,
             juju: JujuEnv::default(),
@@ -138,50 +137,6 @@ impl<'a> Ctx<'a> {
     fn status(&self, status: &Status) -> Result<(), ToolError> {
         self.tools.status_set(status)
     }
-
-    /// A manager for `config`, with the ETag cache kept in `state`, on the runners of the
-    /// current path and token (those of earlier ones are [`previous`]'s).
-    fn manager(&self, config: &CharmConfig, state: &State) -> Result<RunnerManager, ManagerError> {
-        Ok(RunnerManager::new(&self.deps, config, state.etags.clone())?.on(previous::current(state)))
-    }
-
-    /// Sets up LXD for runners; `Some(status)` says why it could not.
-    async fn setup_lxd(&self, config: &CharmConfig) -> Option<Status> {
-        match setup::ensure(&self.deps.lxd, &self.deps.host, config).await {
-            Ok(report) => {
-                for made in &report.created {
-                    tracing::info!("LXD setup: created {made}");
-                }
-                None
-            }
-            Err(e) if e.needs_operator() => {
-                tracing::error!("LXD setup: {e}");
-                Some(Status::Blocked(e.to_string()))
-            }
-            Err(e) => {
-                tracing::warn!("LXD setup: {e}");
-                Some(Status::Waiting(format!("LXD setup failed: {e}; the next hook retries")))
-            }
-        }
-    }
-}
-
-/// `config` with the path and token the runners were made with (kept in the state), where
-/// those are known: what removing those runners must use.
-fn made_with(config: &CharmConfig, state: &State) -> CharmConfig {
-    with_path_and_token(config, state.path.as_deref(), state.token.as_ref())
-}
-
-/// `config` with `path` and `token` where they are given (and the path parses).
-fn with_path_and_token(config: &CharmConfig, path: Option<&str>, token: Option<&Secret>) -> CharmConfig {
-    let mut made = config.clone();
-    if let Some(path) = path.and_then(|p| GithubPath::parse(p).ok()) {
-        made.path = path;
-    }
-    if let Some(token) = token {
-        made.token = token.clone();
-    }
-    made
 }
 
 /// Runs the handler of `event` with the real environment.
@@ -190,13 +145,7 @@ fn with_path_and_token(config: &CharmConfig, path: Option<&str>, token: Option<&
 /// Only for hooks, when the hook must fail so that Juju runs it again.
 pub async fn run(event: &Event, tools: &dyn HookTools) -> anyhow::Result<()> {
     match event {
-        Event::Hook(hook) => {
-            let mut ctx = Ctx::from_env(tools)?;
-            // Only where a new token is taken up: any other hook moving Juju's tracked
-            // revision would swallow the `secret-changed` that flushes the old token's runners.
-            ctx.refresh_secret = matches!(hook, Hook::ConfigChanged | Hook::SecretChanged);
-            hooks::run(&ctx, *hook).await
-        }
+        Event::Hook(hook) => hooks::run(&mut Ctx::from_env(tools)?, *hook).await,
         Event::Action(action) => match Ctx::from_env(tools) {
             Ok(ctx) => Ok(actions::run(&ctx, *action).await?),
             Err(e) => Ok(tools.action_fail(&e.to_string())?),

@@ -3,7 +3,7 @@
 //! `config-get` gives a raw JSON map; [`CharmConfig::from_raw`] checks every option and
 //! collects every problem (not just the first), so one `juju status` line tells the operator
 //! all that is wrong. A config that does not validate is never half used: the handler sets
-//! blocked and does nothing else. No I/O here; the model proxy comes in as a [`ProxyConfig`].
+//! blocked and does nothing else. No I/O here; the model proxy comes in as a [`Proxy`](crate::proxy::Proxy).
 
 mod reader;
 mod values;
@@ -17,6 +17,7 @@ use serde_json::{Map, Value};
 
 pub use values::{ByteSize, GithubPath, Ipv4Net};
 
+pub use crate::proxy::Proxy;
 use crate::secret::Secret;
 use reader::Reader;
 
@@ -42,36 +43,19 @@ pub struct CharmConfig {
     pub use_aproxy: bool,
     pub github_url: url::Url,
     pub base_image: String,
-    pub proxy: ProxyConfig,
+    pub proxy: Proxy,
     /// Custom labels (`labels`), besides the default ones.
     pub labels: Vec<String>,
     /// The exporter's port; `None` when `metrics-port` is 0.
     pub metrics_port: Option<u16>,
 }
 
-/// The model's proxy (`juju-http-proxy` & co.), which Juju hands the charm as
-/// `JUJU_CHARM_*_PROXY` variables, upper or lower case.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ProxyConfig {
-    pub http: Option<String>,
-    pub https: Option<String>,
-    pub no_proxy: Option<String>,
-}
-
-impl ProxyConfig {
-    /// Reads the proxy variables through `var` (the process environment in production).
-    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Self {
-        let get = |name: &str| {
-            var(name)
-                .or_else(|| var(&name.to_lowercase()))
-                .filter(|v| !v.trim().is_empty())
-        };
-        ProxyConfig {
-            http: get("JUJU_CHARM_HTTP_PROXY"),
-            https: get("JUJU_CHARM_HTTPS_PROXY"),
-            no_proxy: get("JUJU_CHARM_NO_PROXY"),
-        }
-    }
+/// The GitHub `path` and token a set of runners was registered with: removing them takes the
+/// same two (the state keeps the current and earlier ones).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Generation {
+    pub path: GithubPath,
+    pub token: Secret,
 }
 
 /// One option with a bad value. `value` is `None` for secrets, which are never shown.
@@ -134,7 +118,7 @@ impl CharmConfig {
     ///
     /// # Errors
     /// Every missing required option and every bad value, together.
-    pub fn from_raw(raw: &Map<String, Value>, proxy: ProxyConfig) -> Result<Self, ConfigProblems> {
+    pub fn from_raw(raw: &Map<String, Value>, proxy: Proxy) -> Result<Self, ConfigProblems> {
         let no_secrets = |_: &str| Err("Juju secrets are not readable here".to_string());
         Self::from_raw_with(raw, proxy, &no_secrets)
     }
@@ -142,7 +126,7 @@ impl CharmConfig {
     /// [`CharmConfig::from_raw`], reading `token-secret-id`'s token through `secret`.
     pub fn from_raw_with(
         raw: &Map<String, Value>,
-        proxy: ProxyConfig,
+        proxy: Proxy,
         secret: &dyn Fn(&str) -> Result<Secret, String>,
     ) -> Result<Self, ConfigProblems> {
         let mut r = Reader {
@@ -293,6 +277,14 @@ impl CharmConfig {
             labels: labels.expect(bug),
             metrics_port: metrics_port.expect(bug),
         })
+    }
+
+    /// The path and token runners are registered with now.
+    pub fn generation(&self) -> Generation {
+        Generation {
+            path: self.path.clone(),
+            token: self.token.clone(),
+        }
     }
 
     /// The LXD profile holding the per-runner resources, e.g. `cpu-2-mem-7GiB-disk-10GiB`.

@@ -3,7 +3,8 @@
 
 use serde_json::{Map, Value};
 
-use super::{values, ConfigProblems, Problem, ProxyConfig};
+use super::{values, ConfigProblems, Problem};
+use crate::proxy::Proxy;
 use crate::secret::Secret;
 
 /// Reads options out of the raw map, recording a [`Problem`] for each bad one.
@@ -97,7 +98,7 @@ impl Reader<'_> {
 
     /// Proxy URLs must parse, and every proxy value must reach runners intact (one problem
     /// per option); aproxy needs one of them.
-    pub(super) fn check_proxy(&mut self, proxy: ProxyConfig, use_aproxy: Option<bool>) -> Option<ProxyConfig> {
+    pub(super) fn check_proxy(&mut self, proxy: Proxy, use_aproxy: Option<bool>) -> Option<Proxy> {
         let mut ok = true;
         for (option, value, is_url) in [
             ("juju-http-proxy", &proxy.http, true),

@@ -32,12 +32,12 @@ fn with(key: &str, value: Value) -> Map<String, Value> {
 }
 
 fn problems(raw: &Map<String, Value>) -> ConfigProblems {
-    CharmConfig::from_raw(raw, ProxyConfig::default()).expect_err("config should be refused")
+    CharmConfig::from_raw(raw, Proxy::default()).expect_err("config should be refused")
 }
 
 #[test]
 fn valid_config_parses_into_typed_values() {
-    let config = CharmConfig::from_raw(&valid(), ProxyConfig::default()).expect("valid");
+    let config = CharmConfig::from_raw(&valid(), Proxy::default()).expect("valid");
     assert_eq!(config.path, GithubPath::Org("my-org".into()));
     assert_eq!(config.group.as_deref(), Some("default"));
     assert_eq!(config.vm_disk.kib(), 10 * 1024 * 1024);
@@ -48,7 +48,7 @@ fn valid_config_parses_into_typed_values() {
 #[test]
 fn repository_path_has_no_runner_group() {
     let config =
-        CharmConfig::from_raw(&with("path", json!("canonical/github-runner")), ProxyConfig::default()).expect("valid");
+        CharmConfig::from_raw(&with("path", json!("canonical/github-runner")), Proxy::default()).expect("valid");
     assert_eq!(
         config.path,
         GithubPath::Repo {
@@ -149,25 +149,22 @@ fn a_bad_token_is_refused_without_showing_it() {
 fn insecure_test_mode_allows_plain_http_github() {
     let mut raw = with("github-url", json!("http://127.0.0.1:8080"));
     raw.insert("test-mode".into(), json!("insecure"));
-    let config = CharmConfig::from_raw(&raw, ProxyConfig::default()).expect("valid in test mode");
+    let config = CharmConfig::from_raw(&raw, Proxy::default()).expect("valid in test mode");
     assert!(config.insecure);
     assert_eq!(config.github_url.as_str(), "http://127.0.0.1:8080/");
 }
 
 #[test]
 fn denylist_accepts_networks_and_single_addresses() {
-    let config = CharmConfig::from_raw(
-        &with("denylist", json!(" 10.0.0.0/8, 192.168.1.7 ")),
-        ProxyConfig::default(),
-    )
-    .expect("valid");
+    let config =
+        CharmConfig::from_raw(&with("denylist", json!(" 10.0.0.0/8, 192.168.1.7 ")), Proxy::default()).expect("valid");
     let shown: Vec<String> = config.denylist.iter().map(ToString::to_string).collect();
     assert_eq!(shown, ["10.0.0.0/8", "192.168.1.7/32"]);
 }
 
 #[test]
 fn the_runner_subnet_is_a_private_network_of_16_to_29_bits() {
-    let config = CharmConfig::from_raw(&valid(), ProxyConfig::default()).expect("valid");
+    let config = CharmConfig::from_raw(&valid(), Proxy::default()).expect("valid");
     assert_eq!(config.runner_subnet.to_string(), "10.73.0.0/24");
     assert_eq!(config.runner_subnet.first_host().to_string(), "10.73.0.1");
     for (value, problem) in [
@@ -193,23 +190,22 @@ fn a_denylist_entry_inside_the_runners_own_network_is_refused_but_a_wider_one_is
         "{message}"
     );
     raw.insert("denylist".into(), json!("10.0.0.0/8"));
-    let config = CharmConfig::from_raw(&raw, ProxyConfig::default()).expect("a wider network is enforced");
+    let config = CharmConfig::from_raw(&raw, Proxy::default()).expect("a wider network is enforced");
     assert_eq!(config.denylist.len(), 1);
 }
 
 #[test]
 fn aproxy_is_accepted_with_a_model_proxy_from_lowercase_variables() {
-    let proxy =
-        ProxyConfig::from_env(|name| (name == "juju_charm_https_proxy").then(|| "http://squid.internal:3128".into()));
+    let proxy = Proxy::from_env(|name| (name == "juju_charm_https_proxy").then(|| "http://squid.internal:3128".into()));
     let config = CharmConfig::from_raw(&with("experimental-use-aproxy", json!(true)), proxy).expect("valid");
     assert_eq!(config.proxy.https.as_deref(), Some("http://squid.internal:3128"));
 }
 
 #[test]
 fn a_model_proxy_that_is_not_a_url_is_named() {
-    let proxy = ProxyConfig {
+    let proxy = Proxy {
         http: Some("squid:3128".into()),
-        ..ProxyConfig::default()
+        ..Proxy::default()
     };
     let message = CharmConfig::from_raw(&valid(), proxy)
         .expect_err("bad proxy")
@@ -219,9 +215,9 @@ fn a_model_proxy_that_is_not_a_url_is_named() {
 
 #[test]
 fn a_refused_proxy_url_is_shown_without_its_credentials() {
-    let proxy = ProxyConfig {
+    let proxy = Proxy {
         http: Some("http://admin:s3cret@squid internal:3128".into()),
-        ..ProxyConfig::default()
+        ..Proxy::default()
     };
     let message = CharmConfig::from_raw(&valid(), proxy)
         .expect_err("bad proxy")
@@ -232,9 +228,9 @@ fn a_refused_proxy_url_is_shown_without_its_credentials() {
     );
     assert!(!message.contains("s3cret") && !message.contains("admin"), "{message}");
 
-    let proxy = ProxyConfig {
+    let proxy = Proxy {
         http: Some("admin:s3cret@squid:3128".into()),
-        ..ProxyConfig::default()
+        ..Proxy::default()
     };
     let message = CharmConfig::from_raw(&valid(), proxy)
         .expect_err("no scheme")
@@ -245,7 +241,7 @@ fn a_refused_proxy_url_is_shown_without_its_credentials() {
 
 #[test]
 fn a_proxy_value_a_runner_file_cannot_carry_blocks_naming_it_and_hides_the_password() {
-    let proxy = ProxyConfig {
+    let proxy = Proxy {
         http: Some("http://admin:s3cret@squid.internal:3128/#x".into()),
         https: Some("http://admin:p#ss@squid.internal:3128".into()),
         no_proxy: Some("localhost, \"a\", 'b'".into()),
@@ -279,7 +275,7 @@ fn unset_options_take_the_config_yaml_defaults() {
         .as_object()
         .cloned()
         .expect("object");
-    let config = CharmConfig::from_raw(&raw, ProxyConfig::default()).expect("valid");
+    let config = CharmConfig::from_raw(&raw, Proxy::default()).expect("valid");
     assert_eq!(config.virtual_machines, 1);
     assert_eq!(config.reconcile_interval, 10);
     assert_eq!(config.github_url.as_str(), "https://github.com/");
@@ -316,11 +312,8 @@ fn code_defaults_match_config_yaml() {
 
 #[test]
 fn custom_labels_are_kept_in_order_and_bad_ones_are_named() {
-    let config = CharmConfig::from_raw(
-        &with("labels", json!(" large, gpu-free ,v1.2_x")),
-        ProxyConfig::default(),
-    )
-    .expect("valid");
+    let config =
+        CharmConfig::from_raw(&with("labels", json!(" large, gpu-free ,v1.2_x")), Proxy::default()).expect("valid");
     assert_eq!(config.labels, vec!["large", "gpu-free", "v1.2_x"]);
     for (labels, expected) in [
         ("large,has space", "label \"has space\" holds ' '"),
@@ -340,9 +333,9 @@ fn custom_labels_are_kept_in_order_and_bad_ones_are_named() {
 
 #[test]
 fn the_metrics_port_is_a_tcp_port_and_zero_turns_the_exporter_off() {
-    let on = CharmConfig::from_raw(&valid(), ProxyConfig::default()).expect("valid");
+    let on = CharmConfig::from_raw(&valid(), Proxy::default()).expect("valid");
     assert_eq!(on.metrics_port, Some(defaults::METRICS_PORT as u16));
-    let off = CharmConfig::from_raw(&with("metrics-port", json!(0)), ProxyConfig::default()).expect("valid");
+    let off = CharmConfig::from_raw(&with("metrics-port", json!(0)), Proxy::default()).expect("valid");
     assert_eq!(off.metrics_port, None);
     let message = problems(&with("metrics-port", json!(70000))).to_string();
     assert!(
@@ -360,11 +353,11 @@ fn the_token_may_come_from_a_juju_secret_but_not_from_both() {
         assert_eq!(uri, "secret:cs0b3hqj2qpc7gcbq5c0");
         Ok(Secret::new("ghp_fromsecret".to_string()))
     };
-    let config = CharmConfig::from_raw_with(&raw, ProxyConfig::default(), &lookup).expect("valid");
+    let config = CharmConfig::from_raw_with(&raw, Proxy::default(), &lookup).expect("valid");
     assert_eq!(config.token.expose(), "ghp_fromsecret");
 
     let unreadable = |_: &str| Err("cannot be read: permission denied".to_string());
-    let message = CharmConfig::from_raw_with(&raw, ProxyConfig::default(), &unreadable)
+    let message = CharmConfig::from_raw_with(&raw, Proxy::default(), &unreadable)
         .expect_err("refused")
         .to_string();
     assert!(
@@ -373,7 +366,7 @@ fn the_token_may_come_from_a_juju_secret_but_not_from_both() {
     );
 
     raw.insert("token".into(), json!("ghp_0123456789abcdef"));
-    let message = CharmConfig::from_raw_with(&raw, ProxyConfig::default(), &lookup)
+    let message = CharmConfig::from_raw_with(&raw, Proxy::default(), &lookup)
         .expect_err("both set")
         .to_string();
     assert!(message.contains("set only one of them"), "{message}");
@@ -381,7 +374,7 @@ fn the_token_may_come_from_a_juju_secret_but_not_from_both() {
     raw.insert("token".into(), json!(""));
     raw.insert("token-secret-id".into(), json!("ghp_pastedhere0123456789"));
     let never = |_: &str| -> Result<Secret, String> { panic!("not a URI: secret-get is never run") };
-    let message = CharmConfig::from_raw_with(&raw, ProxyConfig::default(), &never)
+    let message = CharmConfig::from_raw_with(&raw, Proxy::default(), &never)
         .expect_err("not a URI")
         .to_string();
     assert!(message.contains("must be a Juju secret URI"), "{message}");

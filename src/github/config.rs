@@ -7,15 +7,8 @@ use url::Url;
 
 use super::error::GithubError;
 use super::scope::Scope;
+pub use crate::proxy::Proxy;
 use crate::secret::Secret;
-
-/// The model proxy, as URLs; `None` means direct.
-#[derive(Debug, Clone, Default)]
-pub struct Proxy {
-    pub http: Option<String>,
-    pub https: Option<String>,
-    pub no_proxy: Option<String>,
-}
 
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {

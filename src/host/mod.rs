@@ -11,6 +11,7 @@ pub mod lxd_install;
 pub mod net;
 pub mod storage;
 pub mod systemctl;
+pub mod systemd_unit;
 pub mod timer;
 
 use std::path::{Path, PathBuf};

@@ -12,34 +12,14 @@
 use minijinja::syntax::SyntaxConfig;
 use minijinja::{context, Environment};
 
-use super::fs::{self, Written};
+use super::systemd_unit::{ensure_units, remove_units, Ensured, UnitError, UNIT_DIR};
 use super::Host;
-use crate::process::ProcessError;
 
 const SERVICE_TEMPLATE: &str = include_str!("../../templates/dispatch-event.service.j2");
 const TIMER_TEMPLATE: &str = include_str!("../../templates/dispatch-event.timer.j2");
-const UNIT_DIR: &str = "/etc/systemd/system";
 
 /// The shortest time a reconcile may run before `timeout` stops it.
 const MIN_TIMEOUT_SECS: u32 = 300;
-
-#[derive(Debug, thiserror::Error)]
-pub enum TimerError {
-    #[error("writing {unit}: {source}")]
-    Write {
-        unit: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error(transparent)]
-    Systemctl(#[from] ProcessError),
-    #[error("rendering {template}: {source}")]
-    Template {
-        template: &'static str,
-        #[source]
-        source: minijinja::Error,
-    },
-}
 
 /// One periodic event for one unit.
 #[derive(Debug, Clone)]
@@ -48,17 +28,6 @@ pub struct EventTimer<'a> {
     /// The Juju unit, e.g. `github-runner/0`.
     pub unit: &'a str,
     pub interval_minutes: u32,
-}
-
-/// What [`EventTimer::ensure`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ensured {
-    /// Units written and the timer (re)started.
-    Installed,
-    /// Units were right; the timer was not running and has been started.
-    Restarted,
-    /// Nothing to do.
-    Unchanged,
 }
 
 impl EventTimer<'_> {
@@ -76,7 +45,7 @@ impl EventTimer<'_> {
     }
 
     /// The service and timer unit texts.
-    pub fn render(&self) -> Result<(String, String), TimerError> {
+    pub fn render(&self) -> Result<(String, String), UnitError> {
         let mut env = Environment::new();
         let syntax = SyntaxConfig::builder().keep_trailing_newline(true).build();
         env.set_syntax(syntax.expect("the default delimiters are a valid syntax"));
@@ -89,7 +58,7 @@ impl EventTimer<'_> {
         };
         let render = |template: &'static str, source: &str| {
             env.render_str(source, &ctx)
-                .map_err(|source| TimerError::Template { template, source })
+                .map_err(|source| UnitError::Template { template, source })
         };
         Ok((
             render("dispatch-event.service.j2", SERVICE_TEMPLATE)?,
@@ -98,7 +67,7 @@ impl EventTimer<'_> {
     }
 
     /// Writes the units if they changed, then makes sure the timer is enabled and running.
-    pub fn ensure(&self, host: &Host) -> Result<Ensured, TimerError> {
+    pub fn ensure(&self, host: &Host) -> Result<Ensured, UnitError> {
         let (service, timer) = self.render()?;
         let units = [
             (Self::service_name(self.event), service),
@@ -113,68 +82,11 @@ impl EventTimer<'_> {
     }
 
     /// Stops and disables the timer and deletes both units ([`remove_units`]).
-    pub fn remove(host: &Host, event: &str) -> Vec<TimerError> {
+    pub fn remove(host: &Host, event: &str) -> Vec<UnitError> {
         // A run already started waits for Juju's machine lock, held by this very hook: its
         // service is stopped too, so that it cannot reconcile after the unit went away.
         remove_units(host, &[Self::timer_name(event), Self::service_name(event)])
     }
-}
-
-/// Writes `units` (name, text) where they changed, then makes sure `main` (one of them) is
-/// enabled and running: restarted when anything changed (a running timer keeps its old
-/// schedule otherwise), started when it was not running.
-pub fn ensure_units(host: &Host, units: &[(String, String)], main: &str) -> Result<Ensured, TimerError> {
-    let mut changed = false;
-    for (name, text) in units {
-        let path = host.path(UNIT_DIR).join(name);
-        let written = fs::write_atomic(&path, text.as_bytes(), 0o644).map_err(|source| TimerError::Write {
-            unit: name.clone(),
-            source,
-        })?;
-        changed |= written == Written::Changed;
-    }
-    if changed {
-        host.systemd().daemon_reload()?;
-        host.systemd().unit("enable", main)?;
-        host.systemd().unit("restart", main)?;
-        return Ok(Ensured::Installed);
-    }
-    if host.systemd().is_active(main) {
-        return Ok(Ensured::Unchanged);
-    }
-    host.systemd().unit("enable", main)?;
-    host.systemd().unit("start", main)?;
-    Ok(Ensured::Restarted)
-}
-
-/// Stops and disables `units` (in that order: a timer before its service) and deletes their
-/// files. Every step is tried; the errors of those that failed are returned (units never
-/// installed are not an error).
-pub fn remove_units(host: &Host, units: &[String]) -> Vec<TimerError> {
-    let unit_paths: Vec<_> = units.iter().map(|name| host.path(UNIT_DIR).join(name)).collect();
-    if !unit_paths.iter().any(|p| p.exists()) {
-        return Vec::new();
-    }
-    let mut errors = Vec::new();
-    for unit in units {
-        for verb in ["stop", "disable"] {
-            if let Err(e) = host.systemd().unit(verb, unit) {
-                errors.push(e.into());
-            }
-        }
-    }
-    for path in &unit_paths {
-        if let Err(source) = fs::remove_if_exists(path) {
-            errors.push(TimerError::Write {
-                unit: path.display().to_string(),
-                source,
-            });
-        }
-    }
-    if let Err(e) = host.systemd().daemon_reload() {
-        errors.push(e.into());
-    }
-    errors
 }
 
 #[cfg(test)]

@@ -3,36 +3,36 @@
 //! to), and keeps the runner binary current.
 //!
 //! Built as observe (LXD + GitHub, [`observe`]) → plan (pure, [`plan`]) → act (concurrent,
-//! [`act`]); [`converge`] is the one path hooks and actions take through them. The unit's
-//! LXD setup lives in [`setup`]. This is where `lxd`, `host` and `github` meet; they never
-//! import each other.
+//! [`act`]); [`steps`] is the one path hooks and actions take through them
+//! ([`RunnerManager::take`]). The unit's LXD setup is [`crate::lxd_setup`]'s. This is where
+//! `lxd`, `host` and `github` meet; they never import each other.
 //!
 //! What a hook builds once is a [`Deps`] (the unit, its host, the LXD client); a
-//! [`RunnerManager`] adds the GitHub client of one config, and [`RunnerManager::finish`]
-//! hands back what the charm must keep ([`Saved`]: ETags, call stats).
+//! [`RunnerManager`] adds the GitHub client of one config and one [`Generation`] (path and
+//! token), and [`RunnerManager::finish`] hands back what the charm must keep ([`Saved`]:
+//! ETags, call stats).
 
 mod act;
-mod converge;
-pub mod firewall;
 mod observe;
 pub mod plan;
 mod settings;
-pub mod setup;
+mod steps;
 
 use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::config::{CharmConfig, GithubPath};
-use crate::github::{self, CallStats, ClientConfig, EtagCache, GithubClient, GithubError, Runner, Scope};
+use crate::github::{self, CallStats, ClientConfig, EtagCache, GithubClient, GithubError, RetryPolicy, Runner, Scope};
 use crate::host::Host;
 use crate::lxd::{LxdClient, LxdError};
 use crate::runner::{self, RunnerEnv, RunnerError};
 use crate::runner_binary::{self, BinaryError, RunnerBinaryCache, VerifiedTarball};
+use crate::state::Generation;
 use crate::unit::UnitName;
 
 pub use act::Report;
-pub use converge::{BinaryCheck, Converge, Converged, OnNewBinary, Stage};
 pub use plan::Flush;
+pub use steps::{BinaryCheck, OnNewBinary, Stage, Steps, StepsDone};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManagerError {
@@ -57,6 +57,21 @@ pub struct Deps {
     /// How long one GitHub request may take ([`github::REQUEST_TIMEOUT`] unless the hook's
     /// environment says otherwise).
     pub github_timeout: Duration,
+    /// How GitHub requests are retried (the default outside tests).
+    pub github_retry: RetryPolicy,
+}
+
+impl Deps {
+    /// The unit's dependencies with GitHub's default timeout and retries.
+    pub fn new(unit: UnitName, host: Host, lxd: LxdClient) -> Self {
+        Deps {
+            unit,
+            host,
+            lxd,
+            github_timeout: github::REQUEST_TIMEOUT,
+            github_retry: RetryPolicy::default(),
+        }
+    }
 }
 
 impl Deps {
@@ -76,9 +91,9 @@ impl Deps {
             .collect())
     }
 
-    /// Removes the unit's LXD setup where nothing uses it any more ([`setup::tear_down`]).
+    /// Removes the unit's LXD setup where nothing uses it any more ([`crate::lxd_setup::tear_down`]).
     pub async fn tear_down(&self, resource_profile: Option<&str>) -> Vec<String> {
-        setup::tear_down(&self.lxd, &self.host, resource_profile).await
+        crate::lxd_setup::tear_down(&self.lxd, &self.host, resource_profile).await
     }
 }
 
@@ -121,7 +136,7 @@ pub fn scope(path: &GithubPath, group: Option<&str>) -> Scope {
 
 /// Which of the unit's runners a manager works on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum Runners {
+pub enum RunnerFilter {
     #[default]
     All,
     /// Only these (the runners of an earlier path or token).
@@ -130,12 +145,12 @@ pub enum Runners {
     Except(std::collections::BTreeSet<String>),
 }
 
-impl Runners {
+impl RunnerFilter {
     fn includes(&self, name: &str) -> bool {
         match self {
-            Runners::All => true,
-            Runners::Only(names) => names.contains(name),
-            Runners::Except(names) => !names.contains(name),
+            RunnerFilter::All => true,
+            RunnerFilter::Only(names) => names.contains(name),
+            RunnerFilter::Except(names) => !names.contains(name),
         }
     }
 }
@@ -143,7 +158,7 @@ impl Runners {
 /// The runners of one unit, for one config.
 pub struct RunnerManager {
     /// Which runners of the unit this manager sees.
-    runners: Runners,
+    runners: RunnerFilter,
     deps: Deps,
     github: GithubClient,
     config: CharmConfig,
@@ -154,20 +169,22 @@ pub struct RunnerManager {
 }
 
 impl RunnerManager {
-    /// A manager with the GitHub token and path of `config` (a caller flushing an old path
-    /// passes a config carrying the old values) and the ETag cache the state kept.
-    pub fn new(deps: &Deps, config: &CharmConfig, etags: EtagCache) -> Result<Self, ManagerError> {
+    /// A manager of the runners `made_with` registered (the current path and token, or an
+    /// earlier one's), with the rest of `config` and the ETag cache the state kept.
+    pub fn new(
+        deps: &Deps,
+        config: &CharmConfig,
+        made_with: &Generation,
+        etags: EtagCache,
+    ) -> Result<Self, ManagerError> {
         let mut client = ClientConfig::new(
             &config.github_url,
-            config.token.clone(),
-            scope(&config.path, config.group.as_deref()),
+            made_with.token.clone(),
+            scope(&made_with.path, config.group.as_deref()),
         )?;
         client.request_timeout = deps.github_timeout;
-        client.proxy = github::Proxy {
-            http: config.proxy.http.clone(),
-            https: config.proxy.https.clone(),
-            no_proxy: config.proxy.no_proxy.clone(),
-        };
+        client.retry = deps.github_retry.clone();
+        client.proxy = config.proxy.clone();
         let http = github::http_client(
             reqwest::Client::builder().read_timeout(Duration::from_secs(60)),
             &client.proxy,
@@ -175,7 +192,7 @@ impl RunnerManager {
         )?;
         let github = GithubClient::new(client)?.with_etag_cache(etags);
         Ok(RunnerManager {
-            runners: Runners::All,
+            runners: RunnerFilter::All,
             cache: RunnerBinaryCache::new(&deps.host),
             deps: deps.clone(),
             github,
@@ -186,7 +203,7 @@ impl RunnerManager {
     }
 
     /// This manager, working on `runners` of the unit only.
-    pub fn on(self, runners: Runners) -> Self {
+    pub fn on(self, runners: RunnerFilter) -> Self {
         RunnerManager { runners, ..self }
     }
 
@@ -200,7 +217,7 @@ impl RunnerManager {
         observe::observe(&self.deps.lxd, &self.github, &self.deps.unit).await
     }
 
-    /// The runners of `snapshot` this manager works on ([`Runners`]).
+    /// The runners of `snapshot` this manager works on ([`RunnerFilter`]).
     fn only_mine(&self, snapshot: Vec<plan::Observed>) -> Vec<plan::Observed> {
         snapshot
             .into_iter()

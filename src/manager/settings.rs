@@ -4,10 +4,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::{setup, ManagerError, RunnerManager};
+use super::{ManagerError, RunnerManager};
 use crate::config::ByteSize;
 use crate::lxd::InstanceType;
-use crate::runner::{self, Registration, RunnerProxy, RunnerSettings};
+use crate::lxd_setup as setup;
+use crate::proxy::Proxy;
+use crate::runner::{self, Registration, RunnerSettings};
 use crate::runner_binary;
 
 impl RunnerManager {
@@ -25,12 +27,8 @@ impl RunnerManager {
         // With aproxy the proxy is transparent: no variables (as upstream settled on later, so
         // that tools do not go through it twice).
         let proxy = match aproxy {
-            Some(_) => RunnerProxy::default(),
-            None => RunnerProxy {
-                http: config.proxy.http.clone(),
-                https: config.proxy.https.clone(),
-                no_proxy: config.proxy.no_proxy.clone(),
-            },
+            Some(_) => Proxy::default(),
+            None => config.proxy.clone(),
         };
         let kind = if config.insecure {
             InstanceType::Container

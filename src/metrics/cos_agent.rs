@@ -117,6 +117,8 @@ pub fn rules(yaml: &str, topology: &Topology, suffix: &str) -> Result<Value, Str
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::manager::plan::Reason;
+    use crate::metrics::record::Verdict;
 
     fn topology() -> Topology {
         Topology {
@@ -185,14 +187,14 @@ mod tests {
         };
         record
             .removals
-            .entry("success".into())
+            .entry(Verdict::Success)
             .or_default()
-            .insert("flush".into(), 1);
+            .insert(Reason::Flush, 1);
         record.github_requests.insert(200, 1);
         record.time_to_online.observe(&ONLINE_BUCKETS, 1.0);
         record
             .reconcile_seconds
-            .entry("success".into())
+            .entry(Verdict::Success)
             .or_default()
             .observe(&RECONCILE_BUCKETS, 1.0);
         let text = render(record, Process::default());

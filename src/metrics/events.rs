@@ -18,7 +18,7 @@ const LOGROTATE: &str = "/etc/logrotate.d/github-runner";
 /// One line of the log (the `event` field names the kind).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
-pub enum Event {
+pub enum LogEntry {
     RunnerCreated {
         runner: String,
         /// From the start of the creation to the runner process started.
@@ -37,7 +37,7 @@ pub enum Event {
     },
     Reconciliation {
         result: &'static str,
-        target: u32,
+        target: usize,
         healthy: usize,
         created: usize,
         removed: usize,
@@ -51,7 +51,7 @@ struct Line<'a> {
     timestamp: f64,
     unit: &'a str,
     #[serde(flatten)]
-    event: &'a Event,
+    event: &'a LogEntry,
 }
 
 /// The log of one machine.
@@ -75,7 +75,7 @@ impl EventLog {
 
     /// Appends `events` of `unit`, one line each, stamped `now` (Unix seconds). A log that
     /// cannot be written is a warning, never a failed hook.
-    pub fn append(&self, unit: &str, now: f64, events: &[Event]) {
+    pub fn append(&self, unit: &str, now: f64, events: &[LogEntry]) {
         if events.is_empty() {
             return;
         }
@@ -122,11 +122,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let host = Host::new(dir.path());
         let log = EventLog::new(&host);
-        let created = Event::RunnerCreated {
+        let created = LogEntry::RunnerCreated {
             runner: "github-runner-0-aa-bb".into(),
             seconds: 4.5,
         };
-        let removed = Event::RunnerRemoved {
+        let removed = LogEntry::RunnerRemoved {
             runner: "github-runner-0-aa-cc".into(),
             reason: "scale_down",
         };

@@ -15,7 +15,7 @@ use minijinja::{context, Environment};
 
 use super::exposition::{self, Process, CONTENT_TYPE};
 use super::MetricsFile;
-use crate::host::timer::{ensure_units, remove_units, Ensured, TimerError};
+use crate::host::systemd_unit::{ensure_units, remove_units, Ensured, Restart, UnitError};
 use crate::host::Host;
 
 const TEMPLATE: &str = include_str!("../../templates/metrics-exporter.service.j2");
@@ -37,7 +37,7 @@ pub struct ExporterService<'a> {
 }
 
 impl ExporterService<'_> {
-    pub fn render(&self) -> Result<String, TimerError> {
+    pub fn render(&self) -> Result<String, UnitError> {
         let ctx = context! {
             unit => self.unit,
             port => self.port,
@@ -47,24 +47,24 @@ impl ExporterService<'_> {
         Environment::new()
             .render_str(TEMPLATE, ctx)
             .map(|text| text + "\n")
-            .map_err(|source| TimerError::Template {
+            .map_err(|source| UnitError::Template {
                 template: "metrics-exporter.service.j2",
                 source,
             })
     }
 
-    /// Writes the service if it changed and makes sure it runs; `restart` restarts it anyway
-    /// (after an upgrade, whose binary is new).
-    pub fn ensure(&self, host: &Host, restart: bool) -> Result<Ensured, TimerError> {
+    /// Writes the service if it changed and makes sure it runs, restarting it as `restart`
+    /// says.
+    pub fn ensure(&self, host: &Host, restart: Restart) -> Result<Ensured, UnitError> {
         let ensured = ensure_units(host, &[(SERVICE.to_string(), self.render()?)], SERVICE)?;
-        if restart && ensured != Ensured::Installed {
+        if restart == Restart::Always && ensured != Ensured::Installed {
             host.systemd().unit("restart", SERVICE)?;
         }
         Ok(ensured)
     }
 
     /// Stops the exporter and deletes its service (none installed is fine).
-    pub fn remove(host: &Host) -> Vec<TimerError> {
+    pub fn remove(host: &Host) -> Vec<UnitError> {
         remove_units(host, &[SERVICE.to_string()])
     }
 }
@@ -91,6 +91,42 @@ impl Args {
         match (port, file) {
             (Some(port), Some(file)) if port > 0 => Ok(Args { port, file }),
             _ => Err(usage()),
+        }
+    }
+}
+
+/// `dispatch serve-metrics …`: bound to localhost, serving until systemd stops it; its own
+/// exit code (2 for a bad command line).
+pub fn main(args: &[String]) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    let args = match Args::parse(args) {
+        Ok(args) => args,
+        Err(usage) => {
+            eprintln!("error: {usage}");
+            return ExitCode::from(2);
+        }
+    };
+    let Some(runtime) = crate::runtime() else {
+        return ExitCode::FAILURE;
+    };
+    let served = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
+            .await
+            .map_err(|e| format!("listening on 127.0.0.1:{}: {e} (is `metrics-port` taken?)", args.port))?;
+        eprintln!(
+            "serving {} on http://127.0.0.1:{}/metrics",
+            args.file.display(),
+            args.port
+        );
+        serve(listener, MetricsFile::at(&args.file))
+            .await
+            .map_err(|e| format!("serving metrics: {e}"))
+    });
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -7,7 +7,7 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeCounterValue, MetricE
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
-use super::record::{Histogram, Record, ONLINE_BUCKETS, RECONCILE_BUCKETS};
+use super::record::{Histogram, Record, RunnerState, Verdict, ONLINE_BUCKETS, RECONCILE_BUCKETS};
 
 /// The content type of [`render`]'s text.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -85,9 +85,9 @@ impl Collector for Snapshot {
 
         let f = family("github_runner_runners", "Runners by state at the last reconcile: healthy after it acted; unhealthy, busy, idle and offline as it found them.", None, gauge);
         let mut m = f.open(&mut e)?;
-        for state in ["healthy", "unhealthy", "busy", "idle", "offline"] {
-            let n = r.runners.get(state).copied().unwrap_or(0);
-            m.encode_family(&[("state", state)])?.encode_gauge(&n)?;
+        for state in RunnerState::ALL {
+            let n = r.runners.get(&state).copied().unwrap_or(0);
+            m.encode_family(&[("state", state.label())])?.encode_gauge(&n)?;
         }
         let f = family(
             "github_runner_runners_target",
@@ -106,9 +106,9 @@ impl Collector for Snapshot {
             MetricType::Histogram,
         );
         let mut m = f.open(&mut e)?;
-        for result in ["success", "failure"] {
-            let h = r.reconcile_seconds.get(result).cloned().unwrap_or_default();
-            histogram(m.encode_family(&[("result", result)])?, &h, &RECONCILE_BUCKETS)?;
+        for result in Verdict::ALL {
+            let h = r.reconcile_seconds.get(&result).cloned().unwrap_or_default();
+            histogram(m.encode_family(&[("result", result.label())])?, &h, &RECONCILE_BUCKETS)?;
         }
 
         let f = family("github_runner_creations", "Runner creations by result.", None, counter);
@@ -122,7 +122,7 @@ impl Collector for Snapshot {
         let mut m = f.open(&mut e)?;
         for (result, reasons) in &r.removals {
             for (reason, n) in reasons {
-                let labels = [("result", result.as_str()), ("reason", reason.as_str())];
+                let labels = [("result", result.label()), ("reason", reason.label())];
                 count(m.encode_family(&labels)?, n)?;
             }
         }
@@ -213,10 +213,10 @@ impl Collector for Snapshot {
 
 /// A counter by `result`, both results always there (an alert sees the first failure as an
 /// increase from 0).
-fn by_result(mut m: MetricEncoder, counts: &std::collections::BTreeMap<String, u64>) -> Result<(), std::fmt::Error> {
-    for result in ["success", "failure"] {
-        let n = counts.get(result).copied().unwrap_or(0);
-        count(m.encode_family(&[("result", result)])?, &n)?;
+fn by_result(mut m: MetricEncoder, counts: &std::collections::BTreeMap<Verdict, u64>) -> Result<(), std::fmt::Error> {
+    for result in Verdict::ALL {
+        let n = counts.get(&result).copied().unwrap_or(0);
+        count(m.encode_family(&[("result", result.label())])?, &n)?;
     }
     Ok(())
 }
@@ -240,8 +240,8 @@ mod tests {
             target: 3,
             ..Record::default()
         };
-        record.runners.insert("healthy".into(), 3);
-        record.reconciles.insert("success".into(), 2);
+        record.runners.insert(RunnerState::Healthy, 3);
+        record.reconciles.insert(Verdict::Success, 2);
         record.github_requests.insert(304, 5);
         record.binary_version = Some("2.330.0".into());
         record.time_to_online.observe(&ONLINE_BUCKETS, 7.0);

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use crate::host::fs::write_atomic;
 use crate::host::Host;
 
-pub use events::{Event, EventLog};
+pub use events::{EventLog, LogEntry};
 pub use record::{Outcome, Record};
 
 /// The unit's metrics file.

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::github::CallStats;
-use crate::manager::Converged;
-use crate::manager::Report;
+use crate::manager::plan::Reason;
+use crate::manager::{Report, StepsDone};
 
 /// Upper bounds of the reconcile-duration buckets, in seconds.
 pub const RECONCILE_BUCKETS: [f64; 10] = [0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0];
@@ -49,22 +49,70 @@ impl Histogram {
     }
 }
 
+/// A runner's state at the last reconcile (the `state` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunnerState {
+    Healthy,
+    Unhealthy,
+    Busy,
+    Idle,
+    Offline,
+}
+
+impl RunnerState {
+    pub const ALL: [RunnerState; 5] = [
+        RunnerState::Healthy,
+        RunnerState::Unhealthy,
+        RunnerState::Busy,
+        RunnerState::Idle,
+        RunnerState::Offline,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            RunnerState::Healthy => "healthy",
+            RunnerState::Unhealthy => "unhealthy",
+            RunnerState::Busy => "busy",
+            RunnerState::Idle => "idle",
+            RunnerState::Offline => "offline",
+        }
+    }
+}
+
+/// How a reconcile, creation or removal ended (the `result` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Success,
+    Failure,
+}
+
+impl Verdict {
+    pub const ALL: [Verdict; 2] = [Verdict::Success, Verdict::Failure];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Success => "success",
+            Verdict::Failure => "failure",
+        }
+    }
+}
+
 /// Every figure the exporter serves.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Record {
     /// Runners by state at the last reconcile: `healthy` after it acted; `unhealthy`, `busy`,
     /// `idle` and `offline` as it found them.
-    pub runners: BTreeMap<String, u64>,
+    pub runners: BTreeMap<RunnerState, u64>,
     pub target: u64,
-    /// Reconciles by result (`success`, `failure`).
-    pub reconciles: BTreeMap<String, u64>,
+    pub reconciles: BTreeMap<Verdict, u64>,
     /// Reconcile durations by result.
-    pub reconcile_seconds: BTreeMap<String, Histogram>,
-    /// Creations by result.
-    pub creations: BTreeMap<String, u64>,
+    pub reconcile_seconds: BTreeMap<Verdict, Histogram>,
+    pub creations: BTreeMap<Verdict, u64>,
     /// Removals by result, then reason.
-    pub removals: BTreeMap<String, BTreeMap<String, u64>>,
+    pub removals: BTreeMap<Verdict, BTreeMap<Reason, u64>>,
     pub time_to_online: Histogram,
     /// GitHub answers by HTTP status.
     pub github_requests: BTreeMap<u16, u64>,
@@ -79,13 +127,13 @@ pub struct Record {
     pub busy: BTreeSet<String>,
 }
 
-/// How one converge went, as the metrics see it.
+/// How one run of the manager's steps went, as the metrics see it.
 pub struct Outcome<'a> {
-    pub result: Result<&'a Converged, ()>,
-    /// Whether a reconcile was asked for (a flush alone is no reconcile, failed or not).
-    pub reconciles: bool,
+    pub result: Result<&'a StepsDone, ()>,
+    /// The reconcile's target; `None` when no reconcile was asked for (a flush alone is no
+    /// reconcile, failed or not).
+    pub target: Option<usize>,
     pub seconds: f64,
-    pub target: u32,
     pub binary_version: Option<String>,
     /// The binary check failed while a cached one was used.
     pub binary_update_failed: bool,
@@ -94,7 +142,7 @@ pub struct Outcome<'a> {
 }
 
 impl Record {
-    /// Adds one converge: its reports, and for a reconcile its gauges, duration and result.
+    /// Adds one run: its reports, and for a reconcile its gauges, duration and result.
     pub fn converged(&mut self, outcome: &Outcome<'_>) {
         if outcome.binary_update_failed {
             self.binary_update_failures += 1;
@@ -104,7 +152,7 @@ impl Record {
         }
         let done = match outcome.result {
             Ok(done) => done,
-            Err(()) if outcome.reconciles => return self.reconciled("failure", outcome.seconds),
+            Err(()) if outcome.target.is_some() => return self.reconciled(Verdict::Failure, outcome.seconds),
             Err(()) => return,
         };
         for report in done.reports() {
@@ -113,44 +161,39 @@ impl Record {
         if let Some(reconciled) = &done.reconciled {
             let seen = reconciled.seen;
             self.runners = [
-                ("healthy", reconciled.healthy),
-                ("unhealthy", seen.unhealthy),
-                ("busy", seen.busy),
-                ("idle", seen.idle),
-                ("offline", seen.offline),
+                (RunnerState::Healthy, reconciled.healthy),
+                (RunnerState::Unhealthy, seen.unhealthy),
+                (RunnerState::Busy, seen.busy),
+                (RunnerState::Idle, seen.idle),
+                (RunnerState::Offline, seen.offline),
             ]
             .into_iter()
-            .map(|(state, n)| (state.to_string(), n as u64))
+            .map(|(state, n)| (state, n as u64))
             .collect();
-            self.target = u64::from(outcome.target);
-            self.reconciled("success", outcome.seconds);
+            self.target = outcome.target.unwrap_or_default() as u64;
+            self.reconciled(Verdict::Success, outcome.seconds);
             self.last_success = Some(outcome.now);
         }
     }
 
     /// Counts what a flush or reconcile did to runners.
     pub fn acted(&mut self, report: &Report) {
-        *self.creations.entry("success".into()).or_default() += report.created.len() as u64;
-        *self.creations.entry("failure".into()).or_default() += report.failed_creations.len() as u64;
+        *self.creations.entry(Verdict::Success).or_default() += report.created.len() as u64;
+        *self.creations.entry(Verdict::Failure).or_default() += report.failed_creations.len() as u64;
         for created in &report.created {
             self.time_to_online.observe(&ONLINE_BUCKETS, created.seconds);
         }
-        let removed = report.removed.iter().map(|r| ("success", r.reason));
-        let failed = report.failed_removals.iter().map(|r| ("failure", *r));
+        let removed = report.removed.iter().map(|r| (Verdict::Success, r.reason));
+        let failed = report.failed_removals.iter().map(|r| (Verdict::Failure, *r));
         for (result, reason) in removed.chain(failed) {
-            *self
-                .removals
-                .entry(result.into())
-                .or_default()
-                .entry(reason.label().into())
-                .or_default() += 1;
+            *self.removals.entry(result).or_default().entry(reason).or_default() += 1;
         }
     }
 
     /// The runners busy at the previous reconcile that this one did not see: their job is
     /// over (an ephemeral runner goes with its job). Remembers who is busy now.
     pub fn jobs_done(&mut self, outcome: &Outcome<'_>) -> Vec<String> {
-        let Ok(Converged {
+        let Ok(StepsDone {
             reconciled: Some(reconciled),
             ..
         }) = outcome.result
@@ -173,10 +216,10 @@ impl Record {
         }
     }
 
-    fn reconciled(&mut self, result: &str, seconds: f64) {
-        *self.reconciles.entry(result.into()).or_default() += 1;
+    fn reconciled(&mut self, result: Verdict, seconds: f64) {
+        *self.reconciles.entry(result).or_default() += 1;
         self.reconcile_seconds
-            .entry(result.into())
+            .entry(result)
             .or_default()
             .observe(&RECONCILE_BUCKETS, seconds);
     }
@@ -208,14 +251,13 @@ mod tests {
         };
         record.converged(&Outcome {
             result: Err(()),
-            reconciles: true,
+            target: Some(5),
             seconds: 2.0,
-            target: 5,
             binary_version: None,
             binary_update_failed: true,
             now: 100.0,
         });
-        assert_eq!(record.reconciles["failure"], 1);
+        assert_eq!(record.reconciles[&Verdict::Failure], 1);
         assert_eq!(record.target, 3);
         assert_eq!(record.binary_update_failures, 1);
         assert_eq!(record.last_success, None);
@@ -224,24 +266,23 @@ mod tests {
     #[test]
     fn a_runner_seen_busy_then_gone_did_its_job_and_one_still_there_did_not() {
         use crate::manager::Reconciled;
-        let reconcile = |names: &[&str], busy: &[&str]| Converged {
+        let reconcile = |names: &[&str], busy: &[&str]| StepsDone {
             reconciled: Some(Reconciled {
                 names: names.iter().map(|n| n.to_string()).collect(),
                 busy: busy.iter().map(|n| n.to_string()).collect(),
                 ..Reconciled::default()
             }),
-            ..Converged::default()
+            ..StepsDone::default()
         };
-        let outcome = |done: &Converged| -> Vec<String> {
+        let outcome = |done: &StepsDone| -> Vec<String> {
             let mut record = Record {
                 busy: ["r1", "r2"].map(String::from).into(),
                 ..Record::default()
             };
             let outcome = Outcome {
                 result: Ok(done),
-                reconciles: true,
+                target: Some(2),
                 seconds: 1.0,
-                target: 2,
                 binary_version: None,
                 binary_update_failed: false,
                 now: 1.0,
@@ -253,5 +294,23 @@ mod tests {
             outcome(&reconcile(&["r1", "r2"], &[])).is_empty(),
             "idle again is not gone"
         );
+    }
+
+    #[test]
+    fn the_metrics_file_keeps_its_string_keys() {
+        let mut record = Record::default();
+        record.runners.insert(RunnerState::Healthy, 2);
+        record.reconciles.insert(Verdict::Success, 1);
+        record
+            .removals
+            .entry(Verdict::Failure)
+            .or_default()
+            .insert(Reason::ScaleDown, 3);
+        let json = serde_json::to_value(&record).expect("serialises");
+        assert_eq!(json["runners"]["healthy"], 2);
+        assert_eq!(json["reconciles"]["success"], 1);
+        assert_eq!(json["removals"]["failure"]["scale_down"], 3);
+        let back: Record = serde_json::from_value(json).expect("reads back");
+        assert_eq!(back, record);
     }
 }

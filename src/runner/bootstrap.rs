@@ -132,7 +132,7 @@ pub fn render_bootstrap(
 mod tests {
     use super::*;
     use crate::lxd::{InstanceSource, InstanceType};
-    use crate::runner::RunnerProxy;
+    use crate::proxy::Proxy;
     use std::time::Duration;
 
     const IP: Ipv4Addr = Ipv4Addr::new(10, 73, 0, 5);
@@ -148,7 +148,7 @@ mod tests {
             group: Some("it's".into()),
             group_id: 1,
             registration: Registration::Jit,
-            proxy: RunnerProxy {
+            proxy: Proxy {
                 http: Some("http://us$er:p%40ss;&`id`@squid:3128".into()),
                 https: None,
                 no_proxy: Some("localhost, .internal".into()),
@@ -241,7 +241,7 @@ mod tests {
         assert!(script.contains("docker.service.d/http-proxy.conf"));
         assert!(!script.contains("daemon.json"));
         let mut plain = settings();
-        plain.proxy = RunnerProxy::default();
+        plain.proxy = Proxy::default();
         let script = render(&plain, Registration::Jit);
         assert!(
             !script.contains("docker.service.d") && !script.contains("daemon.json"),
@@ -320,8 +320,11 @@ exit 0
         write(".env", "LANG=C.UTF-8\n", 0o600);
         write(".runner-token", "SECRET-jit-config", 0o600);
         write("bin/Runner.Listener", LISTENER, 0o755);
+        // The wait before a restart is recorded, not waited for.
+        write("fake-bin/sleep", "#!/bin/sh\necho \"$@\" >> \"${0%/*}/slept\"\n", 0o755);
+        let path = format!("PATH={}:/usr/bin:/bin", dir.path().join("fake-bin").display());
         let out = std::process::Command::new("env")
-            .args(["-i", "PATH=/usr/bin:/bin", "/bin/sh"])
+            .args(["-i", &path, "/bin/sh"])
             .arg(dir.path().join(".launch.sh"))
             .output()
             .expect("sh runs");
@@ -332,5 +335,7 @@ exit 0
             "run 1: SECRET-jit-config parent=0 file=gone run\nrun 2: none parent=0 file=gone run\n"
         );
         assert!(String::from_utf8_lossy(&out.stdout).contains("exited with code 2"));
+        let slept = std::fs::read_to_string(dir.path().join("fake-bin/slept")).expect("it waited");
+        assert_eq!(slept, "5\n", "5 s before the restart, as run.sh waits");
     }
 }

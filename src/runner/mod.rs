@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use crate::github::{GithubClient, GithubError};
 use crate::lxd::{InstanceSource, InstanceType, LxdClient, LxdError};
+use crate::proxy::Proxy;
 use crate::runner_binary::VerifiedTarball;
 use crate::secret::Secret;
 
@@ -60,21 +61,14 @@ pub struct RunnerSettings {
     pub group: Option<String>,
     pub group_id: u64,
     pub registration: Registration,
-    /// The model proxy, for the runner's environment, `/etc/environment` and Docker.
-    pub proxy: RunnerProxy,
+    /// The model proxy, for the runner's environment, `/etc/environment` and Docker (none
+    /// with aproxy, which is transparent).
+    pub proxy: Proxy,
     pub dockerhub_mirror: Option<String>,
     /// `host:port` of the model proxy aproxy forwards to (`experimental-use-aproxy`).
     pub aproxy: Option<String>,
     /// How long an instance may take to answer exec and get an address.
     pub ready_timeout: Duration,
-}
-
-/// The proxy a runner is given (none with aproxy, which is transparent).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RunnerProxy {
-    pub http: Option<String>,
-    pub https: Option<String>,
-    pub no_proxy: Option<String>,
 }
 
 /// The clients and files a runner is made with.

@@ -14,7 +14,7 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use github_runner::lxd::LxdClient;
-use github_runner::manager::setup;
+use github_runner::lxd_setup as setup;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, MutexGuard};

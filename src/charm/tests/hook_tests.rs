@@ -66,28 +66,23 @@ async fn config_changed_writes_the_timer_and_remembers_path_and_token_before_lxd
         ]
     );
     assert!(logged(&done, "reconcile timer set to every 10m"));
-    let state = unit.state();
-    assert_eq!(state.path.as_deref(), Some("test-org"));
-    assert_eq!(state.token, Some(Secret::new(TOKEN)));
+    assert_eq!(unit.state().current, Some(generation("test-org", TOKEN)));
 }
 
 #[tokio::test]
 async fn a_path_change_flushes_with_the_previous_path_and_then_keeps_the_new_one() {
     let unit = Unit::configured("http://127.0.0.1:9");
     let previous = State {
-        path: Some("old-org".into()),
-        token: Some(Secret::new("ghp_old")),
+        current: Some(generation("old-org", "ghp_old")),
         ..State::default()
     };
     unit.state_file().save(&previous).expect("seeded");
     let done = unit.hook(Hook::ConfigChanged).await;
     assert!(logged(&done, "path old-org changed: "), "{:?}", done.log);
     let state = unit.state();
-    assert_eq!(state.path.as_deref(), Some("test-org"));
-    assert_eq!(state.token, Some(Secret::new(TOKEN)));
+    assert_eq!(state.current, Some(generation("test-org", TOKEN)));
     assert_eq!(state.previous.len(), 1, "kept until its runners are gone");
-    assert_eq!(state.previous[0].path, "old-org");
-    assert_eq!(state.previous[0].token, Secret::new("ghp_old"));
+    assert_eq!(state.previous[0].made_with, generation("old-org", "ghp_old"));
 }
 
 #[tokio::test]
@@ -198,7 +193,11 @@ async fn a_corrupt_state_is_moved_aside_and_every_hook_goes_on() {
     let done = unit.hook(Hook::ConfigChanged).await;
     assert!(logged(&done, "was not valid JSON"), "{:?}", done.log);
     assert!(file.path().with_extension("json.corrupt").exists());
-    assert_eq!(unit.state().path.as_deref(), Some("test-org"), "a fresh state, saved");
+    assert_eq!(
+        unit.state().current.map(|c| c.path.to_string()).as_deref(),
+        Some("test-org"),
+        "a fresh state, saved"
+    );
     std::fs::write(file.path(), "garbage").expect("corrupt again");
     unit.hook(Hook::Stop).await;
     assert!(!unit.path(TIMER).exists(), "stop went on");
@@ -251,7 +250,7 @@ async fn the_token_comes_from_the_secret_and_an_unreadable_one_blocks_naming_the
         .set_secret("secret:cs0b3hqj2qpc7gcbq5c0", &[("token", "ghp_fromsecret")]);
     let done = unit.hook(Hook::SecretChanged).await;
     assert_eq!(
-        unit.state().token.as_ref().map(|t| t.expose().to_string()).as_deref(),
+        unit.state().current.map(|c| c.token.expose().to_string()).as_deref(),
         Some("ghp_fromsecret")
     );
     assert!(
@@ -299,4 +298,35 @@ async fn the_exporter_follows_metrics_port_restarts_on_upgrade_and_goes_on_stop(
         .systemd
         .calls()
         .contains(&"stop ghro.metrics-exporter.service".to_string()));
+}
+
+#[tokio::test]
+async fn stop_keeps_the_etags_of_the_retirement_and_of_the_flush() {
+    let config = fake_github::Config {
+        tokens: vec![TOKEN.into(), "ghp_old".into()],
+        ..fake_github::Config::default()
+    };
+    let github = fake_github::Emulator::start(config, "127.0.0.1:0")
+        .await
+        .expect("emulator starts");
+    let unit = Unit::configured(&github.base_url);
+    let _lxd = unit.lxd_without_instances();
+    let prefix = UnitName::parse("github-runner/0", MODEL).expect("unit").runner_prefix();
+    let seeded = State {
+        current: Some(generation("test-org", TOKEN)),
+        previous: vec![Previous {
+            made_with: generation("test-org", "ghp_old"),
+            runners: vec![format!("{prefix}deadbeef")],
+        }],
+        ..State::default()
+    };
+    unit.state_file().save(&seeded).expect("seeded");
+    let done = unit.hook(Hook::Stop).await;
+    // The previous token's list came first and kept its ETag: the flush's list of the same
+    // runners was a free 304.
+    assert!(logged(&done, "GitHub: 1 requests (0 free 304s"), "{:?}", done.log);
+    assert!(logged(&done, "GitHub: 1 requests (1 free 304s"), "{:?}", done.log);
+    let state = unit.state();
+    assert!(!state.etags.is_empty(), "kept for the next hook");
+    assert!(state.previous.is_empty(), "its runner is gone");
 }

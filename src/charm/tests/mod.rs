@@ -5,21 +5,24 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use tracing_subscriber::layer::SubscriberExt;
 
 use super::{actions, hooks, Ctx};
-use crate::config::ProxyConfig;
+use crate::config::{Generation, GithubPath};
 use crate::event::{Action, Hook};
+use crate::github::RetryPolicy;
 use crate::host::systemctl::FakeSystemd;
 use crate::host::{Host, Systemd};
 use crate::juju::log::JujuLogLayer;
 use crate::juju::recorder::{Recorded, Recorder};
 use crate::juju::Status;
 use crate::lxd::LxdClient;
+use crate::proxy::Proxy;
 use crate::secret::Secret;
-use crate::state::{State, StateFile};
+use crate::state::{Previous, State, StateFile};
 use crate::unit::UnitName;
 
 const TOKEN: &str = "ghp_emulatortoken";
@@ -62,14 +65,29 @@ impl Unit {
     /// Something answers on the LXD socket (404 to everything): a daemon is there, so
     /// bring-up has nothing to install, though no setup can succeed.
     fn lxd_answers(&self) -> tokio::task::JoinHandle<()> {
+        self.fake_lxd(false)
+    }
+
+    /// A daemon with no instances (and 404 to anything else): a flush finds nothing to remove.
+    fn lxd_without_instances(&self) -> tokio::task::JoinHandle<()> {
+        self.fake_lxd(true)
+    }
+
+    fn fake_lxd(&self, lists_instances: bool) -> tokio::task::JoinHandle<()> {
         std::fs::create_dir_all(self.lxd_socket().parent().expect("dir")).expect("mkdir");
         let listener = tokio::net::UnixListener::bind(self.lxd_socket()).expect("bind");
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let service = hyper::service::service_fn(|_| async {
-                    let body = r#"{"type": "error", "error": "not found", "error_code": 404}"#;
+                let service = hyper::service::service_fn(move |request: hyper::Request<_>| async move {
+                    let (status, body) = match request.uri().path() {
+                        "/1.0/instances" if lists_instances => (
+                            200,
+                            r#"{"type": "sync", "status": "Success", "status_code": 200, "metadata": []}"#,
+                        ),
+                        _ => (404, r#"{"type": "error", "error": "not found", "error_code": 404}"#),
+                    };
                     hyper::Response::builder()
-                        .status(404)
+                        .status(status)
                         .body(http_body_util::Full::new(hyper::body::Bytes::from(body)))
                 });
                 let io = hyper_util::rt::TokioIo::new(stream);
@@ -82,12 +100,20 @@ impl Unit {
         let host = Host::with_systemd(self.root.path(), self.systemd.clone());
         let lxd = LxdClient::new(self.lxd_socket()).expect("client");
         let unit = UnitName::parse("github-runner/0", MODEL).expect("unit name");
-        Ctx::new(&self.tools, unit, host, lxd, ProxyConfig::default())
+        let mut ctx = Ctx::new(&self.tools, unit, host, lxd, Proxy::default());
+        // The same retries as in production, without their waits: a handler test asserts
+        // what a hook does after GitHub failed, not how long it waited.
+        ctx.deps.github_retry = RetryPolicy {
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(1),
+            ..RetryPolicy::default()
+        };
+        ctx
     }
 
     async fn hook(&self, hook: Hook) -> Recorded {
         self.tools.clear();
-        hooks::run(&self.ctx(), hook).await.expect("the hook succeeds");
+        hooks::run(&mut self.ctx(), hook).await.expect("the hook succeeds");
         self.tools.recorded()
     }
 
@@ -107,6 +133,13 @@ impl Unit {
 
     fn path(&self, rel: &str) -> PathBuf {
         self.root.path().join(rel)
+    }
+}
+
+fn generation(path: &str, token: &str) -> Generation {
+    Generation {
+        path: GithubPath::parse(path).expect("a path"),
+        token: Secret::new(token),
     }
 }
 

@@ -81,7 +81,8 @@ impl Counts {
 }
 
 /// Why a runner goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Reason {
     /// Its instance is stopped or its runner process died.
     Unhealthy,

@@ -1,35 +1,33 @@
-//! Every converge, hook or action, reconcile or flush alone, goes through [`converge`]: it
-//! times the run, then leaves what happened where operators look: the metrics file the
-//! exporter serves, the event log, and (after a reconcile) the runner version in
-//! `juju status` (`application-version-set`).
+//! Every run of the manager's steps, hook or action, reconcile or flush alone, goes through
+//! [`take_recorded`]: it times the run, then leaves what happened where operators look: the
+//! metrics file the exporter serves, the event log, and (after a reconcile) the runner version
+//! in `juju status` (`application-version-set`).
 
 use std::time::Instant;
 
 use super::Ctx;
-use crate::manager::{Converge, Converged, ManagerError, Report, RunnerManager, Stage};
-use crate::metrics::{self, Event, EventLog, MetricsFile, Outcome};
+use crate::manager::{ManagerError, Report, RunnerManager, Stage, Steps, StepsDone};
+use crate::metrics::{self, EventLog, LogEntry, MetricsFile, Outcome};
 
 /// Characters of a failure kept in the event log.
 const MAX_ERROR: usize = 1000;
 
-/// Runs `steps` on `manager` and records how it went.
-pub async fn converge(
+/// Has `manager` take `steps` and records how it went.
+pub(super) async fn take_recorded(
     ctx: &Ctx<'_>,
     manager: &RunnerManager,
-    steps: Converge,
-    target: u32,
+    steps: Steps,
     progress: &dyn Fn(Stage),
-) -> Result<Converged, ManagerError> {
+) -> Result<StepsDone, ManagerError> {
     let started = Instant::now();
-    let reconciles = steps.target.is_some();
-    let done = manager.converge(steps, progress).await;
+    let target = steps.target;
+    let done = manager.take(steps, progress).await;
     let seconds = started.elapsed().as_secs_f64();
     let version = manager.cached_tarball().map(|t| t.version().to_string());
     let outcome = Outcome {
         result: done.as_ref().map_err(|_| ()),
-        reconciles,
-        seconds,
         target,
+        seconds,
         binary_version: version.clone(),
         binary_update_failed: match &done {
             Ok(done) => done.binary_check_failed,
@@ -46,7 +44,7 @@ pub async fn converge(
     });
     EventLog::new(&ctx.deps.host).append(unit, outcome.now, &events(&outcome, &jobs_done));
     // Once a hook: its reconcile, not each flush of a previous path or token before it.
-    if let (true, Some(version)) = (reconciles, version) {
+    if let (Some(_), Some(version)) = (target, version) {
         if let Err(e) = ctx.tools.application_version_set(&version) {
             tracing::warn!("application-version-set: {e}");
         }
@@ -55,12 +53,12 @@ pub async fn converge(
 }
 
 /// The event log's lines for one converge.
-fn events(outcome: &Outcome<'_>, jobs_done: &[String]) -> Vec<Event> {
+fn events(outcome: &Outcome<'_>, jobs_done: &[String]) -> Vec<LogEntry> {
     let mut events = Vec::new();
     let done = match outcome.result {
         Ok(done) => done,
         Err(()) => {
-            if outcome.reconciles {
+            if outcome.target.is_some() {
                 events.push(reconciliation(outcome, "failure", 0, &Report::default()));
             }
             return events;
@@ -68,7 +66,7 @@ fn events(outcome: &Outcome<'_>, jobs_done: &[String]) -> Vec<Event> {
     };
     for report in done.reports() {
         for created in &report.created {
-            events.push(Event::RunnerCreated {
+            events.push(LogEntry::RunnerCreated {
                 runner: created.name.clone(),
                 seconds: created.seconds,
             });
@@ -76,16 +74,20 @@ fn events(outcome: &Outcome<'_>, jobs_done: &[String]) -> Vec<Event> {
         for error in &report.failed_creations {
             // A bootstrap's stderr can be long: the log (and Loki) gets its start.
             let error: String = error.chars().take(MAX_ERROR).collect();
-            events.push(Event::RunnerCreationFailed { error });
+            events.push(LogEntry::RunnerCreationFailed { error });
         }
         for removed in &report.removed {
-            events.push(Event::RunnerRemoved {
+            events.push(LogEntry::RunnerRemoved {
                 runner: removed.name.clone(),
                 reason: removed.reason.label(),
             });
         }
     }
-    events.extend(jobs_done.iter().map(|runner| Event::JobDone { runner: runner.clone() }));
+    events.extend(
+        jobs_done
+            .iter()
+            .map(|runner| LogEntry::JobDone { runner: runner.clone() }),
+    );
     if let Some(reconciled) = &done.reconciled {
         events.push(reconciliation(
             outcome,
@@ -97,10 +99,10 @@ fn events(outcome: &Outcome<'_>, jobs_done: &[String]) -> Vec<Event> {
     events
 }
 
-fn reconciliation(outcome: &Outcome<'_>, result: &'static str, healthy: usize, report: &Report) -> Event {
-    Event::Reconciliation {
+fn reconciliation(outcome: &Outcome<'_>, result: &'static str, healthy: usize, report: &Report) -> LogEntry {
+    LogEntry::Reconciliation {
         result,
-        target: outcome.target,
+        target: outcome.target.unwrap_or_default(),
         healthy,
         created: report.created.len(),
         removed: report.removed.len(),

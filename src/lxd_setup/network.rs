@@ -9,11 +9,11 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
+use super::firewall::{self, Inputs, ACL, NETWORK};
 use super::{SetupError, RUNNER_PROFILE};
 use crate::config::CharmConfig;
 use crate::host::net;
 use crate::lxd::{LxdClient, LxdError, Network, Profile, Server};
-use crate::manager::firewall::{self, Inputs, ACL, NETWORK};
 
 /// How long a name lookup of GitHub or the proxy may take before the check is skipped.
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);

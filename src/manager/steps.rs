@@ -1,6 +1,6 @@
 //! The one path every hook and action takes to bring the runners where they should be:
 //! flush (if asked) → runner binary → replace idle runners when the binary changed (if
-//! asked) → reconcile (if asked). Callers name their choices ([`Converge`]) instead of
+//! asked) → reconcile (if asked). Callers name their choices ([`Steps`]) instead of
 //! passing booleans, and hear of each stage through a [`Stage`] callback (hooks turn it into
 //! a maintenance status, actions into `action-log` lines).
 
@@ -13,8 +13,8 @@ pub enum BinaryCheck {
     /// Ask GitHub for its latest build and cache it when it is new. A failed check is not a
     /// failure while a cached build exists.
     Latest,
-    /// Use the cached build; ask GitHub only when there is none.
-    CachedOnly,
+    /// Use the cached build; download GitHub's latest only when none is cached.
+    IfMissing,
 }
 
 /// What a new runner binary means for the runners made with the old one.
@@ -26,9 +26,9 @@ pub enum OnNewBinary {
     Keep,
 }
 
-/// What one hook or action asks for.
+/// The steps one hook or action asks the manager to take, in this order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Converge {
+pub struct Steps {
     /// Removed before anything else.
     pub flush: Option<Flush>,
     /// `None` leaves the runner binary alone.
@@ -38,10 +38,10 @@ pub struct Converge {
     pub target: Option<usize>,
 }
 
-impl Converge {
+impl Steps {
     /// The binary, then a reconcile to `target`.
     pub fn reconcile(binary: BinaryCheck, target: u32) -> Self {
-        Converge {
+        Steps {
             flush: None,
             binary: Some(binary),
             on_new_binary: OnNewBinary::Keep,
@@ -51,7 +51,7 @@ impl Converge {
 
     /// Only a flush: no binary, no reconcile (a unit going away).
     pub fn flush_only(flush: Flush) -> Self {
-        Converge {
+        Steps {
             flush: Some(flush),
             binary: None,
             on_new_binary: OnNewBinary::Keep,
@@ -60,23 +60,23 @@ impl Converge {
     }
 
     pub fn flushing(self, flush: Flush) -> Self {
-        Converge {
+        Steps {
             flush: Some(flush),
             ..self
         }
     }
 
     pub fn on_new_binary(self, on_new_binary: OnNewBinary) -> Self {
-        Converge { on_new_binary, ..self }
+        Steps { on_new_binary, ..self }
     }
 
     /// Only the binary check (and what a new binary means), no reconcile.
     pub fn binary_only(self) -> Self {
-        Converge { target: None, ..self }
+        Steps { target: None, ..self }
     }
 }
 
-/// Where a converge is, for the operator.
+/// Which step is running, for the operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
     Flushing(Flush),
@@ -86,9 +86,9 @@ pub enum Stage {
     Reconciling(usize),
 }
 
-/// What a converge did.
+/// What [`RunnerManager::take`] did.
 #[derive(Debug, Default)]
-pub struct Converged {
+pub struct StepsDone {
     pub flushed: Option<Report>,
     /// The cached binary changed (a new build was downloaded).
     pub binary_changed: bool,
@@ -99,7 +99,7 @@ pub struct Converged {
     pub binary_check_failed: bool,
 }
 
-impl Converged {
+impl StepsDone {
     /// What each stage did to runners: the flush, the replacement for a new binary, the
     /// reconcile, in that order.
     pub fn reports(&self) -> impl Iterator<Item = &Report> {
@@ -116,8 +116,8 @@ impl RunnerManager {
     /// # Errors
     /// The first stage that failed as a whole (GitHub or LXD unreachable, no binary); a
     /// runner that failed alone is in the reports instead.
-    pub async fn converge(&self, steps: Converge, progress: &dyn Fn(Stage)) -> Result<Converged, ManagerError> {
-        let mut done = Converged::default();
+    pub async fn take(&self, steps: Steps, progress: &dyn Fn(Stage)) -> Result<StepsDone, ManagerError> {
+        let mut done = StepsDone::default();
         if let Some(which) = steps.flush {
             progress(Stage::Flushing(which));
             let report = self.flush(which).await?;
@@ -128,7 +128,8 @@ impl RunnerManager {
             progress(Stage::CheckingBinary);
         }
         if let Some(check) = steps.binary {
-            (done.binary_changed, done.binary_check_failed) = self.ensure_binary(check).await?;
+            let binary = self.ensure_binary(check).await?;
+            (done.binary_changed, done.binary_check_failed) = (binary.changed, binary.check_failed);
         }
         if done.binary_changed && steps.on_new_binary == OnNewBinary::FlushIdle {
             progress(Stage::ReplacingIdleForNewBinary);
@@ -141,20 +142,34 @@ impl RunnerManager {
         Ok(done)
     }
 
-    /// Makes sure a runner binary is cached, as `check` says: whether it changed, and
-    /// whether the check failed while a cached one was there to use.
-    async fn ensure_binary(&self, check: BinaryCheck) -> Result<(bool, bool), ManagerError> {
-        if check == BinaryCheck::CachedOnly && self.cached_tarball().is_some() {
-            return Ok((false, false));
+    /// Makes sure a runner binary is cached, as `check` says.
+    async fn ensure_binary(&self, check: BinaryCheck) -> Result<BinaryEnsured, ManagerError> {
+        if check == BinaryCheck::IfMissing && self.cached_tarball().is_some() {
+            return Ok(BinaryEnsured::default());
         }
         match self.update_to_latest_tarball().await {
-            Ok(changed) => Ok((changed, false)),
+            Ok(changed) => Ok(BinaryEnsured {
+                changed,
+                check_failed: false,
+            }),
             // A failed check is not a failed reconcile while there is a binary to use.
             Err(e) if self.cached_tarball().is_some() => {
                 tracing::warn!("checking for a new runner binary: {e}");
-                Ok((false, true))
+                Ok(BinaryEnsured {
+                    changed: false,
+                    check_failed: true,
+                })
             }
             Err(e) => Err(e),
         }
     }
+}
+
+/// What ensuring the runner binary came to.
+#[derive(Debug, Default)]
+struct BinaryEnsured {
+    /// A new build was downloaded and is now the cached one.
+    changed: bool,
+    /// The check for a new build failed; the cached one is used.
+    check_failed: bool,
 }

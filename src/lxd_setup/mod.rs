@@ -12,6 +12,7 @@
 //! Running it twice changes nothing. It never deletes what runners may be using, and never
 //! touches `lxdbr0`, the `default` profile or instances that are not this unit's runners.
 
+pub mod firewall;
 mod network;
 
 pub use network::runner_nic;
@@ -24,7 +25,7 @@ use crate::host::storage::{self, RamDisk, StorageError};
 use crate::host::Host;
 use crate::lxd::{LxdClient, LxdError, Profile};
 
-pub use crate::manager::firewall::{ACL, NETWORK};
+pub use firewall::{ACL, NETWORK};
 
 pub const POOL: &str = "runner";
 pub const RUNNER_PROFILE: &str = "runner";
@@ -123,7 +124,7 @@ pub async fn ensure(lxd: &LxdClient, host: &Host, config: &CharmConfig) -> Resul
 /// its own; what another unit on this machine still uses is kept (LXD refuses to delete it),
 /// and a network, ACL or pool the charm did not make is never touched. Returns what went.
 pub async fn tear_down(lxd: &LxdClient, host: &Host, resource_profile: Option<&str>) -> Vec<String> {
-    use crate::manager::firewall::owned;
+    use firewall::owned;
     let ours_network = matches!(lxd.network(NETWORK).await, Ok(Some(n)) if owned(&n.config));
     let ours_acl = matches!(lxd.network_acl(ACL).await, Ok(Some(a)) if owned(&a.config));
     let ram_disk = host.path(storage::RAM_DISK).to_string_lossy().into_owned();

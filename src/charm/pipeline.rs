@@ -1,0 +1,187 @@
+//! The one pipeline of hooks and actions, in this order:
+//! 1. the unit's LXD set up ([`crate::lxd_setup`]), where the run may create runners;
+//! 2. the runners of previous generations retired, each with its own path and token
+//!    ([`super::generations`]);
+//! 3. the manager's [`Steps`] on the current generation's runners, recorded ([`super::record`]);
+//! 4. the unit's registrations listed, where an action reports them;
+//! 5. the ETags of every GitHub client of the run kept, and the state saved.
+//!
+//! Hooks turn its [`Outcome`] into a status; actions into results. Nothing here sets a
+//! status or an action result.
+
+use std::collections::BTreeSet;
+
+use super::{generations, record, Ctx};
+use crate::config::{CharmConfig, Generation};
+use crate::github::Runner;
+use crate::juju::Status;
+use crate::lxd_setup;
+use crate::manager::{Flush, ManagerError, RunnerFilter, RunnerManager, Saved, Stage, Steps, StepsDone};
+use crate::state::{State, StateError};
+
+/// What one run of the pipeline is asked for.
+#[derive(Debug, Clone)]
+pub(super) struct Work {
+    /// Set the unit's LXD up first (every run that may create runners).
+    pub setup: bool,
+    /// Which runners of previous generations go.
+    pub retire: Option<Flush>,
+    /// The manager's steps on the current generation's runners.
+    pub steps: Option<Steps>,
+    /// The path and token of the current generation.
+    pub made_with: Generation,
+    /// List the unit's registrations after the steps.
+    pub list: bool,
+}
+
+/// How a run went.
+#[derive(Debug)]
+pub(super) enum Outcome {
+    /// LXD could not be set up, and nothing else ran: the status says why.
+    NoSetup(Status),
+    /// The manager could not be made, or a step failed as a whole.
+    Failed(ManagerError),
+    Done {
+        /// Boxed: the report of every step is far larger than the other variants.
+        done: Box<StepsDone>,
+        /// The unit's registrations, when listed.
+        registrations: Vec<Runner>,
+    },
+}
+
+/// Runs `work` for `config`, keeping what it learns in `state` (saved before it returns).
+///
+/// # Errors
+/// Only when the state could not be saved.
+pub(super) async fn run(
+    ctx: &Ctx<'_>,
+    config: &CharmConfig,
+    state: &mut State,
+    work: Work,
+    progress: &dyn Fn(Stage),
+) -> Result<Outcome, StateError> {
+    if work.setup {
+        if let Some(status) = setup_lxd(ctx, config).await {
+            return Ok(Outcome::NoSetup(status));
+        }
+    }
+    if let Some(which) = work.retire.filter(|_| !state.previous.is_empty()) {
+        retire(ctx, config, state, which).await;
+        ctx.state.save(state)?;
+    }
+    let outcome = match RunnerManager::new(&ctx.deps, config, &work.made_with, state.etags.clone()) {
+        Ok(manager) => {
+            let manager = manager.on(generations::current(state));
+            let outcome = take(ctx, &manager, work.steps, work.list, progress).await;
+            keep(state, manager.finish());
+            outcome
+        }
+        Err(e) => Outcome::Failed(e),
+    };
+    ctx.state.save(state)?;
+    Ok(outcome)
+}
+
+/// The steps, then the list, on the current generation.
+async fn take(
+    ctx: &Ctx<'_>,
+    manager: &RunnerManager,
+    steps: Option<Steps>,
+    list: bool,
+    progress: &dyn Fn(Stage),
+) -> Outcome {
+    let done = match steps {
+        Some(steps) => match record::take_recorded(ctx, manager, steps, progress).await {
+            Ok(done) => done,
+            Err(e) => return Outcome::Failed(e),
+        },
+        None => StepsDone::default(),
+    };
+    let registrations = match list {
+        true => match manager.github_runners().await {
+            Ok(runners) => runners,
+            Err(e) => return Outcome::Failed(e),
+        },
+        false => Vec::new(),
+    };
+    Outcome::Done {
+        done: Box::new(done),
+        registrations,
+    }
+}
+
+/// Keeps a finished client's ETags in `state` (the next run's lists are free 304s) and logs
+/// its calls.
+fn keep(state: &mut State, saved: Saved) {
+    let stats = saved.stats;
+    tracing::info!(
+        "GitHub: {} requests ({} free 304s, {} retries); rate limit remaining {}",
+        stats.requests,
+        stats.not_modified,
+        stats.retries,
+        stats
+            .rate_limit
+            .remaining
+            .map_or("unknown".to_string(), |r| r.to_string())
+    );
+    state.etags = saved.etags;
+}
+
+/// Sets up LXD for runners; `Some(status)` says why it could not.
+async fn setup_lxd(ctx: &Ctx<'_>, config: &CharmConfig) -> Option<Status> {
+    match lxd_setup::ensure(&ctx.deps.lxd, &ctx.deps.host, config).await {
+        Ok(report) => {
+            for made in &report.created {
+                tracing::info!("LXD setup: created {made}");
+            }
+            None
+        }
+        Err(e) if e.needs_operator() => {
+            tracing::error!("LXD setup: {e}");
+            Some(Status::Blocked(e.to_string()))
+        }
+        Err(e) => {
+            tracing::warn!("LXD setup: {e}");
+            Some(Status::Waiting(format!("LXD setup failed: {e}; the next hook retries")))
+        }
+    }
+}
+
+/// Removes the previous generations' runners `which` says (idle ones, or all), each with its
+/// own path and token, and forgets the generations whose runners are all gone.
+async fn retire(ctx: &Ctx<'_>, config: &CharmConfig, state: &mut State, which: Flush) {
+    let generations = std::mem::take(&mut state.previous);
+    for generation in &generations {
+        let names: BTreeSet<String> = generation.runners.iter().cloned().collect();
+        let flushed = match RunnerManager::new(&ctx.deps, config, &generation.made_with, state.etags.clone()) {
+            Ok(manager) => {
+                let manager = manager.on(RunnerFilter::Only(names));
+                let done = record::take_recorded(ctx, &manager, Steps::flush_only(which), &|_| {}).await;
+                keep(state, manager.finish());
+                done.map_err(|e| e.to_string())
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        match flushed.map(|done| done.flushed.map_or(0, |r| r.removed.len())) {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(
+                "removed {removed} runners made with path {}'s previous token or path",
+                generation.made_with.path
+            ),
+            Err(e) => tracing::warn!("removing the runners made with the previous path or token: {e}"),
+        }
+    }
+    // One look at what is left, once every generation had its flush.
+    let live: Option<BTreeSet<String>> = ctx.deps.runner_instances().await.ok().map(|n| n.into_iter().collect());
+    state.previous = generations::left(generations, live.as_ref());
+}
+
+impl Outcome {
+    /// Whether every runner a flush step was asked to remove went (no flush: yes).
+    pub fn flushed_all(&self) -> bool {
+        match self {
+            Outcome::Done { done, .. } => done.flushed.as_ref().is_none_or(|f| f.failures.is_empty()),
+            Outcome::NoSetup(_) | Outcome::Failed(_) => false,
+        }
+    }
+}
