@@ -335,7 +335,7 @@ async fn every_fault_leaves_no_orphan_no_killed_job_no_touched_neighbour_and_no_
     // disk gone.
     let mut scene = Scene::new(&lxd, 2, false).await;
     for name in scene.s.instances().await {
-        let _ = lxd.stop_instance(&name, Duration::from_secs(5), true).await;
+        let _ = lxd.stop_instance(&name, Duration::from_secs(5)).await;
     }
     let _ = std::process::Command::new("umount")
         .arg(scene.s.juju.root().join("storage/ram"))
@@ -373,7 +373,7 @@ async fn every_fault_leaves_no_orphan_no_killed_job_no_touched_neighbour_and_no_
         scene.figures(&bystander).await,
     ));
 
-    let _ = lxd.stop_instance(&bystander, Duration::from_secs(5), true).await;
+    let _ = lxd.stop_instance(&bystander, Duration::from_secs(5)).await;
     let _ = lxd.delete_instance(&bystander).await;
     println!("| fault | orphans | busy killed | others touched | failed hooks | token seen |");
     println!("|---|---|---|---|---|---|");

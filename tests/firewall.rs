@@ -231,7 +231,7 @@ async fn lxdbr0_the_default_profile_and_other_instances_stay_byte_identical() {
     assert!(lxd.network_acl(setup::ACL).await.expect("asked").is_none());
     assert!(lxd.profile(setup::RUNNER_PROFILE).await.expect("asked").is_none());
     assert!(lxd.storage_pool(setup::POOL).await.expect("asked").is_none());
-    let _ = lxd.stop_instance(&bystander, Duration::from_secs(5), true).await;
+    let _ = lxd.stop_instance(&bystander, Duration::from_secs(5)).await;
     let _ = lxd.delete_instance(&bystander).await;
     drop(guard);
 }

@@ -296,6 +296,21 @@ async fn jit_configs_register_offline_runners_and_a_taken_name_is_a_conflict() {
 }
 
 #[tokio::test]
+async fn a_server_without_jit_configs_says_so() {
+    let emulator = emulator().await;
+    let client = client_for(&emulator, org(), TOKEN);
+    // An older GitHub Enterprise Server: no such endpoint.
+    let fault = Fault::on("POST", "generate-jitconfig").status(404);
+    emulator.world().faults.push(fault);
+    let err = client
+        .generate_jit_config("github-runner-0-ab", &["self-hosted".to_string()], 1)
+        .await
+        .expect_err("no JIT here");
+    assert!(matches!(err, GithubError::JitUnsupported { .. }), "{err:?}");
+    assert!(err.to_string().contains("older GitHub Enterprise Server"), "{err}");
+}
+
+#[tokio::test]
 async fn an_unknown_runner_group_names_the_groups_there_are() {
     let emulator = emulator().await;
     let scope = Scope::Org {

@@ -17,7 +17,7 @@ fn spec(name: &str) -> InstanceSpec {
 
 async fn cleanup(lxd: &LxdClient, name: &str) {
     if lxd.instance(name).await.ok().flatten().is_some() {
-        let _ = lxd.stop_instance(name, Duration::from_secs(5), true).await;
+        let _ = lxd.stop_instance(name, Duration::from_secs(5)).await;
         let _ = lxd.delete_instance(name).await;
     }
 }
@@ -40,8 +40,6 @@ async fn a_container_is_created_started_used_stopped_and_deleted() {
         "/root/hello.sh",
         b"echo pushed; echo oops >&2; exit 3\n".to_vec(),
         0o700,
-        0,
-        0,
     )
     .await
     .expect("pushed");
@@ -73,7 +71,7 @@ async fn a_container_is_created_started_used_stopped_and_deleted() {
     assert!(out.success());
     assert_eq!(out.stdout, "hi\n");
 
-    lxd.stop_instance(&name, Duration::from_secs(10), true)
+    lxd.stop_instance(&name, Duration::from_secs(10))
         .await
         .expect("stopped");
     lxd.delete_instance(&name).await.expect("deleted");
@@ -128,9 +126,7 @@ async fn twenty_create_and_delete_cycles_in_a_row_do_not_hang() {
         lxd.start_instance(&name, Duration::from_secs(30))
             .await
             .expect("started");
-        lxd.stop_instance(&name, Duration::from_secs(5), true)
-            .await
-            .expect("stopped");
+        lxd.stop_instance(&name, Duration::from_secs(5)).await.expect("stopped");
         lxd.delete_instance(&name).await.expect("deleted");
     }
 }

@@ -255,7 +255,7 @@ async fn removing_a_live_runner_leaves_no_instance_and_no_registration() {
     let _one = common::exclusive(&lxd).await;
     let w = world(&lxd, Registration::Jit).await;
     let (name, id) = w.online_runner(&lxd).await;
-    runner::remove(&lxd, &w.github, &name, Some(id), RemovalOrder::RegistrationFirst, None)
+    runner::remove(&lxd, &w.github, &name, Some(id), RemovalOrder::RegistrationFirst)
         .await
         .expect("removed");
     assert!(lxd.instance(&name).await.expect("asked").is_none());
@@ -274,7 +274,7 @@ async fn a_runner_that_took_a_job_keeps_its_instance_when_github_refuses_the_rem
         common::emulator_admin(&w.emulator, format!("/runners/{id}/job")).await,
         200
     );
-    let err = runner::remove(&lxd, &w.github, &name, Some(id), RemovalOrder::RegistrationFirst, None)
+    let err = runner::remove(&lxd, &w.github, &name, Some(id), RemovalOrder::RegistrationFirst)
         .await
         .expect_err("busy");
     assert!(err.to_string().contains("busy: its job goes on"), "{err}");
@@ -284,7 +284,7 @@ async fn a_runner_that_took_a_job_keeps_its_instance_when_github_refuses_the_rem
         "the job is unharmed"
     );
     // A flush of busy runners (the unit going away) removes it anyway.
-    runner::remove(&lxd, &w.github, &name, Some(id), RemovalOrder::InstanceFirst, None)
+    runner::remove(&lxd, &w.github, &name, Some(id), RemovalOrder::InstanceFirst)
         .await
         .expect("removed");
     assert!(lxd.instance(&name).await.expect("asked").is_none());
@@ -296,7 +296,7 @@ async fn a_runner_that_took_a_job_keeps_its_instance_when_github_refuses_the_rem
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_registration_token_runner_registers_with_config_sh_and_unregisters_itself() {
+async fn a_registration_token_runner_registers_with_config_sh_and_goes_with_its_registration() {
     let Some(lxd) = common::lxd().await else { return };
     let _one = common::exclusive(&lxd).await;
     let w = world(&lxd, Registration::Token).await;
@@ -307,18 +307,15 @@ async fn a_registration_token_runner_registers_with_config_sh_and_unregisters_it
         w.registered(&name).is_some_and(|r| r["status"] == "online")
     })
     .await;
-    let remove_token = w.github.remove_token().await.expect("remove token").token;
-    runner::remove(
-        &lxd,
-        &w.github,
-        &name,
-        None,
-        RemovalOrder::RegistrationFirst,
-        Some(&remove_token),
-    )
-    .await
-    .expect("removed");
-    assert!(w.registered(&name).is_none(), "config.sh remove unregistered it");
+    // As a reconcile removes it: by the id GitHub lists it under.
+    let id = w
+        .registered(&name)
+        .and_then(|r| r["id"].as_u64())
+        .expect("config.sh registered it");
+    runner::remove(&lxd, &w.github, &name, Some(id), RemovalOrder::RegistrationFirst)
+        .await
+        .expect("removed");
+    assert!(w.registered(&name).is_none(), "its registration deleted");
     assert!(lxd.instance(&name).await.expect("asked").is_none());
 }
 
@@ -397,7 +394,6 @@ async fn no_token_shows_in_host_ps_or_lxd_s_log_during_creation() {
         &name,
         created.github_id,
         RemovalOrder::RegistrationFirst,
-        None,
     )
     .await
     .expect("removed");

@@ -13,7 +13,7 @@ async fn after_a_reboot_the_next_tick_rebuilds_the_ram_disk_and_the_runners() {
     let Some((_one, s)) = stack(2).await else { return };
     s.settle(2).await;
     for name in s.instances().await {
-        let _ = s.lxd.stop_instance(&name, Duration::from_secs(5), true).await;
+        let _ = s.lxd.stop_instance(&name, Duration::from_secs(5)).await;
     }
     common::eventually("the runners are gone", Duration::from_secs(30), async || {
         s.instances().await.is_empty()

@@ -142,7 +142,7 @@ async fn a_runner_on_the_systemd_image_runs_as_ubuntu_with_its_proxies_intact_an
     let secrets: Vec<String> = s.emulator.world().jit_configs.clone();
     assert!(!secrets.is_empty());
     let needles = secrets.join("\n") + "\n";
-    lxd.push_file(&name, "/root/.needles", needles.into_bytes(), 0o600, 0, 0)
+    lxd.push_file(&name, "/root/.needles", needles.into_bytes(), 0o600)
         .await
         .expect("needles");
     let files = sh(
@@ -202,16 +202,9 @@ async fn where_github_has_no_jit_config_sh_registers_as_ubuntu_and_the_token_is_
     }
     let tokens: Vec<String> = s.emulator.world().tokens.keys().cloned().collect();
     assert!(!tokens.is_empty(), "a registration token was issued");
-    lxd.push_file(
-        &name,
-        "/root/.needles",
-        (tokens.join("\n") + "\n").into_bytes(),
-        0o600,
-        0,
-        0,
-    )
-    .await
-    .expect("needles");
+    lxd.push_file(&name, "/root/.needles", (tokens.join("\n") + "\n").into_bytes(), 0o600)
+        .await
+        .expect("needles");
     let holders = sh(
         &lxd,
         &name,
@@ -245,7 +238,7 @@ async fn aproxy_s_nft_rules_load_on_a_real_kernel_and_send_web_traffic_to_its_po
         .await
         .expect("started");
     let rules = github_runner::runner::aproxy_rules(Ipv4Addr::new(10, 73, 0, 5));
-    lxd.push_file(&name, "/root/aproxy.nft", rules.into_bytes(), 0o600, 0, 0)
+    lxd.push_file(&name, "/root/aproxy.nft", rules.into_bytes(), 0o600)
         .await
         .expect("rules pushed");
     let listed = sh(
@@ -268,6 +261,6 @@ async fn aproxy_s_nft_rules_load_on_a_real_kernel_and_send_web_traffic_to_its_po
         listed.contains("ip daddr != { 10.0.0.0/8, 127.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 }"),
         "{listed}"
     );
-    let _ = lxd.stop_instance(&name, Duration::from_secs(5), true).await;
+    let _ = lxd.stop_instance(&name, Duration::from_secs(5)).await;
     lxd.delete_instance(&name).await.expect("deleted");
 }

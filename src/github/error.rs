@@ -22,6 +22,8 @@ pub enum GithubError {
     },
     #[error("runner {id} is busy with a job (422 {message})")]
     RunnerBusy { id: u64, message: String },
+    #[error("GitHub has no just-in-time runner configuration at {url} (an older GitHub Enterprise Server)")]
+    JitUnsupported { url: String },
     #[error("not found: {url} (404 {message})")]
     NotFound { url: String, message: String },
     #[error("conflict: {message} (409)")]

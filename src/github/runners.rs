@@ -122,7 +122,10 @@ impl GithubClient {
             idempotent: false,
             conditional: false,
         };
-        let answer = self.send(request).await.map_err(|e| self.scope_error(e))?;
+        let answer = self.send(request).await.map_err(|e| match e {
+            GithubError::NotFound { url, .. } => GithubError::JitUnsupported { url },
+            e => self.scope_error(e),
+        })?;
         let wire: JitConfigWire = parse(&url, &answer.body)?;
         Ok(JitConfig {
             runner: wire.runner,

@@ -133,9 +133,10 @@ impl LxdClient {
             .await
     }
 
-    /// Stops an instance: cleanly within `timeout`, or at once with `force`.
-    pub async fn stop_instance(&self, name: &str, timeout: Duration, force: bool) -> Result<(), LxdError> {
-        let body = json!({"action": "stop", "timeout": timeout.as_secs(), "force": force});
+    /// Stops an instance at once (forced: a runner being removed gets no clean shutdown),
+    /// waiting up to `timeout` for LXD.
+    pub async fn stop_instance(&self, name: &str, timeout: Duration) -> Result<(), LxdError> {
+        let body = json!({"action": "stop", "timeout": timeout.as_secs(), "force": true});
         self.change_state(name, body, timeout).await
     }
 
@@ -250,16 +251,15 @@ impl LxdClient {
         Ok(output)
     }
 
-    /// Writes a file into the instance (its directory must exist). `contents` may be bytes or a
-    /// stream ([`reqwest::Body::wrap_stream`]), so a large file need not be held in memory.
+    /// Writes a file owned by root into the instance (its directory must exist). `contents` may
+    /// be bytes or a stream ([`reqwest::Body::wrap_stream`]), so a large file need not be held
+    /// in memory.
     pub async fn push_file(
         &self,
         name: &str,
         path: &str,
         contents: impl Into<reqwest::Body>,
         mode: u32,
-        uid: u32,
-        gid: u32,
     ) -> Result<(), LxdError> {
         let api_path = format!("{}/files?path={}", instance_path(name), segment(path));
         let request = self
@@ -268,8 +268,8 @@ impl LxdClient {
             .header("Content-Type", "application/octet-stream")
             .header("X-LXD-type", "file")
             .header("X-LXD-mode", format!("{mode:04o}"))
-            .header("X-LXD-uid", uid.to_string())
-            .header("X-LXD-gid", gid.to_string())
+            .header("X-LXD-uid", "0")
+            .header("X-LXD-gid", "0")
             .header("X-LXD-write", "overwrite")
             .body(contents);
         self.envelope(Method::POST, &api_path, request).await.map(drop)

@@ -53,7 +53,7 @@ pub async fn remove(lxd: &LxdClient, github: &GithubClient, removals: &[Removal]
                 true => RemovalOrder::InstanceFirst,
                 false => RemovalOrder::RegistrationFirst,
             };
-            let result = runner::remove(lxd, github, &removal.name, removal.github_id, order, None).await;
+            let result = runner::remove(lxd, github, &removal.name, removal.github_id, order).await;
             (removal, result)
         })
         .buffer_unordered(PARALLEL_RUNNER_OPS)

@@ -24,7 +24,7 @@ pub async fn create(env: &RunnerEnv<'_>, name: &str) -> Result<Created, RunnerEr
     let result = create_steps(env, name, &mut made).await;
     if result.is_err() {
         if made.instance {
-            if let Err(e) = remove_instance(env.lxd, name, None).await {
+            if let Err(e) = remove_instance(env.lxd, name).await {
                 tracing::warn!("runner {name}: removing the half-made instance: {e}");
             }
         }
@@ -83,7 +83,7 @@ async fn create_steps(env: &RunnerEnv<'_>, name: &str, made: &mut Made) -> Resul
         })?;
     let tarball = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
     env.lxd
-        .push_file(name, &format!("{SETUP_DIR}/runner.tar.gz"), tarball, 0o600, 0, 0)
+        .push_file(name, &format!("{SETUP_DIR}/runner.tar.gz"), tarball, 0o600)
         .await
         .map_err(lxd_err("pushing the runner tarball"))?;
     env.lxd
@@ -92,20 +92,11 @@ async fn create_steps(env: &RunnerEnv<'_>, name: &str, made: &mut Made) -> Resul
             &format!("{SETUP_DIR}/token"),
             token.expose().as_bytes().to_vec(),
             0o600,
-            0,
-            0,
         )
         .await
         .map_err(lxd_err("pushing the token"))?;
     env.lxd
-        .push_file(
-            name,
-            &format!("{SETUP_DIR}/bootstrap.sh"),
-            script.into_bytes(),
-            0o700,
-            0,
-            0,
-        )
+        .push_file(name, &format!("{SETUP_DIR}/bootstrap.sh"), script.into_bytes(), 0o700)
         .await
         .map_err(lxd_err("pushing the bootstrap script"))?;
     // Its own waits: the boot (systemd, then cloud-init), each up to the ready timeout.
@@ -221,7 +212,7 @@ async fn register(env: &RunnerEnv<'_>, name: &str) -> Result<(Secret, Registrati
         {
             Ok(jit) => return Ok((jit.encoded_jit_config, Registration::Jit, Some(jit.runner.id))),
             // An older GitHub Enterprise Server has no JIT endpoint; a token still works there.
-            Err(GithubError::NoAccess { status: 404, .. }) => {
+            Err(GithubError::JitUnsupported { .. }) => {
                 tracing::info!("runner {name}: GitHub has no JIT configuration here; using a registration token");
             }
             Err(e) => return Err(gh_err("generating the JIT configuration")(e)),

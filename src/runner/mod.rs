@@ -19,7 +19,6 @@ use crate::github::{GithubClient, GithubError};
 use crate::lxd::{InstanceSource, InstanceType, LxdClient, LxdError};
 use crate::proxy::Proxy;
 use crate::runner_binary::VerifiedTarball;
-use crate::secret::Secret;
 
 mod bootstrap;
 mod create;
@@ -213,7 +212,6 @@ pub async fn remove(
     name: &str,
     github_id: Option<u64>,
     order: RemovalOrder,
-    remove_token: Option<&Secret>,
 ) -> Result<(), RunnerError> {
     let unregister = || async {
         if let Some(id) = github_id {
@@ -231,10 +229,10 @@ pub async fn remove(
     match order {
         RemovalOrder::RegistrationFirst => {
             unregister().await?;
-            remove_instance(lxd, name, remove_token).await
+            remove_instance(lxd, name).await
         }
         RemovalOrder::InstanceFirst => {
-            remove_instance(lxd, name, remove_token).await?;
+            remove_instance(lxd, name).await?;
             match unregister().await {
                 // GitHub has not seen the runner go yet: the registration turns into an
                 // offline orphan, which the next reconcile deletes.
@@ -263,17 +261,13 @@ pub async fn remove_instances(lxd: &LxdClient, owned: impl Fn(&str) -> bool) -> 
     })?;
     let mut removed = 0;
     for instance in instances.iter().filter(|i| owned(&i.name)) {
-        remove_instance(lxd, &instance.name, None).await?;
+        remove_instance(lxd, &instance.name).await?;
         removed += 1;
     }
     Ok(removed)
 }
 
-pub(super) async fn remove_instance(
-    lxd: &LxdClient,
-    name: &str,
-    remove_token: Option<&Secret>,
-) -> Result<(), RunnerError> {
+pub(super) async fn remove_instance(lxd: &LxdClient, name: &str) -> Result<(), RunnerError> {
     let lxd_err = |step| {
         move |source| RunnerError::Lxd {
             name: name.to_string(),
@@ -288,21 +282,8 @@ pub(super) async fn remove_instance(
     let Some(instance) = lxd.instance(name).await.map_err(lxd_err("looking up the instance"))? else {
         return Ok(());
     };
-    if let (true, Some(token)) = (instance.is_running(), remove_token) {
-        let env = BTreeMap::from([("ACTIONS_RUNNER_INPUT_TOKEN".to_string(), token.expose().to_string())]);
-        let command = format!("cd {SETUP_DIR}/runner && ./config.sh remove");
-        match lxd.exec(name, &["sh", "-c", &command], &env).await {
-            Ok(out) if out.success() => {}
-            Ok(out) => tracing::info!(
-                "runner {name}: config.sh remove exited {}: {}",
-                out.code,
-                out.stderr.trim()
-            ),
-            Err(e) => tracing::info!("runner {name}: config.sh remove: {e}"),
-        }
-    }
     if instance.is_running() {
-        match lxd.stop_instance(name, Duration::from_secs(30), true).await {
+        match lxd.stop_instance(name, Duration::from_secs(30)).await {
             Err(e) if !e.is_not_found() => return Err(lxd_err("stopping the instance")(e)),
             _ => {}
         }

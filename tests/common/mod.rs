@@ -250,7 +250,7 @@ pub fn root() -> PathBuf {
 pub async fn reset(lxd: &LxdClient) {
     for instance in lxd.instances().await.expect("instances") {
         if instance.config.contains_key("user.github-runner") || instance.name.starts_with("gh-test-") {
-            let _ = lxd.stop_instance(&instance.name, Duration::from_secs(5), true).await;
+            let _ = lxd.stop_instance(&instance.name, Duration::from_secs(5)).await;
             let _ = lxd.delete_instance(&instance.name).await;
         }
     }

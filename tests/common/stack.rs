@@ -44,7 +44,7 @@ impl Stack {
         }
         for instance in lxd.instances().await.expect("instances") {
             if instance.name.starts_with(PREFIX) {
-                let _ = lxd.stop_instance(&instance.name, Duration::from_secs(5), true).await;
+                let _ = lxd.stop_instance(&instance.name, Duration::from_secs(5)).await;
                 let _ = lxd.delete_instance(&instance.name).await;
             }
         }
