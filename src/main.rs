@@ -1,7 +1,8 @@
 //! The `dispatch` entry point: find the event, run its handler, turn the outcome into an exit
 //! code. A hook that returns an error exits 1 so that Juju retries it; an unknown hook, an
 //! action (failed or not) and a handled problem exit 0. `dispatch serve-metrics …` runs the
-//! metrics exporter instead (its systemd service does: [`exporter::main`]).
+//! metrics exporter instead (its systemd service does: [`exporter::main`]); `dispatch
+//! lxd-objects` prints the LXD objects the charm makes ([`objects::listing`]).
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -10,13 +11,19 @@ use github_runner::charm;
 use github_runner::event::{Event, ProcessEnv};
 use github_runner::juju::log::JujuLogLayer;
 use github_runner::juju::ProcessTools;
+use github_runner::lxd_setup::objects;
 use github_runner::metrics::exporter;
 use tracing_subscriber::layer::SubscriberExt;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some(exporter::COMMAND) {
-        return exporter::main(&args[2..]);
+    match args.get(1).map(String::as_str) {
+        Some(exporter::COMMAND) => return exporter::main(&args[2..]),
+        Some(objects::COMMAND) => {
+            print!("{}", objects::listing());
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
     }
     let subscriber = tracing_subscriber::registry().with(JujuLogLayer::new(Arc::new(ProcessTools)));
     // Only fails if a subscriber is already set, which nothing in this process does.

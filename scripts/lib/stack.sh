@@ -4,26 +4,32 @@
 # scripts/test-hosts.sh: runners reach it by routing, as they reach github.com, and may not
 # reach this host), and fake-juju over a throwaway model and host root. Sourced, not run.
 #
-# For a development machine: it deletes LXD's `runner` pool and `runner`/`cpu-*` profiles
+# For a development machine: it deletes every LXD object the charm makes (`dispatch lxd-objects`)
 # left by earlier runs, so do not use it on a machine whose LXD serves a real deployment.
 
 stack_profile=${STACK_PROFILE:-debug}
 
 fj() { "target/$stack_profile/fake-juju" "$@"; }
 
-# Deletes runner instances of app $1 (and bench-scale's `lxd-floor-*`), and the runner pool and
-# profiles when nothing uses them.
+# Deletes runner instances of app $1 (and bench-scale's `lxd-floor-*`), then every LXD object
+# the charm makes, as the charm's own binary lists them (`dispatch lxd-objects`: one list for the
+# charm, the tests and these scripts), where nothing uses them.
 stack_reset_lxd() {
-  local app=$1 name profile
+  local app=$1 line name noun object pattern
   for name in $(lxc list -c n --format csv | grep -E "^($app-|lxd-floor-)" || true); do
     lxc delete --force "$name" >/dev/null 2>&1 || true
   done
-  for profile in $(lxc profile list --format csv | cut -d, -f1 | grep -E '^(cpu-.*|runner)$' || true); do
-    lxc profile delete "$profile" >/dev/null 2>&1 || true
-  done
-  if lxc storage show runner >/dev/null 2>&1; then lxc storage delete runner >/dev/null 2>&1 || true; fi
-  lxc network delete github-runners >/dev/null 2>&1 || true
-  lxc network acl delete github-runners >/dev/null 2>&1 || true
+  while read -r line; do
+    object=${line##* } noun=${line% *}
+    case $object in
+      *'*') pattern="^${object%\*}" ;;
+      *) pattern="^$object\$" ;;
+    esac
+    # shellcheck disable=SC2086 # the noun may be two words (`network acl`)
+    for name in $(lxc $noun list --format csv | cut -d, -f1 | grep -E "$pattern" || true); do
+      lxc $noun delete "$name" >/dev/null 2>&1 || true
+    done
+  done < <("target/$stack_profile/github-runner" lxd-objects)
 }
 
 # stack_start APP: builds, starts LXD and fake-github; sets STACK_WORK, GITHUB_URL, the model and root.

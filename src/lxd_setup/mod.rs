@@ -14,6 +14,7 @@
 
 pub mod firewall;
 mod network;
+pub mod objects;
 
 pub use network::runner_nic;
 

@@ -14,7 +14,7 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use github_runner::lxd::LxdClient;
-use github_runner::lxd_setup as setup;
+use github_runner::lxd_setup::objects;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, MutexGuard};
@@ -245,8 +245,9 @@ pub fn root() -> PathBuf {
     PathBuf::from("/run/github-runner-tests/root")
 }
 
-/// Removes runner instances, the runner profiles and the pool that earlier runs (or another
-/// checkout) left, so the pool can point at this checkout's RAM disk.
+/// Removes the runner instances and every LXD object of the charm's
+/// ([`objects::OBJECTS`]) that earlier runs (or another checkout) left, so the pool can point
+/// at this checkout's RAM disk.
 pub async fn reset(lxd: &LxdClient) {
     for instance in lxd.instances().await.expect("instances") {
         if instance.config.contains_key("user.github-runner") || instance.name.starts_with("gh-test-") {
@@ -254,30 +255,16 @@ pub async fn reset(lxd: &LxdClient) {
             let _ = lxd.delete_instance(&instance.name).await;
         }
     }
-    let profiles: Vec<String> = lxd.profile_names().await.expect("profiles");
     // The charm's network goes too: every test starts from a daemon without it.
-    for name in profiles
-        .iter()
-        .filter(|p| p.starts_with("cpu-") || *p == setup::RUNNER_PROFILE)
-    {
-        lxd.delete_profile(name)
+    for object in objects::OBJECTS {
+        for name in objects::present(lxd, &object)
             .await
-            .unwrap_or_else(|e| panic!("deleting profile {name}: {e}"));
-    }
-    if lxd.storage_pool(setup::POOL).await.expect("pool").is_some() {
-        lxd.delete_storage_pool(setup::POOL)
-            .await
-            .expect("deleting the old runner pool");
-    }
-    if lxd.network(setup::NETWORK).await.expect("network").is_some() {
-        lxd.delete_network(setup::NETWORK)
-            .await
-            .expect("deleting the runners' bridge");
-    }
-    if lxd.network_acl(setup::ACL).await.expect("acl").is_some() {
-        lxd.delete_network_acl(setup::ACL)
-            .await
-            .expect("deleting the runners' ACL");
+            .expect("listing the charm's objects")
+        {
+            objects::delete(lxd, object.kind, &name)
+                .await
+                .unwrap_or_else(|e| panic!("deleting {} {name}: {e}", object.kind.lxc_noun()));
+        }
     }
 }
 
