@@ -1,18 +1,26 @@
 //! github-runner: a Juju machine charm that keeps self-hosted GitHub Actions runners alive in
 //! LXD instances on its unit.
 //!
-//! The map of the house:
+//! The map of the house, top down:
 //! - [`event`] decides which hook or action this process runs for;
-//! - [`charm`] holds the handlers, thin: config, state, the layers below, a status;
-//! - [`config`] parses and validates every option in one place;
+//! - [`charm`] holds the handlers: each hook's row in one table, and one pipeline for hooks and
+//!   actions (LXD set up, previous generations retired, the manager's steps, recorded, saved);
+//! - [`manager`] keeps the pool of runners: observe → plan (pure) → act;
+//! - [`runner`] is one runner's life in one LXD instance; [`runner_binary`] the verified
+//!   runner tarball;
+//! - [`lxd_setup`] is the unit's LXD setup (bridge, firewall, profiles, RAM disk, pool) and the
+//!   list of what it makes;
+//! - [`metrics`] records what the hooks did and serves it (the exporter, the event log,
+//!   `cos-agent`);
+//! - [`config`] parses and validates every option in one place; [`proxy`] is the model proxy;
 //! - [`state`] is what survives between hooks (a 0600 file);
-//! - [`github`] is the REST client for runners; [`runner_binary`] the verified runner tarball;
-//! - [`lxd`] is the REST client over LXD's unix socket;
+//! - [`github`] is the REST client; [`lxd`] the REST client over LXD's unix socket;
 //! - [`juju`] runs the hook tools; [`host`] owns the machine's files and services;
 //! - [`secret`] keeps tokens out of logs; [`process`] runs commands and keeps their stderr;
 //! - [`unit`] is this unit's name and what its runners are called.
 //!
-//! `juju` and `host` never import each other; only `charm` joins them.
+//! `juju` and `host` never import each other; only `charm` joins them. The clients (`github`,
+//! `lxd`) import nothing of the charm's.
 
 pub mod charm;
 pub mod config;
