@@ -1,10 +1,8 @@
 //! The charm under fake-juju: the operator's story from deploy to remove-unit.
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 
-use common::{Juju, TOKEN, VALID};
+use crate::common::{Juju, TOKEN, VALID};
 
 const SERVICE: &str = "ghro.reconcile-runners.service";
 const TIMER: &str = "ghro.reconcile-runners.timer";

@@ -1,11 +1,10 @@
 //! Runners a job with sudo broke, on the real LXD through the real charm: the one reconcile
 //! that follows replaces exactly those, leaves the others untouched, and the hook exits 0.
 
-mod common;
-
+use crate::common;
 use std::collections::BTreeSet;
 
-use common::stack::{stack, Stack};
+use crate::common::stack::{stack, Stack};
 
 async fn break_with(s: &Stack, name: &str, script: &str) {
     let out = s

@@ -4,13 +4,12 @@
 //! awkward values reach the runner byte for byte and run nothing; the single-use secret is in
 //! no file and no command line once the runner runs.
 
-mod common;
-
+use crate::common;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use common::stack::{blocking, Stack};
+use crate::common::stack::{blocking, Stack};
 use github_runner::lxd::LxdClient;
 
 const IMAGE: &str = "runner-systemd";

@@ -1,8 +1,7 @@
 //! The packed `.charm` has the layout Juju needs: an executable `dispatch`, hooks kept as
 //! relative symlinks to it, metadata, config, actions, manifest and templates.
 
-mod common;
-
+use crate::common;
 use std::io::Read;
 
 #[test]
@@ -69,7 +68,7 @@ fn the_charm_zip_holds_what_juju_reads() {
 #[test]
 fn metadata_declares_the_cos_agent_endpoint_and_no_series() {
     let metadata: serde_yaml::Value =
-        serde_yaml::from_str(include_str!("../metadata.yaml")).expect("metadata.yaml parses");
+        serde_yaml::from_str(include_str!("../../metadata.yaml")).expect("metadata.yaml parses");
     assert_eq!(metadata["name"], "github-runner");
     assert_eq!(metadata["provides"]["cos-agent"]["interface"], "cos_agent");
     assert!(metadata.get("series").is_none());
@@ -78,7 +77,7 @@ fn metadata_declares_the_cos_agent_endpoint_and_no_series() {
 #[test]
 fn actions_declare_no_params_and_refuse_unknown_ones() {
     let actions: serde_yaml::Value =
-        serde_yaml::from_str(include_str!("../actions.yaml")).expect("actions.yaml parses");
+        serde_yaml::from_str(include_str!("../../actions.yaml")).expect("actions.yaml parses");
     for name in [
         "check-runners",
         "reconcile-runners",

@@ -1,11 +1,9 @@
 //! Faults, end to end: GitHub failing a registration, the charm killed half way, LXD refusing
 //! a resource, a unit removed with a broken config.
 
-mod common;
-
 use std::time::Duration;
 
-use common::stack::{blocking, stack, PREFIX};
+use crate::common::stack::{blocking, stack, PREFIX};
 use fake_github::Fault;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

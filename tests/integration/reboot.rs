@@ -2,11 +2,10 @@
 //! deleted by LXD) and the RAM disk gone (a tmpfs does not survive); the next hook makes the
 //! RAM disk and the pool on it again and brings the runners back to the target.
 
-mod common;
-
+use crate::common;
 use std::time::Duration;
 
-use common::stack::{blocking, stack};
+use crate::common::stack::{blocking, stack};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_reboot_the_next_tick_rebuilds_the_ram_disk_and_the_runners() {

@@ -2,13 +2,12 @@
 //! organisation (the same GitHub, the same LXD): they scale up and down in turn, ten rounds
 //! each, and neither ever removes a registration or an instance of the other.
 
-mod common;
-
+use crate::common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::stack::blocking;
-use common::Juju;
+use crate::common::stack::blocking;
+use crate::common::Juju;
 use github_runner::lxd::LxdClient;
 
 /// The model tag in this unit's runner names (`github-runner-0-<tag>-<hex>`).

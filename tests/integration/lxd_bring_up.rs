@@ -3,13 +3,12 @@
 //! every setting that would fence runners off GitHub or clash with the host blocked, naming
 //! it, with nothing applied.
 
-mod common;
-
+use crate::common;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use common::lxd_gate::{LxdGate, Refuse};
-use common::stack::{blocking, Stack};
+use crate::common::lxd_gate::{LxdGate, Refuse};
+use crate::common::stack::{blocking, Stack};
 use github_runner::lxd::NetworkAcl;
 use github_runner::lxd_setup as setup;
 use hyper::Method;

@@ -1,9 +1,8 @@
 //! The charm's main job, end to end: the real binary under fake-juju, fake-github on the LXD
 //! bridge, and the stub runner in real busybox containers.
 
-mod common;
-
-use common::stack::{blocking, stack};
+use crate::common;
+use crate::common::stack::{blocking, stack};
 use fake_github::NewRunner;
 use std::time::Duration;
 

@@ -3,13 +3,12 @@
 //! metadata, and a second test host only while its network is not in `denylist` — changed
 //! in place, with no runner recreated. Real LXD, busybox runners, test hosts in network namespaces.
 
-mod common;
-
+use crate::common;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener};
 use std::time::Duration;
 
-use common::stack::{blocking, stack, Stack};
+use crate::common::stack::{blocking, stack, Stack};
 use github_runner::lxd_setup as setup;
 
 /// Answers every connection with a one-line HTTP page saying `name`.

@@ -3,15 +3,14 @@
 //! after a reconcile, the event log, custom labels on GitHub, the token as a rotating Juju
 //! secret, and the runner version in `juju status`.
 
-mod common;
-
+use crate::common;
 use std::time::Duration;
 
+use crate::common::stack::{blocking, stack, Stack};
 use base64::Engine as _;
-use common::stack::{blocking, stack, Stack};
 use serde_json::Value;
 
-const DASHBOARD: &str = include_str!("../src/grafana_dashboards/github-runner.json");
+const DASHBOARD: &str = include_str!("../../src/grafana_dashboards/github-runner.json");
 
 /// A port nothing listens on now.
 fn free_port() -> u16 {

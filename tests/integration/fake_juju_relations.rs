@@ -3,12 +3,10 @@
 //! secret tools as a unit uses them (through `juju-exec`, as the reconcile timer runs
 //! commands), and the charm's own `ProcessTools` speaking to them.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::process::{Command, Output};
 
-use common::Juju;
+use crate::common::Juju;
 use github_runner::juju::{HookTools, ProcessTools};
 use serde_json::Value;
 

@@ -5,8 +5,7 @@
 //! host root outside the checkout (`/run/github-runner-tests/root`: a RAM disk left mounted
 //! inside a checkout would make it undeletable).
 
-mod common;
-
+use crate::common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 

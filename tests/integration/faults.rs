@@ -6,13 +6,12 @@
 //! debug log, the status or a file of the unit. `cargo test --test faults -- --nocapture`
 //! prints the table (README, "Fault suite").
 
-mod common;
-
+use crate::common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::stack::{blocking, Stack};
-use common::Juju;
+use crate::common::stack::{blocking, Stack};
+use crate::common::Juju;
 use fake_github::{Fault, NewRunner};
 use github_runner::lxd::LxdClient;
 

@@ -1,8 +1,7 @@
 //! The LXD client against the real daemon (`scripts/lxd-setup.sh`): a container's whole
 //! life, failures reported as failures, and no hang over many cycles (research/lxd.md §8).
 
-mod common;
-
+use crate::common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -25,6 +24,7 @@ async fn cleanup(lxd: &LxdClient, name: &str) {
 #[tokio::test]
 async fn a_container_is_created_started_used_stopped_and_deleted() {
     let Some(lxd) = common::lxd().await else { return };
+    let _one = common::exclusive(&lxd).await;
     let name = common::unique("lxd-life");
     lxd.create_instance(&spec(&name)).await.expect("created");
     let instance = lxd.instance(&name).await.expect("asked").expect("exists");
@@ -81,6 +81,7 @@ async fn a_container_is_created_started_used_stopped_and_deleted() {
 #[tokio::test]
 async fn a_failed_operation_is_an_error_not_a_success() {
     let Some(lxd) = common::lxd().await else { return };
+    let _one = common::exclusive(&lxd).await;
     let name = common::unique("lxd-dup");
     lxd.create_instance(&spec(&name)).await.expect("created");
     // LXD accepts a duplicate name as an async operation, which then fails: the wait
@@ -94,6 +95,7 @@ async fn a_failed_operation_is_an_error_not_a_success() {
 #[tokio::test]
 async fn an_unknown_image_and_a_missing_command_are_errors_with_lxd_s_message() {
     let Some(lxd) = common::lxd().await else { return };
+    let _one = common::exclusive(&lxd).await;
     let name = common::unique("lxd-bad");
     let mut bad = spec(&name);
     bad.source = InstanceSource::Alias("no-such-image".into());
@@ -120,6 +122,7 @@ async fn an_unknown_image_and_a_missing_command_are_errors_with_lxd_s_message() 
 #[tokio::test]
 async fn twenty_create_and_delete_cycles_in_a_row_do_not_hang() {
     let Some(lxd) = common::lxd().await else { return };
+    let _one = common::exclusive(&lxd).await;
     for _ in 0..20 {
         let name = common::unique("lxd-cycle");
         lxd.create_instance(&spec(&name)).await.expect("created");
