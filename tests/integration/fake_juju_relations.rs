@@ -191,7 +191,7 @@ fn the_charm_s_process_tools_round_trip_through_fake_juju() {
     juju.ok(&["grant-secret", &uri, "github-runner"]);
     let me = std::env::current_exe().expect("this test binary");
     let script = format!(
-        "'{}' --exact --ignored --nocapture process_tools_inside_a_context",
+        "'{}' --exact --ignored --nocapture fake_juju_relations::process_tools_inside_a_context",
         me.display()
     );
     let out = exec(&juju, &script, &[(INSIDE, &uri)]);
