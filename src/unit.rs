@@ -85,6 +85,13 @@ impl UnitName {
             .is_some_and(|rest| hex(rest, LEGACY_HEX))
     }
 
+    /// Whether `name` has the original charm's shape (`<app>-<unit>-<24 hex>`). Such a name is
+    /// this unit's only where its instance is on this machine: the original charm in another
+    /// model, with the same application and unit names, makes the same shape.
+    pub fn is_legacy(&self, name: &str) -> bool {
+        self.owns(name) && !name.starts_with(&self.runner_prefix())
+    }
+
     /// `github-runner-0`: the unit as a file name.
     pub fn file_name(&self) -> String {
         self.name.replace('/', "-")
@@ -145,6 +152,8 @@ mod tests {
             unit.owns("github-runner-0-0123456789abcdef01234567"),
             "the original charm's"
         );
+        assert!(unit.is_legacy("github-runner-0-0123456789abcdef01234567"));
+        assert!(!unit.is_legacy(&format!("{prefix}3f9a0c1e")), "this charm's own shape");
     }
 
     #[test]

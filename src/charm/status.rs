@@ -8,9 +8,9 @@ use crate::manager::{ManagerError, Reconciled, Stage};
 /// The status an error leaves the unit in: blocked when the operator must act.
 pub fn from_error(e: &ManagerError) -> Status {
     match e {
-        ManagerError::Github(GithubError::TokenRejected { .. } | GithubError::NoAccess { .. }) => {
-            Status::Blocked(e.to_string())
-        }
+        ManagerError::Github(
+            GithubError::TokenRejected { .. } | GithubError::NoAccess { .. } | GithubError::ForeignLink { .. },
+        ) => Status::Blocked(e.to_string()),
         ManagerError::Github(GithubError::RateLimited { .. } | GithubError::SecondaryRateLimited { .. }) => {
             Status::Waiting(format!("{e}; the next reconcile retries"))
         }

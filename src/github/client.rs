@@ -1,4 +1,5 @@
-//! The HTTP side of the client: headers, timeouts, proxies, retries, pages and ETags.
+//! The HTTP side of the client: headers, timeouts, proxies, retries, pages and ETags (what
+//! an answer says is read in [`super::answer`]).
 //!
 //! Retries (bounded, spaced, documented; research/github-api.md §5.2):
 //! - 5xx, timeouts and connection failures are retried for idempotent requests only, with
@@ -8,19 +9,21 @@
 //! - a used-up primary limit (`x-ratelimit-remaining: 0`) is never retried: the error
 //!   carries the reset time, so no retry storm;
 //! - anything else (401, 403, 404, 409, 422) is returned at once.
+//!
+//! The token goes only to the API's own origin: a `Link: next` to another scheme, host or port
+//! is an error, never followed. No answer is read past [`MAX_BODY`] bytes.
 
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use reqwest::header::{
-    HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, ETAG, IF_NONE_MATCH, LINK, RETRY_AFTER, USER_AGENT,
-};
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, ETAG, IF_NONE_MATCH, USER_AGENT};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use super::config::{http_client, ClientConfig, RetryPolicy};
+use super::answer::{classify, decode, excerpt, header, next_link, read_body, BodyError, Verdict};
+use super::config::{http_client, ClientConfig};
 use super::error::with_causes;
 use super::error::GithubError;
 use super::etag::{CachedPage, EtagCache};
@@ -30,6 +33,8 @@ use super::types::ErrorBody;
 const API_VERSION: &str = "2022-11-28";
 /// A guard against a server whose `next` links never end.
 const MAX_PAGES: usize = 1000;
+/// The largest answer body read from GitHub (a page of 100 runners is about 100 KB).
+pub const MAX_BODY: usize = 8 << 20;
 
 /// What the rate-limit headers said last.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -172,14 +177,15 @@ impl GithubClient {
             self.count(|s| *s.by_status.entry(status.as_u16()).or_default() += 1);
             let headers = response.headers().clone();
             self.note_rate_limit(&headers);
-            let body = match response.text().await {
+            let body = match read_body(response, MAX_BODY).await {
                 Ok(body) => body,
-                Err(e) if request.idempotent && attempt < policy.attempts => {
+                Err(BodyError::TooLarge) => return Err(GithubError::TooLarge { url, limit: MAX_BODY }),
+                Err(BodyError::Transport(e)) if request.idempotent && attempt < policy.attempts => {
                     tracing::debug!("reading {url}: {e}; retrying");
                     self.backoff(attempt, None).await;
                     continue;
                 }
-                Err(e) => {
+                Err(BodyError::Transport(e)) => {
                     return Err(GithubError::Transport {
                         url,
                         detail: with_causes(&e),
@@ -263,14 +269,29 @@ impl GithubClient {
             let (page, link) = self.get::<T>(url.clone(), true).await?;
             pages.push(page);
             next = match link {
-                Some(link) => Some(Url::parse(&link).map_err(|e| GithubError::Decode {
-                    url: url.to_string(),
-                    detail: format!("bad next link {link}: {e}"),
-                })?),
+                Some(link) => Some(self.follow(&url, &link)?),
                 None => None,
             };
         }
         Ok(pages)
+    }
+
+    /// The next page `link` of `url`'s answer, only where it is on the API's own origin
+    /// (scheme, host and port): the token is sent with it.
+    fn follow(&self, url: &Url, link: &str) -> Result<Url, GithubError> {
+        let next = Url::parse(link).map_err(|e| GithubError::Decode {
+            url: url.to_string(),
+            detail: format!("bad next link {link}: {e}"),
+        })?;
+        let api = &self.config.api_base;
+        if next.origin() != api.origin() {
+            return Err(GithubError::ForeignLink {
+                url: url.to_string(),
+                link: next.to_string(),
+                api: api.origin().ascii_serialization(),
+            });
+        }
+        Ok(next)
     }
 
     fn count(&self, change: impl FnOnce(&mut CallStats)) {
@@ -337,78 +358,5 @@ impl GithubClient {
                 message,
             },
         }
-    }
-}
-
-enum Verdict {
-    Fail,
-    /// A server error: worth another try after the backoff, if the request is idempotent.
-    Retry,
-    /// A secondary rate limit: wait this long, then try again.
-    RateLimited(Duration),
-}
-
-fn classify(status: StatusCode, headers: &HeaderMap, message: &str, policy: &RetryPolicy) -> Verdict {
-    if status.is_server_error() {
-        return Verdict::Retry;
-    }
-    let rate_limit_status = matches!(status.as_u16(), 403 | 429);
-    // A used-up primary limit is never retried before its reset: `error` reports it.
-    if !rate_limit_status || header(headers, "x-ratelimit-remaining").as_deref() == Some("0") {
-        return Verdict::Fail;
-    }
-    let retry_after = header(headers, RETRY_AFTER.as_str())
-        .and_then(|v| v.parse::<u64>().ok())
-        .map(Duration::from_secs);
-    let secondary = retry_after.is_some() || message.to_ascii_lowercase().contains("secondary rate limit");
-    // A 403 with neither sign is a real "forbidden"; a bare 429 is a rate limit all the same.
-    if !secondary && status.as_u16() == 403 {
-        return Verdict::Fail;
-    }
-    Verdict::RateLimited(retry_after.unwrap_or(policy.secondary_wait))
-}
-
-fn header(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
-}
-
-/// The `rel="next"` URL of a `Link` header (case-insensitive), if any.
-pub(crate) fn next_link(headers: &HeaderMap) -> Option<String> {
-    let link = header(headers, LINK.as_str())?;
-    link.split(',').find_map(|part| {
-        let (url, params) = part.split_once(';')?;
-        let is_next = params.split(';').any(|p| p.trim().eq_ignore_ascii_case("rel=\"next\""));
-        is_next.then(|| url.trim().trim_start_matches('<').trim_end_matches('>').to_string())
-    })
-}
-
-fn decode<T: DeserializeOwned>(url: &Url, body: &str) -> Result<T, GithubError> {
-    serde_json::from_str(body).map_err(|e| GithubError::Decode {
-        url: url.to_string(),
-        detail: format!("{e}; body starts {:?}", excerpt(body)),
-    })
-}
-
-fn excerpt(body: &str) -> String {
-    let trimmed = body.trim();
-    match trimmed.char_indices().nth(200) {
-        Some((i, _)) => format!("{}…", &trimmed[..i]),
-        None => trimmed.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn next_link_is_found_among_others_whatever_the_case() {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            LINK,
-            HeaderValue::from_static(r#"<https://x/a?page=1>; rel="prev", <https://x/a?page=3>; REL="NEXT", <https://x/a?page=9>; rel="last""#),
-        );
-        assert_eq!(next_link(&headers).as_deref(), Some("https://x/a?page=3"));
-        assert_eq!(next_link(&HeaderMap::new()), None);
     }
 }

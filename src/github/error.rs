@@ -45,6 +45,14 @@ pub enum GithubError {
     },
     #[error("could not reach GitHub at {url}: {detail}")]
     Transport { url: String, detail: String },
+    #[error(
+        "GitHub's answer for {url} links its next page to {link}, not the API's own scheme, host and port \
+         ({api}): not followed, so that the token goes nowhere else (check `github-url`, and a proxy in front of \
+         GitHub Enterprise that rewrites links)"
+    )]
+    ForeignLink { url: String, link: String, api: String },
+    #[error("GitHub's answer for {url} is over {limit} bytes: not read (is `github-url` GitHub's?)")]
+    TooLarge { url: String, limit: usize },
     #[error("GitHub's answer for {url} is not what the API documents: {detail}")]
     Decode { url: String, detail: String },
     #[error("invalid GitHub URL: {0}")]

@@ -17,6 +17,7 @@
 //!
 //! It must not know about LXD, Juju or the host.
 
+mod answer;
 mod client;
 mod config;
 mod error;
@@ -25,7 +26,7 @@ mod runners;
 mod scope;
 mod types;
 
-pub use client::{CallStats, GithubClient, RateLimit};
+pub use client::{CallStats, GithubClient, RateLimit, MAX_BODY};
 pub use config::{api_base, http_client, ClientConfig, Proxy, RetryPolicy, REQUEST_TIMEOUT};
 pub use error::GithubError;
 pub use etag::{CachedPage, EtagCache};

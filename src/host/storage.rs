@@ -42,6 +42,8 @@ pub enum RamDisk {
 pub enum StorageError {
     #[error("creating {path}: {source}")]
     Mkdir { path: PathBuf, source: std::io::Error },
+    #[error("making the runner RAM disk {path} root's alone (mode 0711): {source}")]
+    Mode { path: PathBuf, source: std::io::Error },
     #[error("mounting the runner RAM disk: {0}")]
     Mount(#[from] ProcessError),
 }
@@ -56,25 +58,47 @@ pub fn ensure_ram_disk(host: &Host, kib: u64) -> Result<RamDisk, StorageError> {
         path: path.clone(),
         source,
     })?;
-    let size = format!("size={kib}k");
+    // Root's alone (LXD runs as root): a local user can neither fill it nor drop a file in it
+    // that LXD would refuse to make its pool on.
+    let options = format!("size={kib}k,mode={RAM_DISK_MODE:o}");
     let target = path.to_string_lossy().into_owned();
     match mounted_tmpfs_kib(&path) {
         None => {
-            process::run("mount", &["-t", "tmpfs", "-o", &size, "tmpfs", &target], None)?;
+            process::run("mount", &["-t", "tmpfs", "-o", &options, "tmpfs", &target], None)?;
             Ok(RamDisk::Mounted { path, kib })
         }
-        Some(current) if current == kib => Ok(RamDisk::Unchanged { path, kib }),
-        Some(current) if current > kib && used_kib(&path).is_some_and(|used| used > kib) => Ok(RamDisk::ShrinkLater {
-            used: used_kib(&path).unwrap_or_default(),
-            path,
-            kib: current,
-            wanted: kib,
-        }),
+        Some(current) if current == kib => {
+            // One mounted by an earlier release, world-writable.
+            set_private(&path)?;
+            Ok(RamDisk::Unchanged { path, kib })
+        }
+        Some(current) if current > kib && used_kib(&path).is_some_and(|used| used > kib) => {
+            set_private(&path)?;
+            Ok(RamDisk::ShrinkLater {
+                used: used_kib(&path).unwrap_or_default(),
+                path,
+                kib: current,
+                wanted: kib,
+            })
+        }
         Some(_) => {
-            process::run("mount", &["-o", &format!("remount,{size}"), &target], None)?;
+            process::run("mount", &["-o", &format!("remount,{options}"), &target], None)?;
             Ok(RamDisk::Resized { path, kib })
         }
     }
+}
+
+/// The RAM disk's mode: root's, others may only pass through (LXD's pool below it).
+pub const RAM_DISK_MODE: u32 = 0o711;
+
+fn set_private(path: &Path) -> Result<(), StorageError> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(RAM_DISK_MODE)).map_err(|source| {
+        StorageError::Mode {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
 }
 
 /// Unmounts the RAM disk if it is mounted (the unit is going away and nothing uses it).

@@ -63,6 +63,10 @@ pub async fn observe(lxd: &LxdClient, github: &GithubClient, unit: &UnitName) ->
         );
     }
     for runner in registrations {
+        // An original-charm name without an instance here is another deployment's runner.
+        if unit.is_legacy(&runner.name) && !by_name.contains_key(&runner.name) {
+            continue;
+        }
         let side = GithubSide {
             id: runner.id,
             online: runner.status == RunnerStatus::Online,

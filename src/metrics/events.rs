@@ -96,6 +96,8 @@ impl EventLog {
             .create(true)
             .append(true)
             .mode(0o640)
+            // A link put in its place (a group that may write in /var/log) is not followed.
+            .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
             .open(&self.path)
             .and_then(|mut file| file.write_all(&text));
         if let Err(e) = written {
@@ -159,5 +161,18 @@ mod tests {
         let text = std::fs::read_to_string(host.path(LOGROTATE)).unwrap();
         assert!(text.starts_with("/var/log/github-runner-metrics.log {"), "{text}");
         assert!(text.contains("copytruncate"));
+    }
+
+    #[test]
+    fn a_link_in_the_log_s_place_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = Host::new(dir.path());
+        let target = dir.path().join("shadow");
+        std::fs::write(&target, "untouched\n").unwrap();
+        std::fs::create_dir_all(host.path("/var/log")).unwrap();
+        std::os::unix::fs::symlink(&target, host.path(LOG)).unwrap();
+        let done = LogEntry::JobDone { runner: "r".into() };
+        EventLog::new(&host).append("github-runner/0", 1.0, &[done]);
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "untouched\n");
     }
 }

@@ -23,6 +23,8 @@ const TEMPLATE: &str = include_str!("../../templates/metrics-exporter.service.j2
 pub const SERVICE: &str = "ghro.metrics-exporter.service";
 /// How long a scraper may take to send its request's headers.
 const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Connections served at once; one more is closed at once (a scraper comes every 15 s or so).
+pub const MAX_CLIENTS: usize = 64;
 /// The `dispatch` argument that runs the exporter instead of a hook.
 pub const COMMAND: &str = "serve-metrics";
 
@@ -134,10 +136,25 @@ pub fn main(args: &[String]) -> std::process::ExitCode {
 /// Serves `file` on `listener` until the process is stopped.
 pub async fn serve(listener: tokio::net::TcpListener, file: MetricsFile) -> std::io::Result<()> {
     let started = super::unix_now();
+    let clients = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CLIENTS));
     loop {
-        let (stream, _) = listener.accept().await?;
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            // Out of file descriptors, a connection reset before it was taken: the next one
+            // may be served; the exporter goes on.
+            Err(e) => {
+                tracing::warn!("metrics exporter: accepting a connection: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = clients.clone().try_acquire_owned() else {
+            drop(stream);
+            continue;
+        };
         let file = file.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let service = hyper::service::service_fn(move |request| {
                 let response = respond(&request, &file, started);
                 async move { Ok::<_, Infallible>(response) }
@@ -227,5 +244,42 @@ mod tests {
         assert!(text.contains("github_runner_runners_target 4"), "{text}");
         let other = reqwest::get(format!("http://127.0.0.1:{port}/")).await.unwrap();
         assert_eq!(other.status(), 404);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_thousand_connections_held_open_do_not_stop_the_exporter() {
+        use nix::sys::resource::{getrlimit, setrlimit, Resource};
+        // Both ends of every connection are in this process: let it hold them.
+        let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+        setrlimit(Resource::RLIMIT_NOFILE, hard.min(8192), hard).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let file = MetricsFile::at(dir.path().join("metrics.json"));
+        file.update(|r| r.target = 2);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(serve(listener, file));
+        let mut held = Vec::new();
+        for _ in 0..2000 {
+            // Some are closed by the exporter at once (over MAX_CLIENTS); all stay open here.
+            match tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+                Ok(stream) => held.push(stream),
+                Err(e) => panic!("connection {}: {e}", held.len()),
+            }
+        }
+        assert!(
+            !server.is_finished(),
+            "the exporter still runs with 2,000 connections open"
+        );
+        drop(held);
+        let mut scraped = None;
+        for _ in 0..50 {
+            if let Ok(answer) = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await {
+                scraped = Some(answer.text().await.unwrap());
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let text = scraped.expect("a scrape once the connections are gone");
+        assert!(text.contains("github_runner_runners_target 2"), "{text}");
     }
 }

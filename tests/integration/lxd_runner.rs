@@ -7,6 +7,7 @@
 
 use crate::common;
 use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use fake_github::{Emulator, Fault};
@@ -166,6 +167,20 @@ async fn unit_setup_makes_the_pool_profiles_and_ram_disk_and_a_second_run_change
     let second = setup::ensure(&lxd, &host, &config).await.expect("setup again");
     assert!(second.created.is_empty(), "{:?}", second.created);
     assert!(matches!(second.ram_disk, RamDisk::Unchanged { .. }));
+    let mode = |path: &std::path::Path| std::fs::metadata(path).expect("the RAM disk").permissions().mode() & 0o7777;
+    assert_eq!(
+        mode(&ram),
+        0o711,
+        "root's alone: no local user fills it or drops a file in it"
+    );
+    let bigger = charm_config(&[("virtual-machines", json!(3))]);
+    let third = setup::ensure(&lxd, &host, &bigger).await.expect("setup, resized");
+    assert!(
+        matches!(third.ram_disk, RamDisk::Resized { .. }),
+        "{:?}",
+        third.ram_disk
+    );
+    assert_eq!(mode(&ram), 0o711, "and after a remount");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

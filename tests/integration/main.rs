@@ -17,6 +17,7 @@ mod fake_juju_relations;
 mod faults;
 mod firewall;
 mod github_client;
+mod github_links;
 mod lxd_bring_up;
 mod lxd_client;
 mod lxd_runner;

@@ -132,3 +132,39 @@ async fn two_models_with_the_same_unit_names_never_touch_each_other_s_runners() 
     assert!(seen(&lxd, &emulator, &tag_a).await.instances.is_empty());
     assert!(seen(&lxd, &emulator, &tag_b).await.instances.is_empty());
 }
+
+/// The original charm names its runners `<app>-<unit>-<24 hex>`: in another model, its unit
+/// with the same names makes the same shape. Such a name is this unit's only where its
+/// instance is on this machine (an upgrade from the original charm cleans those up).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_original_charm_runner_of_another_model_survives_and_one_on_this_machine_goes() {
+    let Some((_one, s)) = crate::common::stack::stack(1).await else {
+        return;
+    };
+    s.settle(1).await;
+    let theirs = "github-runner-0-0123456789abcdef01234567";
+    let ours = "github-runner-0-89abcdef0123456789abcdef";
+    {
+        let mut world = s.emulator.world();
+        for name in [theirs, ours] {
+            let id = world.add_runner(fake_github::NewRunner::named(name)).expect("seeded");
+            world.runners.get_mut(&id).expect("seeded").pinned_online = true;
+        }
+    }
+    s.lxd
+        .create_instance(&common::container(ours, common::TEST_IMAGE))
+        .await
+        .expect("the original charm's instance, left on this machine");
+    for _ in 0..3 {
+        s.juju(&["tick"]);
+    }
+    let registered: BTreeSet<String> = s
+        .registered()
+        .iter()
+        .filter_map(|r| r["name"].as_str().map(String::from))
+        .collect();
+    assert!(registered.contains(theirs), "online, idle, another model's: kept");
+    assert!(!registered.contains(ours), "this machine's: cleaned up");
+    assert!(s.lxd.instance(ours).await.expect("asked").is_none(), "its instance too");
+    s.remove();
+}
