@@ -38,7 +38,7 @@ pub(super) async fn take_recorded(
     let unit = ctx.deps.unit.as_str();
     let mut jobs_done = Vec::new();
     MetricsFile::new(&ctx.deps.host, unit).update(|record| {
-        record.converged(&outcome);
+        record.ran(&outcome);
         record.called(&manager.stats());
         jobs_done = record.jobs_done(&outcome);
     });
@@ -52,7 +52,7 @@ pub(super) async fn take_recorded(
     done
 }
 
-/// The event log's lines for one converge.
+/// The event log's lines for one run of the steps.
 fn events(outcome: &Outcome<'_>, jobs_done: &[String]) -> Vec<LogEntry> {
     let mut events = Vec::new();
     let done = match outcome.result {

@@ -20,4 +20,4 @@ pub use client::{socket_path, LxdClient};
 pub use error::LxdError;
 pub use instances::{ExecOutput, Instance, InstanceSource, InstanceSpec, InstanceType};
 pub use resources::Profile;
-pub use types::{AclRule, InstanceState, Network, NetworkAcl, Server, StoragePool};
+pub use types::{AclRule, InstanceState, Network, NetworkAcl, Server, ServerEnvironment, StoragePool};

@@ -6,7 +6,10 @@
 //! - every IPv4 address of the host itself, the bridge's gateway included (LXD accepts DNS
 //!   and DHCP on the bridge before its ACL chains, so those keep working); when a model
 //!   proxy (HTTP or HTTPS) listens on a host address, only its TCP port stays open there;
-//! - 169.254.0.0/16 (link-local: cloud metadata services);
+//! - 169.254.0.0/16 (link-local: cloud metadata services), and the metadata addresses some
+//!   clouds keep elsewhere: Azure's 168.63.129.16, Alibaba's 100.100.100.200;
+//! - the runners' own subnet (runners reach each other through the host no more than on the
+//!   bridge, where port isolation keeps them apart);
 //! - all IPv6 (the bridge has none; a rule anyway, should LXD hand some out);
 //! - each `denylist` network.
 //!
@@ -36,7 +39,12 @@ pub struct Inputs {
     /// Every address and port of the model's HTTP and HTTPS proxies (those on the host stay
     /// open on their port alone).
     pub proxies: Vec<(Ipv4Addr, u16)>,
+    /// The runners' own network (`runner-subnet`).
+    pub runner_subnet: Ipv4Net,
 }
+
+/// Cloud metadata services outside link-local: Azure's wireserver, Alibaba's metadata.
+pub const METADATA: [&str; 3] = ["169.254.0.0/16", "168.63.129.16/32", "100.100.100.200/32"];
 
 fn reject(destination: String, protocol: &str, ports: String, description: &str) -> AclRule {
     AclRule {
@@ -96,10 +104,16 @@ pub fn acl(inputs: &Inputs) -> NetworkAcl {
         }
     }
     egress.push(reject(
-        "169.254.0.0/16".into(),
+        METADATA.join(","),
         "",
         String::new(),
-        "link-local: cloud metadata",
+        "cloud metadata: link-local, Azure, Alibaba",
+    ));
+    egress.push(reject(
+        inputs.runner_subnet.to_string(),
+        "",
+        String::new(),
+        "the other runners",
     ));
     egress.push(reject("::/0".into(), "", String::new(), "IPv6"));
     if !inputs.denylist.is_empty() {
@@ -214,6 +228,7 @@ mod tests {
             ],
             denylist: vec![net("10.152.0.0/24"), net("172.16.0.9")],
             proxies: Vec::new(),
+            runner_subnet: net("10.73.0.0/24"),
         }
     }
 
@@ -229,7 +244,8 @@ mod tests {
             rules,
             [
                 ("reject", "10.73.0.1/32,192.0.2.2/32", ""),
-                ("reject", "169.254.0.0/16", ""),
+                ("reject", "169.254.0.0/16,168.63.129.16/32,100.100.100.200/32", ""),
+                ("reject", "10.73.0.0/24", ""),
                 ("reject", "::/0", ""),
                 ("reject", "10.152.0.0/24,172.16.0.9/32", ""),
             ]

@@ -51,6 +51,11 @@ pub enum SetupError {
          once no instance uses it"
     )]
     PoolElsewhere { found: String, expected: String },
+    #[error(
+        "LXD {version} cannot keep runners apart on their bridge (no `instance_nic_bridged_port_isolation` API \
+         extension): upgrade LXD (e.g. `snap refresh lxd --channel=5.21/stable`); no runner is created until then"
+    )]
+    NoPortIsolation { version: String },
     #[error("config `runner-subnet` {subnet} cannot be used: {why}; choose a free private network")]
     SubnetClash { subnet: String, why: String },
     #[error(

@@ -20,6 +20,7 @@ const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Makes the bridge, its ACL and the runner profile what `config` says; names what it made.
 pub async fn ensure(lxd: &LxdClient, server: &Server, config: &CharmConfig) -> Result<Vec<String>, SetupError> {
+    check_isolation(server)?;
     let mut made = Vec::new();
     let addresses = net::addresses()?;
     let routes = net::routes()?;
@@ -36,6 +37,7 @@ pub async fn ensure(lxd: &LxdClient, server: &Server, config: &CharmConfig) -> R
         host_addresses,
         denylist: config.denylist.clone(),
         proxies,
+        runner_subnet: config.runner_subnet,
     };
     check_reachable(config, &inputs).await?;
     // Both names are checked before anything is made, so a name taken leaves nothing behind.
@@ -125,8 +127,22 @@ async fn ensure_bridge(
     Ok(())
 }
 
+/// The API extension that keeps runners' ports on the bridge apart.
+const PORT_ISOLATION: &str = "instance_nic_bridged_port_isolation";
+
+/// A daemon that cannot isolate runners from each other gets none: the unit blocks, naming
+/// what is missing, rather than let runners reach each other.
+fn check_isolation(server: &Server) -> Result<(), SetupError> {
+    match server.has_extension(PORT_ISOLATION) {
+        true => Ok(()),
+        false => Err(SetupError::NoPortIsolation {
+            version: server.environment.server_version.clone(),
+        }),
+    }
+}
+
 /// Every runner's NIC: on the runners' bridge, unable to spoof MAC or IPv4 addresses, and
-/// isolated from the other runners' ports where LXD can do that. The `runner` profile holds
+/// isolated from the other runners' ports (a daemon that cannot is refused first). The `runner` profile holds
 /// it, and each runner gets a copy as its own device: LXD cannot change every NIC key of a
 /// running instance, so a profile edit would re-plug the NIC of every runner (busy ones
 /// too); with the copy, an edit reaches only the runners made after it.
@@ -141,7 +157,7 @@ pub fn runner_nic(server: &Server) -> BTreeMap<String, String> {
         ]
         .map(|(k, v)| (k.to_string(), v.to_string())),
     );
-    if server.has_extension("instance_nic_bridged_port_isolation") {
+    if server.has_extension(PORT_ISOLATION) {
         nic.insert("security.port_isolation".into(), "true".into());
     }
     nic
@@ -272,11 +288,24 @@ mod tests {
         assert_eq!(nic["security.mac_filtering"], "true");
         assert_eq!(nic["security.ipv4_filtering"], "true");
         assert_eq!(nic["security.port_isolation"], "true");
-        let old = runner_profile(&server(&[]), false);
+    }
+
+    #[test]
+    fn a_daemon_that_cannot_isolate_runners_is_refused_naming_its_version_and_the_fix() {
+        let old = Server {
+            environment: crate::lxd::ServerEnvironment {
+                server_version: "4.0.9".into(),
+            },
+            ..server(&[])
+        };
+        let err = check_isolation(&old).expect_err("no port isolation");
+        assert!(err.needs_operator(), "the unit blocks");
+        let message = err.to_string();
         assert!(
-            !old.devices["eth0"].contains_key("security.port_isolation"),
-            "LXD without it would refuse the key"
+            message.contains("4.0.9") && message.contains(PORT_ISOLATION),
+            "{message}"
         );
+        assert!(check_isolation(&server(&[PORT_ISOLATION])).is_ok());
     }
 
     #[test]

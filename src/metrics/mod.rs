@@ -2,7 +2,7 @@
 //! Prometheus ([`exposition`], [`exporter`]) and the JSON event log ([`events`]).
 //!
 //! Hooks are short-lived processes, so the figures live in a small file,
-//! `/var/lib/github-runner/<unit>/metrics.json`, rewritten atomically after every converge;
+//! `/var/lib/github-runner/<unit>/metrics.json`, rewritten atomically after every run of the manager's steps;
 //! the exporter reads it on each scrape and never calls GitHub. Recording never fails a hook:
 //! a file that cannot be written is a warning.
 

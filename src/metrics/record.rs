@@ -1,6 +1,6 @@
 //! What the exporter serves, as the hooks left it: gauges of the last reconcile, counters and
 //! histograms summed over every hook since the unit was installed. Pure: updated from what a
-//! converge reports, serialised to a small JSON file by [`super::MetricsFile`].
+//! run of the manager's steps reports, serialised to a small JSON file by [`super::MetricsFile`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -143,7 +143,7 @@ pub struct Outcome<'a> {
 
 impl Record {
     /// Adds one run: its reports, and for a reconcile its gauges, duration and result.
-    pub fn converged(&mut self, outcome: &Outcome<'_>) {
+    pub fn ran(&mut self, outcome: &Outcome<'_>) {
         if outcome.binary_update_failed {
             self.binary_update_failures += 1;
         }
@@ -244,12 +244,12 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_converge_counts_a_failure_and_keeps_the_last_gauges() {
+    fn a_failed_run_counts_a_failure_and_keeps_the_last_gauges() {
         let mut record = Record {
             target: 3,
             ..Record::default()
         };
-        record.converged(&Outcome {
+        record.ran(&Outcome {
             result: Err(()),
             target: Some(5),
             seconds: 2.0,
