@@ -47,6 +47,8 @@ pub struct CharmConfig {
     pub proxy: Proxy,
     /// Custom labels (`labels`), besides the default ones.
     pub labels: Vec<String>,
+    /// Hours an idle runner may live (`runner-max-age`).
+    pub runner_max_age: u32,
     /// The exporter's port; `None` when `metrics-port` is 0.
     pub metrics_port: Option<u16>,
 }
@@ -114,6 +116,7 @@ pub mod defaults {
     pub const VM_MEMORY: &str = "7GiB";
     pub const VM_DISK: &str = "10GiB";
     pub const RECONCILE_INTERVAL: i64 = 10;
+    pub const RUNNER_MAX_AGE: i64 = 144;
     pub const GITHUB_URL: &str = "https://github.com";
     pub const BASE_IMAGE: &str = "jammy";
     pub const RUNNER_SUBNET: &str = "10.73.0.0/24";
@@ -160,6 +163,7 @@ impl CharmConfig {
                     vm_disk: runners.vm_disk,
                     base_image: runners.base_image,
                     labels: runners.labels,
+                    runner_max_age: runners.max_age,
                     runner_subnet: network.runner_subnet,
                     denylist: network.denylist,
                     dockerhub_mirror: network.dockerhub_mirror,

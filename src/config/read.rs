@@ -25,6 +25,7 @@ pub(super) struct Runners {
     pub vm_disk: ByteSize,
     pub base_image: String,
     pub labels: Vec<String>,
+    pub max_age: u32,
 }
 
 /// What runners may reach, and through what.
@@ -115,7 +116,7 @@ pub(super) fn github(
 }
 
 /// `virtual-machines`, `vm-cpu`, `vm-memory`, `vm-disk`, `base-image`, `labels` (which may not
-/// repeat the default labels or the image's name).
+/// repeat the default labels or the image's name), `runner-max-age`.
 pub(super) fn runners(r: &mut Reader<'_>) -> Option<Runners> {
     let virtual_machines = r.int("virtual-machines", defaults::VIRTUAL_MACHINES, 0);
     let vm_cpu = r.int("vm-cpu", defaults::VM_CPU, 1);
@@ -137,7 +138,9 @@ pub(super) fn runners(r: &mut Reader<'_>) -> Option<Runners> {
         reserved.extend(base_image.as_deref());
         r.check("labels", &list, |l| values::parse_labels(l, &reserved))
     });
+    let max_age = r.int("runner-max-age", defaults::RUNNER_MAX_AGE, 1);
     Some(Runners {
+        max_age: max_age?,
         virtual_machines: virtual_machines?,
         vm_cpu: vm_cpu?,
         vm_memory: vm_memory?,

@@ -291,6 +291,10 @@ fn code_defaults_match_config_yaml() {
         serde_yaml::Value::from(defaults::VIRTUAL_MACHINES)
     );
     assert_eq!(default("vm-cpu"), serde_yaml::Value::from(defaults::VM_CPU));
+    assert_eq!(
+        default("runner-max-age"),
+        serde_yaml::Value::from(defaults::RUNNER_MAX_AGE)
+    );
     assert_eq!(default("vm-memory"), serde_yaml::Value::from(defaults::VM_MEMORY));
     assert_eq!(default("vm-disk"), serde_yaml::Value::from(defaults::VM_DISK));
     assert_eq!(

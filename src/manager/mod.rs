@@ -48,6 +48,10 @@ pub enum ManagerError {
     MissingBinary,
 }
 
+/// The time a new runner has to come online on GitHub (a VM boots, the listener starts): a
+/// runner GitHub shows offline after it is replaced.
+pub const ONLINE_GRACE: Duration = Duration::from_secs(600);
+
 /// What every hook works with below the charm: built once per hook.
 #[derive(Debug, Clone)]
 pub struct Deps {
@@ -214,7 +218,11 @@ impl RunnerManager {
 
     /// Every runner of the unit, those of an earlier path or token included.
     async fn observe_all(&self) -> Result<Vec<plan::Observed>, ManagerError> {
-        observe::observe(&self.deps.lxd, &self.github, &self.deps.unit).await
+        let lifetimes = plan::Lifetimes {
+            online_grace_secs: ONLINE_GRACE.as_secs(),
+            max_age_secs: u64::from(self.config.runner_max_age) * 3600,
+        };
+        observe::observe(&self.deps.lxd, &self.github, &self.deps.unit, &lifetimes).await
     }
 
     /// The runners of `snapshot` this manager works on ([`RunnerFilter`]).

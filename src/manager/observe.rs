@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use futures_util::stream::{self, StreamExt};
 
-use super::plan::{GithubSide, LocalSide, Observed};
+use super::plan::{Age, GithubSide, Lifetimes, LocalSide, Observed};
 use super::ManagerError;
 use crate::github::{GithubClient, Runner, RunnerStatus};
 use crate::lxd::LxdClient;
@@ -22,26 +22,35 @@ pub async fn registrations(github: &GithubClient, unit: &UnitName) -> Result<Vec
 }
 
 /// This unit's runners, from both sides.
-pub async fn observe(lxd: &LxdClient, github: &GithubClient, unit: &UnitName) -> Result<Vec<Observed>, ManagerError> {
+pub async fn observe(
+    lxd: &LxdClient,
+    github: &GithubClient,
+    unit: &UnitName,
+    lifetimes: &Lifetimes,
+) -> Result<Vec<Observed>, ManagerError> {
     let (instances, registrations) = tokio::join!(lxd.instances(), registrations(github, unit));
+    let now = runner::unix_now();
     // Only names of the exact pattern this unit makes: never a neighbour's, never a name
     // that could say more than a name in an LXD URL.
-    let instances: Vec<String> = instances?
+    let instances: Vec<(String, Age)> = instances?
         .into_iter()
-        .map(|i| i.name)
-        .filter(|n| unit.owns(n))
+        .filter(|i| unit.owns(&i.name))
+        .map(|i| {
+            let created = i.config.get(runner::CREATED_KEY).and_then(|c| c.parse().ok());
+            (i.name, Age::of(created, now, lifetimes))
+        })
         .collect();
     let registrations = registrations?;
-    let healths: Vec<(String, Result<Health, crate::lxd::LxdError>)> = stream::iter(instances)
-        .map(|name| async move {
+    let healths: Vec<(String, Age, Result<Health, crate::lxd::LxdError>)> = stream::iter(instances)
+        .map(|(name, age)| async move {
             let health = runner::health(lxd, &name).await;
-            (name, health)
+            (name, age, health)
         })
         .buffer_unordered(PARALLEL_HEALTH_CHECKS)
         .collect()
         .await;
     let mut by_name: BTreeMap<String, Observed> = BTreeMap::new();
-    for (name, health) in healths {
+    for (name, age, health) in healths {
         // One instance LXD cannot describe does not stop the pass: it counts as unhealthy.
         let health = health.unwrap_or_else(|e| {
             tracing::warn!("runner {name}: {e}; counted as unhealthy");
@@ -52,6 +61,7 @@ pub async fn observe(lxd: &LxdClient, github: &GithubClient, unit: &UnitName) ->
         }
         let local = Some(LocalSide {
             healthy: health == Health::Healthy,
+            age,
         });
         by_name.insert(
             name.clone(),

@@ -115,7 +115,7 @@ impl Collector for Snapshot {
         by_result(f.open(&mut e)?, &r.creations)?;
         let f = family(
             "github_runner_removals",
-            "Runner removals by result and reason (unhealthy, unregistered, scale_down, orphan, flush).",
+            "Runner removals by result and reason (unhealthy, unregistered, scale_down, orphan, flush, offline, expired).",
             None,
             counter,
         );

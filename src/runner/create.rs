@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use super::{remove_instance, render_bootstrap, Created, Registration, RunnerEnv, RunnerError, SETUP_DIR};
+use super::{remove_instance, render_bootstrap, unix_now, Created, Registration, RunnerEnv, RunnerError, SETUP_DIR};
 use crate::github::GithubError;
 use crate::lxd::{ExecOutput, InstanceSpec, LxdClient, LxdError};
 use crate::secret::Secret;
@@ -55,7 +55,10 @@ async fn create_steps(env: &RunnerEnv<'_>, name: &str, made: &mut Made) -> Resul
         source: settings.source.clone(),
         profiles: settings.profiles.clone(),
         devices: settings.devices.clone(),
-        config: BTreeMap::from([("user.github-runner".to_string(), "true".to_string())]),
+        config: BTreeMap::from([
+            ("user.github-runner".to_string(), "true".to_string()),
+            (super::CREATED_KEY.to_string(), unix_now().to_string()),
+        ]),
         ephemeral: true,
     };
     made.instance = true;

@@ -30,6 +30,15 @@ pub use create::create;
 /// Where the charm puts what it pushes (made by the charm, root's only); `runner` in it links
 /// to the runner's directory (`~<user>/github-runner`), wherever the bootstrap put it.
 const SETUP_DIR: &str = "/var/lib/github-runner";
+/// The instance config key holding when the charm created it (Unix seconds): a runner's age.
+pub const CREATED_KEY: &str = "user.github-runner.created";
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
 const PID_FILE: &str = "/run/github-runner.pid";
 /// How long one health probe may take, all in.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);

@@ -15,6 +15,9 @@
 //! busy (orphans: a creation that died half way, runners stopped by a reboot, a runner GitHub
 //! has not seen leave yet) are deleted, by reconcile and by flush, online or not: a name of
 //! this unit's exact pattern lives only in this unit's LXD, so no runner is behind it.
+//! New: a runner's life is bounded: one GitHub shows offline past the grace a new runner has
+//! to come online is replaced (its listener is gone), and one idle past `runner-max-age` too;
+//! never a busy one.
 
 /// What GitHub says about one runner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +32,45 @@ pub struct GithubSide {
 pub struct LocalSide {
     /// The instance runs and its runner process lives.
     pub healthy: bool,
+    pub age: Age,
+}
+
+/// How old a runner's instance is, against the unit's lifetimes (observe reads the clock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Age {
+    /// Within the grace a new runner has to come online on GitHub (or of an unknown age: an
+    /// instance an earlier release made).
+    New,
+    /// Past that grace: a runner GitHub shows offline now has no listener, whatever its pid
+    /// file says.
+    Grown,
+    /// Past the maximum age (`runner-max-age`).
+    Expired,
+}
+
+/// How long a runner may live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifetimes {
+    /// A new runner's time to come online on GitHub.
+    pub online_grace_secs: u64,
+    /// An idle runner's longest life (`runner-max-age`).
+    pub max_age_secs: u64,
+}
+
+impl Age {
+    /// The age of an instance created at `created` (Unix seconds; `None`: not known) at `now`.
+    pub fn of(created: Option<u64>, now: u64, lifetimes: &Lifetimes) -> Age {
+        let Some(age) = created.map(|c| now.saturating_sub(c)) else {
+            return Age::New;
+        };
+        if age > lifetimes.max_age_secs {
+            Age::Expired
+        } else if age > lifetimes.online_grace_secs {
+            Age::Grown
+        } else {
+            Age::New
+        }
+    }
 }
 
 /// One runner name of this unit, seen from both sides.
@@ -65,8 +107,8 @@ impl Counts {
         let mut counts = Counts::default();
         for runner in snapshot {
             match runner.local {
-                Some(LocalSide { healthy: true }) => counts.healthy += 1,
-                Some(LocalSide { healthy: false }) => counts.unhealthy += 1,
+                Some(LocalSide { healthy: true, .. }) => counts.healthy += 1,
+                Some(LocalSide { healthy: false, .. }) => counts.unhealthy += 1,
                 None => {}
             }
             match runner.github {
@@ -95,6 +137,11 @@ pub enum Reason {
     /// A registration with no instance, not busy.
     Orphan,
     Flush,
+    /// Past its grace, and GitHub shows it offline: its listener is gone (a job may have
+    /// killed it and kept the instance alive), whatever its pid file says.
+    Offline,
+    /// Idle past the maximum age.
+    Expired,
 }
 
 impl Reason {
@@ -106,6 +153,8 @@ impl Reason {
             Reason::ScaleDown => "scale_down",
             Reason::Orphan => "orphan",
             Reason::Flush => "flush",
+            Reason::Offline => "offline",
+            Reason::Expired => "expired",
         }
     }
 }
@@ -189,11 +238,26 @@ fn removal(runner: &Observed, reason: Reason) -> Removal {
 
 /// The verdict on one runner, from every pairing of what LXD and GitHub say.
 pub fn verdict(runner: &Observed) -> Verdict {
+    let expired = |age| age == Age::Expired;
     match (runner.local, runner.github) {
-        (Some(LocalSide { healthy: true }), Some(_)) => Verdict::Keep,
-        (Some(LocalSide { healthy: true }), None) => Verdict::Replace(Reason::Unregistered),
-        (Some(LocalSide { healthy: false }), Some(GithubSide { busy: true, .. })) => Verdict::Wait(Hold::Busy),
-        (Some(LocalSide { healthy: false }), Some(GithubSide { busy: false, .. }) | None) => {
+        (Some(LocalSide { healthy: true, age }), Some(GithubSide { busy: false, .. })) if expired(age) => {
+            Verdict::Replace(Reason::Expired)
+        }
+        (
+            Some(LocalSide {
+                healthy: true,
+                age: Age::Grown | Age::Expired,
+            }),
+            Some(GithubSide {
+                online: false,
+                busy: false,
+                ..
+            }),
+        ) => Verdict::Replace(Reason::Offline),
+        (Some(LocalSide { healthy: true, .. }), Some(_)) => Verdict::Keep,
+        (Some(LocalSide { healthy: true, .. }), None) => Verdict::Replace(Reason::Unregistered),
+        (Some(LocalSide { healthy: false, .. }), Some(GithubSide { busy: true, .. })) => Verdict::Wait(Hold::Busy),
+        (Some(LocalSide { healthy: false, .. }), Some(GithubSide { busy: false, .. }) | None) => {
             Verdict::Replace(Reason::Unhealthy)
         }
         (None, Some(GithubSide { busy: true, .. })) => Verdict::Wait(Hold::Busy),

@@ -5,7 +5,7 @@ use proptest::prelude::*;
 fn runner(name: &str, local: Option<bool>, github: Option<(bool, bool)>) -> Observed {
     Observed {
         name: name.into(),
-        local: local.map(|healthy| LocalSide { healthy }),
+        local: local.map(|healthy| LocalSide { healthy, age: Age::New }),
         github: github.map(|(online, busy)| GithubSide {
             id: name.len() as u64,
             online,
@@ -127,15 +127,57 @@ fn healthy_after_acting_counts_failed_scale_downs_and_successful_creations() {
 }
 
 fn arb_runner() -> impl Strategy<Value = Observed> {
+    let age = prop_oneof![Just(Age::New), Just(Age::Grown), Just(Age::Expired)];
     (
         0u32..1000,
         proptest::option::of(any::<bool>()),
         proptest::option::of((any::<bool>(), any::<bool>())),
+        age,
     )
-        .prop_filter("a runner is seen on at least one side", |(_, local, github)| {
+        .prop_filter("a runner is seen on at least one side", |(_, local, github, _)| {
             local.is_some() || github.is_some()
         })
-        .prop_map(|(n, local, github)| runner(&format!("r{n}"), local, github))
+        .prop_map(|(n, local, github, age)| {
+            let mut r = runner(&format!("r{n}"), local, github);
+            if let Some(local) = &mut r.local {
+                local.age = age;
+            }
+            r
+        })
+}
+
+#[test]
+fn a_grown_runner_github_shows_offline_is_replaced_and_a_new_one_waits_to_come_online() {
+    let with_age = |name: &str, age, github| {
+        let mut r = runner(name, Some(true), Some(github));
+        r.local = Some(LocalSide { healthy: true, age });
+        r
+    };
+    let snapshot = [
+        with_age("booting", Age::New, (false, false)),
+        with_age("listener-killed", Age::Grown, (false, false)),
+        with_age("busy-offline", Age::Grown, (false, true)),
+    ];
+    let plan = reconcile(&snapshot, 3);
+    let removed: Vec<(&str, Reason)> = plan.remove.iter().map(|r| (r.name.as_str(), r.reason)).collect();
+    assert_eq!(removed, [("listener-killed", Reason::Offline)]);
+    assert_eq!(plan.create, 1, "a new one in its place");
+}
+
+#[test]
+fn an_expired_runner_is_replaced_when_idle_and_kept_while_busy() {
+    let expired = |name: &str, busy| {
+        let mut r = runner(name, Some(true), Some((true, busy)));
+        r.local = Some(LocalSide {
+            healthy: true,
+            age: Age::Expired,
+        });
+        r
+    };
+    let plan = reconcile(&[expired("idle", false), expired("busy", true)], 2);
+    let removed: Vec<(&str, Reason)> = plan.remove.iter().map(|r| (r.name.as_str(), r.reason)).collect();
+    assert_eq!(removed, [("idle", Reason::Expired)]);
+    assert_eq!(plan.create, 1);
 }
 
 fn arb_snapshot() -> impl Strategy<Value = Vec<Observed>> {
@@ -251,4 +293,21 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn an_age_is_new_within_the_grace_grown_after_it_and_expired_past_the_maximum() {
+    let lifetimes = Lifetimes {
+        online_grace_secs: 600,
+        max_age_secs: 3600,
+    };
+    assert_eq!(Age::of(Some(1000), 1600, &lifetimes), Age::New);
+    assert_eq!(Age::of(Some(1000), 1601, &lifetimes), Age::Grown);
+    assert_eq!(Age::of(Some(1000), 4601, &lifetimes), Age::Expired);
+    assert_eq!(
+        Age::of(None, 1_000_000, &lifetimes),
+        Age::New,
+        "an earlier release's instance"
+    );
+    assert_eq!(Age::of(Some(5000), 1000, &lifetimes), Age::New, "a clock set back");
 }
