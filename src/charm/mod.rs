@@ -59,6 +59,15 @@ pub(crate) struct JujuEnv {
 
 /// Seconds one GitHub request may take (default 30): for the fault suite, whose GitHub hangs.
 pub const GITHUB_TIMEOUT_VAR: &str = "GITHUB_RUNNER_GITHUB_TIMEOUT";
+/// Seconds a new runner has to come online (default [`crate::manager::ONLINE_GRACE`]): for the
+/// tests, which would otherwise wait 10 minutes to see an offline runner replaced.
+pub const ONLINE_GRACE_VAR: &str = "GITHUB_RUNNER_ONLINE_GRACE";
+
+/// A positive number of seconds from the environment variable `name`.
+fn seconds_from_env(name: &str) -> Option<Duration> {
+    let seconds = std::env::var(name).ok()?.parse::<f64>().ok()?;
+    Duration::try_from_secs_f64(seconds).ok().filter(|d| !d.is_zero())
+}
 
 impl<'a> Ctx<'a> {
     /// The context Juju's environment describes: `JUJU_UNIT_NAME`, `GITHUB_RUNNER_ROOT`,
@@ -82,14 +91,11 @@ impl<'a> Ctx<'a> {
             model_uuid: model,
             charm_dir: std::env::var_os("JUJU_CHARM_DIR").map(Into::into),
         };
-        let timeout = std::env::var(GITHUB_TIMEOUT_VAR)
-            .ok()
-            .and_then(|s| s.parse::<f64>().ok());
-        if let Some(timeout) = timeout
-            .and_then(|s| Duration::try_from_secs_f64(s).ok())
-            .filter(|t| !t.is_zero())
-        {
+        if let Some(timeout) = seconds_from_env(GITHUB_TIMEOUT_VAR) {
             ctx.deps.github_timeout = timeout;
+        }
+        if let Some(grace) = seconds_from_env(ONLINE_GRACE_VAR) {
+            ctx.deps.online_grace = grace;
         }
         Ok(ctx)
     }

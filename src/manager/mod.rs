@@ -63,6 +63,9 @@ pub struct Deps {
     pub github_timeout: Duration,
     /// How GitHub requests are retried (the default outside tests).
     pub github_retry: RetryPolicy,
+    /// A new runner's time to come online ([`ONLINE_GRACE`] unless the hook's environment says
+    /// otherwise).
+    pub online_grace: Duration,
 }
 
 impl Deps {
@@ -74,6 +77,7 @@ impl Deps {
             lxd,
             github_timeout: github::REQUEST_TIMEOUT,
             github_retry: RetryPolicy::default(),
+            online_grace: ONLINE_GRACE,
         }
     }
 }
@@ -219,7 +223,7 @@ impl RunnerManager {
     /// Every runner of the unit, those of an earlier path or token included.
     async fn observe_all(&self) -> Result<Vec<plan::Observed>, ManagerError> {
         let lifetimes = plan::Lifetimes {
-            online_grace_secs: ONLINE_GRACE.as_secs(),
+            online_grace_secs: self.deps.online_grace.as_secs(),
             max_age_secs: u64::from(self.config.runner_max_age) * 3600,
         };
         observe::observe(&self.deps.lxd, &self.github, &self.deps.unit, &lifetimes).await

@@ -68,3 +68,45 @@ async fn a_fifo_pid_file_and_a_hanging_probe_are_unhealthy_and_nothing_else_is_h
     s.settle(3).await;
     s.remove();
 }
+
+/// A job with sudo kills the runner's listener and the launcher that would power the instance
+/// off, and leaves a live process behind the pid file: locally the runner looks healthy, but
+/// GitHub shows it offline, and past its grace (5 s here, 10 min in production) it is replaced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runner_whose_listener_was_killed_under_a_fake_pid_is_replaced_after_its_grace() {
+    let Some(lxd) = common::lxd().await else { return };
+    let _one = common::exclusive(&lxd).await;
+    let grace = |j: &mut crate::common::Juju| j.env.push(("GITHUB_RUNNER_ONLINE_GRACE".into(), "5".into()));
+    let s = Stack::deploy_with(lxd, 2, &[], grace).await;
+    s.settle(2).await;
+    let before = s.instances().await;
+    let victim = before.iter().next().expect("a runner").clone();
+    break_with(
+        &s,
+        &victim,
+        "for p in $(ps -o pid,args | grep -E 'poweroff|launch|Runner.Listener' | grep -v grep | awk '{print $1}'); do \
+         kill -9 $p; done; (sleep 100000 >/dev/null 2>&1 &) ; sleep 1; \
+         pidof sleep | awk '{print $1}' > /run/github-runner.pid",
+    )
+    .await;
+    common::eventually(
+        "GitHub shows it offline",
+        std::time::Duration::from_secs(30),
+        async || {
+            s.registered()
+                .iter()
+                .any(|r| r["name"] == victim.as_str() && r["status"] == "offline")
+        },
+    )
+    .await;
+    s.juju(&["tick"]);
+    let after = s.instances().await;
+    assert!(
+        !after.contains(&victim),
+        "the listener-less runner is replaced\n{}",
+        common::stack::blocking(|| s.juju.debug_log())
+    );
+    assert!(after.is_superset(&before.iter().filter(|n| **n != victim).cloned().collect()));
+    assert_eq!(after.len(), 2, "back to two");
+    s.remove();
+}

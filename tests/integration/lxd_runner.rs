@@ -98,7 +98,10 @@ impl World {
         let id = created.github_id.expect("JIT runners are registered by the charm");
         let instance = lxd.instance(&name).await.expect("asked").expect("its instance");
         let born: u64 = instance.config[runner::CREATED_KEY].parse().expect("Unix seconds");
-        assert!(runner::unix_now().abs_diff(born) < 300, "its age counts from its creation");
+        assert!(
+            runner::unix_now().abs_diff(born) < 300,
+            "its age counts from its creation"
+        );
         common::eventually("online in GitHub", Duration::from_secs(30), async || {
             self.registered(&name).is_some_and(|r| r["status"] == "online")
         })

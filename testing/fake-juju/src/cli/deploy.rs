@@ -12,7 +12,12 @@ use crate::relation::{endpoints_of, Endpoint};
 use crate::tools::TOOLS;
 
 /// Host seams copied from the controller's environment into every context.
-const SEAMS: [&str; 3] = ["GITHUB_RUNNER_ROOT", "LXD_DIR", "GITHUB_RUNNER_GITHUB_TIMEOUT"];
+const SEAMS: [&str; 4] = [
+    "GITHUB_RUNNER_ROOT",
+    "LXD_DIR",
+    "GITHUB_RUNNER_GITHUB_TIMEOUT",
+    "GITHUB_RUNNER_ONLINE_GRACE",
+];
 
 pub fn deploy(store: &Store, args: &[String]) -> anyhow::Result<i32> {
     let (positional, config_args) = split_config_flags(args)?;
