@@ -71,12 +71,12 @@ async fn a_fifo_pid_file_and_a_hanging_probe_are_unhealthy_and_nothing_else_is_h
 
 /// A job with sudo kills the runner's listener and the launcher that would power the instance
 /// off, and leaves a live process behind the pid file: locally the runner looks healthy, but
-/// GitHub shows it offline, and past its grace (5 s here, 10 min in production) it is replaced.
+/// GitHub shows it offline, and past its grace (1 s here, 10 min in production) it is replaced.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_runner_whose_listener_was_killed_under_a_fake_pid_is_replaced_after_its_grace() {
     let Some(lxd) = common::lxd().await else { return };
     let _one = common::exclusive(&lxd).await;
-    let grace = |j: &mut crate::common::Juju| j.env.push(("GITHUB_RUNNER_ONLINE_GRACE".into(), "5".into()));
+    let grace = |j: &mut crate::common::Juju| j.env.push(("GITHUB_RUNNER_ONLINE_GRACE".into(), "1".into()));
     let s = Stack::deploy_with(lxd, 2, &[], grace).await;
     s.settle(2).await;
     let before = s.instances().await;
