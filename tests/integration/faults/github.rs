@@ -62,15 +62,15 @@ async fn github_s_secondary_rate_limit_leaves_no_orphan_and_no_killed_job() {
     failing("GitHub 403 secondary rate limit", 403, Some("secondary")).await;
 }
 
-/// GitHub hanging on every call type for longer than the charm waits (2 s here; 30 s in
+/// GitHub hanging on every call type for longer than the charm waits (1 s here; 30 s in
 /// production, GITHUB_RUNNER_GITHUB_TIMEOUT is the tests' seam).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn github_timing_out_on_every_call_type_leaves_no_orphan_and_no_killed_job() {
     let Some(row) = Row::start().await else { return };
-    let timeout = |j: &mut Juju| j.env.push(("GITHUB_RUNNER_GITHUB_TIMEOUT".into(), "2".into()));
+    let timeout = |j: &mut Juju| j.env.push(("GITHUB_RUNNER_GITHUB_TIMEOUT".into(), "1".into()));
     let mut scene = Scene::with(&row.lxd, 2, true, timeout).await;
     scale_through(&mut scene, |method, path| {
-        Fault::on(method, path).times(2).delay(Duration::from_secs(4))
+        Fault::on(method, path).times(2).delay(Duration::from_secs(2))
     });
     let log = blocking(|| scene.s.juju.debug_log());
     assert!(log.contains("no answer from GitHub"), "the hangs timed out: {log}");
