@@ -17,6 +17,12 @@ pub enum LxdError {
     OperationFailed { description: String, err: String },
     #[error("LXD operation {description:?} did not finish within {seconds} s")]
     Timeout { description: String, seconds: u64 },
+    #[error("`{command}` in {instance} printed more than {limit} bytes on one stream: it was killed")]
+    OutputTooLarge {
+        command: String,
+        instance: String,
+        limit: usize,
+    },
     #[error("LXD's answer to {path} is not what its API documents: {detail}")]
     Decode { path: String, detail: String },
 }

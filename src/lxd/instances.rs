@@ -1,4 +1,4 @@
-//! Instances: list, create, start/stop, delete, exec with recorded output, file push/pull.
+//! Instances: list, create, start/stop, delete, file push/pull (exec is [`super::exec`]).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -7,16 +7,11 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::client::{decode, optional, segment, LxdClient};
+use super::client::{optional, segment, LxdClient};
 use super::error::LxdError;
-use super::types::{ExecResult, InstanceState, Operations};
+use super::types::{InstanceState, Operation, Operations};
 
 const CREATE_TIMEOUT: Duration = Duration::from_secs(600);
-const EXEC_TIMEOUT: Duration = Duration::from_secs(600);
-/// LXD 5.0's transient exec failure, and how often an exec meeting it is sent.
-const EXEC_TRIES: u64 = 4;
-/// What is kept of a command's stdout or stderr.
-const MAX_OUTPUT: usize = 64 * 1024;
 
 /// An instance as `GET /1.0/instances?recursion=1` shows it.
 #[derive(Debug, Clone, Deserialize)]
@@ -89,21 +84,7 @@ impl InstanceSpec {
     }
 }
 
-/// A finished command: its exit code and what it printed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExecOutput {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl ExecOutput {
-    pub fn success(&self) -> bool {
-        self.code == 0
-    }
-}
-
-fn instance_path(name: &str) -> String {
+pub(super) fn instance_path(name: &str) -> String {
     format!("/1.0/instances/{}", segment(name))
 }
 
@@ -151,9 +132,7 @@ impl LxdClient {
     /// client was killed half way: LXD finishes it anyway, and refuses to stop or delete the
     /// instance meanwhile ("Instance is busy running a create operation").
     pub async fn wait_for_instance_operations(&self, name: &str, timeout: Duration) -> Result<(), LxdError> {
-        let operations: Operations = self.get("/1.0/operations?recursion=1").await?;
-        let target = instance_path(name);
-        for op in operations.running.iter().filter(|op| op.works_on("instances", &target)) {
+        for op in self.running_operations(name).await? {
             // How the operation ends is not this caller's concern, only that it has.
             match optional(
                 self.wait(&format!("/1.0/operations/{}", segment(&op.id)), timeout)
@@ -166,89 +145,31 @@ impl LxdClient {
         Ok(())
     }
 
+    /// The operations LXD is running on an instance (a create, a start, an exec…).
+    pub(crate) async fn running_operations(&self, name: &str) -> Result<Vec<Operation>, LxdError> {
+        let operations: Operations = self.get("/1.0/operations?recursion=1").await?;
+        let target = instance_path(name);
+        Ok(operations
+            .running
+            .into_iter()
+            .filter(|op| op.works_on("instances", &target))
+            .collect())
+    }
+
+    /// What LXD is running on an instance, by description (e.g. `Executing command`).
+    pub async fn running_operations_on(&self, name: &str) -> Result<Vec<String>, LxdError> {
+        Ok(self
+            .running_operations(name)
+            .await?
+            .into_iter()
+            .map(|op| op.description)
+            .collect())
+    }
+
     /// Deletes a stopped instance.
     pub async fn delete_instance(&self, name: &str) -> Result<(), LxdError> {
         self.send::<()>(Method::DELETE, &instance_path(name), None, Duration::from_secs(120))
             .await
-    }
-
-    /// Runs `command` and waits for it, with its output recorded (and then deleted from LXD's
-    /// logs). A non-zero exit is an `ExecOutput`, not an error; a command that cannot start is.
-    /// The command may run twice: LXD 5.0 sometimes reports a command that ran as failed
-    /// ("Failed to retrieve PID of executing child process"), and that is asked again. For a
-    /// command that must not run twice, [`LxdClient::exec_once`].
-    pub async fn exec(
-        &self,
-        name: &str,
-        command: &[&str],
-        environment: &BTreeMap<String, String>,
-    ) -> Result<ExecOutput, LxdError> {
-        self.run(name, command, environment, EXEC_TRIES).await
-    }
-
-    /// [`LxdClient::exec`] for a command that must not run twice: that LXD error is returned.
-    pub async fn exec_once(
-        &self,
-        name: &str,
-        command: &[&str],
-        environment: &BTreeMap<String, String>,
-    ) -> Result<ExecOutput, LxdError> {
-        self.run(name, command, environment, 1).await
-    }
-
-    async fn run(
-        &self,
-        name: &str,
-        command: &[&str],
-        environment: &BTreeMap<String, String>,
-        max_tries: u64,
-    ) -> Result<ExecOutput, LxdError> {
-        let body = json!({
-            "command": command,
-            "environment": environment,
-            "wait-for-websocket": false,
-            "record-output": true,
-            "interactive": false,
-        });
-        let path = format!("{}/exec", instance_path(name));
-        let mut tries = 0;
-        let metadata = loop {
-            tries += 1;
-            match self.call(Method::POST, &path, Some(&body), EXEC_TIMEOUT).await {
-                // LXD 5.0 loses the race with a command that ends at once now and then, under
-                // load: the exec is asked again, a few times, a moment later.
-                Err(e) if e.is_lost_exec() && tries < max_tries => {
-                    tracing::debug!("exec in {name}: {e}; trying again");
-                    tokio::time::sleep(Duration::from_millis(100 * tries)).await;
-                }
-                other => break other?,
-            }
-        };
-        let result: ExecResult = decode(&path, metadata)?;
-        let mut output = ExecOutput {
-            code: result.code as i32,
-            stdout: String::new(),
-            stderr: String::new(),
-        };
-        for (fd, target) in [("1", &mut output.stdout), ("2", &mut output.stderr)] {
-            if let Some(log) = result.output.get(fd) {
-                if let Ok(mut response) = self.builder(Method::GET, log).send().await {
-                    // Bounded: a command in an instance a job controls may print without end.
-                    let mut bytes = Vec::new();
-                    while let Ok(Some(chunk)) = response.chunk().await {
-                        let room = MAX_OUTPUT.saturating_sub(bytes.len());
-                        bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                        if room <= chunk.len() {
-                            break;
-                        }
-                    }
-                    *target = String::from_utf8_lossy(&bytes).into_owned();
-                }
-                // Recorded logs pile up in LXD otherwise.
-                let _ = self.builder(Method::DELETE, log).send().await;
-            }
-        }
-        Ok(output)
     }
 
     /// Writes a file owned by root into the instance (its directory must exist). `contents` may

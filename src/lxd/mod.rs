@@ -11,6 +11,7 @@
 
 mod client;
 mod error;
+mod exec;
 mod instances;
 mod networks;
 mod resources;
@@ -18,6 +19,7 @@ pub mod types;
 
 pub use client::{socket_path, LxdClient};
 pub use error::LxdError;
-pub use instances::{ExecOutput, Instance, InstanceSource, InstanceSpec, InstanceType};
+pub use exec::{ExecOutput, EXEC_TIMEOUT, MAX_OUTPUT};
+pub use instances::{Instance, InstanceSource, InstanceSpec, InstanceType};
 pub use resources::Profile;
 pub use types::{AclRule, InstanceState, Network, NetworkAcl, Server, ServerEnvironment, StoragePool};

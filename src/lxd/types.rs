@@ -197,13 +197,11 @@ pub(crate) struct Operations {
     pub running: Vec<Operation>,
 }
 
-/// What a finished `exec` with `record-output` returns: the exit code and log URLs by fd.
+/// What a finished `exec` operation's metadata says: the exit code.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub(crate) struct ExecResult {
     #[serde(rename = "return", default = "no_exit_code")]
     pub code: i64,
-    #[serde(default, deserialize_with = "nullable")]
-    pub output: BTreeMap<String, String>,
 }
 
 fn no_exit_code() -> i64 {

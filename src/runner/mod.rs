@@ -173,25 +173,22 @@ pub async fn health(lxd: &LxdClient, name: &str) -> Result<Health, LxdError> {
     if !instance.is_running() {
         return Ok(Health::Stopped);
     }
-    // Bounded twice: in the instance (a pid file made a FIFO blocks `cat`), and here (an exec
-    // LXD never answers). A job with sudo can break the instance in any way: whatever the
-    // probe meets, the runner is unhealthy, and the rest of the pass goes on.
+    // Bounded twice: in the instance (a pid file made a FIFO blocks `cat`), and by LXD (an
+    // exec still running at the deadline is killed; its output never reaches the host's disk).
+    // A job with sudo can break the instance in any way, `timeout` and `sh` included: whatever
+    // the probe meets, the runner is unhealthy, and the rest of the pass goes on.
     // A pid that is not a number is no runner: busybox's `kill -0 ""` succeeds.
     let probe = format!(
         "pid=$(timeout 3 cat {PID_FILE} 2>/dev/null); case \"$pid\" in ''|*[!0-9]*) exit 1 ;; esac; kill -0 \"$pid\" 2>/dev/null"
     );
     let (command, no_env) = (["timeout", "5", "sh", "-c", &probe], BTreeMap::new());
-    match tokio::time::timeout(PROBE_TIMEOUT, lxd.exec(name, &command, &no_env)).await {
-        Ok(Ok(out)) if out.success() => Ok(Health::Healthy),
-        Ok(Ok(_)) => Ok(Health::RunnerDead),
+    match lxd.exec_within(name, &command, &no_env, PROBE_TIMEOUT).await {
+        Ok(out) if out.success() => Ok(Health::Healthy),
+        Ok(_) => Ok(Health::RunnerDead),
         // Gone between the two calls: an ephemeral instance that just powered off.
-        Ok(Err(e)) if e.is_not_found() => Ok(Health::Missing),
-        Ok(Err(e)) => {
+        Err(e) if e.is_not_found() => Ok(Health::Missing),
+        Err(e) => {
             tracing::warn!("runner {name}: the health probe failed: {e}; counted as unhealthy");
-            Ok(Health::ProbeFailed)
-        }
-        Err(_) => {
-            tracing::warn!("runner {name}: the health probe had no answer in {PROBE_TIMEOUT:?}; counted as unhealthy");
             Ok(Health::ProbeFailed)
         }
     }

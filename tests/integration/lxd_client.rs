@@ -133,3 +133,47 @@ async fn twenty_create_and_delete_cycles_in_a_row_do_not_hang() {
         lxd.delete_instance(&name).await.expect("deleted");
     }
 }
+
+/// A command that prints without end, or outlives its deadline, is killed: the caller gets an
+/// error naming why, LXD runs nothing more for it, and nothing it printed is on the host.
+#[tokio::test]
+async fn a_flooding_or_overdue_command_is_killed_and_leaves_nothing_on_the_host() {
+    let Some(lxd) = common::lxd().await else { return };
+    let _one = common::exclusive(&lxd).await;
+    let name = common::unique("lxd-flood");
+    lxd.create_instance(&spec(&name)).await.expect("created");
+    lxd.start_instance(&name, Duration::from_secs(30))
+        .await
+        .expect("started");
+    let none = BTreeMap::new();
+
+    let err = lxd
+        .exec(&name, &["sh", "-c", "yes flood >&2 & exec yes flood"], &none)
+        .await
+        .expect_err("a flood is refused");
+    assert!(matches!(err, LxdError::OutputTooLarge { .. }), "{err:?}");
+    assert!(err.to_string().contains("printed more than"), "{err}");
+
+    let started = std::time::Instant::now();
+    let err = lxd
+        .exec_within(&name, &["sleep", "600"], &none, Duration::from_secs(1))
+        .await
+        .expect_err("overdue");
+    assert!(matches!(err, LxdError::Timeout { .. }), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(30), "killed, not waited for");
+
+    assert_eq!(
+        lxd.running_operations_on(&name).await.expect("asked"),
+        Vec::<String>::new()
+    );
+    let out = lxd.exec(&name, &["ps", "-o", "args"], &none).await.expect("ran");
+    assert!(out.success() && out.stdout.contains("ps -o args"), "{out:?}");
+    assert!(
+        !out.stdout.contains("yes flood") && !out.stdout.contains("sleep 600"),
+        "the killed commands are gone: {}",
+        out.stdout
+    );
+    let logged = common::bytes_under(&common::lxd_log_dir(&name).join("exec-output"));
+    assert_eq!(logged, 0, "no exec output is written on the host");
+    cleanup(&lxd, &name).await;
+}

@@ -344,3 +344,27 @@ pub async fn lxd_raw(lxd: &LxdClient, path: &str) -> Value {
     let body: Value = response.json().await.expect("JSON");
     body["metadata"].clone()
 }
+
+/// Where the LXD daemon keeps an instance's logs (its `exec-output/` among them): Debian's
+/// package's or the snap's.
+pub fn lxd_log_dir(instance: &str) -> PathBuf {
+    let snap = Path::new("/var/snap/lxd/common/lxd/logs");
+    let base = if snap.is_dir() { snap } else { Path::new("/var/log/lxd") };
+    base.join(instance)
+}
+
+/// The bytes of every file under `dir` (0 when it does not exist).
+pub fn bytes_under(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            match entry.metadata() {
+                Ok(m) if m.is_dir() => stack.push(entry.path()),
+                Ok(m) => total += m.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}

@@ -7,31 +7,55 @@ use std::time::Duration;
 use fake_github::Fault;
 
 use super::Row;
+use crate::common;
 use crate::common::stack::blocking;
 
+/// Three idle runners a job broke, and the busy one's job (with sudo) made every `timeout` and
+/// `sh` print forever on both streams: the probes of every reconcile write nothing on the
+/// host, and none of them is left running after its deadline.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn runners_without_sh_with_a_fifo_pid_or_a_hanging_exec_are_replaced_and_the_busy_one_kept() {
+async fn runners_without_sh_with_a_fifo_pid_a_hanging_exec_or_a_flood_are_handled_and_the_busy_one_kept() {
     let Some(row) = Row::start().await else { return };
     let mut scene = row.scene(4, true).await;
-    let names: Vec<String> = scene
-        .s
-        .instances()
-        .await
-        .into_iter()
-        .filter(|n| Some(n) != scene.busy.as_ref())
-        .collect();
-    for (name, script) in names.iter().zip([
+    let busy = scene.busy.clone().expect("a busy runner");
+    let names: Vec<String> = scene.s.instances().await.into_iter().filter(|n| *n != busy).collect();
+    let flood = "mkdir -p /usr/local/bin && for tool in timeout sh; do \
+        printf '#!/bin/busybox sh\\n/bin/busybox yes flood >&2 &\\nexec /bin/busybox yes flood\\n' > /usr/local/bin/$tool \
+        && chmod +x /usr/local/bin/$tool; done";
+    for (name, script) in names.iter().chain([&busy]).zip([
         "rm /bin/sh /bin/busybox",
         "rm -f /run/github-runner.pid && mkfifo /run/github-runner.pid",
         "rm -f /usr/bin/timeout && printf '#!/bin/busybox sh\\nexec /bin/busybox sleep 1000\\n' > /usr/bin/timeout && chmod +x /usr/bin/timeout",
+        flood,
     ]) {
-        let out = row.lxd.exec(name, &["sh", "-c", script], &Default::default()).await.expect("exec");
+        let out = row.lxd.exec(name, &["/bin/sh", "-c", script], &Default::default()).await.expect("exec");
         assert!(out.success(), "{script}: {}", out.stderr);
     }
     scene.juju(&["tick"]);
-    let figures = row.figures(scene).await;
-    row.end("runners without sh, with a FIFO pid, with a hanging exec", figures)
-        .await;
+    let figures = scene.measure(&row.bystander).await;
+    let log = blocking(|| scene.s.juju.debug_log());
+    assert!(
+        log.contains(&format!("runner {busy}: the health probe failed")) && log.contains("printed more than"),
+        "the busy runner's probes met the flood and gave up: {log}"
+    );
+    let logs = common::lxd_log_dir(&busy);
+    let bytes = common::bytes_under(&logs);
+    assert!(
+        bytes < 1 << 20,
+        "3 reconciles' probes of a flooding runner left {bytes} bytes in {}",
+        logs.display()
+    );
+    let running = row.lxd.running_operations_on(&busy).await.expect("operations");
+    assert!(
+        running.is_empty(),
+        "the probes given up on still run in LXD: {running:?}"
+    );
+    scene.end().await;
+    row.end(
+        "runners without sh, with a FIFO pid, with a hanging exec; a busy one flooding its probes",
+        figures,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
