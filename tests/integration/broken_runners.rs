@@ -110,3 +110,31 @@ async fn a_runner_whose_listener_was_killed_under_a_fake_pid_is_replaced_after_i
     assert_eq!(after.len(), 2, "back to two");
     s.remove();
 }
+
+/// A runner older than `runner-max-age` (its creation stamp moved 145 h back; the default is
+/// 144 h) is replaced once idle; a busy one as old keeps its job until it ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runners_past_their_maximum_age_are_replaced_when_idle_and_kept_while_busy() {
+    let Some((_one, s)) = stack(2).await else { return };
+    s.settle(2).await;
+    let before: Vec<String> = s.instances().await.into_iter().collect();
+    let (idle, busy) = (&before[0], &before[1]);
+    assert_eq!(s.admin(&format!("/runners/{}/job", s.id_of(busy))).await, 200);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    let created = (now - 145 * 3600).to_string();
+    for name in &before {
+        let config = serde_json::json!({ "config": { github_runner::runner::CREATED_KEY: created } });
+        common::lxd_patch(&s.lxd, &format!("/1.0/instances/{name}"), config).await;
+    }
+    s.juju(&["tick"]);
+    let after = s.instances().await;
+    let log = common::stack::blocking(|| s.juju.debug_log());
+    assert!(!after.contains(idle), "the idle one past its age is replaced\n{log}");
+    assert!(after.contains(busy), "the busy one keeps its job\n{log}");
+    assert_eq!(after.len(), 2, "back to two: {after:?}");
+    s.finish_job_on(busy).await;
+    s.remove();
+}

@@ -368,3 +368,19 @@ pub fn bytes_under(dir: &Path) -> u64 {
     }
     total
 }
+
+/// `PATCH path` with `body` on the daemon (e.g. to age an instance's creation stamp).
+pub async fn lxd_patch(lxd: &LxdClient, path: &str, body: Value) {
+    let http = reqwest::Client::builder()
+        .unix_socket(lxd.socket())
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client");
+    let response = http
+        .patch(format!("http://lxd{path}"))
+        .json(&body)
+        .send()
+        .await
+        .expect("LXD answers");
+    assert_eq!(response.status(), 200, "PATCH {path}: {:?}", response.text().await);
+}
