@@ -1,7 +1,9 @@
-//! The runner event log, `/var/log/github-runner-metrics.log`: one JSON object a line (runner
+//! The runner event log, `/var/log/github-runner/metrics.log`: one JSON object a line (runner
 //! created, creation failed, removed, job seen done, reconciliation), for Loki through the
-//! `cos-agent` relation, as the original charm wrote. Rotated by the logrotate file written
-//! beside it ([`EventLog::ensure_rotation`]).
+//! `cos-agent` relation, as the original charm wrote (at `/var/log/github-runner-metrics.log`:
+//! moved into a directory only root may write, since `/var/log` is group-writable on Ubuntu
+//! and whoever can create a name there could put a FIFO or a file of theirs in the log's
+//! place). Rotated by the logrotate file written beside it ([`EventLog::ensure_rotation`]).
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -12,7 +14,9 @@ use serde::Serialize;
 use crate::host::fs::write_atomic;
 use crate::host::Host;
 
-const LOG: &str = "/var/log/github-runner-metrics.log";
+const LOG: &str = "/var/log/github-runner/metrics.log";
+/// The log's directory: root's alone.
+const LOG_DIR_MODE: u32 = 0o755;
 const LOGROTATE: &str = "/etc/logrotate.d/github-runner";
 
 /// One line of the log (the `event` field names the kind).
@@ -89,8 +93,9 @@ impl EventLog {
             serde_json::to_writer(&mut text, &line).expect("an event serialises");
             text.push(b'\n');
         }
-        if let Some(dir) = self.path.parent() {
-            let _ = std::fs::create_dir_all(dir);
+        if let Err(e) = self.own_dir() {
+            tracing::warn!("event log {}: {e}", self.path.display());
+            return;
         }
         let written = std::fs::OpenOptions::new()
             .create(true)
@@ -103,6 +108,32 @@ impl EventLog {
         if let Err(e) = written {
             tracing::warn!("event log {}: {e}", self.path.display());
         }
+    }
+
+    /// Makes the log's directory, root's and not writable by anyone else, or says why not
+    /// (a directory of another owner, or not a directory, is left alone and not written in).
+    fn own_dir(&self) -> std::io::Result<()> {
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+        let dir = self.path.parent().expect("the log is inside a directory");
+        if let Some(parent) = dir.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        match std::fs::DirBuilder::new().mode(LOG_DIR_MODE).create(dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
+            _ => {}
+        }
+        let meta = std::fs::symlink_metadata(dir)?;
+        let ours = nix::unistd::Uid::effective().as_raw();
+        if !meta.is_dir() || meta.uid() != ours {
+            return Err(std::io::Error::other(format!(
+                "{} is not a directory of uid {ours}: not written in",
+                dir.display()
+            )));
+        }
+        if meta.mode() & 0o022 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(LOG_DIR_MODE))?;
+        }
+        Ok(())
     }
 
     /// Writes the logrotate file: daily, a week kept, compressed, copied then truncated (the
@@ -159,7 +190,7 @@ mod tests {
         let host = Host::new(dir.path());
         EventLog::new(&host).ensure_rotation().unwrap();
         let text = std::fs::read_to_string(host.path(LOGROTATE)).unwrap();
-        assert!(text.starts_with("/var/log/github-runner-metrics.log {"), "{text}");
+        assert!(text.starts_with("/var/log/github-runner/metrics.log {"), "{text}");
         assert!(text.contains("copytruncate"));
     }
 
@@ -169,10 +200,38 @@ mod tests {
         let host = Host::new(dir.path());
         let target = dir.path().join("shadow");
         std::fs::write(&target, "untouched\n").unwrap();
-        std::fs::create_dir_all(host.path("/var/log")).unwrap();
+        std::fs::create_dir_all(host.path("/var/log/github-runner")).unwrap();
         std::os::unix::fs::symlink(&target, host.path(LOG)).unwrap();
         let done = LogEntry::JobDone { runner: "r".into() };
         EventLog::new(&host).append("github-runner/0", 1.0, &[done]);
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "untouched\n");
+    }
+
+    #[test]
+    fn the_log_s_directory_is_root_s_alone_and_a_link_in_its_place_is_not_written_through() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let host = Host::new(dir.path());
+        let log = EventLog::new(&host);
+        let done = || [LogEntry::JobDone { runner: "r".into() }];
+        log.append("github-runner/0", 1.0, &done());
+        let logs = host.path("/var/log/github-runner");
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode(&logs), 0o755);
+        std::fs::set_permissions(&logs, std::fs::Permissions::from_mode(0o777)).unwrap();
+        log.append("github-runner/0", 2.0, &done());
+        assert_eq!(mode(&logs), 0o755, "a directory others may write in is tightened");
+        assert_eq!(std::fs::read_to_string(log.path()).unwrap().lines().count(), 2);
+
+        std::fs::remove_dir_all(&logs).unwrap();
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &logs).unwrap();
+        log.append("github-runner/0", 3.0, &done());
+        assert_eq!(
+            std::fs::read_dir(&elsewhere).unwrap().count(),
+            0,
+            "nothing written through the link"
+        );
     }
 }

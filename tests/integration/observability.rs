@@ -147,7 +147,7 @@ async fn cos_agent_gets_the_dashboard_and_the_exporter_serves_the_reconcile_just
     }
     let status: Value = serde_json::from_str(&s.juju(&["status", "--format=json"])).expect("status");
     assert_eq!(status["applications"]["github-runner"]["version"], "2.330.0");
-    let log = std::fs::read_to_string(s.juju.root().join("var/log/github-runner-metrics.log")).expect("event log");
+    let log = std::fs::read_to_string(s.juju.root().join("var/log/github-runner/metrics.log")).expect("event log");
     let events: Vec<Value> = log
         .lines()
         .map(|l| serde_json::from_str(l).expect("a JSON line"))
