@@ -201,7 +201,8 @@ impl StateFile {
             .parent()
             .expect("the state file is always inside its unit directory");
         std::fs::create_dir_all(dir).map_err(write_err)?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(write_err)?;
+        // 0710: the metrics exporter's group may reach its one file here, and list nothing.
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o710)).map_err(write_err)?;
         fs::write_atomic(&self.path, &text, 0o600).map_err(write_err)?;
         Ok(())
     }

@@ -21,8 +21,16 @@ pub enum Written {
 /// # Errors
 /// Any I/O error, with the path it happened on.
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> io::Result<Written> {
+    write_atomic_for(path, contents, mode, None)
+}
+
+/// [`write_atomic`], the file given to the group `gid` (when some) before it takes its name,
+/// so a reader of that group never meets it unreadable.
+pub fn write_atomic_for(path: &Path, contents: &[u8], mode: u32, gid: Option<u32>) -> io::Result<Written> {
+    use std::os::unix::fs::MetadataExt;
     if let Ok(meta) = fs::metadata(path) {
-        if meta.permissions().mode() & 0o7777 == mode && fs::read(path)? == contents {
+        let group_right = gid.is_none_or(|gid| meta.gid() == gid);
+        if group_right && meta.permissions().mode() & 0o7777 == mode && fs::read(path)? == contents {
             return Ok(Written::Unchanged);
         }
     }
@@ -37,6 +45,9 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> io::Result<Writt
         .map_err(|e| with_path(e, dir))?;
     tmp.write_all(contents)?;
     tmp.as_file().sync_all()?;
+    if let Some(gid) = gid {
+        nix::unistd::fchown(tmp.as_file(), None, Some(nix::unistd::Gid::from_raw(gid)))?;
+    }
     tmp.as_file().set_permissions(fs::Permissions::from_mode(mode))?;
     tmp.persist(path).map_err(|e| with_path(e.error, path))?;
     Ok(Written::Changed)

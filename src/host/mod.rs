@@ -6,6 +6,7 @@
 //! [`systemctl`] how systemd is driven (the host carries its [`Systemd`]). Nothing here knows
 //! Juju, GitHub or LXD.
 
+pub mod account;
 pub(crate) mod fs;
 pub mod lxd_install;
 pub mod net;

@@ -20,6 +20,8 @@ pub enum UnitError {
     },
     #[error(transparent)]
     Systemctl(#[from] ProcessError),
+    #[error(transparent)]
+    Account(#[from] super::account::AccountError),
     #[error("rendering {template}: {source}")]
     Template {
         template: &'static str,

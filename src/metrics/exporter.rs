@@ -45,6 +45,7 @@ impl ExporterService<'_> {
             port => self.port,
             dispatch => self.dispatch.display().to_string(),
             file => self.file.path().display().to_string(),
+            user => crate::host::account::EXPORTER,
         };
         Environment::new()
             .render_str(TEMPLATE, ctx)
@@ -58,6 +59,7 @@ impl ExporterService<'_> {
     /// Writes the service if it changed and makes sure it runs, restarting it as `restart`
     /// says.
     pub fn ensure(&self, host: &Host, restart: Restart) -> Result<Ensured, UnitError> {
+        crate::host::account::ensure_exporter(host)?;
         let ensured = ensure_units(host, &[(SERVICE.to_string(), self.render()?)], SERVICE)?;
         if restart == Restart::Always && ensured != Ensured::Installed {
             host.systemd().unit("restart", SERVICE)?;
@@ -76,25 +78,44 @@ impl ExporterService<'_> {
 pub struct Args {
     pub port: u16,
     pub file: PathBuf,
+    /// Who it serves as once its port is bound (none: who started it).
+    pub user: Option<String>,
 }
 
 impl Args {
     pub fn parse(args: &[String]) -> Result<Args, String> {
-        let usage = || format!("usage: dispatch {COMMAND} --port N --file PATH");
-        let (mut port, mut file) = (None, None);
+        let usage = || format!("usage: dispatch {COMMAND} --port N --file PATH [--user NAME]");
+        let (mut port, mut file, mut user) = (None, None, None);
         let mut words = args.iter();
         while let Some(word) = words.next() {
             match word.as_str() {
                 "--port" => port = words.next().and_then(|p| p.parse::<u16>().ok()),
                 "--file" => file = words.next().map(PathBuf::from),
+                "--user" => user = Some(words.next().cloned().ok_or_else(usage)?),
                 other => return Err(format!("{COMMAND}: unknown argument {other:?}; {}", usage())),
             }
         }
         match (port, file) {
-            (Some(port), Some(file)) if port > 0 => Ok(Args { port, file }),
+            (Some(port), Some(file)) if port > 0 => Ok(Args { port, file, user }),
             _ => Err(usage()),
         }
     }
+}
+
+/// Becomes `name` of the host's `/etc/passwd` (its uid, its group and no other), for good:
+/// root cannot be taken back.
+fn become_user(host: &Host, name: &str) -> Result<(), String> {
+    use nix::unistd::{setgid, setgroups, setuid, Gid, Uid};
+    let (uid, gid) = crate::host::account::user_ids(host, name)
+        .ok_or_else(|| format!("no user {name} on this machine (the charm makes it with systemd-sysusers)"))?;
+    let (uid, gid) = (Uid::from_raw(uid), Gid::from_raw(gid));
+    setgroups(&[gid]).map_err(|e| format!("dropping supplementary groups: {e}"))?;
+    setgid(gid).map_err(|e| format!("becoming group {gid}: {e}"))?;
+    setuid(uid).map_err(|e| format!("becoming user {name}: {e}"))?;
+    if uid.is_root() || setuid(Uid::from_raw(0)).is_ok() {
+        return Err(format!("{name} can still become root: refusing to serve"));
+    }
+    Ok(())
 }
 
 /// `dispatch serve-metrics …`: bound to localhost, serving until systemd stops it; its own
@@ -108,17 +129,33 @@ pub fn main(args: &[String]) -> std::process::ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Bound first (a port under 1024 needs root), then the user's alone, before any thread.
+    let bound = std::net::TcpListener::bind(("127.0.0.1", args.port))
+        .map_err(|e| format!("listening on 127.0.0.1:{}: {e} (is `metrics-port` taken?)", args.port))
+        .and_then(|l| l.set_nonblocking(true).map(|_| l).map_err(|e| e.to_string()))
+        .and_then(|l| {
+            args.user
+                .as_deref()
+                .map_or(Ok(()), |u| become_user(&Host::from_env(), u))
+                .map(|_| l)
+        });
+    let std_listener = match bound {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let Some(runtime) = crate::runtime() else {
         return ExitCode::FAILURE;
     };
     let served = runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
-            .await
-            .map_err(|e| format!("listening on 127.0.0.1:{}: {e} (is `metrics-port` taken?)", args.port))?;
+        let listener = tokio::net::TcpListener::from_std(std_listener).map_err(|e| e.to_string())?;
         eprintln!(
-            "serving {} on http://127.0.0.1:{}/metrics",
+            "serving {} on http://127.0.0.1:{}/metrics as uid {}",
             args.file.display(),
-            args.port
+            args.port,
+            nix::unistd::Uid::effective()
         );
         serve(listener, MetricsFile::at(&args.file))
             .await
@@ -196,22 +233,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_exporter_takes_a_port_and_a_file_and_refuses_anything_else() {
+    fn the_exporter_takes_a_port_a_file_and_a_user_and_refuses_anything_else() {
         let words = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
         assert_eq!(
             Args::parse(&words("--port 9468 --file /var/lib/x.json")),
             Ok(Args {
                 port: 9468,
-                file: "/var/lib/x.json".into()
+                file: "/var/lib/x.json".into(),
+                user: None,
             })
         );
+        assert_eq!(
+            Args::parse(&words("--port 9468 --file /x --user ghro-metrics")).map(|a| a.user),
+            Ok(Some("ghro-metrics".into()))
+        );
+        assert!(Args::parse(&words("--port 9468 --file /x --user")).is_err());
         assert!(Args::parse(&words("--port 0 --file /x")).is_err());
         assert!(Args::parse(&words("--port 9468")).is_err());
         assert!(Args::parse(&words("--port 9468 --file /x --verbose")).is_err());
     }
 
     #[test]
-    fn the_service_runs_the_charm_binary_with_the_port_and_file() {
+    fn the_service_runs_the_charm_binary_with_the_port_and_file_as_the_exporter_user() {
         let file = MetricsFile::at("/var/lib/github-runner/github-runner-0/metrics.json");
         let text = ExporterService {
             unit: "github-runner/0",
@@ -222,7 +265,7 @@ mod tests {
         .render()
         .unwrap();
         assert!(text.contains(
-            "ExecStart=\"/var/lib/juju/agents/unit-github-runner-0/charm/dispatch\" serve-metrics --port 9468 --file \"/var/lib/github-runner/github-runner-0/metrics.json\""
+            "ExecStart=\"/var/lib/juju/agents/unit-github-runner-0/charm/dispatch\" serve-metrics --port 9468 --file \"/var/lib/github-runner/github-runner-0/metrics.json\" --user ghro-metrics"
         ), "{text}");
         assert!(text.contains("Restart=always"));
     }

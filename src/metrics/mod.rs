@@ -14,7 +14,8 @@ pub mod record;
 
 use std::path::{Path, PathBuf};
 
-use crate::host::fs::write_atomic;
+use crate::host::account::share_dir_with_group;
+use crate::host::fs::{write_atomic, write_atomic_for};
 use crate::host::Host;
 
 pub use events::{EventLog, LogEntry};
@@ -24,6 +25,8 @@ pub use record::{Outcome, Record};
 #[derive(Debug, Clone)]
 pub struct MetricsFile {
     path: PathBuf,
+    /// The exporter's group, which alone may read the file besides root (none: root's alone).
+    group: Option<u32>,
 }
 
 impl MetricsFile {
@@ -31,11 +34,15 @@ impl MetricsFile {
     pub fn new(host: &Host, unit: &str) -> Self {
         MetricsFile {
             path: crate::state::unit_dir(host, unit).join("metrics.json"),
+            group: crate::host::account::group_id(host, crate::host::account::EXPORTER),
         }
     }
 
     pub fn at(path: impl Into<PathBuf>) -> Self {
-        MetricsFile { path: path.into() }
+        MetricsFile {
+            path: path.into(),
+            group: None,
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -63,7 +70,14 @@ impl MetricsFile {
         let mut record = self.load();
         change(&mut record);
         let text = serde_json::to_vec(&record).expect("a record serialises");
-        if let Err(e) = write_atomic(&self.path, &text, 0o644) {
+        // The exporter's group may read it, and traverse its directory; nobody else.
+        let written = match (self.group, self.path.parent()) {
+            (Some(gid), Some(dir)) => std::fs::create_dir_all(dir)
+                .and_then(|_| share_dir_with_group(dir, gid))
+                .and_then(|_| write_atomic_for(&self.path, &text, 0o640, Some(gid))),
+            _ => write_atomic(&self.path, &text, 0o600),
+        };
+        if let Err(e) = written {
             tracing::warn!("metrics: writing {}: {e}", self.path.display());
         }
     }

@@ -43,9 +43,11 @@ impl Exporter {
             .lines()
             .find_map(|l| l.strip_prefix("ExecStart="))
             .expect("ExecStart");
+        // As on a machine whose root is the stack's: its users are that root's.
         Exporter(
             std::process::Command::new("sh")
                 .args(["-c", &format!("exec {exec}")])
+                .env("GITHUB_RUNNER_ROOT", s.juju.root())
                 .spawn()
                 .expect("the exporter starts"),
         )
@@ -115,8 +117,32 @@ async fn cos_agent_gets_the_dashboard_and_the_exporter_serves_the_reconcile_just
     assert!(rules.as_array().is_some_and(|r| r.len() >= 4), "{rules}");
 
     s.juju(&["tick"]);
-    let _exporter = Exporter::start(&s);
+    let exporter = Exporter::start(&s);
     let scrape = scrape(port).await;
+    // It serves as the unprivileged account the charm made, whose group alone reads the record.
+    let root = s.juju.root();
+    let passwd = std::fs::read_to_string(root.join("etc/passwd")).expect("the root's passwd");
+    let ids: Vec<u32> = passwd
+        .lines()
+        .find_map(|l| l.strip_prefix("ghro-metrics:x:"))
+        .expect("the exporter's account")
+        .split(':')
+        .take(2)
+        .map(|id| id.parse().expect("an id"))
+        .collect();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", exporter.0.id())).expect("its status");
+    let uid_line = status.lines().find(|l| l.starts_with("Uid:")).expect("Uid");
+    assert!(
+        ids[0] != 0 && uid_line.split_whitespace().skip(1).all(|u| u == ids[0].to_string()),
+        "{uid_line}"
+    );
+    let unit_dir = root.join("var/lib/github-runner/github-runner-0");
+    let meta = |p: &std::path::Path| std::fs::metadata(p).expect("there");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!((meta(&unit_dir).mode() & 0o777, meta(&unit_dir).gid()), (0o710, ids[1]));
+    let record = unit_dir.join("metrics.json");
+    assert_eq!((meta(&record).mode() & 0o777, meta(&record).gid()), (0o640, ids[1]));
+    assert_eq!(meta(&unit_dir.join("state.json")).mode() & 0o777, 0o600);
     assert_eq!(
         value(&scrape, "github_runner_runners", &[("state", "healthy")]),
         Some(3.0)
