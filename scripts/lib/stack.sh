@@ -30,6 +30,8 @@ stack_reset_lxd() {
       lxc $noun delete "$name" >/dev/null 2>&1 || true
     done
   done < <("target/$stack_profile/github-runner" lxd-objects)
+  # The runners' packet filter (not an LXD object: an nftables table of the charm's).
+  nft delete table inet github-runner 2>/dev/null || true
 }
 
 # stack_start APP: builds, starts LXD and fake-github; sets STACK_WORK, GITHUB_URL, the model and root.

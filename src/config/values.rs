@@ -255,6 +255,16 @@ impl Ipv4Net {
 }
 
 impl Ipv4Net {
+    /// The network `addr/prefix` lies in (host bits cleared).
+    pub fn containing(addr: Ipv4Addr, prefix: u8) -> Self {
+        let prefix = prefix.min(32);
+        let net = Ipv4Net { addr, prefix };
+        Ipv4Net {
+            addr: Ipv4Addr::from(u32::from(addr) & net.mask()),
+            prefix,
+        }
+    }
+
     fn mask(&self) -> u32 {
         if self.prefix == 0 {
             0

@@ -13,6 +13,11 @@ use super::types::{Network, NetworkAcl};
 const CHANGE_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl LxdClient {
+    /// Every network LXD knows: its own (managed) and the host's interfaces.
+    pub async fn networks(&self) -> Result<Vec<Network>, LxdError> {
+        self.get("/1.0/networks?recursion=1").await
+    }
+
     pub async fn network(&self, name: &str) -> Result<Option<Network>, LxdError> {
         self.get_optional(&format!("/1.0/networks/{}", segment(name))).await
     }

@@ -1,8 +1,8 @@
 //! The unit's LXD setup, idempotent, run by every hook that may create runners.
 //!
 //! 1. LXD answers (nothing is mounted for a daemon that is not there);
-//! 2. the runners' network ([`network`]): the bridge `github-runners`, its firewall ACL, and
-//!    the `runner` profile with the NIC on it;
+//! 2. the runners' network ([`network`]): the packet filter ahead of NAT ([`nft`]), the
+//!    bridge `github-runners`, its firewall ACL, and the `runner` profile with the NIC on it;
 //! 3. the RAM disk (`host::storage`), `virtual-machines × vm-disk`, and the storage pool
 //!    `runner` (dir) on it;
 //! 4. the resource profile `cpu-<c>-mem-<m>-disk-<d>`: limits.cpu, limits.memory, and the root
@@ -14,6 +14,7 @@
 
 pub mod firewall;
 mod network;
+pub mod nft;
 pub mod objects;
 
 pub use network::runner_nic;
@@ -39,6 +40,8 @@ pub enum SetupError {
     Lxd(#[from] LxdError),
     #[error(transparent)]
     HostNetwork(#[from] NetError),
+    #[error(transparent)]
+    PacketFilter(#[from] nft::NftError),
     /// LXD refused a runner resource: the operator must change that option.
     #[error("LXD refused config `{option}` = {value:?}: {message}")]
     Resource {
@@ -148,9 +151,15 @@ pub async fn tear_down(lxd: &LxdClient, host: &Host, resource_profile: Option<&s
         format!("profile {RUNNER_PROFILE}"),
         lxd.delete_profile(RUNNER_PROFILE).await,
     );
-    if ours_network {
-        note(format!("network {NETWORK}"), lxd.delete_network(NETWORK).await);
-    }
+    let network_gone = ours_network && {
+        let network = lxd.delete_network(NETWORK).await;
+        let gone = network.is_ok() || network.as_ref().is_err_and(LxdError::is_not_found);
+        note(format!("network {NETWORK}"), network);
+        gone
+    };
+    // The packet filter goes with the bridge it guards (kept while another unit's runners
+    // still use it).
+    let filter_goes = network_gone || lxd.network(NETWORK).await.is_ok_and(|n| n.is_none());
     if ours_acl {
         note(format!("network ACL {ACL}"), lxd.delete_network_acl(ACL).await);
     }
@@ -165,6 +174,12 @@ pub async fn tear_down(lxd: &LxdClient, host: &Host, resource_profile: Option<&s
             Ok(true) => removed.push("the RAM disk".into()),
             Ok(false) => {}
             Err(e) => tracing::info!("keeping the RAM disk: {e}"),
+        }
+    }
+    if filter_goes {
+        match nft::remove() {
+            Ok(()) => removed.push(format!("nftables table inet {}", nft::TABLE)),
+            Err(e) => tracing::warn!("keeping the runners' packet filter: {e}"),
         }
     }
     removed

@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use super::firewall::{self, Inputs, ACL, NETWORK};
-use super::{SetupError, RUNNER_PROFILE};
+use super::{nft, SetupError, RUNNER_PROFILE};
 use crate::config::CharmConfig;
 use crate::host::net;
 use crate::lxd::{LxdClient, LxdError, Network, Profile, Server};
@@ -40,6 +40,21 @@ pub async fn ensure(lxd: &LxdClient, server: &Server, config: &CharmConfig) -> R
         runner_subnet: config.runner_subnet,
     };
     check_reachable(config, &inputs).await?;
+    // The packet filter first: no bridge, and so no runner, ever exists without it.
+    let lxd_networks: Vec<String> = lxd
+        .networks()
+        .await?
+        .into_iter()
+        .filter(|n| n.managed)
+        .map(|n| n.name)
+        .collect();
+    let filter = nft::Filter {
+        bridge: NETWORK.to_string(),
+        runner_subnet: config.runner_subnet,
+        proxies: inputs.proxies.clone(),
+        other_networks: nft::other_networks(&addresses, &lxd_networks, NETWORK),
+    };
+    nft::apply(&nft::ruleset(&filter))?;
     // Both names are checked before anything is made, so a name taken leaves nothing behind.
     let found_acl = lxd.network_acl(ACL).await?;
     if found_acl.as_ref().is_some_and(|found| !firewall::owned(&found.config)) {

@@ -12,7 +12,7 @@ use crate::common::stack::{blocking, stack, Stack};
 use github_runner::lxd_setup as setup;
 
 /// Answers every connection with a one-line HTTP page saying `name`.
-fn serve(listener: TcpListener, name: &'static str) -> u16 {
+pub(crate) fn serve(listener: TcpListener, name: &'static str) -> u16 {
     let port = listener.local_addr().expect("bound").port();
     std::thread::spawn(move || {
         for mut conn in listener.incoming().flatten() {
@@ -25,7 +25,7 @@ fn serve(listener: TcpListener, name: &'static str) -> u16 {
 }
 
 /// What a bounded probe from the runner `name` to `http://addr:port/` saw.
-async fn probe(s: &Stack, name: &str, addr: impl std::fmt::Display, port: u16) -> String {
+pub(crate) async fn probe(s: &Stack, name: &str, addr: impl std::fmt::Display, port: u16) -> String {
     // busybox wget's own -T segfaults; `timeout` bounds it.
     let script = format!("timeout 3 wget -q -O - http://{addr}:{port}/ 2>&1; echo \" rc=$?\"");
     let out = s
@@ -36,7 +36,7 @@ async fn probe(s: &Stack, name: &str, addr: impl std::fmt::Display, port: u16) -
     out.stdout.trim().to_string()
 }
 
-fn refused(seen: &str) -> bool {
+pub(crate) fn refused(seen: &str) -> bool {
     seen.contains("Connection refused") && seen.ends_with("rc=1")
 }
 

@@ -255,7 +255,8 @@ pub async fn reset(lxd: &LxdClient) {
             let _ = lxd.delete_instance(&instance.name).await;
         }
     }
-    // The charm's network goes too: every test starts from a daemon without it.
+    // The charm's packet filter and network go too: every test starts from a host without.
+    github_runner::lxd_setup::nft::remove().expect("removing the charm's nftables table");
     for object in objects::OBJECTS {
         for name in objects::present(lxd, &object)
             .await

@@ -1,0 +1,189 @@
+//! The packet filter ahead of NAT (`lxd_setup::nft`), probed from inside a real runner: a port
+//! forwarded from the host's addresses to a test host (an nft DNAT rule, as Docker's `-p`
+//! makes), an address on another LXD network (`lxdbr0`), and DNS on another host address are
+//! refused; the same test host reached directly, the forward from elsewhere and DNS on the
+//! runners' own gateway still answer. Without the table, LXD's ACL would have let the first
+//! two through: it sees the destination after DNAT, and knows nothing of `lxdbr0`.
+
+use std::net::Ipv4Addr;
+use std::process::Command;
+
+use crate::common;
+use crate::common::stack::stack;
+use crate::firewall::{probe, refused, serve};
+use github_runner::lxd_setup::nft;
+
+const FORWARDED: u16 = 18080;
+const DNAT_TABLE: &str = "ghr_test_dnat";
+
+/// A port forwarded on every local address to `to`, as Docker's `-p` does; gone on drop.
+struct Dnat;
+
+impl Dnat {
+    fn add(to: &str, port: u16) -> Dnat {
+        let script = format!(
+            "table ip {DNAT_TABLE} {{\n chain pre {{\n  type nat hook prerouting priority dstnat; policy accept;\n  \
+             fib daddr type local tcp dport {FORWARDED} dnat to {to}:{port}\n }}\n}}\n"
+        );
+        let nft = run_nft_script(&script);
+        assert!(nft, "the test's DNAT rule loads");
+        Dnat
+    }
+}
+
+impl Drop for Dnat {
+    fn drop(&mut self) {
+        let _ = Command::new("nft").args(["delete", "table", "ip", DNAT_TABLE]).status();
+    }
+}
+
+fn run_nft_script(script: &str) -> bool {
+    use std::io::Write;
+    let mut child = Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("nft");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(script.as_bytes())
+        .expect("written");
+    child.wait().expect("nft ends").success()
+}
+
+/// What `nslookup name server` printed, bounded.
+fn nslookup_here(name: &str, server: Ipv4Addr) -> String {
+    let out = Command::new("timeout")
+        .args(["5", "busybox", "nslookup", name, &server.to_string()])
+        .output()
+        .expect("busybox nslookup");
+    String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_port_forwarded_from_the_host_another_lxd_network_and_dns_elsewhere_are_refused() {
+    let Some((_one, s)) = stack(1).await else { return };
+    s.settle(1).await;
+    assert!(nft::present(), "the charm's table inet {} is loaded", nft::TABLE);
+    let runner = s.instances().await.into_iter().next().expect("a runner");
+
+    // A port forwarded from the host to the GitHub test host.
+    let (netns, github_ip) = common::GITHUB_HOST;
+    let port = serve(common::listen_in(netns, &format!("{github_ip}:0")), "behind-nat");
+    assert!(
+        probe(&s, &runner, github_ip, port).await.starts_with("behind-nat"),
+        "the test host itself is reachable"
+    );
+    let _dnat = Dnat::add(github_ip, port);
+    let (denied_ns, denied_ip) = common::DENIED_HOST;
+    let host_end: Ipv4Addr = denied_ip
+        .parse::<Ipv4Addr>()
+        .map(|ip| Ipv4Addr::from(u32::from(ip) - 1))
+        .expect("ip");
+    let from_elsewhere = Command::new("ip")
+        .args([
+            "netns", "exec", denied_ns, "timeout", "3", "busybox", "wget", "-q", "-O", "-",
+        ])
+        .arg(format!("http://{host_end}:{FORWARDED}/"))
+        .output()
+        .expect("wget from the other test host");
+    assert_eq!(
+        String::from_utf8_lossy(&from_elsewhere.stdout),
+        "behind-nat",
+        "the forward works from elsewhere: {}",
+        String::from_utf8_lossy(&from_elsewhere.stderr)
+    );
+    let hosts: Vec<Ipv4Addr> = github_runner::host::net::addresses()
+        .expect("addresses")
+        .into_iter()
+        .map(|a| a.address)
+        .filter(|a| !a.is_loopback())
+        .collect();
+    for addr in &hosts {
+        let seen = probe(&s, &runner, addr, FORWARDED).await;
+        assert!(refused(&seen), "the port forwarded from {addr}: {seen}");
+    }
+
+    // An address on another LXD network: refused at once, not forwarded to lxdbr0.
+    let lxdbr0 = s.lxd.network("lxdbr0").await.expect("asked").expect("lxdbr0");
+    let gateway: Ipv4Addr = lxdbr0.config["ipv4.address"]
+        .split('/')
+        .next()
+        .and_then(|a| a.parse().ok())
+        .expect("lxdbr0's address");
+    let neighbour = Ipv4Addr::from(u32::from(gateway) + 199);
+    let seen = probe(&s, &runner, neighbour, 80).await;
+    assert!(refused(&seen), "{neighbour} on lxdbr0: {seen}");
+
+    // DNS on another host address (lxdbr0's dnsmasq) answers the host, not the runner.
+    let here = nslookup_here("nothing.invalid", gateway);
+    assert!(
+        !here.contains("no servers could be reached"),
+        "lxdbr0's DNS answers the host: {here}"
+    );
+    let script = format!("timeout 5 nslookup nothing.invalid {gateway} 2>&1; echo \" rc=$?\"");
+    let out = s
+        .lxd
+        .exec(&runner, &["sh", "-c", &script], &Default::default())
+        .await
+        .expect("exec");
+    assert!(
+        out.stdout.contains("no servers could be reached")
+            || out.stdout.contains("refused")
+            || out.stdout.contains("rc=143"),
+        "lxdbr0's DNS from a runner: {}",
+        out.stdout
+    );
+    let script = format!("gw=$(ip route | awk '/^default/ {{print $3}}'); timeout 5 nslookup {runner}.lxd \"$gw\"");
+    let out = s
+        .lxd
+        .exec(&runner, &["sh", "-c", &script], &Default::default())
+        .await
+        .expect("exec");
+    assert!(
+        out.success(),
+        "the runners' own gateway still answers DNS: {} {}",
+        out.stdout,
+        out.stderr
+    );
+    s.remove();
+    assert!(!nft::present(), "the table goes with the unit");
+}
+
+/// Fails closed: where the kernel refuses the table, the unit is blocked saying so, and
+/// neither the runners' bridge nor a runner exists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_packet_filter_the_kernel_refuses_blocks_the_unit_and_nothing_is_made() {
+    let Some(lxd) = common::lxd().await else { return };
+    let _one = common::exclusive(&lxd).await;
+    common::reset(&lxd).await;
+    let bin = tempfile::tempdir().expect("tempdir");
+    let nft = bin.path().join("nft");
+    std::fs::write(
+        &nft,
+        "#!/bin/sh\necho 'Error: Could not process rule: Operation not supported' >&2\nexit 1\n",
+    )
+    .expect("a refusing nft");
+    std::fs::set_permissions(&nft, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("executable");
+    let prefix = bin.path().to_path_buf();
+    let s = common::stack::Stack::deploy_with(lxd.clone(), 1, &[], move |j| j.path_prefix = Some(prefix)).await;
+    let (status, message) = common::stack::blocking(|| s.juju.unit_status());
+    assert_eq!(status, "blocked", "{message}");
+    assert!(
+        message.contains("runners' packet filter")
+            && message.contains("Operation not supported")
+            && message.contains("no runner is created without it"),
+        "{message}"
+    );
+    assert!(
+        lxd.network(github_runner::lxd_setup::NETWORK)
+            .await
+            .expect("asked")
+            .is_none(),
+        "no bridge"
+    );
+    assert!(s.instances().await.is_empty(), "no runner");
+    s.remove();
+}
