@@ -85,11 +85,13 @@ systemd_recipe() {
     bookworm "$out"
 }
 
-# build_image ALIAS RECIPE DESCRIPTION: builds (unless cached) and imports (unless LXD has this
-# recipe's image under ALIAS already) the image; prints nothing on success.
+# build_image ALIAS RECIPE DESCRIPTION: unless LXD has this recipe's image under ALIAS already,
+# builds it (unless cached) and imports it; prints nothing on success.
 build_image() {
   local alias=$1 recipe=$2 description=$3 hash dir t0 w
   hash=$(recipe_hash "$recipe")
+  # LXD holds it already (a machine that ran the tests before): nothing to build.
+  if [ "$(lxc image get-property "$alias" recipe 2>/dev/null)" = "$hash" ]; then return; fi
   dir=$IMAGE_CACHE/$alias-$hash
   if ! [ -s "$dir/rootfs.tar" ] || ! [ -s "$dir/meta.tar.gz" ]; then
     t0=$(date +%s)
@@ -106,7 +108,6 @@ build_image() {
     write_metadata "$dir" "$description" "$hash"
     log "built image $alias in $(($(date +%s) - t0)) s ($(du -sh "$dir/rootfs.tar" | cut -f1))"
   fi
-  if [ "$(lxc image get-property "$alias" recipe 2>/dev/null)" = "$hash" ]; then return; fi
   lxc image delete "$alias" >/dev/null 2>&1 || true
   log "importing image $alias"
   lxc image import "$dir/meta.tar.gz" "$dir/rootfs.tar" --alias "$alias" >/dev/null
