@@ -7,12 +7,14 @@
 //! table (README, "Fault suite") with `cargo test --test integration faults:: -- --nocapture`:
 //! - [`kills`]: kill -9 of the charm mid-reconcile and mid-flush, rounds on one deployed scene;
 //! - [`github`]: GitHub failing or hanging on every call type;
-//! - [`host`]: broken runners, a corrupt state, a RAM disk in use, `stop` under a waiting
-//!   reconcile, a reboot, the LXD daemon restarted mid-create.
+//! - [`host`]: broken runners (one flooding its probes), a corrupt state, a RAM disk in use,
+//!   `stop` under a waiting reconcile, a reboot, the LXD daemon restarted mid-create;
+//! - [`lifetimes`]: a listener killed under a fake pid, runners past their maximum age.
 
 mod github;
 mod host;
 mod kills;
+mod lifetimes;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
