@@ -33,8 +33,7 @@ impl UnitName {
                 .chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
         let number_ok = !number.is_empty() && number.chars().all(|c| c.is_ascii_digit());
-        let digest = Sha256::digest(model_uuid.as_bytes());
-        let model_tag: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+        let model_tag = hex8(model_uuid);
         (app_ok && number_ok).then(|| UnitName {
             name: name.to_string(),
             model_tag,
@@ -54,48 +53,99 @@ impl UnitName {
             .expect("a unit name has an application part")
     }
 
-    /// `github-runner-0-`: what every name this unit owns starts with (its own pattern's and
-    /// the original charm's), to narrow a listing before [`UnitName::owns`] decides.
+    /// `github-runner-0-`: the original charm's runner names start with it.
     pub fn unit_prefix(&self) -> String {
         format!("{}-", self.name.replace('/', "-"))
     }
 
-    /// `github-runner-0-1a2b3c4d-`: every runner name of the unit starts with it. A long
-    /// application name is cut so that names stay within LXD's limit.
+    /// What every name this unit may own starts with (its own pattern's, the original
+    /// charm's and earlier releases'), to narrow a listing before [`UnitName::owns`] decides:
+    /// `github-runner-0-`, shorter for an application name too long for LXD.
+    pub fn listing_prefix(&self) -> String {
+        let shapes = [
+            Some(self.unit_prefix()),
+            Some(self.runner_prefix()),
+            self.cut_prefix_without_hash(),
+        ];
+        let mut common = self.unit_prefix();
+        for shape in shapes.into_iter().flatten() {
+            let same = common.bytes().zip(shape.bytes()).take_while(|(a, b)| a == b).count();
+            common.truncate(same);
+        }
+        common
+    }
+
+    /// `github-runner-0-1a2b3c4d-`: every runner name of the unit starts with it. An
+    /// application name too long for LXD's limit is cut and followed by 8 hex of its SHA-256
+    /// (`<cut app>-<app hash>-<unit>-<model>-`): two applications that share a long prefix
+    /// still have names of their own.
     pub fn runner_prefix(&self) -> String {
         let full = format!("{}{}-", self.unit_prefix(), self.model_tag);
-        let room = MAX_NAME - RUNNER_HEX;
-        if full.len() <= room {
+        if full.len() <= MAX_NAME - RUNNER_HEX {
             return full;
         }
-        let tail = format!("-{}-{}-", self.name.rsplit('/').next().unwrap_or(""), self.model_tag);
-        format!("{}{tail}", &self.app()[..room - tail.len()])
+        let tail = format!("-{}-{}-{}-", hex8(self.app()), self.number(), self.model_tag);
+        self.cut_app_then(&tail)
+    }
+
+    /// What earlier releases made of a long application name: cut, with no hash.
+    fn cut_prefix_without_hash(&self) -> Option<String> {
+        let full = format!("{}{}-", self.unit_prefix(), self.model_tag);
+        (full.len() > MAX_NAME - RUNNER_HEX)
+            .then(|| self.cut_app_then(&format!("-{}-{}-", self.number(), self.model_tag)))
+    }
+
+    fn cut_app_then(&self, tail: &str) -> String {
+        let room = (MAX_NAME - RUNNER_HEX).saturating_sub(tail.len());
+        format!("{}{tail}", &self.app()[..room.min(self.app().len())])
+    }
+
+    fn number(&self) -> &str {
+        self.name.rsplit('/').next().unwrap_or("")
     }
 
     /// Whether `name` is one of this unit's runners: the exact pattern the charm generates
-    /// (or the original charm's), nothing merely starting like it.
+    /// (or a legacy one, [`UnitName::is_legacy`]), nothing merely starting like it.
     pub fn owns(&self, name: &str) -> bool {
-        let hex = |rest: &str, len: usize| {
-            rest.len() == len && rest.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-        };
-        if let Some(rest) = name.strip_prefix(&self.runner_prefix()) {
-            return hex(rest, RUNNER_HEX);
+        match name.strip_prefix(&self.runner_prefix()) {
+            Some(rest) => lower_hex(rest, RUNNER_HEX),
+            None => self.is_legacy(name),
         }
-        name.strip_prefix(&self.unit_prefix())
-            .is_some_and(|rest| hex(rest, LEGACY_HEX))
     }
 
-    /// Whether `name` has the original charm's shape (`<app>-<unit>-<24 hex>`). Such a name is
-    /// this unit's only where its instance is on this machine: the original charm in another
-    /// model, with the same application and unit names, makes the same shape.
+    /// Whether `name` has a legacy shape: the original charm's (`<app>-<unit>-<24 hex>`), or
+    /// what earlier releases of this one made of an application name too long for LXD (cut,
+    /// with no hash). Such a name is this unit's only where its instance is on this machine:
+    /// the original charm in another model, with the same application and unit names, makes
+    /// the same shape, and so does an application whose long name starts like this one's.
     pub fn is_legacy(&self, name: &str) -> bool {
-        self.owns(name) && !name.starts_with(&self.runner_prefix())
+        let original = name
+            .strip_prefix(&self.unit_prefix())
+            .is_some_and(|rest| lower_hex(rest, LEGACY_HEX));
+        let cut = self
+            .cut_prefix_without_hash()
+            .and_then(|prefix| name.strip_prefix(&prefix).map(|rest| lower_hex(rest, RUNNER_HEX)));
+        original || cut == Some(true)
     }
 
     /// `github-runner-0`: the unit as a file name.
     pub fn file_name(&self) -> String {
         self.name.replace('/', "-")
     }
+}
+
+/// `rest` is exactly `len` lowercase hex digits.
+fn lower_hex(rest: &str, len: usize) -> bool {
+    rest.len() == len && rest.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+}
+
+/// 8 hex of the SHA-256 of `text`.
+fn hex8(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .take(4)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 impl std::fmt::Display for UnitName {
@@ -157,11 +207,26 @@ mod tests {
     }
 
     #[test]
-    fn a_long_application_name_is_cut_to_fit_lxd() {
-        let app = "a".repeat(70);
-        let unit = UnitName::parse(&format!("{app}/3"), MODEL).expect("valid");
-        let name = format!("{}{}", unit.runner_prefix(), "3f9a0c1e");
+    fn long_application_names_that_share_a_prefix_keep_names_of_their_own() {
+        let shared = "a".repeat(50);
+        let one = UnitName::parse(&format!("{shared}-one/3"), MODEL).expect("valid");
+        let two = UnitName::parse(&format!("{shared}-two/3"), MODEL).expect("valid");
+        let name = format!("{}{}", one.runner_prefix(), "3f9a0c1e");
         assert_eq!(name.len(), 63, "{name}");
-        assert!(unit.owns(&name));
+        assert!(one.owns(&name) && !one.is_legacy(&name));
+        assert!(!two.owns(&name), "the other application's runner is not ours: {name}");
+        assert_ne!(one.runner_prefix(), two.runner_prefix());
+
+        // What an earlier release named it (cut, no hash): legacy, ours only on this machine.
+        let prefix = one.runner_prefix();
+        let model = &prefix[prefix.len() - 9..prefix.len() - 1];
+        let earlier = format!("{}-3-{model}-3f9a0c1e", &shared[..43]);
+        assert_eq!(earlier.len(), 63, "{earlier}");
+        assert!(one.is_legacy(&earlier) && two.is_legacy(&earlier), "{earlier}");
+        for owned in [&name, &earlier] {
+            assert!(owned.starts_with(&one.listing_prefix()), "a listing finds {owned}");
+        }
+        let short = UnitName::parse("github-runner/0", MODEL).expect("valid");
+        assert_eq!(short.listing_prefix(), "github-runner-0-");
     }
 }

@@ -17,7 +17,7 @@ const PARALLEL_HEALTH_CHECKS: usize = 8;
 
 /// This unit's registrations: only names of the exact pattern it makes, never a neighbour's.
 pub async fn registrations(github: &GithubClient, unit: &UnitName) -> Result<Vec<Runner>, ManagerError> {
-    let listed = github.list_runners_with_prefix(&unit.unit_prefix()).await?;
+    let listed = github.list_runners_with_prefix(&unit.listing_prefix()).await?;
     Ok(listed.into_iter().filter(|r| unit.owns(&r.name)).collect())
 }
 
