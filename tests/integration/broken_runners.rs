@@ -7,11 +7,7 @@ use std::collections::BTreeSet;
 use crate::common::stack::{stack, Stack};
 
 async fn break_with(s: &Stack, name: &str, script: &str) {
-    let out = s
-        .lxd
-        .exec(name, &["sh", "-c", script], &Default::default())
-        .await
-        .expect("exec");
+    let out = s.sh(name, script).await;
     assert!(out.success(), "{script}: {}", out.stderr);
 }
 

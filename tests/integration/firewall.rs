@@ -28,11 +28,7 @@ pub(crate) fn serve(listener: TcpListener, name: &'static str) -> u16 {
 pub(crate) async fn probe(s: &Stack, name: &str, addr: impl std::fmt::Display, port: u16) -> String {
     // busybox wget's own -T segfaults; `timeout` bounds it.
     let script = format!("timeout 3 wget -q -O - http://{addr}:{port}/ 2>&1; echo \" rc=$?\"");
-    let out = s
-        .lxd
-        .exec(name, &["sh", "-c", &script], &Default::default())
-        .await
-        .expect("exec");
+    let out = s.sh(name, &script).await;
     out.stdout.trim().to_string()
 }
 
@@ -59,11 +55,7 @@ async fn runners_reach_github_but_not_the_host_nor_metadata_and_the_denylist_cha
     let script = format!(
         "ping -c 1 -W 2 {github_ip} >/dev/null 2>&1; echo github rc=$?; ping -c 1 -W 2 {other_ip} 2>&1; echo runner rc=$?"
     );
-    let out = s
-        .lxd
-        .exec(&runner, &["sh", "-c", &script], &Default::default())
-        .await
-        .expect("exec");
+    let out = s.sh(&runner, &script).await;
     assert!(out.stdout.contains("github rc=0"), "ping works at all: {}", out.stdout);
     assert!(
         out.stdout.contains("100% packet loss") && out.stdout.contains("runner rc=1"),
@@ -111,11 +103,7 @@ async fn runners_reach_github_but_not_the_host_nor_metadata_and_the_denylist_cha
     }
     for addr in &host_v6 {
         let script = format!("timeout 3 nc {addr} {v6_port} </dev/null 2>&1; echo \" rc=$?\"");
-        let out = s
-            .lxd
-            .exec(&runner, &["sh", "-c", &script], &Default::default())
-            .await
-            .expect("exec");
+        let out = s.sh(&runner, &script).await;
         assert!(
             out.stdout.contains("Network is unreachable") && out.stdout.trim_end().ends_with("rc=1"),
             "host address {addr} over IPv6: {} {}",
@@ -130,11 +118,7 @@ async fn runners_reach_github_but_not_the_host_nor_metadata_and_the_denylist_cha
          ip -4 -o addr show eth0 | awk '{{split($4, a, \"/\"); print \"ip=\" a[1]}}'; \
          timeout 5 nslookup {runner}.lxd \"$gw\""
     );
-    let out = s
-        .lxd
-        .exec(&runner, &["sh", "-c", &script], &Default::default())
-        .await
-        .expect("exec");
+    let out = s.sh(&runner, &script).await;
     let ip = out
         .stdout
         .lines()

@@ -1,7 +1,7 @@
 //! The packet filter ahead of NAT (`lxd_setup::nft`), probed from inside a real runner: a port
 //! forwarded from the host's addresses to a test host (an nft DNAT rule, as Docker's `-p`
-//! makes), an address on another LXD network (`lxdbr0`), and DNS on another host address are
-//! refused; the same test host reached directly, the forward from elsewhere and DNS on the
+//! makes), an address on another LXD network (`lxdbr0`), DNS on another host address and
+//! multicast are refused; the same test host reached directly, the forward from elsewhere and DNS on the
 //! runners' own gateway still answer. Without the table, LXD's ACL would have let the first
 //! two through: it sees the destination after DNAT, and knows nothing of `lxdbr0`.
 
@@ -11,7 +11,7 @@ use std::process::Command;
 use crate::common;
 use crate::common::stack::stack;
 use crate::firewall::{probe, refused, serve};
-use github_runner::lxd_setup::nft;
+use github_runner::lxd_setup::{self as setup, nft};
 
 const FORWARDED: u16 = 18080;
 const DNAT_TABLE: &str = "ghr_test_dnat";
@@ -63,7 +63,7 @@ fn nslookup_here(name: &str, server: Ipv4Addr) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_port_forwarded_from_the_host_another_lxd_network_and_dns_elsewhere_are_refused() {
+async fn a_port_forwarded_from_the_host_another_lxd_network_dns_elsewhere_and_multicast_are_refused() {
     let Some((_one, s)) = stack(1).await else { return };
     s.settle(1).await;
     assert!(nft::present(), "the charm's table inet {} is loaded", nft::TABLE);
@@ -124,11 +124,7 @@ async fn a_port_forwarded_from_the_host_another_lxd_network_and_dns_elsewhere_ar
         "lxdbr0's DNS answers the host: {here}"
     );
     let script = format!("timeout 5 nslookup nothing.invalid {gateway} 2>&1; echo \" rc=$?\"");
-    let out = s
-        .lxd
-        .exec(&runner, &["sh", "-c", &script], &Default::default())
-        .await
-        .expect("exec");
+    let out = s.sh(&runner, &script).await;
     assert!(
         out.stdout.contains("no servers could be reached")
             || out.stdout.contains("refused")
@@ -137,17 +133,38 @@ async fn a_port_forwarded_from_the_host_another_lxd_network_and_dns_elsewhere_ar
         out.stdout
     );
     let script = format!("gw=$(ip route | awk '/^default/ {{print $3}}'); timeout 5 nslookup {runner}.lxd \"$gw\"");
-    let out = s
-        .lxd
-        .exec(&runner, &["sh", "-c", &script], &Default::default())
-        .await
-        .expect("exec");
+    let out = s.sh(&runner, &script).await;
     assert!(
         out.success(),
         "the runners' own gateway still answers DNS: {} {}",
         out.stdout,
         out.stderr
     );
+
+    // Multicast to a group the host joined on the runners' bridge never reaches the host.
+    // (Broadcast cannot be tried from busybox, which has no SO_BROADCAST sender; the table
+    // refuses it by the same `fib daddr type` rule, and the address list names
+    // 255.255.255.255.)
+    let bridge = s.lxd.network(setup::NETWORK).await.expect("asked").expect("the bridge");
+    let bridge_end: Ipv4Addr = bridge.config["ipv4.address"]
+        .split('/')
+        .next()
+        .and_then(|a| a.parse().ok())
+        .expect("the bridge's address");
+    let group = Ipv4Addr::new(239, 255, 73, 1);
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").expect("a UDP socket");
+    socket
+        .join_multicast_v4(&group, &bridge_end)
+        .expect("joined on the bridge");
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(1)))
+        .expect("timeout");
+    let port = socket.local_addr().expect("bound").port();
+    let script = format!("timeout 2 nslookup probe.invalid {group}:{port} >/dev/null 2>&1; true");
+    s.sh(&runner, &script).await;
+    let mut buf = [0u8; 512];
+    let got = socket.recv_from(&mut buf);
+    assert!(got.is_err(), "a runner's multicast reached the host: {got:?}");
     s.remove();
     assert!(!nft::present(), "the table goes with the unit");
 }

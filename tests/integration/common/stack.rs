@@ -57,6 +57,14 @@ impl Stack {
         Stack { lxd, emulator, juju }
     }
 
+    /// What `sh -c script` in the instance `name` did (as a job with a shell would).
+    pub async fn sh(&self, name: &str, script: &str) -> github_runner::lxd::ExecOutput {
+        self.lxd
+            .exec(name, &["sh", "-c", script], &Default::default())
+            .await
+            .expect("exec")
+    }
+
     pub async fn instances(&self) -> BTreeSet<String> {
         let all = self.lxd.instances().await.expect("instances");
         all.into_iter()
