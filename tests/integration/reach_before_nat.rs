@@ -116,6 +116,11 @@ async fn a_port_forwarded_from_the_host_another_lxd_network_dns_elsewhere_and_mu
     let neighbour = Ipv4Addr::from(u32::from(gateway) + 199);
     let seen = probe(&s, &runner, neighbour, 80).await;
     assert!(refused(&seen), "{neighbour} on lxdbr0: {seen}");
+    // The metadata services some clouds keep outside link-local (Azure's, Alibaba's).
+    for metadata in ["168.63.129.16", "100.100.100.200"] {
+        let seen = probe(&s, &runner, metadata, 80).await;
+        assert!(refused(&seen), "metadata at {metadata}: {seen}");
+    }
 
     // DNS on another host address (lxdbr0's dnsmasq) answers the host, not the runner.
     let here = nslookup_here("nothing.invalid", gateway);
