@@ -290,18 +290,22 @@ mod tests {
         assert!(!render(&settings(), Registration::Jit).contains("aproxy"));
     }
 
-    /// A listener that logs what it was given, and asks to be restarted once.
+    /// A listener that logs what it was given, writes its credentials as the real one does
+    /// (with the process umask), and exits with the next code of `codes` (then 0).
     const LISTENER: &str = r#"#!/bin/sh
 n=$(( $(cat runs 2>/dev/null || echo 0) + 1 )); echo $n > runs
 parent=$(tr '\0' '\n' < /proc/$PPID/environ | grep -c SECRET)
 file=$(test -e .runner-token && echo left || echo gone)
 echo "run $n: ${ACTIONS_RUNNER_INPUT_JITCONFIG:-none} parent=$parent file=$file $*" >> listener.log
-[ $n -eq 1 ] && exit 2
-exit 0
+: > .credentials
+exit $(awk -v n=$n '{ print $n }' codes | grep . || echo 0)
 "#;
 
-    #[test]
-    fn the_listener_alone_gets_the_secret_and_exit_code_2_restarts_it_without() {
+    /// Runs the launch script of a JIT bootstrap with [`LISTENER`] exiting with `codes`, a fake
+    /// `sleep` that records its waits (and, on the `touch_at`-th, touches `update.finished` as
+    /// `_update.sh` would); the runner's directory, and stdout. The script must end with the
+    /// listener's last code, `last`.
+    fn launch_with(codes: &str, touch_at: Option<usize>, last: i32) -> (tempfile::TempDir, String) {
         let script = render(&settings(), Registration::Jit);
         let start = script.find("cat > \"$dir/.launch.sh\" <<'").expect("the launch script");
         let delimiter = eof(&script[start..]).to_string();
@@ -320,22 +324,71 @@ exit 0
         write(".env", "LANG=C.UTF-8\n", 0o600);
         write(".runner-token", "SECRET-jit-config", 0o600);
         write("bin/Runner.Listener", LISTENER, 0o755);
-        // The wait before a restart is recorded, not waited for.
-        write("fake-bin/sleep", "#!/bin/sh\necho \"$@\" >> \"${0%/*}/slept\"\n", 0o755);
+        write("codes", codes, 0o644);
+        // The waits are recorded, not waited for.
+        let touch = touch_at.map_or(String::new(), |n| {
+            format!("[ $(wc -l < \"${{0%/*}}/slept\") -eq {n} ] && touch update.finished\n")
+        });
+        write(
+            "fake-bin/sleep",
+            &format!("#!/bin/sh\necho \"$@\" >> \"${{0%/*}}/slept\"\n{touch}exit 0\n"),
+            0o755,
+        );
         let path = format!("PATH={}:/usr/bin:/bin", dir.path().join("fake-bin").display());
         let out = std::process::Command::new("env")
             .args(["-i", &path, "/bin/sh"])
             .arg(dir.path().join(".launch.sh"))
             .output()
             .expect("sh runs");
-        assert!(out.status.success(), "{out:?}");
+        assert_eq!(out.status.code(), Some(last), "{out:?}");
+        (dir, String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    #[test]
+    fn the_listener_alone_gets_the_secret_and_exit_code_2_restarts_it_without() {
+        let (dir, stdout) = launch_with("2", None, 0);
         let log = std::fs::read_to_string(dir.path().join("listener.log")).expect("the listener ran");
         assert_eq!(
             log,
             "run 1: SECRET-jit-config parent=0 file=gone run\nrun 2: none parent=0 file=gone run\n"
         );
-        assert!(String::from_utf8_lossy(&out.stdout).contains("exited with code 2"));
+        assert!(stdout.contains("exited with code 2"));
         let slept = std::fs::read_to_string(dir.path().join("fake-bin/slept")).expect("it waited");
         assert_eq!(slept, "5\n", "5 s before the restart, as run.sh waits");
+    }
+
+    #[test]
+    fn a_self_update_is_waited_for_until_update_finished_and_what_the_runner_writes_is_its_own() {
+        use std::os::unix::fs::PermissionsExt;
+        // Exit 3: updating; _update.sh touches update.finished 3 s later.
+        let (dir, stdout) = launch_with("3", Some(3), 0);
+        let slept = std::fs::read_to_string(dir.path().join("fake-bin/slept")).expect("it waited");
+        assert_eq!(slept, "1\n1\n1\n", "polled each second until update.finished: {stdout}");
+        assert!(
+            !dir.path().join("update.finished").exists(),
+            "removed before the restart"
+        );
+        let log = std::fs::read_to_string(dir.path().join("listener.log")).expect("ran");
+        assert_eq!(log.lines().count(), 2, "started again once the update finished: {log}");
+        let mode = std::fs::metadata(dir.path().join(".credentials"))
+            .expect("written")
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "the runner's files are its user's alone (umask 077)"
+        );
+
+        // Exit 4, and no update.finished ever: 31 polls at most, then the runner anyway.
+        let (dir, stdout) = launch_with("4", None, 0);
+        let slept = std::fs::read_to_string(dir.path().join("fake-bin/slept")).expect("it waited");
+        assert_eq!(slept.lines().count(), 31, "{stdout}");
+        assert!(stdout.contains("no update.finished after 30 s"), "{stdout}");
+
+        // Exit 5 (a session conflict) ends the runner: no restart, and its code is the script's.
+        let (dir, _) = launch_with("5", None, 5);
+        let log = std::fs::read_to_string(dir.path().join("listener.log")).expect("ran");
+        assert_eq!(log.lines().count(), 1);
     }
 }
