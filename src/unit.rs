@@ -128,6 +128,12 @@ impl UnitName {
         original || cut == Some(true)
     }
 
+    /// 8 hex naming this application in this model: the machine-wide names of its LXD
+    /// objects carry it (`crate::lxd_setup::Names`).
+    pub fn object_tag(&self) -> String {
+        hex8(&format!("{}/{}", self.model_tag, self.app()))
+    }
+
     /// `github-runner-0`: the unit as a file name.
     pub fn file_name(&self) -> String {
         self.name.replace('/', "-")

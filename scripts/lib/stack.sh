@@ -21,17 +21,21 @@ stack_reset_lxd() {
   done
   while read -r line; do
     object=${line##* } noun=${line% *}
+    # `#` is a lowercase hex digit, a final `*` any rest.
     case $object in
       *'*') pattern="^${object%\*}" ;;
       *) pattern="^$object\$" ;;
     esac
+    pattern=${pattern//#/[0-9a-f]}
     # shellcheck disable=SC2086 # the noun may be two words (`network acl`)
     for name in $(lxc $noun list --format csv | cut -d, -f1 | grep -E "$pattern" || true); do
       lxc $noun delete "$name" >/dev/null 2>&1 || true
     done
   done < <("target/$stack_profile/github-runner" lxd-objects)
-  # The runners' packet filter (not an LXD object: an nftables table of the charm's).
-  nft delete table inet github-runner 2>/dev/null || true
+  # The runners' packet filters (not LXD objects: nftables tables, one an application).
+  for table in $(nft list tables inet 2>/dev/null | awk '$3 ~ /^(ghr-[0-9a-f]+$|github-runner$)/ {print $3}'); do
+    nft delete table inet "$table" 2>/dev/null || true
+  done
 }
 
 # stack_start APP: builds, starts LXD and fake-github; sets STACK_WORK, GITHUB_URL, the model and root.
@@ -94,6 +98,6 @@ stack_stop() {
   fj remove-unit "$STACK_APP/0" >/dev/null 2>&1 || true
   [ -n "${STACK_GITHUB_PID:-}" ] && kill "$STACK_GITHUB_PID" 2>/dev/null
   stack_reset_lxd "$STACK_APP"
-  umount "$GITHUB_RUNNER_ROOT/storage/ram" 2>/dev/null || true
+  for disk in "$GITHUB_RUNNER_ROOT"/storage/*; do umount "$disk" 2>/dev/null || true; done
   if [ "${STACK_KEEP:-0}" = 1 ]; then echo "kept $STACK_WORK"; else rm -rf "$STACK_WORK"; fi
 }

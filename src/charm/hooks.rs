@@ -227,8 +227,7 @@ async fn tear_down(ctx: &Ctx<'_>) -> anyhow::Result<()> {
             }
         }
     }
-    let resource_profile = config.as_ref().ok().map(CharmConfig::resource_profile);
-    let removed = ctx.deps.tear_down(resource_profile.as_deref()).await;
+    let removed = ctx.deps.tear_down(config.as_ref().ok()).await;
     if !removed.is_empty() {
         tracing::info!("stop: removed {}", removed.join(", "));
     }

@@ -129,7 +129,12 @@ fn keep(state: &mut State, saved: Saved) {
 
 /// Sets up LXD for runners; `Some(status)` says why it could not.
 async fn setup_lxd(ctx: &Ctx<'_>, config: &CharmConfig) -> Option<Status> {
-    match lxd_setup::ensure(&ctx.deps.lxd, &ctx.deps.host, config).await {
+    let setup = async {
+        lxd_setup::claim_legacy(&ctx.deps.lxd, &ctx.deps.unit).await?;
+        let names = ctx.deps.names().await?;
+        lxd_setup::ensure(&ctx.deps.lxd, &ctx.deps.host, config, &names).await
+    };
+    match setup.await {
         Ok(report) => {
             for made in &report.created {
                 tracing::info!("LXD setup: created {made}");

@@ -186,9 +186,4 @@ impl CharmConfig {
             token: self.token.clone(),
         }
     }
-
-    /// The LXD profile holding the per-runner resources, e.g. `cpu-2-mem-7GiB-disk-10GiB`.
-    pub fn resource_profile(&self) -> String {
-        format!("cpu-{}-mem-{}-disk-{}", self.vm_cpu, self.vm_memory, self.vm_disk)
-    }
 }

@@ -41,7 +41,10 @@ fn valid_config_parses_into_typed_values() {
     assert_eq!(config.path, GithubPath::Org("my-org".into()));
     assert_eq!(config.group.as_deref(), Some("default"));
     assert_eq!(config.vm_disk.kib(), 10 * 1024 * 1024);
-    assert_eq!(config.resource_profile(), "cpu-2-mem-7GiB-disk-10GiB");
+    assert_eq!(
+        crate::lxd_setup::Names::legacy().resource_profile(&config),
+        "cpu-2-mem-7GiB-disk-10GiB"
+    );
     assert!(!config.insecure);
 }
 

@@ -1,5 +1,6 @@
-//! The runners' RAM disk: a tmpfs at `/storage/ram` (under the root) sized
-//! `virtual-machines × vm-disk`, which the LXD pool `runner` lives on.
+//! The runners' RAM disk: a tmpfs at the application's path (`/storage/ghr-<tag>` under the
+//! root, `crate::lxd_setup::Names`) sized `virtual-machines × vm-disk`, which its LXD pool
+//! lives on.
 //!
 //! Mounted when missing, remounted when its size differs, left alone otherwise; skipped when
 //! the size is 0. A smaller size waits while the runners on it use more than it: the kernel
@@ -10,8 +11,6 @@ use std::path::{Path, PathBuf};
 
 use super::Host;
 use crate::process::{self, ProcessError};
-
-pub const RAM_DISK: &str = "/storage/ram";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RamDisk {
@@ -48,9 +47,9 @@ pub enum StorageError {
     Mount(#[from] ProcessError),
 }
 
-/// Makes `<root>/storage/ram` a tmpfs of `kib` KiB.
-pub fn ensure_ram_disk(host: &Host, kib: u64) -> Result<RamDisk, StorageError> {
-    let path = host.path(RAM_DISK);
+/// Makes `<root><disk>` a tmpfs of `kib` KiB.
+pub fn ensure_ram_disk(host: &Host, disk: &str, kib: u64) -> Result<RamDisk, StorageError> {
+    let path = host.path(disk);
     if kib == 0 {
         return Ok(RamDisk::Skipped);
     }
@@ -101,9 +100,9 @@ fn set_private(path: &Path) -> Result<(), StorageError> {
     })
 }
 
-/// Unmounts the RAM disk if it is mounted (the unit is going away and nothing uses it).
-pub fn remove_ram_disk(host: &Host) -> Result<bool, StorageError> {
-    let path = host.path(RAM_DISK);
+/// Unmounts the RAM disk `disk` if it is mounted (the unit is going away and nothing uses it).
+pub fn remove_ram_disk(host: &Host, disk: &str) -> Result<bool, StorageError> {
+    let path = host.path(disk);
     if mounted_tmpfs_kib(&path).is_none() {
         return Ok(false);
     }
@@ -158,6 +157,8 @@ fn parse_kib(size: &str) -> Option<u64> {
 mod tests {
     use super::*;
 
+    const DISK: &str = "/storage/ghr-1a2b3c4d";
+
     #[test]
     fn kernel_size_spellings_are_read_as_kib() {
         assert_eq!(parse_kib("10485760k"), Some(10_485_760));
@@ -169,7 +170,7 @@ mod tests {
     fn a_zero_size_is_skipped_without_touching_the_disk() {
         let root = tempfile::tempdir().expect("tempdir");
         assert_eq!(
-            ensure_ram_disk(&Host::new(root.path()), 0).expect("skipped"),
+            ensure_ram_disk(&Host::new(root.path()), DISK, 0).expect("skipped"),
             RamDisk::Skipped
         );
         assert!(!root.path().join("storage").exists());
@@ -184,22 +185,22 @@ mod tests {
         }
         let root = tempfile::tempdir().expect("tempdir");
         let host = Host::new(root.path());
-        let disk = host.path(RAM_DISK);
+        let disk = host.path(DISK);
         assert!(matches!(
-            ensure_ram_disk(&host, 8192).expect("mounted"),
+            ensure_ram_disk(&host, DISK, 8192).expect("mounted"),
             RamDisk::Mounted { .. }
         ));
         std::fs::write(disk.join("runner"), vec![1u8; 3 * 1024 * 1024]).expect("3 MiB in use");
-        let later = ensure_ram_disk(&host, 1024).expect("not refused");
+        let later = ensure_ram_disk(&host, DISK, 1024).expect("not refused");
         assert!(
             matches!(later, RamDisk::ShrinkLater { kib: 8192, wanted: 1024, used, .. } if used >= 3072),
             "{later:?}"
         );
         std::fs::remove_file(disk.join("runner")).expect("the runner went");
         assert!(matches!(
-            ensure_ram_disk(&host, 1024).expect("resized"),
+            ensure_ram_disk(&host, DISK, 1024).expect("resized"),
             RamDisk::Resized { kib: 1024, .. }
         ));
-        assert!(remove_ram_disk(&host).expect("unmounted"));
+        assert!(remove_ram_disk(&host, DISK).expect("unmounted"));
     }
 }

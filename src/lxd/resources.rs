@@ -49,10 +49,21 @@ impl LxdClient {
 
     /// The names of every profile.
     pub async fn profile_names(&self) -> Result<Vec<String>, LxdError> {
-        let paths: Vec<String> = self.get("/1.0/profiles").await?;
+        self.names("/1.0/profiles").await
+    }
+
+    /// The names of every object of a collection (`/1.0/profiles`, `/1.0/network-acls`, …),
+    /// from the URLs LXD lists without recursion.
+    pub async fn names(&self, collection: &str) -> Result<Vec<String>, LxdError> {
+        let paths: Vec<String> = self.get(collection).await?;
         Ok(paths
             .iter()
-            .filter_map(|p| p.rsplit('/').next().map(String::from))
+            .filter_map(|p| p.rsplit('/').next())
+            .map(|n| {
+                url::form_urlencoded::parse(format!("n={n}").as_bytes())
+                    .map(|(_, v)| v.into_owned())
+                    .collect()
+            })
             .collect())
     }
 

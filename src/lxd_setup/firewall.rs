@@ -23,10 +23,6 @@ use crate::config::Ipv4Net;
 use crate::host::net::{Address, Route};
 use crate::lxd::{AclRule, NetworkAcl};
 
-/// The runners' bridge (at most 15 characters: it is a Linux interface name).
-pub const NETWORK: &str = "github-runners";
-/// The ACL on it.
-pub const ACL: &str = "github-runners";
 /// The config key that marks an LXD object as made by this charm (user keys are free text).
 pub const OWNER_KEY: &str = "user.github-runner";
 
@@ -65,8 +61,8 @@ fn cidrs<T: std::fmt::Display>(items: impl IntoIterator<Item = T>, suffix: &str)
         .join(",")
 }
 
-/// The ACL the runners' bridge must carry.
-pub fn acl(inputs: &Inputs) -> NetworkAcl {
+/// The ACL `name` the runners' bridge must carry.
+pub fn acl(inputs: &Inputs, name: &str) -> NetworkAcl {
     let mut host: Vec<Ipv4Addr> = inputs
         .host_addresses
         .iter()
@@ -125,7 +121,7 @@ pub fn acl(inputs: &Inputs) -> NetworkAcl {
         ));
     }
     NetworkAcl {
-        name: ACL.into(),
+        name: name.into(),
         description: "github-runner charm: where runners may not go (managed by the charm; edits are undone)".into(),
         egress,
         ingress: Vec::new(),
@@ -150,14 +146,15 @@ fn ports_but(mut ports: Vec<u16>) -> String {
     ranges.join(",")
 }
 
-/// The config the runners' bridge must have (keys LXD adds itself are left alone).
-pub fn network_config(subnet: &Ipv4Net) -> BTreeMap<String, String> {
+/// The config the runners' bridge must have, guarded by the ACL `acl` (keys LXD adds itself
+/// are left alone).
+pub fn network_config(subnet: &Ipv4Net, acl: &str) -> BTreeMap<String, String> {
     BTreeMap::from(
         [
             ("ipv4.address", format!("{}/{}", subnet.first_host(), subnet.prefix)),
             ("ipv4.nat", "true".into()),
             ("ipv6.address", "none".into()),
-            ("security.acls", ACL.into()),
+            ("security.acls", acl.into()),
             ("security.acls.default.egress.action", "allow".into()),
             (OWNER_KEY, "true".into()),
         ]
@@ -171,10 +168,10 @@ pub fn owned(config: &BTreeMap<String, String>) -> bool {
 }
 
 /// Why `runner-subnet` cannot be used on this host: a route or an address of another
-/// interface already in it (the runners' own bridge does not count, nor the default route).
-pub fn subnet_clash(subnet: &Ipv4Net, routes: &[Route], addresses: &[Address]) -> Option<String> {
+/// interface already in it (the runners' own `bridge` does not count, nor the default route).
+pub fn subnet_clash(subnet: &Ipv4Net, routes: &[Route], addresses: &[Address], bridge: &str) -> Option<String> {
     let route = routes.iter().find(|r| {
-        r.interface != NETWORK
+        r.interface != bridge
             && r.prefix > 0
             && Ipv4Net::parse(&format!("{}/{}", r.destination, r.prefix)).is_ok_and(|n| n.overlaps(subnet))
     });
@@ -186,7 +183,7 @@ pub fn subnet_clash(subnet: &Ipv4Net, routes: &[Route], addresses: &[Address]) -
     }
     addresses
         .iter()
-        .find(|a| a.interface != NETWORK && subnet.contains(a.address))
+        .find(|a| a.interface != bridge && subnet.contains(a.address))
         .map(|a| format!("the host's {} has the address {}", a.interface, a.address))
 }
 
@@ -234,7 +231,7 @@ mod tests {
 
     #[test]
     fn the_acl_rejects_the_host_metadata_ipv6_and_the_denylist_and_allows_the_rest() {
-        let acl = acl(&inputs());
+        let acl = acl(&inputs(), "ghr-test");
         let rules: Vec<(&str, &str, &str)> = acl
             .egress
             .iter()
@@ -257,13 +254,16 @@ mod tests {
 
     #[test]
     fn a_model_proxy_on_the_host_keeps_only_its_port_open_there() {
-        let acl = acl(&Inputs {
-            proxies: vec![
-                (Ipv4Addr::new(192, 0, 2, 2), 3128),
-                (Ipv4Addr::new(198, 51, 100, 7), 8080),
-            ],
-            ..inputs()
-        });
+        let acl = acl(
+            &Inputs {
+                proxies: vec![
+                    (Ipv4Addr::new(192, 0, 2, 2), 3128),
+                    (Ipv4Addr::new(198, 51, 100, 7), 8080),
+                ],
+                ..inputs()
+            },
+            "ghr-test",
+        );
         let on_proxy: Vec<(&str, &str)> = acl
             .egress
             .iter()
@@ -280,10 +280,13 @@ mod tests {
 
     #[test]
     fn an_http_and_an_https_proxy_on_one_host_address_keep_both_ports_open() {
-        let acl = acl(&Inputs {
-            proxies: vec![(Ipv4Addr::new(192, 0, 2, 2), 3129), (Ipv4Addr::new(192, 0, 2, 2), 3128)],
-            ..inputs()
-        });
+        let acl = acl(
+            &Inputs {
+                proxies: vec![(Ipv4Addr::new(192, 0, 2, 2), 3129), (Ipv4Addr::new(192, 0, 2, 2), 3128)],
+                ..inputs()
+            },
+            "ghr-test",
+        );
         let tcp = acl.egress.iter().find(|r| r.protocol == "tcp").expect("a TCP rule");
         assert_eq!(tcp.destination_port, "1-3127,3130-65535");
     }
@@ -298,11 +301,11 @@ mod tests {
 
     #[test]
     fn the_bridge_takes_the_subnet_s_first_address_with_nat_and_no_ipv6() {
-        let config = network_config(&net("10.73.0.0/24"));
+        let config = network_config(&net("10.73.0.0/24"), "ghr-test");
         assert_eq!(config["ipv4.address"], "10.73.0.1/24");
         assert_eq!(config["ipv4.nat"], "true");
         assert_eq!(config["ipv6.address"], "none");
-        assert_eq!(config["security.acls"], ACL);
+        assert_eq!(config["security.acls"], "ghr-test");
         assert_eq!(config["security.acls.default.egress.action"], "allow");
     }
 
@@ -315,13 +318,13 @@ mod tests {
         };
         let subnet = net("10.73.0.0/24");
         let own = [
-            route(NETWORK, Ipv4Addr::new(10, 73, 0, 0), 24),
+            route("ghr-test", Ipv4Addr::new(10, 73, 0, 0), 24),
             route("eth0", Ipv4Addr::UNSPECIFIED, 0),
         ];
-        assert_eq!(subnet_clash(&subnet, &own, &[]), None);
+        assert_eq!(subnet_clash(&subnet, &own, &[], "ghr-test"), None);
         let wide = [route("eth1", Ipv4Addr::new(10, 0, 0, 0), 8)];
         assert_eq!(
-            subnet_clash(&subnet, &wide, &[]).as_deref(),
+            subnet_clash(&subnet, &wide, &[], "ghr-test").as_deref(),
             Some("the host already routes 10.0.0.0/8 on eth1")
         );
         let address = Address {
@@ -329,7 +332,7 @@ mod tests {
             address: Ipv4Addr::new(10, 73, 0, 9),
             prefix: 32,
         };
-        assert!(subnet_clash(&subnet, &[], &[address]).is_some_and(|why| why.contains("wg0")));
+        assert!(subnet_clash(&subnet, &[], &[address], "ghr-test").is_some_and(|why| why.contains("wg0")));
     }
 
     #[test]

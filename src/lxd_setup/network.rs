@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use super::firewall::{self, Inputs, ACL, NETWORK};
-use super::{nft, SetupError, RUNNER_PROFILE};
+use super::firewall::{self, Inputs};
+use super::{nft, Names, SetupError};
 use crate::config::CharmConfig;
 use crate::host::net;
 use crate::lxd::{LxdClient, LxdError, Network, Profile, Server};
@@ -19,12 +19,17 @@ use crate::lxd::{LxdClient, LxdError, Network, Profile, Server};
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Makes the bridge, its ACL and the runner profile what `config` says; names what it made.
-pub async fn ensure(lxd: &LxdClient, server: &Server, config: &CharmConfig) -> Result<Vec<String>, SetupError> {
+pub async fn ensure(
+    lxd: &LxdClient,
+    server: &Server,
+    config: &CharmConfig,
+    names: &Names,
+) -> Result<Vec<String>, SetupError> {
     check_isolation(server)?;
     let mut made = Vec::new();
     let addresses = net::addresses()?;
     let routes = net::routes()?;
-    if let Some(why) = firewall::subnet_clash(&config.runner_subnet, &routes, &addresses) {
+    if let Some(why) = firewall::subnet_clash(&config.runner_subnet, &routes, &addresses, &names.bridge) {
         return Err(SetupError::SubnetClash {
             subnet: config.runner_subnet.to_string(),
             why,
@@ -49,61 +54,65 @@ pub async fn ensure(lxd: &LxdClient, server: &Server, config: &CharmConfig) -> R
         .map(|n| n.name)
         .collect();
     let filter = nft::Filter {
-        bridge: NETWORK.to_string(),
+        bridge: names.bridge.clone(),
         runner_subnet: config.runner_subnet,
         proxies: inputs.proxies.clone(),
-        other_networks: nft::other_networks(&addresses, &lxd_networks, NETWORK),
+        other_networks: nft::other_networks(&addresses, &lxd_networks, &names.bridge),
     };
-    nft::apply(&nft::ruleset(&filter))?;
+    nft::apply(&filter, &names.table)?;
     // Both names are checked before anything is made, so a name taken leaves nothing behind.
-    let found_acl = lxd.network_acl(ACL).await?;
+    let found_acl = lxd.network_acl(&names.acl).await?;
     if found_acl.as_ref().is_some_and(|found| !firewall::owned(&found.config)) {
         return Err(SetupError::NotOurs {
             kind: "network ACL",
-            name: ACL,
+            name: names.acl.clone(),
         });
     }
-    let found_network = lxd.network(NETWORK).await?;
+    let found_network = lxd.network(&names.bridge).await?;
     if found_network
         .as_ref()
         .is_some_and(|found| !found.managed || !firewall::owned(&found.config))
     {
         return Err(SetupError::NotOurs {
             kind: "network",
-            name: NETWORK,
+            name: names.bridge.clone(),
         });
     }
-    let acl = firewall::acl(&inputs);
+    let acl = firewall::acl(&inputs, &names.acl);
     let acl_made = found_acl.is_none();
     match found_acl {
         None => {
-            lxd.create_network_acl(&acl).await.map_err(refused_firewall)?;
-            made.push(format!("network ACL {ACL}"));
+            lxd.create_network_acl(&acl)
+                .await
+                .map_err(|e| refused_firewall(names, e))?;
+            made.push(format!("network ACL {}", names.acl));
         }
         Some(found) if found != acl => {
-            lxd.update_network_acl(&acl).await.map_err(refused_firewall)?;
-            tracing::info!("LXD setup: firewall rules of {ACL} updated in place");
+            lxd.update_network_acl(&acl)
+                .await
+                .map_err(|e| refused_firewall(names, e))?;
+            tracing::info!("LXD setup: firewall rules of {} updated in place", names.acl);
         }
         Some(_) => {}
     }
-    if let Err(e) = ensure_bridge(lxd, found_network, config, &mut made).await {
+    if let Err(e) = ensure_bridge(lxd, found_network, config, names, &mut made).await {
         if acl_made {
             // A firewall for a bridge that could not be made is half a setup: take it back.
-            if let Err(undo) = lxd.delete_network_acl(ACL).await {
-                tracing::warn!("LXD setup: removing the ACL {ACL} just made: {undo}");
+            if let Err(undo) = lxd.delete_network_acl(&names.acl).await {
+                tracing::warn!("LXD setup: removing the ACL {} just made: {undo}", names.acl);
             }
         }
         return Err(e);
     }
-    let profile = runner_profile(server, config.insecure);
-    match lxd.profile(RUNNER_PROFILE).await? {
+    let profile = runner_profile(server, config.insecure, names);
+    match lxd.profile(&names.runner_profile).await? {
         None => {
             lxd.create_profile(&profile).await?;
-            made.push(format!("profile {RUNNER_PROFILE}"));
+            made.push(format!("profile {}", names.runner_profile));
         }
         Some(found) if found != profile => {
             lxd.update_profile(&profile).await?;
-            tracing::info!("LXD setup: profile {RUNNER_PROFILE} updated");
+            tracing::info!("LXD setup: profile {} updated", names.runner_profile);
         }
         Some(_) => {}
     }
@@ -115,16 +124,17 @@ async fn ensure_bridge(
     lxd: &LxdClient,
     found: Option<Network>,
     config: &CharmConfig,
+    names: &Names,
     made: &mut Vec<String>,
 ) -> Result<(), SetupError> {
-    let wanted = firewall::network_config(&config.runner_subnet);
+    let wanted = firewall::network_config(&config.runner_subnet, &names.acl);
     match found {
         None => {
             let description = "github-runner charm: the runners' bridge (managed by the charm)";
-            lxd.create_network(NETWORK, "bridge", description, &wanted)
+            lxd.create_network(&names.bridge, "bridge", description, &wanted)
                 .await
-                .map_err(refused_network)?;
-            made.push(format!("network {NETWORK} ({})", wanted["ipv4.address"]));
+                .map_err(|e| refused_network(names, e))?;
+            made.push(format!("network {} ({})", names.bridge, wanted["ipv4.address"]));
         }
         Some(found) => {
             let stale: BTreeMap<String, String> = wanted
@@ -132,10 +142,10 @@ async fn ensure_bridge(
                 .filter(|(k, v)| found.config.get(k) != Some(v))
                 .collect();
             if !stale.is_empty() {
-                lxd.patch_network_config(NETWORK, &stale)
+                lxd.patch_network_config(&names.bridge, &stale)
                     .await
-                    .map_err(refused_network)?;
-                tracing::info!("LXD setup: network {NETWORK} updated: {stale:?}");
+                    .map_err(|e| refused_network(names, e))?;
+                tracing::info!("LXD setup: network {} updated: {stale:?}", names.bridge);
             }
         }
     }
@@ -161,11 +171,11 @@ fn check_isolation(server: &Server) -> Result<(), SetupError> {
 /// it, and each runner gets a copy as its own device: LXD cannot change every NIC key of a
 /// running instance, so a profile edit would re-plug the NIC of every runner (busy ones
 /// too); with the copy, an edit reaches only the runners made after it.
-pub fn runner_nic(server: &Server) -> BTreeMap<String, String> {
+pub fn runner_nic(server: &Server, names: &Names) -> BTreeMap<String, String> {
     let mut nic = BTreeMap::from(
         [
             ("type", "nic"),
-            ("network", NETWORK),
+            ("network", names.bridge.as_str()),
             ("name", "eth0"),
             ("security.mac_filtering", "true"),
             ("security.ipv4_filtering", "true"),
@@ -181,8 +191,8 @@ pub fn runner_nic(server: &Server) -> BTreeMap<String, String> {
 /// The `runner` profile: [`runner_nic`], and with `test-mode=insecure` (containers) what
 /// Docker in a container needs, nesting (and mknod/setxattr interception for its image
 /// layers), as the original's test `lxd-profile.yaml` gave them; VMs never get these.
-fn runner_profile(server: &Server, containers: bool) -> Profile {
-    let nic = runner_nic(server);
+fn runner_profile(server: &Server, containers: bool, names: &Names) -> Profile {
+    let nic = runner_nic(server, names);
     let config = match containers {
         true => [
             ("security.nesting", "true"),
@@ -194,19 +204,25 @@ fn runner_profile(server: &Server, containers: bool) -> Profile {
         false => BTreeMap::new(),
     };
     Profile {
-        name: RUNNER_PROFILE.into(),
+        name: names.runner_profile.clone(),
         description: "Every GitHub runner of this unit: its NIC on the runners' bridge".into(),
         config,
         devices: BTreeMap::from([("eth0".to_string(), nic)]),
     }
 }
 
-fn refused_firewall(e: LxdError) -> SetupError {
-    SetupError::Firewall { message: lxd_words(e) }
+fn refused_firewall(names: &Names, e: LxdError) -> SetupError {
+    SetupError::Firewall {
+        acl: names.acl.clone(),
+        message: lxd_words(e),
+    }
 }
 
-fn refused_network(e: LxdError) -> SetupError {
-    SetupError::Network { message: lxd_words(e) }
+fn refused_network(names: &Names, e: LxdError) -> SetupError {
+    SetupError::Network {
+        bridge: names.bridge.clone(),
+        message: lxd_words(e),
+    }
 }
 
 fn lxd_words(e: LxdError) -> String {
@@ -297,9 +313,10 @@ mod tests {
 
     #[test]
     fn every_runner_nic_is_on_the_charm_s_bridge_and_cannot_spoof() {
-        let profile = runner_profile(&server(&["instance_nic_bridged_port_isolation"]), false);
+        let names = Names::legacy();
+        let profile = runner_profile(&server(&["instance_nic_bridged_port_isolation"]), false, &names);
         let nic = &profile.devices["eth0"];
-        assert_eq!(nic["network"], NETWORK);
+        assert_eq!(nic["network"], names.bridge);
         assert_eq!(nic["security.mac_filtering"], "true");
         assert_eq!(nic["security.ipv4_filtering"], "true");
         assert_eq!(nic["security.port_isolation"], "true");
@@ -325,10 +342,10 @@ mod tests {
 
     #[test]
     fn only_test_mode_containers_get_nesting_for_docker_and_vms_never_do() {
-        let containers = runner_profile(&server(&[]), true);
+        let containers = runner_profile(&server(&[]), true, &Names::legacy());
         assert_eq!(containers.config["security.nesting"], "true");
         assert_eq!(containers.config["security.syscalls.intercept.mknod"], "true");
-        let vms = runner_profile(&server(&[]), false);
+        let vms = runner_profile(&server(&[]), false, &Names::legacy());
         assert!(vms.config.is_empty(), "{:?}", vms.config);
     }
 }

@@ -1,5 +1,5 @@
-//! The runners' packet filter ahead of NAT: an nftables table of the charm's own,
-//! `inet github-runner`, with one chain on the prerouting hook at priority `raw` (-300): before
+//! The runners' packet filter ahead of NAT: an nftables table of the application's own
+//! (`inet ghr-<tag>`, [`super::Names`]), with one chain on the prerouting hook at priority `raw` (-300): before
 //! connection tracking, before every DNAT (Docker's `-p`, LXD's network forwards and proxy
 //! devices with `nat=true`, Kubernetes' NodePorts) and before LXD's own table, which accepts
 //! DNS and DHCP from the bridge to *any* host address.
@@ -33,9 +33,6 @@ use super::firewall::METADATA;
 use crate::config::Ipv4Net;
 use crate::host::net::Address;
 
-/// The table's name (family `inet`).
-pub const TABLE: &str = "github-runner";
-
 #[derive(Debug, thiserror::Error)]
 pub enum NftError {
     #[error(
@@ -43,10 +40,8 @@ pub enum NftError {
          runner is created without the runners' packet filter"
     )]
     Install(String),
-    #[error(
-        "loading the runners' packet filter (nftables table inet {TABLE}) failed: {0}; no runner is created without it"
-    )]
-    Load(String),
+    #[error("loading the runners' packet filter (nftables table inet {table}) failed: {message}; no runner is created without it")]
+    Load { table: String, message: String },
 }
 
 /// What the table is made from.
@@ -92,8 +87,8 @@ pub fn other_networks(addresses: &[Address], lxd_networks: &[String], bridge: &s
         .collect()
 }
 
-/// The nft script that makes the table what `filter` says (one transaction).
-pub fn ruleset(filter: &Filter) -> String {
+/// The nft script that makes the table `table` what `filter` says (one transaction).
+pub fn ruleset(filter: &Filter, table: &str) -> String {
     let gateway = filter.runner_subnet.first_host();
     let mut drops = vec![filter.runner_subnet.to_string()];
     drops.extend(filter.other_networks.iter().map(ToString::to_string));
@@ -118,32 +113,51 @@ pub fn ruleset(filter: &Filter) -> String {
     rules.push(format!("ip daddr {{ {} }} jump refuse", drops.join(", ")));
     let body: String = rules.iter().map(|r| format!("\t\t{r}\n")).collect();
     format!(
-        "table inet {TABLE}\ndelete table inet {TABLE}\ntable inet {TABLE} {{\n\
+        "table inet {table}\ndelete table inet {table}\ntable inet {table} {{\n\
          \tchain refuse {{\n\t\tmeta l4proto tcp reject with tcp reset\n\t\treject with icmpx port-unreachable\n\t}}\n\
          \tchain prerouting {{\n\t\ttype filter hook prerouting priority raw; policy accept;\n{body}\t}}\n}}\n"
     )
 }
 
-/// Loads `script` (from [`ruleset`]), installing nftables first where `nft` is missing.
-pub fn apply(script: &str) -> Result<(), NftError> {
+/// Loads the table `table` as `filter` says, installing nftables first where `nft` is missing.
+pub fn apply(filter: &Filter, table: &str) -> Result<(), NftError> {
     let nft = ensure_nft()?;
-    crate::process::run(&nft, &["-f", "-"], Some(script.as_bytes()))
+    crate::process::run(&nft, &["-f", "-"], Some(ruleset(filter, table).as_bytes()))
         .map(drop)
-        .map_err(|e| NftError::Load(e.to_string()))
+        .map_err(|e| NftError::Load {
+            table: table.to_string(),
+            message: e.to_string(),
+        })
 }
 
-/// Deletes the table; one that is not there is fine.
-pub fn remove() -> Result<(), NftError> {
+/// Deletes the table `table`; one that is not there is fine.
+pub fn remove(table: &str) -> Result<(), NftError> {
     let Some(nft) = which("nft") else { return Ok(()) };
-    match crate::process::run(&nft, &["delete", "table", "inet", TABLE], None) {
-        Err(e) if !e.to_string().contains("No such file or directory") => Err(NftError::Load(e.to_string())),
+    match crate::process::run(&nft, &["delete", "table", "inet", table], None) {
+        Err(e) if !e.to_string().contains("No such file or directory") => Err(NftError::Load {
+            table: table.to_string(),
+            message: e.to_string(),
+        }),
         _ => Ok(()),
     }
 }
 
-/// Whether the kernel holds the table (for the tests and `lxd-objects`).
-pub fn present() -> bool {
-    which("nft").is_some_and(|nft| crate::process::run(&nft, &["list", "table", "inet", TABLE], None).is_ok())
+/// Whether the kernel holds the table `table` (for the tests).
+pub fn present(table: &str) -> bool {
+    which("nft").is_some_and(|nft| crate::process::run(&nft, &["list", "table", "inet", table], None).is_ok())
+}
+
+/// The `inet` tables the kernel holds whose names start with `prefix` (for the tests' reset).
+pub fn tables_starting(prefix: &str) -> Vec<String> {
+    let Some(nft) = which("nft") else { return Vec::new() };
+    let listed = crate::process::run(&nft, &["list", "tables", "inet"], None).map(|o| o.stdout);
+    listed
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.strip_prefix("table inet "))
+        .filter(|name| name.starts_with(prefix))
+        .map(str::to_string)
+        .collect()
 }
 
 /// nftables from the distribution's archive: Ubuntu ships it by default; a minimal image may not.
@@ -225,9 +239,9 @@ mod tests {
             proxies: vec![("10.0.0.5".parse().unwrap(), 3128), ("10.0.0.5".parse().unwrap(), 3128)],
             other_networks: vec![Ipv4Net::parse("172.17.0.0/16").unwrap()],
         };
-        let script = ruleset(&filter);
+        let script = ruleset(&filter, "ghr-1a2b3c4d");
         assert!(
-            script.starts_with("table inet github-runner\ndelete table inet github-runner\n"),
+            script.starts_with("table inet ghr-1a2b3c4d\ndelete table inet ghr-1a2b3c4d\n"),
             "{script}"
         );
         assert!(script.contains("type filter hook prerouting priority raw; policy accept;"));

@@ -5,7 +5,6 @@
 //! `dispatch lxd-objects`, which prints it one `<lxc noun> <name>` a line. Runner instances
 //! are not in it: they are the manager's, and known by their names.
 
-use super::{ACL, NETWORK, POOL, RUNNER_PROFILE};
 use crate::lxd::{LxdClient, LxdError};
 
 /// The subcommand of the charm's binary that prints the list ([`listing`]).
@@ -32,7 +31,8 @@ impl Kind {
     }
 }
 
-/// One object, or a family of them (a name ending in `*`).
+/// One object, or a family of them: in `name`, `#` stands for a lowercase hex digit and a
+/// final `*` for any rest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Object {
     pub kind: Kind,
@@ -42,58 +42,76 @@ pub struct Object {
 impl Object {
     /// Whether an object of this kind called `name` is this one.
     pub fn matches(&self, name: &str) -> bool {
-        match self.name.strip_suffix('*') {
-            Some(prefix) => name.starts_with(prefix),
-            None => name == self.name,
+        let (pattern, family) = match self.name.strip_suffix('*') {
+            Some(prefix) => (prefix, true),
+            None => (self.name, false),
+        };
+        let mut chars = name.chars();
+        for p in pattern.chars() {
+            match (p, chars.next()) {
+                ('#', Some(c)) if c.is_ascii_hexdigit() && !c.is_ascii_uppercase() => {}
+                (p, Some(c)) if p == c => {}
+                _ => return false,
+            }
         }
+        family || chars.next().is_none()
     }
 }
 
-/// The resource profiles, `cpu-<c>-mem-<m>-disk-<d>`: one per `vm-*` setting.
-pub const RESOURCE_PROFILES: Object = Object {
-    kind: Kind::Profile,
-    name: "cpu-*",
-};
+/// The objects of every application (`ghr-<tag>`, `ghr-<tag>-runner`, `ghr-<tag>-cpu-…`).
+const OWN: &str = "ghr-########*";
 
-/// Every object the charm makes, in removal order.
-pub const OBJECTS: [Object; 5] = [
-    RESOURCE_PROFILES,
+/// Every object the charm makes, in removal order: each application's own
+/// ([`super::Names::for_unit`]), then the machine-wide ones of earlier releases
+/// ([`super::Names::legacy`]).
+pub const OBJECTS: [Object; 9] = [
     Object {
         kind: Kind::Profile,
-        name: RUNNER_PROFILE,
+        name: OWN,
+    },
+    Object {
+        kind: Kind::Profile,
+        name: "cpu-*",
+    },
+    Object {
+        kind: Kind::Profile,
+        name: "runner",
     },
     Object {
         kind: Kind::Network,
-        name: NETWORK,
+        name: OWN,
+    },
+    Object {
+        kind: Kind::Network,
+        name: "github-runners",
     },
     Object {
         kind: Kind::NetworkAcl,
-        name: ACL,
+        name: OWN,
+    },
+    Object {
+        kind: Kind::NetworkAcl,
+        name: "github-runners",
     },
     Object {
         kind: Kind::StoragePool,
-        name: POOL,
+        name: OWN,
+    },
+    Object {
+        kind: Kind::StoragePool,
+        name: "runner",
     },
 ];
 
 /// The names of `object` LXD has now (a family's members; a single object's name, if it exists).
 pub async fn present(lxd: &LxdClient, object: &Object) -> Result<Vec<String>, LxdError> {
-    let names = match object.kind {
-        Kind::Profile => lxd.profile_names().await?,
-        Kind::Network => lxd.network(object.name).await?.map(|n| n.name).into_iter().collect(),
-        Kind::NetworkAcl => lxd
-            .network_acl(object.name)
-            .await?
-            .map(|a| a.name)
-            .into_iter()
-            .collect(),
-        Kind::StoragePool => lxd
-            .storage_pool(object.name)
-            .await?
-            .map(|p| p.name)
-            .into_iter()
-            .collect(),
+    let collection = match object.kind {
+        Kind::Profile => "/1.0/profiles",
+        Kind::Network => "/1.0/networks",
+        Kind::NetworkAcl => "/1.0/network-acls",
+        Kind::StoragePool => "/1.0/storage-pools",
     };
+    let names = lxd.names(collection).await?;
     Ok(names.into_iter().filter(|n| object.matches(n)).collect())
 }
 
@@ -124,15 +142,22 @@ mod tests {
     fn the_listing_names_each_object_as_lxc_does_in_removal_order() {
         assert_eq!(
             listing(),
-            "profile cpu-*\nprofile runner\nnetwork github-runners\nnetwork acl github-runners\nstorage runner\n"
+            "profile ghr-########*\nprofile cpu-*\nprofile runner\nnetwork ghr-########*\nnetwork github-runners\n\
+             network acl ghr-########*\nnetwork acl github-runners\nstorage ghr-########*\nstorage runner\n"
         );
     }
 
     #[test]
     fn a_family_matches_its_prefix_and_a_name_only_itself() {
-        assert!(RESOURCE_PROFILES.matches("cpu-2-mem-7GiB-disk-10GiB"));
-        assert!(!RESOURCE_PROFILES.matches("default"));
-        assert!(OBJECTS[1].matches("runner"));
-        assert!(!OBJECTS[1].matches("runner-2"));
+        assert!(OBJECTS[0].matches("ghr-1a2b3c4d-cpu-2-mem-7GiB-disk-10GiB"));
+        assert!(OBJECTS[3].matches("ghr-1a2b3c4d"));
+        assert!(
+            !OBJECTS[3].matches("ghr-github0"),
+            "a test host's interface is not the charm's"
+        );
+        assert!(OBJECTS[1].matches("cpu-2-mem-7GiB-disk-10GiB"));
+        assert!(!OBJECTS[0].matches("default"));
+        assert!(OBJECTS[2].matches("runner"));
+        assert!(!OBJECTS[2].matches("runner-2"));
     }
 }

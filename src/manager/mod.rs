@@ -99,9 +99,23 @@ impl Deps {
             .collect())
     }
 
-    /// Removes the unit's LXD setup where nothing uses it any more ([`crate::lxd_setup::tear_down`]).
-    pub async fn tear_down(&self, resource_profile: Option<&str>) -> Vec<String> {
-        crate::lxd_setup::tear_down(&self.lxd, &self.host, resource_profile).await
+    /// The names of this application's LXD objects here ([`crate::lxd_setup::names_for`]).
+    pub async fn names(&self) -> Result<crate::lxd_setup::Names, LxdError> {
+        crate::lxd_setup::names_for(&self.lxd, &self.unit).await
+    }
+
+    /// Removes the unit's LXD setup where nothing uses it any more ([`crate::lxd_setup::tear_down`]),
+    /// its resource profile being the one `config` gives (when it parses).
+    pub async fn tear_down(&self, config: Option<&crate::config::CharmConfig>) -> Vec<String> {
+        let names = match self.names().await {
+            Ok(names) => names,
+            Err(e) => {
+                tracing::warn!("keeping the unit's LXD objects: {e}");
+                return Vec::new();
+            }
+        };
+        let resource_profile = config.map(|c| names.resource_profile(c));
+        crate::lxd_setup::tear_down(&self.lxd, &self.host, resource_profile.as_deref(), &names).await
     }
 }
 

@@ -36,15 +36,16 @@ impl RunnerManager {
             InstanceType::VirtualMachine
         };
         let server = self.deps.lxd.server().await?;
-        let mut devices = BTreeMap::from([("eth0".to_string(), setup::runner_nic(&server))]);
+        let names = self.deps.names().await?;
+        let mut devices = BTreeMap::from([("eth0".to_string(), setup::runner_nic(&server, &names))]);
         if kind == InstanceType::VirtualMachine && server.has_extension("disk_io_cache") {
-            devices.insert("root".to_string(), vm_root_disk(&config.vm_disk));
+            devices.insert("root".to_string(), vm_root_disk(&config.vm_disk, &names.pool));
         }
         Ok(RunnerSettings {
             kind,
             source: runner::resolve_source(&self.deps.lxd, &config.base_image).await?,
             // Not `default`: runners get only what the charm owns (its NIC, its pool).
-            profiles: vec![setup::RUNNER_PROFILE.into(), config.resource_profile()],
+            profiles: vec![names.runner_profile.clone(), names.resource_profile(config)],
             devices,
             url: self.github.scope().registration_url(&config.github_url),
             labels: labels(
@@ -78,11 +79,11 @@ impl RunnerManager {
 /// A VM's root disk on the RAM disk's pool with host caching off (`io.cache=unsafe`): a disk
 /// image on tmpfs is usable only so (the original's fix), and its data is thrown away with
 /// the instance anyway. Containers keep the resource profile's root disk.
-fn vm_root_disk(size: &ByteSize) -> BTreeMap<String, String> {
+fn vm_root_disk(size: &ByteSize, pool: &str) -> BTreeMap<String, String> {
     [
         ("type", "disk".to_string()),
         ("path", "/".to_string()),
-        ("pool", setup::POOL.to_string()),
+        ("pool", pool.to_string()),
         ("size", size.to_string()),
         ("io.cache", "unsafe".to_string()),
     ]
@@ -108,8 +109,8 @@ mod tests {
 
     #[test]
     fn a_vm_s_root_disk_is_on_the_ram_disk_pool_with_host_caching_off() {
-        let disk = vm_root_disk(&ByteSize::parse("10GiB").expect("size"));
-        assert_eq!(disk["pool"], setup::POOL);
+        let disk = vm_root_disk(&ByteSize::parse("10GiB").expect("size"), "ghr-1a2b3c4d");
+        assert_eq!(disk["pool"], "ghr-1a2b3c4d");
         assert_eq!(disk["io.cache"], "unsafe");
         assert_eq!(disk["path"], "/");
         assert_eq!(disk["size"], ByteSize::parse("10GiB").expect("size").to_string());

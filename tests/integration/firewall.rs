@@ -9,7 +9,6 @@ use std::net::{Ipv4Addr, TcpListener};
 use std::time::Duration;
 
 use crate::common::stack::{blocking, stack, Stack};
-use github_runner::lxd_setup as setup;
 
 /// Answers every connection with a one-line HTTP page saying `name`.
 pub(crate) fn serve(listener: TcpListener, name: &'static str) -> u16 {
@@ -42,6 +41,7 @@ async fn runners_reach_github_but_not_the_host_nor_metadata_and_the_denylist_cha
     s.settle(2).await; // fake-github on its test host is reachable: the runners are online
     let runners: Vec<String> = s.instances().await.into_iter().collect();
     let (runner, other) = (runners[0].clone(), runners[1].clone());
+    let names = s.juju.names();
     // Runners cannot reach each other (port isolation on their NICs): a job cannot attack
     // the next job's runner.
     let other_ip = s
@@ -86,7 +86,7 @@ async fn runners_reach_github_but_not_the_host_nor_metadata_and_the_denylist_cha
         String::from_utf8_lossy(&out.stdout).to_string()
     };
     assert_eq!(
-        ip6(&["-6", "-o", "addr", "show", "dev", setup::NETWORK]),
+        ip6(&["-6", "-o", "addr", "show", "dev", names.bridge.as_str()]),
         "",
         "IPv6 on the bridge"
     );
@@ -138,7 +138,7 @@ async fn runners_reach_github_but_not_the_host_nor_metadata_and_the_denylist_cha
     assert!(nic_before.is_some(), "the runner's NIC is plugged");
     let mut profile = s
         .lxd
-        .profile(setup::RUNNER_PROFILE)
+        .profile(names.runner_profile.as_str())
         .await
         .expect("asked")
         .expect("there");
@@ -163,7 +163,7 @@ async fn runners_reach_github_but_not_the_host_nor_metadata_and_the_denylist_cha
     );
     let profile = s
         .lxd
-        .profile(setup::RUNNER_PROFILE)
+        .profile(names.runner_profile.as_str())
         .await
         .expect("asked")
         .expect("there");
@@ -202,6 +202,7 @@ async fn lxdbr0_the_default_profile_and_other_instances_stay_byte_identical() {
         before.push(common::lxd_raw(&lxd, path).await);
     }
     let s = common::stack::Stack::deploy(lxd.clone(), 2).await;
+    let names = s.juju.names();
     s.settle(2).await;
     s.juju(&["tick"]);
     s.settle(2).await;
@@ -210,10 +211,14 @@ async fn lxdbr0_the_default_profile_and_other_instances_stay_byte_identical() {
         assert_eq!(common::lxd_raw(&lxd, path).await, before, "{path} changed");
     }
     // And the unit took its own away: bridge, firewall, profiles, pool.
-    assert!(lxd.network(setup::NETWORK).await.expect("asked").is_none());
-    assert!(lxd.network_acl(setup::ACL).await.expect("asked").is_none());
-    assert!(lxd.profile(setup::RUNNER_PROFILE).await.expect("asked").is_none());
-    assert!(lxd.storage_pool(setup::POOL).await.expect("asked").is_none());
+    assert!(lxd.network(names.bridge.as_str()).await.expect("asked").is_none());
+    assert!(lxd.network_acl(names.acl.as_str()).await.expect("asked").is_none());
+    assert!(lxd
+        .profile(names.runner_profile.as_str())
+        .await
+        .expect("asked")
+        .is_none());
+    assert!(lxd.storage_pool(names.pool.as_str()).await.expect("asked").is_none());
     let _ = lxd.stop_instance(&bystander, Duration::from_secs(5)).await;
     let _ = lxd.delete_instance(&bystander).await;
     drop(guard);
@@ -225,12 +230,23 @@ async fn a_daemon_without_the_charm_s_network_gets_it_back_and_runners_come_onli
     s.settle(1).await;
     s.remove();
     common::reset(&s.lxd).await; // the bridge, its ACL, the profiles and the pool are gone
-    assert!(s.lxd.network(setup::NETWORK).await.expect("asked").is_none());
+    assert!(s
+        .lxd
+        .network(s.juju.names().bridge.as_str())
+        .await
+        .expect("asked")
+        .is_none());
     let s = common::stack::Stack::deploy(s.lxd.clone(), 1).await;
+    let names = s.juju.names();
     s.settle(1).await;
-    let network = s.lxd.network(setup::NETWORK).await.expect("asked").expect("made again");
+    let network = s
+        .lxd
+        .network(names.bridge.as_str())
+        .await
+        .expect("asked")
+        .expect("made again");
     assert_eq!(network.config["ipv4.address"], "10.73.0.1/24");
-    assert_eq!(network.config["security.acls"], setup::ACL);
+    assert_eq!(network.config["security.acls"], names.acl.as_str());
     s.remove();
 }
 

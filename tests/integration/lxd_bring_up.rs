@@ -10,7 +10,6 @@ use std::path::Path;
 use crate::common::lxd_gate::{LxdGate, Refuse};
 use crate::common::stack::{blocking, Stack};
 use github_runner::lxd::NetworkAcl;
-use github_runner::lxd_setup as setup;
 use hyper::Method;
 
 /// A fake `snap` that logs its calls and runs `cases` (a shell `case` body on `"$1 $2"`).
@@ -122,15 +121,23 @@ async fn a_snap_that_fails_blocks_with_the_command_to_run_by_hand() {
     let _ = std::fs::remove_file(common::root().join("etc/os-release"));
 }
 
-/// Deploys with `extra` options and returns the unit's status once install is done.
+/// The model of [`blocked_by`]'s units, known before they are deployed.
+const MODEL: &str = "fa4e0000-b10cb10c";
+
+/// Deploys with `extra` options, in [`MODEL`], and returns the unit's status once install is
+/// done.
 async fn blocked_by(
     lxd: &github_runner::lxd::LxdClient,
     extra: &[&str],
     customize: impl FnOnce(&mut common::Juju),
 ) -> (Stack, String) {
-    let s = Stack::deploy_with(lxd.clone(), 1, extra, customize).await;
+    let fixed = |j: &mut common::Juju| {
+        customize(j);
+        j.env.push(("FAKE_JUJU_MODEL_UUID".into(), MODEL.into()));
+    };
+    let s = Stack::deploy_with(lxd.clone(), 1, extra, fixed).await;
     let (status, message) = blocking(|| s.juju.unit_status());
-    assert_eq!(status, "blocked", "{message}");
+    assert_eq!(status, "blocked", "{message}\n{}", blocking(|| s.juju.debug_log()));
     assert!(
         s.instances().await.is_empty(),
         "no runner without its network and firewall"
@@ -152,6 +159,7 @@ async fn bad_network_settings_block_naming_the_cause_and_change_nothing() {
     let Some(lxd) = common::lxd().await else { return };
     let _one = common::exclusive(&lxd).await;
     common::reset(&lxd).await;
+    let names = common::names_in(MODEL);
 
     let (s, message) = blocked_by(&lxd, &["denylist=10.152.0.0/24"], |_| {}).await;
     assert!(
@@ -159,7 +167,7 @@ async fn bad_network_settings_block_naming_the_cause_and_change_nothing() {
         "{message}"
     );
     assert!(
-        lxd.network_acl(setup::ACL).await.expect("asked").is_none(),
+        lxd.network_acl(names.acl.as_str()).await.expect("asked").is_none(),
         "no firewall half made"
     );
     s.remove();
@@ -169,7 +177,7 @@ async fn bad_network_settings_block_naming_the_cause_and_change_nothing() {
         message.contains("config `runner-subnet` 10.152.0.0/24 cannot be used: the host already routes 10.152.0.0/24"),
         "{message}"
     );
-    assert!(lxd.network(setup::NETWORK).await.expect("asked").is_none());
+    assert!(lxd.network(names.bridge.as_str()).await.expect("asked").is_none());
     s.remove();
 
     let config = [
@@ -179,22 +187,25 @@ async fn bad_network_settings_block_naming_the_cause_and_change_nothing() {
     ]
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .into();
-    lxd.create_network(setup::NETWORK, "bridge", "someone else's", &config)
+    lxd.create_network(names.bridge.as_str(), "bridge", "someone else's", &config)
         .await
         .expect("a foreign bridge");
-    let before = common::lxd_raw(&lxd, &format!("/1.0/networks/{}", setup::NETWORK)).await;
+    let before = common::lxd_raw(&lxd, &format!("/1.0/networks/{}", names.bridge.as_str())).await;
     let (s, message) = blocked_by(&lxd, &[], |_| {}).await;
     assert!(
-        message.contains("LXD network `github-runners` exists and was not made by this charm"),
+        message.contains(&format!(
+            "LXD network `{}` exists and was not made by this charm",
+            names.bridge
+        )),
         "{message}"
     );
     assert!(
-        lxd.network_acl(setup::ACL).await.expect("asked").is_none(),
+        lxd.network_acl(names.acl.as_str()).await.expect("asked").is_none(),
         "the bridge's name was checked before its firewall was made"
     );
     s.remove();
     assert_eq!(
-        common::lxd_raw(&lxd, &format!("/1.0/networks/{}", setup::NETWORK)).await,
+        common::lxd_raw(&lxd, &format!("/1.0/networks/{}", names.bridge.as_str())).await,
         before
     );
     common::reset(&lxd).await;
@@ -205,6 +216,7 @@ async fn a_firewall_lxd_refuses_or_a_foreign_acl_blocks_and_nothing_is_made() {
     let Some(lxd) = common::lxd().await else { return };
     let _one = common::exclusive(&lxd).await;
     common::reset(&lxd).await;
+    let names = common::names_in(MODEL);
 
     // LXD's own words for a rule it will not program, from its ACL validation.
     let (s, message, gate) = blocked_through(&lxd, |method, path| {
@@ -213,16 +225,21 @@ async fn a_firewall_lxd_refuses_or_a_foreign_acl_blocks_and_nothing_is_made() {
     })
     .await;
     assert!(
-        message.starts_with(
-            "LXD refused the runners' firewall (network ACL `github-runners`): Invalid egress rule 0: Invalid destination"
-        ) && message.ends_with("no runner is created without it"),
+        message.starts_with(&format!(
+            "LXD refused the runners' firewall (network ACL `{}`): Invalid egress rule 0: Invalid destination",
+            names.acl
+        )) && message.ends_with("no runner is created without it"),
         "{message}"
     );
     assert!(
-        lxd.network(setup::NETWORK).await.expect("asked").is_none(),
+        lxd.network(names.bridge.as_str()).await.expect("asked").is_none(),
         "no bridge without its firewall"
     );
-    assert!(lxd.profile(setup::RUNNER_PROFILE).await.expect("asked").is_none());
+    assert!(lxd
+        .profile(names.runner_profile.as_str())
+        .await
+        .expect("asked")
+        .is_none());
     s.remove();
     drop(gate);
 
@@ -232,18 +249,21 @@ async fn a_firewall_lxd_refuses_or_a_foreign_acl_blocks_and_nothing_is_made() {
     })
     .await;
     assert!(
-        message.contains("LXD refused the runners' bridge `github-runners`: Failed creating bridge"),
+        message.contains(&format!(
+            "LXD refused the runners' bridge `{}`: Failed creating bridge",
+            names.bridge
+        )),
         "{message}"
     );
     assert!(
-        lxd.network_acl(setup::ACL).await.expect("asked").is_none(),
+        lxd.network_acl(names.acl.as_str()).await.expect("asked").is_none(),
         "no firewall left for a bridge that is not there"
     );
     s.remove();
     drop(gate);
 
     lxd.create_network_acl(&NetworkAcl {
-        name: setup::ACL.into(),
+        name: names.acl.as_str().into(),
         description: "someone else's".into(),
         ..NetworkAcl::default()
     })
@@ -251,12 +271,19 @@ async fn a_firewall_lxd_refuses_or_a_foreign_acl_blocks_and_nothing_is_made() {
     .expect("a foreign ACL");
     let (s, message) = blocked_by(&lxd, &[], |_| {}).await;
     assert!(
-        message.contains("LXD network ACL `github-runners` exists and was not made by this charm"),
+        message.contains(&format!(
+            "LXD network ACL `{}` exists and was not made by this charm",
+            names.acl
+        )),
         "{message}"
     );
-    assert!(lxd.network(setup::NETWORK).await.expect("asked").is_none());
-    let acl = lxd.network_acl(setup::ACL).await.expect("asked").expect("still there");
+    assert!(lxd.network(names.bridge.as_str()).await.expect("asked").is_none());
+    let acl = lxd
+        .network_acl(names.acl.as_str())
+        .await
+        .expect("asked")
+        .expect("still there");
     assert_eq!(acl.description, "someone else's", "the foreign ACL is left as it was");
     s.remove();
-    lxd.delete_network_acl(setup::ACL).await.expect("deleted");
+    lxd.delete_network_acl(names.acl.as_str()).await.expect("deleted");
 }

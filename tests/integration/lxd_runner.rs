@@ -46,7 +46,8 @@ async fn world(lxd: &LxdClient, registration: Registration) -> World {
     let emulator = common::emulator_in_test_host().await;
     let host = Host::new(common::root());
     let charm = charm_config(&[("github-url", json!(emulator.base_url))]);
-    setup::ensure(lxd, &host, &charm).await.expect("unit setup");
+    let names = common::direct_names();
+    setup::ensure(lxd, &host, &charm, &names).await.expect("unit setup");
     let scope = Scope::Org {
         org: "test-org".into(),
         group: "default".into(),
@@ -61,7 +62,7 @@ async fn world(lxd: &LxdClient, registration: Registration) -> World {
     let settings = RunnerSettings {
         kind: InstanceType::Container,
         source: runner::resolve_source(lxd, &charm.base_image).await.expect("source"),
-        profiles: vec![setup::RUNNER_PROFILE.into(), charm.resource_profile()],
+        profiles: vec![names.runner_profile.clone(), names.resource_profile(&charm)],
         devices: BTreeMap::new(),
         url: format!("{}/test-org", emulator.base_url),
         labels: vec!["github-runner".into(), common::TEST_IMAGE.into()],
@@ -121,9 +122,10 @@ async fn unit_setup_makes_the_pool_profiles_and_ram_disk_and_a_second_run_change
     let _one = common::exclusive(&lxd).await;
     let host = Host::new(common::root());
     let config = charm_config(&[]);
+    let names = common::direct_names();
     let default_before = lxd.profile("default").await.expect("asked").expect("default");
-    let first = setup::ensure(&lxd, &host, &config).await.expect("setup");
-    let ram = common::root().join("storage/ram");
+    let first = setup::ensure(&lxd, &host, &config, &names).await.expect("setup");
+    let ram = host.path(&names.ram_disk);
     assert!(
         matches!(first.ram_disk, RamDisk::Mounted { kib, .. } | RamDisk::Resized { kib, .. } | RamDisk::Unchanged { kib, .. } if kib == 2 * 64 * 1024)
     );
@@ -134,11 +136,15 @@ async fn unit_setup_makes_the_pool_profiles_and_ram_disk_and_a_second_run_change
             .any(|l| l.contains(ram.to_str().expect("utf-8")) && l.contains(" tmpfs ") && l.contains("size=131072k")),
         "tmpfs of 128 MiB"
     );
-    let pool = lxd.storage_pool(setup::POOL).await.expect("asked").expect("pool");
+    let pool = lxd
+        .storage_pool(names.pool.as_str())
+        .await
+        .expect("asked")
+        .expect("pool");
     assert_eq!(pool.driver, "dir");
     assert_eq!(pool.source(), ram.to_str());
     let resource = lxd
-        .profile("cpu-1-mem-256MiB-disk-64MiB")
+        .profile(&names.resource_profile(&config))
         .await
         .expect("asked")
         .expect("resource profile");
@@ -148,13 +154,13 @@ async fn unit_setup_makes_the_pool_profiles_and_ram_disk_and_a_second_run_change
         resource.devices["root"],
         BTreeMap::from([
             ("path".into(), "/".into()),
-            ("pool".into(), "runner".into()),
+            ("pool".into(), names.pool.clone()),
             ("size".into(), "64MiB".into()),
             ("type".into(), "disk".into())
         ])
     );
     let runner = lxd
-        .profile(setup::RUNNER_PROFILE)
+        .profile(names.runner_profile.as_str())
         .await
         .expect("asked")
         .expect("runner profile");
@@ -170,7 +176,7 @@ async fn unit_setup_makes_the_pool_profiles_and_ram_disk_and_a_second_run_change
     let default_after = lxd.profile("default").await.expect("asked").expect("default");
     assert_eq!(default_after, default_before, "the `default` profile is untouched");
 
-    let second = setup::ensure(&lxd, &host, &config).await.expect("setup again");
+    let second = setup::ensure(&lxd, &host, &config, &names).await.expect("setup again");
     assert!(second.created.is_empty(), "{:?}", second.created);
     assert!(matches!(second.ram_disk, RamDisk::Unchanged { .. }));
     let mode = |path: &std::path::Path| std::fs::metadata(path).expect("the RAM disk").permissions().mode() & 0o7777;
@@ -180,7 +186,9 @@ async fn unit_setup_makes_the_pool_profiles_and_ram_disk_and_a_second_run_change
         "root's alone: no local user fills it or drops a file in it"
     );
     let bigger = charm_config(&[("virtual-machines", json!(3))]);
-    let third = setup::ensure(&lxd, &host, &bigger).await.expect("setup, resized");
+    let third = setup::ensure(&lxd, &host, &bigger, &names)
+        .await
+        .expect("setup, resized");
     assert!(
         matches!(third.ram_disk, RamDisk::Resized { .. }),
         "{:?}",
@@ -194,7 +202,8 @@ async fn a_resource_lxd_refuses_is_named_and_leaves_no_profile() {
     let Some(lxd) = common::lxd().await else { return };
     let _one = common::exclusive(&lxd).await;
     let config = charm_config(&[("vm-memory", json!("8EiB"))]);
-    let err = setup::ensure(&lxd, &Host::new(common::root()), &config)
+    let names = common::direct_names();
+    let err = setup::ensure(&lxd, &Host::new(common::root()), &config, &names)
         .await
         .expect_err("LXD refuses 8EiB");
     assert!(
@@ -212,7 +221,11 @@ async fn a_resource_lxd_refuses_is_named_and_leaves_no_profile() {
         err.to_string().starts_with("LXD refused config `vm-memory` = \"8EiB\""),
         "{err}"
     );
-    assert!(lxd.profile(&config.resource_profile()).await.expect("asked").is_none());
+    assert!(lxd
+        .profile(&names.resource_profile(&config))
+        .await
+        .expect("asked")
+        .is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

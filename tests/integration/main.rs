@@ -4,7 +4,7 @@
 //! - the clients against their peers: `github_client` (fake-github over HTTP, checked against
 //!   GitHub's OpenAPI description), `lxd_client` (the real daemon), `runner_binary`;
 //! - the charm's pieces on the real daemon: `lxd_runner`, `lxd_bring_up`, `firewall`,
-//!   `reach_before_nat`,
+//!   `reach_before_nat`, `legacy_objects`,
 //!   `systemd_image`, `manager_scenario`, `manager_faults`, `broken_runners`, `reboot`;
 //! - the packed charm under fake-juju: `pack`, `scenario`, `neighbours`, `observability`,
 //!   `fake_juju_relations`, and the fault suite (`faults`).
@@ -19,6 +19,7 @@ mod faults;
 mod firewall;
 mod github_client;
 mod github_links;
+mod legacy_objects;
 mod lxd_bring_up;
 mod lxd_client;
 mod lxd_runner;

@@ -1,6 +1,7 @@
 //! Two units with the same application and unit names in two models, against one
-//! organisation (the same GitHub, the same LXD): they scale up and down in turn, ten rounds
-//! each, and neither ever removes a registration or an instance of the other.
+//! organisation (the same GitHub, the same LXD), each with its own `runner-subnet` and
+//! `denylist`: they scale up and down in turn, ten rounds each, and neither ever removes a
+//! registration or an instance of the other, nor changes the other's bridge or firewall.
 
 use crate::common;
 use std::collections::BTreeSet;
@@ -43,23 +44,23 @@ async fn seen(lxd: &LxdClient, emulator: &fake_github::Emulator, model_tag: &str
     }
 }
 
-fn unit(emulator: &fake_github::Emulator, lxd: &LxdClient) -> Juju {
+fn unit(emulator: &fake_github::Emulator, lxd: &LxdClient, extra: &[&str]) -> Juju {
     let juju = common::stack::unit_on(lxd);
     let config = common::stack::config(emulator, 1);
-    let config: Vec<&str> = config.iter().map(String::as_str).collect();
+    let config: Vec<&str> = config.iter().map(String::as_str).chain(extra.iter().copied()).collect();
     blocking(|| juju.deploy(&config));
     juju
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_models_with_the_same_unit_names_never_touch_each_other_s_runners() {
+async fn two_models_with_the_same_unit_names_never_touch_each_other_s_runners_bridge_or_firewall() {
     let Some(lxd) = common::lxd().await else { return };
     let _one = common::exclusive(&lxd).await;
     let emulator = common::emulator_in_test_host().await;
     for dir in ["etc", "var"] {
         let _ = std::fs::remove_dir_all(common::root().join(dir));
     }
-    let a = unit(&emulator, &lxd);
+    let a = unit(&emulator, &lxd, &[]);
     common::eventually("a's runner", Duration::from_secs(30), async || {
         lxd.instances()
             .await
@@ -77,7 +78,11 @@ async fn two_models_with_the_same_unit_names_never_touch_each_other_s_runners() 
         .find(|n| n.starts_with("github-runner-0-"))
         .expect("a's runner");
     let tag_a = tag(&name_a).to_string();
-    let b = unit(&emulator, &lxd);
+    let b = unit(
+        &emulator,
+        &lxd,
+        &["runner-subnet=10.74.0.0/24", "denylist=10.153.0.0/24"],
+    );
     let tag_b = lxd
         .instances()
         .await
@@ -88,6 +93,31 @@ async fn two_models_with_the_same_unit_names_never_touch_each_other_s_runners() 
         .map(|n| tag(&n).to_string())
         .find(|t| *t != tag_a)
         .expect("b's runner");
+    // Each has its bridge, firewall and packet filter; their snapshots, to compare at the end
+    // (once a's firewall knows b's bridge's address: every host address is refused).
+    blocking(|| a.ok(&["tick"]));
+    let (names_a, names_b) = (a.names(), b.names());
+    assert_ne!(names_a.bridge, names_b.bridge);
+    let objects = |names: &github_runner::lxd_setup::Names| {
+        [
+            format!("/1.0/networks/{}", names.bridge),
+            format!("/1.0/network-acls/{}", names.acl),
+            format!("/1.0/profiles/{}", names.runner_profile),
+        ]
+    };
+    let mut snapshots = Vec::new();
+    for path in objects(&names_a).into_iter().chain(objects(&names_b)) {
+        let mut value = common::lxd_raw(&lxd, &path).await;
+        value["used_by"] = serde_json::Value::Null; // the runners come and go
+        snapshots.push((path, value));
+    }
+    let acl_b = &snapshots[4].1;
+    assert!(acl_b.to_string().contains("10.153.0.0/24"), "b's denylist: {acl_b}");
+    assert!(
+        !snapshots[1].1.to_string().contains("10.153.0.0/24"),
+        "not in a's firewall"
+    );
+    assert_eq!(snapshots[3].1["config"]["ipv4.address"], "10.74.0.1/24");
     let targets = [3, 1, 2, 0, 3, 2, 1, 3, 0, 2];
     let units = [(&a, &tag_a, &tag_b), (&b, &tag_b, &tag_a)];
     for (round, target) in targets.iter().enumerate() {
@@ -125,6 +155,11 @@ async fn two_models_with_the_same_unit_names_never_touch_each_other_s_runners() 
                 );
             }
         }
+    }
+    for (path, before) in &snapshots {
+        let mut now = common::lxd_raw(&lxd, path).await;
+        now["used_by"] = serde_json::Value::Null;
+        assert_eq!(&now, before, "{path} changed while the other unit scaled");
     }
     for juju in [&a, &b] {
         blocking(|| juju.ok(&["remove-unit", "github-runner/0"]));

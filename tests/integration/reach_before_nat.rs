@@ -11,7 +11,7 @@ use std::process::Command;
 use crate::common;
 use crate::common::stack::stack;
 use crate::firewall::{probe, refused, serve};
-use github_runner::lxd_setup::{self as setup, nft};
+use github_runner::lxd_setup::nft;
 
 const FORWARDED: u16 = 18080;
 const DNAT_TABLE: &str = "ghr_test_dnat";
@@ -66,7 +66,12 @@ fn nslookup_here(name: &str, server: Ipv4Addr) -> String {
 async fn a_port_forwarded_from_the_host_another_lxd_network_dns_elsewhere_and_multicast_are_refused() {
     let Some((_one, s)) = stack(1).await else { return };
     s.settle(1).await;
-    assert!(nft::present(), "the charm's table inet {} is loaded", nft::TABLE);
+    let names = s.juju.names();
+    assert!(
+        nft::present(&names.table),
+        "the charm's table inet {} is loaded",
+        names.table
+    );
     let runner = s.instances().await.into_iter().next().expect("a runner");
 
     // A port forwarded from the host to the GitHub test host.
@@ -150,7 +155,7 @@ async fn a_port_forwarded_from_the_host_another_lxd_network_dns_elsewhere_and_mu
     // (Broadcast cannot be tried from busybox, which has no SO_BROADCAST sender; the table
     // refuses it by the same `fib daddr type` rule, and the address list names
     // 255.255.255.255.)
-    let bridge = s.lxd.network(setup::NETWORK).await.expect("asked").expect("the bridge");
+    let bridge = s.lxd.network(&names.bridge).await.expect("asked").expect("the bridge");
     let bridge_end: Ipv4Addr = bridge.config["ipv4.address"]
         .split('/')
         .next()
@@ -171,7 +176,7 @@ async fn a_port_forwarded_from_the_host_another_lxd_network_dns_elsewhere_and_mu
     let got = socket.recv_from(&mut buf);
     assert!(got.is_err(), "a runner's multicast reached the host: {got:?}");
     s.remove();
-    assert!(!nft::present(), "the table goes with the unit");
+    assert!(!nft::present(&names.table), "the table goes with the unit");
 }
 
 /// Fails closed: where the kernel refuses the table, the unit is blocked saying so, and
@@ -200,10 +205,7 @@ async fn a_packet_filter_the_kernel_refuses_blocks_the_unit_and_nothing_is_made(
         "{message}"
     );
     assert!(
-        lxd.network(github_runner::lxd_setup::NETWORK)
-            .await
-            .expect("asked")
-            .is_none(),
+        lxd.network(&s.juju.names().bridge).await.expect("asked").is_none(),
         "no bridge"
     );
     assert!(s.instances().await.is_empty(), "no runner");

@@ -18,7 +18,7 @@ async fn after_a_reboot_the_next_tick_rebuilds_the_ram_disk_and_the_runners() {
         s.instances().await.is_empty()
     })
     .await;
-    let ram = s.juju.root().join("storage/ram");
+    let ram = s.juju.root().join(s.juju.names().ram_disk.trim_start_matches('/'));
     let out = std::process::Command::new("umount").arg(&ram).output().expect("umount");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     s.juju(&["tick"]);

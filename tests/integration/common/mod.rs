@@ -14,7 +14,7 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use github_runner::lxd::LxdClient;
-use github_runner::lxd_setup::objects;
+use github_runner::lxd_setup::{nft, objects, Names};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, MutexGuard};
@@ -93,6 +93,13 @@ impl Juju {
 
     pub fn model(&self) -> PathBuf {
         self.dir.path().join("model")
+    }
+
+    /// The names of the deployed application's LXD objects (its model's UUID is fake-juju's).
+    pub fn names(&self) -> Names {
+        let text = std::fs::read_to_string(self.model().join("model.json")).expect("a deployed model");
+        let model: Value = serde_json::from_str(&text).expect("JSON");
+        names_in(model["uuid"].as_str().expect("the model's uuid"))
     }
 
     /// `GITHUB_RUNNER_ROOT` of the fake machine.
@@ -249,23 +256,69 @@ pub fn root() -> PathBuf {
 /// ([`objects::OBJECTS`]) that earlier runs (or another checkout) left, so the pool can point
 /// at this checkout's RAM disk.
 pub async fn reset(lxd: &LxdClient) {
+    reset_instances(lxd, |i| i.name.starts_with("gh-test-")).await;
+    reset_objects(lxd, true).await;
+}
+
+/// Deletes the instances the charm made and those `also` names.
+async fn reset_instances(lxd: &LxdClient, also: impl Fn(&github_runner::lxd::Instance) -> bool) {
     for instance in lxd.instances().await.expect("instances") {
-        if instance.config.contains_key("user.github-runner") || instance.name.starts_with("gh-test-") {
+        if instance.config.contains_key("user.github-runner") || also(&instance) {
             let _ = lxd.stop_instance(&instance.name, Duration::from_secs(5)).await;
             let _ = lxd.delete_instance(&instance.name).await;
         }
     }
-    // The charm's packet filter and network go too: every test starts from a host without.
-    github_runner::lxd_setup::nft::remove().expect("removing the charm's nftables table");
+}
+
+/// What a unit of the charm leaves on the machine (its runners, objects, packet filters and
+/// RAM disks), of every model: each deploy starts without it, since every model's
+/// application has objects of its own, and a bridge an earlier test left would hold the
+/// runner subnet. Instances and networks that are not the charm's (a test's bystander, a
+/// foreign bridge a test put in the charm's way) stay.
+pub async fn reset_charm(lxd: &LxdClient) {
+    reset_instances(lxd, |_| false).await;
+    reset_objects(lxd, false).await;
+}
+
+/// The charm's objects, packet filters and RAM disks; with `foreign`, also the networks and
+/// ACLs of its names that it did not make.
+async fn reset_objects(lxd: &LxdClient, foreign: bool) {
+    // The charm's packet filters and network go too: every test starts from a host without.
+    for table in nft::tables_starting("ghr-")
+        .into_iter()
+        .chain(["github-runner".to_string()])
+    {
+        nft::remove(&table).expect("removing the charm's nftables table");
+    }
     for object in objects::OBJECTS {
         for name in objects::present(lxd, &object)
             .await
             .expect("listing the charm's objects")
         {
+            let owned = match object.kind {
+                objects::Kind::Network => lxd.network(&name).await.ok().flatten().map(|n| n.config),
+                objects::Kind::NetworkAcl => lxd.network_acl(&name).await.ok().flatten().map(|a| a.config),
+                _ => None,
+            }
+            .is_none_or(|config| github_runner::lxd_setup::firewall::owned(&config));
+            if !owned && !foreign {
+                continue;
+            }
             objects::delete(lxd, object.kind, &name)
                 .await
                 .unwrap_or_else(|e| panic!("deleting {} {name}: {e}", object.kind.lxc_noun()));
         }
+    }
+    // Their RAM disks, one an application under the tests' root, unused now.
+    for entry in std::fs::read_dir(root().join("storage"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let _ = Command::new("umount")
+            .arg(entry.path())
+            .stderr(std::process::Stdio::null())
+            .status();
     }
 }
 
@@ -384,4 +437,14 @@ pub async fn lxd_patch(lxd: &LxdClient, path: &str, body: Value) {
         .await
         .expect("LXD answers");
     assert_eq!(response.status(), 200, "PATCH {path}: {:?}", response.text().await);
+}
+
+/// The names of the LXD objects of `github-runner` in the model `model_uuid`.
+pub fn names_in(model_uuid: &str) -> Names {
+    Names::for_unit(&github_runner::unit::UnitName::parse("github-runner/0", model_uuid).expect("a unit name"))
+}
+
+/// The names the tests that set LXD up themselves (no fake-juju model) use.
+pub fn direct_names() -> Names {
+    names_in("direct-test-model")
 }

@@ -36,17 +36,29 @@ impl Stack {
         extra: &[&str],
         customize: impl FnOnce(&mut Juju),
     ) -> Stack {
-        let emulator = super::emulator_in_test_host().await;
-        // A fresh unit on the shared root: no timer, state or cache of an earlier test, and
-        // no runner instance an earlier (failed) test left.
-        for dir in ["etc", "var"] {
-            let _ = std::fs::remove_dir_all(super::root().join(dir));
-        }
+        // No runner instance an earlier (failed) test left, nor the charm's objects.
         for instance in lxd.instances().await.expect("instances") {
             if instance.name.starts_with(PREFIX) {
                 let _ = lxd.stop_instance(&instance.name, Duration::from_secs(5)).await;
                 let _ = lxd.delete_instance(&instance.name).await;
             }
+        }
+        super::reset_charm(&lxd).await;
+        Stack::deploy_onto(lxd, virtual_machines, extra, customize).await
+    }
+
+    /// [`Stack::deploy_with`] onto LXD as the test left it: the charm's objects of earlier
+    /// tests and releases are not reset first.
+    pub async fn deploy_onto(
+        lxd: LxdClient,
+        virtual_machines: u32,
+        extra: &[&str],
+        customize: impl FnOnce(&mut Juju),
+    ) -> Stack {
+        let emulator = super::emulator_in_test_host().await;
+        // A fresh unit on the shared root: no timer, state or cache of an earlier test.
+        for dir in ["etc", "var"] {
+            let _ = std::fs::remove_dir_all(super::root().join(dir));
         }
         let mut juju = unit_on(&lxd);
         let mut config = config(&emulator, virtual_machines);

@@ -86,7 +86,11 @@ async fn scaling_down_with_the_ram_disk_in_use_removes_runners_first_then_shrink
     }
     scene.juju(&["config", "github-runner", "virtual-machines=1"]);
     scene.juju(&["tick"]);
-    let ram = scene.s.juju.root().join("storage/ram");
+    let ram = scene
+        .s
+        .juju
+        .root()
+        .join(scene.s.juju.names().ram_disk.trim_start_matches('/'));
     let size = blocking(|| {
         std::process::Command::new("df")
             .args(["-k", "--output=size"])
@@ -141,7 +145,13 @@ async fn after_a_reboot_the_ram_disk_and_the_runners_come_back() {
         let _ = row.lxd.stop_instance(&name, Duration::from_secs(5)).await;
     }
     let _ = std::process::Command::new("umount")
-        .arg(scene.s.juju.root().join("storage/ram"))
+        .arg(
+            scene
+                .s
+                .juju
+                .root()
+                .join(scene.s.juju.names().ram_disk.trim_start_matches('/')),
+        )
         .status();
     scene.juju(&["tick"]);
     let figures = row.figures(scene).await;
