@@ -182,13 +182,15 @@ pub async fn ensure(
     Ok(SetupReport { ram_disk, created })
 }
 
-/// The machine-wide objects of earlier releases, once no runner uses them, where this
-/// application made its own instead: each goes as `stop` would take it ([`tear_down`]),
+/// The machine-wide objects of earlier releases that no application claimed, once no runner
+/// uses them, where this application made its own instead: each goes as `stop` would take it ([`tear_down`]),
 /// LXD refusing what is still in use (the busy runners an upgrade left finish their jobs
 /// first). Not one the charm did not make.
 async fn retire_legacy(lxd: &LxdClient, host: &Host, config: &CharmConfig) {
     let legacy = Names::legacy();
-    if !matches!(lxd.network(&legacy.bridge).await, Ok(Some(n)) if firewall::owned(&n.config)) {
+    // Claimed, they are another application's now ([`claim_legacy`]).
+    let unclaimed = |n: &crate::lxd::Network| firewall::owned(&n.config) && !n.config.contains_key(CLAIM_KEY);
+    if !matches!(lxd.network(&legacy.bridge).await, Ok(Some(n)) if unclaimed(&n)) {
         return;
     }
     let in_use = lxd
