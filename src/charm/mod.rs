@@ -59,6 +59,9 @@ pub(crate) struct JujuEnv {
 
 /// Seconds one GitHub request may take (default 30): for the fault suite, whose GitHub hangs.
 pub const GITHUB_TIMEOUT_VAR: &str = "GITHUB_RUNNER_GITHUB_TIMEOUT";
+/// Seconds of the first wait before a GitHub request is tried again (default 0.5, doubling):
+/// for the fault suite, whose GitHub fails every call type twice.
+pub const GITHUB_RETRY_DELAY_VAR: &str = "GITHUB_RUNNER_GITHUB_RETRY_DELAY";
 /// Seconds a new runner has to come online (default [`crate::manager::ONLINE_GRACE`]): for the
 /// tests, which would otherwise wait 10 minutes to see an offline runner replaced.
 pub const ONLINE_GRACE_VAR: &str = "GITHUB_RUNNER_ONLINE_GRACE";
@@ -93,6 +96,9 @@ impl<'a> Ctx<'a> {
         };
         if let Some(timeout) = seconds_from_env(GITHUB_TIMEOUT_VAR) {
             ctx.deps.github_timeout = timeout;
+        }
+        if let Some(delay) = seconds_from_env(GITHUB_RETRY_DELAY_VAR) {
+            ctx.deps.github_retry.base_delay = delay;
         }
         if let Some(grace) = seconds_from_env(ONLINE_GRACE_VAR) {
             ctx.deps.online_grace = grace;

@@ -9,7 +9,7 @@ use std::net::Ipv4Addr;
 use std::process::Command;
 
 use crate::common;
-use crate::common::stack::stack;
+use crate::common::stack::{stack, Stack};
 use crate::firewall::{probe, refused, serve};
 use github_runner::lxd_setup::nft;
 
@@ -63,7 +63,8 @@ fn nslookup_here(name: &str, server: Ipv4Addr) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_port_forwarded_from_the_host_another_lxd_network_dns_elsewhere_and_multicast_are_refused() {
+async fn a_port_forwarded_from_the_host_another_lxd_network_dns_elsewhere_broadcast_and_multicast_are_refused_but_the_proxy_is_not(
+) {
     let Some((_one, s)) = stack(1).await else { return };
     s.settle(1).await;
     let names = s.juju.names();
@@ -175,6 +176,8 @@ async fn a_port_forwarded_from_the_host_another_lxd_network_dns_elsewhere_and_mu
     let mut buf = [0u8; 512];
     let got = socket.recv_from(&mut buf);
     assert!(got.is_err(), "a runner's multicast reached the host: {got:?}");
+    broadcast_from_a_runner_never_reaches_the_host(&s, &runner).await;
+    a_model_proxy_on_a_host_address_stays_reachable_on_its_port_alone(&s, &runner).await;
     s.remove();
     assert!(!nft::present(&names.table), "the table goes with the unit");
 }
@@ -210,4 +213,80 @@ async fn a_packet_filter_the_kernel_refuses_blocks_the_unit_and_nothing_is_made(
     );
     assert!(s.instances().await.is_empty(), "no runner");
     s.remove();
+}
+
+/// The one opening on the host: a model proxy listening on a host address keeps its TCP port
+/// (only) reachable from runners, through the packet filter and the ACL alike.
+async fn a_model_proxy_on_a_host_address_stays_reachable_on_its_port_alone(s: &Stack, runner: &str) {
+    let (_, github_ip) = common::GITHUB_HOST;
+    let host: Ipv4Addr = Ipv4Addr::from(u32::from(github_ip.parse::<Ipv4Addr>().expect("ip")) - 1);
+    let proxy_port = serve(std::net::TcpListener::bind((host, 0)).expect("a proxy"), "proxy");
+    let other_port = serve(
+        std::net::TcpListener::bind((host, 0)).expect("another service"),
+        "other",
+    );
+    // The charm and the runners talk to fake-github directly (no_proxy); nothing is proxied.
+    s.juju(&[
+        "model-config",
+        &format!("juju-http-proxy=http://{host}:{proxy_port}"),
+        &format!("juju-no-proxy={github_ip}"),
+    ]);
+    s.juju(&["tick"]);
+    let seen = probe(s, runner, host, proxy_port).await;
+    assert!(
+        seen.starts_with("proxy"),
+        "the model proxy at {host}:{proxy_port}: {seen}"
+    );
+    let seen = probe(s, runner, host, other_port).await;
+    assert!(refused(&seen), "another port of the same address: {seen}");
+}
+
+/// Broadcast from a runner (busybox's `ping` sets SO_BROADCAST) to the limited and the
+/// subnet-directed broadcast addresses: counted on arrival by a table of the test's at a
+/// priority before the charm's, and never counted by one on input, past it.
+async fn broadcast_from_a_runner_never_reaches_the_host(s: &Stack, runner: &str) {
+    let names = s.juju.names();
+    let bridge = s.lxd.network(&names.bridge).await.expect("asked").expect("the bridge");
+    let (gateway, prefix) = bridge.config["ipv4.address"].split_once('/').expect("address/prefix");
+    let net = github_runner::config::Ipv4Net::containing(
+        gateway.parse().expect("an address"),
+        prefix.parse().expect("a prefix"),
+    );
+    let directed = Ipv4Addr::from(u32::from(net.addr) | (u32::MAX >> net.prefix));
+    let table = "ghr_test_count";
+    let script = format!(
+        "table inet {table} {{\n counter arrived {{}}\n counter delivered {{}}\n \
+         chain pre {{ type filter hook prerouting priority -400; iifname \"{bridge}\" ip daddr {{ 255.255.255.255, {directed} }} icmp type echo-request counter name arrived; }}\n \
+         chain in {{ type filter hook input priority 0; iifname \"{bridge}\" ip daddr {{ 255.255.255.255, {directed} }} icmp type echo-request counter name delivered; }}\n}}\n",
+        bridge = names.bridge
+    );
+    assert!(run_nft_script(&script), "the counting table loads");
+    let out = s
+        .sh(
+            runner,
+            &format!("ping -c 2 -W 1 255.255.255.255; ping -c 2 -W 1 {directed}; true"),
+        )
+        .await;
+    let counters = Command::new("nft")
+        .args(["list", "table", "inet", table])
+        .output()
+        .expect("nft");
+    let _ = Command::new("nft").args(["delete", "table", "inet", table]).status();
+    let listed = String::from_utf8_lossy(&counters.stdout).to_string();
+    let packets = |name: &str| {
+        listed
+            .split(&format!("counter {name} {{"))
+            .nth(1)
+            .and_then(|rest| rest.split("packets ").nth(1))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse::<u64>().ok())
+            .expect("a counter")
+    };
+    assert!(
+        packets("arrived") >= 2,
+        "the runner sent broadcasts: {listed}\n{}{}",
+        out.stdout,
+        out.stderr
+    );
+    assert_eq!(packets("delivered"), 0, "none reached the host: {listed}");
 }

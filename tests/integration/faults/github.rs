@@ -28,9 +28,12 @@ fn scale_through(scene: &mut Scene, faults: impl Fn(&str, &str) -> Fault) {
 }
 
 /// A row with GitHub answering `status` (of `kind`, a rate limit) twice on every call type.
+/// The charm's backoff starts at 50 ms here (500 ms in production,
+/// GITHUB_RUNNER_GITHUB_RETRY_DELAY is the tests' seam); a `Retry-After` is waited in full.
 async fn failing(label: &str, status: u16, kind: Option<&str>) {
     let Some(row) = Row::start().await else { return };
-    let mut scene = row.scene(2, true).await;
+    let quick = |j: &mut Juju| j.env.push(("GITHUB_RUNNER_GITHUB_RETRY_DELAY".into(), "0.05".into()));
+    let mut scene = Scene::with(&row.lxd, 2, true, quick).await;
     scale_through(&mut scene, |method, path| {
         let fault = Fault::on(method, path).times(2).status(status);
         match kind {
@@ -67,7 +70,10 @@ async fn github_s_secondary_rate_limit_leaves_no_orphan_and_no_killed_job() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn github_timing_out_on_every_call_type_leaves_no_orphan_and_no_killed_job() {
     let Some(row) = Row::start().await else { return };
-    let timeout = |j: &mut Juju| j.env.push(("GITHUB_RUNNER_GITHUB_TIMEOUT".into(), "1".into()));
+    let timeout = |j: &mut Juju| {
+        j.env.push(("GITHUB_RUNNER_GITHUB_TIMEOUT".into(), "1".into()));
+        j.env.push(("GITHUB_RUNNER_GITHUB_RETRY_DELAY".into(), "0.05".into()));
+    };
     let mut scene = Scene::with(&row.lxd, 2, true, timeout).await;
     scale_through(&mut scene, |method, path| {
         Fault::on(method, path).times(2).delay(Duration::from_secs(2))
