@@ -122,6 +122,56 @@ async fn a_port_forwarded_from_the_host_another_lxd_network_dns_elsewhere_broadc
     let neighbour = Ipv4Addr::from(u32::from(gateway) + 199);
     let seen = probe(&s, &runner, neighbour, 80).await;
     assert!(refused(&seen), "{neighbour} on lxdbr0: {seen}");
+    // And a container there serving HTTP, which the host itself reaches.
+    let container = common::unique("gh-test-lxdbr0");
+    s.lxd
+        .create_instance(&common::container(&container, common::TEST_IMAGE))
+        .await
+        .expect("a container on lxdbr0");
+    s.lxd
+        .start_instance(&container, std::time::Duration::from_secs(30))
+        .await
+        .expect("started");
+    let mut address = None;
+    common::eventually(
+        "the container's address",
+        std::time::Duration::from_secs(30),
+        async || {
+            address = s
+                .lxd
+                .instance_state(&container)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|st| st.global_ipv4());
+            address.is_some()
+        },
+    )
+    .await;
+    let address = address.expect("an address on lxdbr0");
+    let serve = "mkdir -p /tmp/w && echo lxdbr0-container > /tmp/w/index.html && httpd -p 8080 -h /tmp/w";
+    assert!(s.sh(&container, serve).await.success(), "httpd starts");
+    let here = Command::new("timeout")
+        .args([
+            "5",
+            "busybox",
+            "wget",
+            "-q",
+            "-O",
+            "-",
+            &format!("http://{address}:8080/"),
+        ])
+        .output()
+        .expect("wget from the host");
+    assert_eq!(
+        String::from_utf8_lossy(&here.stdout).trim(),
+        "lxdbr0-container",
+        "the host reaches it"
+    );
+    let seen = probe(&s, &runner, address, 8080).await;
+    assert!(refused(&seen), "the container {address} on lxdbr0: {seen}");
+    let _ = s.lxd.stop_instance(&container, std::time::Duration::from_secs(5)).await;
+    let _ = s.lxd.delete_instance(&container).await;
     // The metadata services some clouds keep outside link-local (Azure's, Alibaba's).
     for metadata in ["168.63.129.16", "100.100.100.200"] {
         let seen = probe(&s, &runner, metadata, 80).await;
