@@ -130,8 +130,7 @@ fn keep(state: &mut State, saved: Saved) {
 /// Sets up LXD for runners; `Some(status)` says why it could not.
 async fn setup_lxd(ctx: &Ctx<'_>, config: &CharmConfig) -> Option<Status> {
     let setup = async {
-        lxd_setup::claim_legacy(&ctx.deps.lxd, &ctx.deps.unit).await?;
-        let names = ctx.deps.names().await?;
+        let names = lxd_setup::claim_names(&ctx.deps.lxd, &ctx.deps.unit).await?;
         lxd_setup::ensure(&ctx.deps.lxd, &ctx.deps.host, config, &names).await
     };
     match setup.await {

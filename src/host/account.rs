@@ -50,23 +50,22 @@ pub fn ensure_exporter(host: &Host) -> Result<u32, AccountError> {
 
 /// The uid and gid of `user` in the root's `/etc/passwd`, if it has one.
 pub fn user_ids(host: &Host, user: &str) -> Option<(u32, u32)> {
-    let text = std::fs::read_to_string(host.path("/etc/passwd")).ok()?;
-    text.lines().find_map(|line| {
-        let mut fields = line.split(':');
-        (fields.next()? == user).then_some(())?;
-        let uid = fields.nth(1)?.parse().ok()?;
-        Some((uid, fields.next()?.parse().ok()?))
-    })
+    let fields = entry(host, "/etc/passwd", user)?;
+    Some((fields.get(2)?.parse().ok()?, fields.get(3)?.parse().ok()?))
 }
 
 /// The id of `group` in the root's `/etc/group`, if it has one.
 pub fn group_id(host: &Host, group: &str) -> Option<u32> {
-    let text = std::fs::read_to_string(host.path("/etc/group")).ok()?;
-    text.lines().find_map(|line| {
-        let mut fields = line.split(':');
-        (fields.next()? == group).then_some(())?;
-        fields.nth(1)?.parse().ok()
-    })
+    entry(host, "/etc/group", group)?.get(2)?.parse().ok()
+}
+
+/// The fields of the line of the root's `file` (`/etc/passwd`, `/etc/group`) whose first
+/// field is exactly `name`.
+fn entry(host: &Host, file: &str, name: &str) -> Option<Vec<String>> {
+    let text = std::fs::read_to_string(host.path(file)).ok()?;
+    text.lines()
+        .map(|line| line.split(':').map(str::to_string).collect::<Vec<_>>())
+        .find(|fields| fields[0] == name)
 }
 
 /// Gives `dir` to the group `gid` (owner unchanged), which may then traverse it and no more

@@ -137,8 +137,9 @@ impl LxdClient {
             "record-output": false,
             "interactive": false,
         });
+        let program = command.first().copied().unwrap_or_default();
         let timeout = || LxdError::Timeout {
-            description: format!("exec of {:?} in {name}", command.first().unwrap_or(&"")),
+            description: format!("exec of {program:?} in {name}"),
             seconds: deadline.as_secs(),
         };
         let deadline = tokio::time::Instant::now() + deadline;
@@ -164,17 +165,17 @@ impl LxdClient {
             let _ = stdin.close(None).await;
             Ok::<_, LxdError>(tokio::try_join!(drain(stdout), drain(stderr)))
         };
-        let failure = match tokio::time::timeout_at(deadline, streams).await {
+        let streamed = match tokio::time::timeout_at(deadline, streams).await {
             Ok(Ok(Ok(output))) => Ok(output),
             Ok(Err(e)) => Err(e),
             Ok(Ok(Err(TooLarge))) => Err(LxdError::OutputTooLarge {
-                command: command.first().unwrap_or(&"").to_string(),
+                command: program.to_string(),
                 instance: name.to_string(),
                 limit: MAX_OUTPUT,
             }),
             Err(_) => Err(timeout()),
         };
-        let (stdout, stderr) = match failure {
+        let (stdout, stderr) = match streamed {
             Ok(output) => output,
             Err(e) => {
                 let kill = json!({"command": "signal", "signal": 9, "args": {}});

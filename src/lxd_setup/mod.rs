@@ -94,37 +94,44 @@ impl SetupError {
 pub const CLAIM_KEY: &str = "user.github-runner.claimed-by";
 
 /// The names `unit`'s application uses on this machine: the machine-wide ones of earlier
-/// releases where it claimed them ([`claim_legacy`]), else its own.
+/// releases where it claimed them ([`claim_names`]), else its own.
 pub async fn names_for(lxd: &LxdClient, unit: &UnitName) -> Result<Names, LxdError> {
-    let legacy = Names::legacy();
-    Ok(match lxd.network(&legacy.bridge).await? {
-        Some(n) if firewall::owned(&n.config) && n.config.get(CLAIM_KEY) == Some(&unit.object_tag()) => legacy,
-        _ => Names::for_unit(unit),
-    })
+    let legacy_bridge = lxd.network(&Names::legacy().bridge).await?;
+    Ok(names_given(legacy_bridge.as_ref(), unit))
 }
 
-/// An upgrade from a release with machine-wide objects: the first application to set LXD up
-/// takes them for its own (its runners stay on them, nothing is re-plugged), unless it has
-/// its own already. Any other application makes its own set (with a `runner-subnet` of its
-/// own), and its runners on the old bridge are replaced as they come free.
-pub async fn claim_legacy(lxd: &LxdClient, unit: &UnitName) -> Result<(), LxdError> {
+/// [`names_for`], for the setup: an upgrade from a release with machine-wide objects first
+/// gives them to the first application to set LXD up (its runners stay on them, nothing is
+/// re-plugged), unless it has its own already. Any other application makes its own set (with
+/// a `runner-subnet` of its own), and its runners on the old bridge are replaced as they come
+/// free.
+pub async fn claim_names(lxd: &LxdClient, unit: &UnitName) -> Result<Names, LxdError> {
     let legacy = Names::legacy();
-    let Some(bridge) = lxd.network(&legacy.bridge).await? else {
-        return Ok(());
-    };
-    if !firewall::owned(&bridge.config)
-        || bridge.config.contains_key(CLAIM_KEY)
-        || lxd.network(&Names::for_unit(unit).bridge).await?.is_some()
+    let mut legacy_bridge = lxd.network(&legacy.bridge).await?;
+    if let Some(bridge) = legacy_bridge
+        .as_mut()
+        .filter(|b| firewall::owned(&b.config) && !b.config.contains_key(CLAIM_KEY))
     {
-        return Ok(());
+        if lxd.network(&Names::for_unit(unit).bridge).await?.is_none() {
+            tracing::info!(
+                "LXD setup: the machine-wide objects of an earlier release ({}) are now {}'s",
+                legacy.bridge,
+                unit.app()
+            );
+            let claim = BTreeMap::from([(CLAIM_KEY.to_string(), unit.object_tag())]);
+            lxd.patch_network_config(&legacy.bridge, &claim).await?;
+            bridge.config.extend(claim);
+        }
     }
-    tracing::info!(
-        "LXD setup: the machine-wide objects of an earlier release ({}) are now {}'s",
-        legacy.bridge,
-        unit.app()
-    );
-    let claim = BTreeMap::from([(CLAIM_KEY.to_string(), unit.object_tag())]);
-    lxd.patch_network_config(&legacy.bridge, &claim).await
+    Ok(names_given(legacy_bridge.as_ref(), unit))
+}
+
+/// The legacy names where `legacy_bridge` is the charm's and claimed by `unit`'s application.
+fn names_given(legacy_bridge: Option<&crate::lxd::Network>, unit: &UnitName) -> Names {
+    match legacy_bridge {
+        Some(n) if firewall::owned(&n.config) && n.config.get(CLAIM_KEY) == Some(&unit.object_tag()) => Names::legacy(),
+        _ => Names::for_unit(unit),
+    }
 }
 
 /// What the setup found or did, for the log.
@@ -176,7 +183,7 @@ pub async fn ensure(
         create_resource_profile(lxd, config, names).await?;
         created.push(format!("profile {resource}"));
     }
-    if *names != Names::legacy() {
+    if !names.is_legacy() {
         retire_legacy(lxd, host, config).await;
     }
     Ok(SetupReport { ram_disk, created })
@@ -188,7 +195,7 @@ pub async fn ensure(
 /// first). Not one the charm did not make.
 async fn retire_legacy(lxd: &LxdClient, host: &Host, config: &CharmConfig) {
     let legacy = Names::legacy();
-    // Claimed, they are another application's now ([`claim_legacy`]).
+    // Claimed, they are another application's now ([`claim_names`]).
     let unclaimed = |n: &crate::lxd::Network| firewall::owned(&n.config) && !n.config.contains_key(CLAIM_KEY);
     if !matches!(lxd.network(&legacy.bridge).await, Ok(Some(n)) if unclaimed(&n)) {
         return;
@@ -231,7 +238,7 @@ pub async fn tear_down(lxd: &LxdClient, host: &Host, resource_profile: Option<&s
     }
     // The runner profile where it is surely the charm's: its own name, or the machine-wide
     // one while the charm's bridge it plugs into is there.
-    if ours_network || *names != Names::legacy() {
+    if ours_network || !names.is_legacy() {
         note(
             format!("profile {}", names.runner_profile),
             lxd.delete_profile(&names.runner_profile).await,

@@ -7,7 +7,7 @@
 //! `ghr-1a2b3c4d`.
 //!
 //! Releases before this one used machine-wide names ([`Names::legacy`]): the first application
-//! to set LXD up after the upgrade keeps them (`super::claim_legacy`); where an application has
+//! to set LXD up after the upgrade keeps them (`super::claim_names`); where an application has
 //! its own, the old ones are retired once no runner uses them.
 
 use crate::config::CharmConfig;
@@ -60,6 +60,11 @@ impl Names {
         }
     }
 
+    /// Whether these are the machine-wide names of earlier releases.
+    pub fn is_legacy(&self) -> bool {
+        self.resource_prefix.is_empty()
+    }
+
     /// The profile holding each runner's resources, e.g. `ghr-1a2b3c4d-cpu-2-mem-7GiB-disk-10GiB`.
     pub fn resource_profile(&self, config: &CharmConfig) -> String {
         format!(
@@ -93,5 +98,6 @@ mod tests {
             assert_eq!(names.runner_profile, format!("{}-runner", names.bridge));
         }
         assert_ne!(Names::legacy().bridge, here.bridge);
+        assert!(Names::legacy().is_legacy() && !here.is_legacy() && !long.is_legacy());
     }
 }

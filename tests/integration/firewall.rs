@@ -5,7 +5,7 @@
 
 use crate::common;
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpListener};
+use std::net::TcpListener;
 use std::time::Duration;
 
 use crate::common::stack::{blocking, stack, Stack};
@@ -63,12 +63,7 @@ async fn runners_reach_github_but_not_the_host_nor_metadata_and_the_denylist_cha
         out.stdout
     );
     let host_port = serve(TcpListener::bind("0.0.0.0:0").expect("host listener"), "host");
-    let hosts: Vec<Ipv4Addr> = github_runner::host::net::addresses()
-        .expect("addresses")
-        .into_iter()
-        .map(|a| a.address)
-        .filter(|a| !a.is_loopback())
-        .collect();
+    let hosts = common::host_addresses();
     assert!(
         hosts.len() >= 3,
         "this host, lxdbr0, the runners' bridge, the test hosts' ends: {hosts:?}"

@@ -25,32 +25,20 @@ impl Dnat {
             "table ip {DNAT_TABLE} {{\n chain pre {{\n  type nat hook prerouting priority dstnat; policy accept;\n  \
              fib daddr type local tcp dport {FORWARDED} dnat to {to}:{port}\n }}\n}}\n"
         );
-        let nft = run_nft_script(&script);
-        assert!(nft, "the test's DNAT rule loads");
+        nft(&["-f", "-"], Some(&script)).expect("the test's DNAT rule loads");
         Dnat
     }
 }
 
 impl Drop for Dnat {
     fn drop(&mut self) {
-        let _ = Command::new("nft").args(["delete", "table", "ip", DNAT_TABLE]).status();
+        let _ = nft(&["delete", "table", "ip", DNAT_TABLE], None);
     }
 }
 
-fn run_nft_script(script: &str) -> bool {
-    use std::io::Write;
-    let mut child = Command::new("nft")
-        .args(["-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .expect("nft");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(script.as_bytes())
-        .expect("written");
-    child.wait().expect("nft ends").success()
+/// `nft args…` fed `script`; what it printed.
+fn nft(args: &[&str], script: Option<&str>) -> Result<String, github_runner::process::ProcessError> {
+    github_runner::process::run("nft", args, script.map(str::as_bytes)).map(|out| out.stdout)
 }
 
 /// What `nslookup name server` printed, bounded.
@@ -101,24 +89,13 @@ async fn a_port_forwarded_from_the_host_another_lxd_network_dns_elsewhere_broadc
         "the forward works from elsewhere: {}",
         String::from_utf8_lossy(&from_elsewhere.stderr)
     );
-    let hosts: Vec<Ipv4Addr> = github_runner::host::net::addresses()
-        .expect("addresses")
-        .into_iter()
-        .map(|a| a.address)
-        .filter(|a| !a.is_loopback())
-        .collect();
-    for addr in &hosts {
+    for addr in &common::host_addresses() {
         let seen = probe(&s, &runner, addr, FORWARDED).await;
         assert!(refused(&seen), "the port forwarded from {addr}: {seen}");
     }
 
     // An address on another LXD network: refused at once, not forwarded to lxdbr0.
-    let lxdbr0 = s.lxd.network("lxdbr0").await.expect("asked").expect("lxdbr0");
-    let gateway: Ipv4Addr = lxdbr0.config["ipv4.address"]
-        .split('/')
-        .next()
-        .and_then(|a| a.parse().ok())
-        .expect("lxdbr0's address");
+    let (gateway, _) = common::network_address(&s.lxd, "lxdbr0").await;
     let neighbour = Ipv4Addr::from(u32::from(gateway) + 199);
     let seen = probe(&s, &runner, neighbour, 80).await;
     assert!(refused(&seen), "{neighbour} on lxdbr0: {seen}");
@@ -203,15 +180,7 @@ async fn a_port_forwarded_from_the_host_another_lxd_network_dns_elsewhere_broadc
     );
 
     // Multicast to a group the host joined on the runners' bridge never reaches the host.
-    // (Broadcast cannot be tried from busybox, which has no SO_BROADCAST sender; the table
-    // refuses it by the same `fib daddr type` rule, and the address list names
-    // 255.255.255.255.)
-    let bridge = s.lxd.network(&names.bridge).await.expect("asked").expect("the bridge");
-    let bridge_end: Ipv4Addr = bridge.config["ipv4.address"]
-        .split('/')
-        .next()
-        .and_then(|a| a.parse().ok())
-        .expect("the bridge's address");
+    let (bridge_end, _) = common::network_address(&s.lxd, &names.bridge).await;
     let group = Ipv4Addr::new(239, 255, 73, 1);
     let socket = std::net::UdpSocket::bind("0.0.0.0:0").expect("a UDP socket");
     socket
@@ -296,12 +265,8 @@ async fn a_model_proxy_on_a_host_address_stays_reachable_on_its_port_alone(s: &S
 /// priority before the charm's, and never counted by one on input, past it.
 async fn broadcast_from_a_runner_never_reaches_the_host(s: &Stack, runner: &str) {
     let names = s.juju.names();
-    let bridge = s.lxd.network(&names.bridge).await.expect("asked").expect("the bridge");
-    let (gateway, prefix) = bridge.config["ipv4.address"].split_once('/').expect("address/prefix");
-    let net = github_runner::config::Ipv4Net::containing(
-        gateway.parse().expect("an address"),
-        prefix.parse().expect("a prefix"),
-    );
+    let (gateway, prefix) = common::network_address(&s.lxd, &names.bridge).await;
+    let net = github_runner::config::Ipv4Net::containing(gateway, prefix);
     let directed = Ipv4Addr::from(u32::from(net.addr) | (u32::MAX >> net.prefix));
     let table = "ghr_test_count";
     let script = format!(
@@ -310,19 +275,15 @@ async fn broadcast_from_a_runner_never_reaches_the_host(s: &Stack, runner: &str)
          chain in {{ type filter hook input priority 0; iifname \"{bridge}\" ip daddr {{ 255.255.255.255, {directed} }} icmp type echo-request counter name delivered; }}\n}}\n",
         bridge = names.bridge
     );
-    assert!(run_nft_script(&script), "the counting table loads");
+    nft(&["-f", "-"], Some(&script)).expect("the counting table loads");
     let out = s
         .sh(
             runner,
             &format!("ping -c 2 -W 1 255.255.255.255; ping -c 2 -W 1 {directed}; true"),
         )
         .await;
-    let counters = Command::new("nft")
-        .args(["list", "table", "inet", table])
-        .output()
-        .expect("nft");
-    let _ = Command::new("nft").args(["delete", "table", "inet", table]).status();
-    let listed = String::from_utf8_lossy(&counters.stdout).to_string();
+    let listed = nft(&["list", "table", "inet", table], None).expect("the counters");
+    let _ = nft(&["delete", "table", "inet", table], None);
     let packets = |name: &str| {
         listed
             .split(&format!("counter {name} {{"))

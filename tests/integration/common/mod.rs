@@ -448,3 +448,20 @@ pub fn names_in(model_uuid: &str) -> Names {
 pub fn direct_names() -> Names {
     names_in("direct-test-model")
 }
+
+/// Every IPv4 address of this host but loopback.
+pub fn host_addresses() -> Vec<std::net::Ipv4Addr> {
+    github_runner::host::net::addresses()
+        .expect("addresses")
+        .into_iter()
+        .map(|a| a.address)
+        .filter(|a| !a.is_loopback())
+        .collect()
+}
+
+/// The host's address on the LXD network `name` and its prefix (`ipv4.address`).
+pub async fn network_address(lxd: &LxdClient, name: &str) -> (std::net::Ipv4Addr, u8) {
+    let network = lxd.network(name).await.expect("asked").expect("the network");
+    let (address, prefix) = network.config["ipv4.address"].split_once('/').expect("address/prefix");
+    (address.parse().expect("an address"), prefix.parse().expect("a prefix"))
+}
