@@ -4,7 +4,8 @@
 #
 #   scripts/lxd-setup.sh [start]  install Debian's lxd if needed, start the daemon, initialise
 #                                 it (dir pool, lxdbr0 at an explicit address, no NAT), build and
-#                                 import the busybox test image as `runner-test`; the last line
+#                                 import the busybox test images `runner-test` and `runner-bare`
+#                                 (the same without ICU); the last line
 #                                 printed is `LXD_SOCKET=<path>`
 #   scripts/lxd-setup.sh stop     stop every instance and the daemon this script started
 #   scripts/lxd-setup.sh status   whether the daemon answers
@@ -115,6 +116,7 @@ do_start() {
   start_daemon
   init_lxd
   build_image runner-test busybox_recipe "busybox runner test image"
+  build_image runner-bare bare_recipe "busybox runner test image without ICU"
   log "ready in $(($(date +%s) - t0)) s"
   echo "LXD_SOCKET=$LXD_SOCKET"
 }

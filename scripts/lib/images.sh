@@ -4,16 +4,21 @@
 # image and an unchanged one is never built twice. Sourced by scripts/lxd-setup.sh.
 #
 #   runner-test     busybox (1 MB, starts in ~0.3 s): sh, wget, tar and the rest the stub
-#                   runner needs; no /opt, no users but root. The fast tests.
+#                   runner needs; no /opt, no users but root. It stands for a prepared image:
+#                   an empty libicuuc.so.72 where .NET's loader (and so the stub) looks for
+#                   ICU. The fast tests.
+#   runner-bare     the same without ICU: the real runner, and so the stub, refuses to start.
 #   runner-systemd  Debian bookworm from Debian's archive with mmdebstrap: systemd as init,
 #                   udev + systemd-networkd DHCP on every interface, an `ubuntu` user (uid 1000,
 #                   passwordless sudo) as on Ubuntu cloud images, sudo, procps, ca-certificates,
-#                   wget, curl, iproute2, nftables and docker.io. The provisioning path.
+#                   wget, curl, iproute2, nftables, docker.io and libicu72 (Ubuntu's cloud
+#                   images have ICU too). The provisioning path.
 
 IMAGE_CACHE=${LXD_IMAGE_CACHE:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/.cache/images}
 
-# recipe_hash FUNCTION: the first 12 hex digits of the SHA-256 of the function's own text.
-recipe_hash() { declare -f "$1" | sha256sum | cut -c1-12; }
+# recipe_hash FUNCTION: the first 12 hex digits of the SHA-256 of the function's own text and
+# of the busybox recipe (which the bare one builds on).
+recipe_hash() { declare -f "$1" busybox_recipe | sha256sum | cut -c1-12; }
 
 # metadata DIR DESCRIPTION HASH: an LXD metadata tarball that names the recipe.
 write_metadata() {
@@ -67,6 +72,12 @@ DHCP
   printf 'root:x:0:0:root:/root:/bin/sh\n' >"$r/etc/passwd"
   printf 'root:x:0:\n' >"$r/etc/group"
   echo runner >"$r/etc/hostname"
+  mkdir -p "$r/usr/lib" && : >"$r/usr/lib/libicuuc.so.72"
+}
+
+bare_recipe() {
+  busybox_recipe "$1"
+  rm "$1/usr/lib/libicuuc.so.72"
 }
 
 systemd_recipe() {
@@ -76,7 +87,7 @@ systemd_recipe() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mmdebstrap >/dev/null
   }
   mmdebstrap --variant=minbase --quiet \
-    --include=systemd-sysv,udev,dbus,iproute2,procps,sudo,ca-certificates,wget,curl,nftables,docker.io \
+    --include=systemd-sysv,udev,dbus,iproute2,procps,sudo,ca-certificates,wget,curl,nftables,docker.io,libicu72 \
     --customize-hook='chroot "$1" useradd -m -u 1000 -s /bin/bash -G sudo ubuntu' \
     --customize-hook='echo "ubuntu ALL=(ALL) NOPASSWD:ALL" >"$1/etc/sudoers.d/90-ubuntu"; chmod 0440 "$1/etc/sudoers.d/90-ubuntu"' \
     --customize-hook='printf "[Match]\nName=e*\n\n[Network]\nDHCP=ipv4\n" >"$1/etc/systemd/network/80-dhcp.network"' \
@@ -97,9 +108,9 @@ build_image() {
     t0=$(date +%s)
     log "building image $alias (recipe $hash)"
     rm -rf "$dir" && mkdir -p "$dir"
-    if [ "$recipe" = busybox_recipe ]; then
+    if [ "$recipe" = busybox_recipe ] || [ "$recipe" = bare_recipe ]; then
       w=$(mktemp -d)
-      busybox_recipe "$w/rootfs"
+      "$recipe" "$w/rootfs"
       tar --numeric-owner -C "$w/rootfs" -cf "$dir/rootfs.tar" .
       rm -rf "$w"
     else

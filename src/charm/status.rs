@@ -4,6 +4,7 @@ use crate::github::GithubError;
 use crate::juju::Status;
 use crate::lxd::LxdError;
 use crate::manager::{ManagerError, Reconciled, Stage};
+use crate::runner::RunnerError;
 
 /// The status an error leaves the unit in: blocked when the operator must act.
 pub fn from_error(e: &ManagerError) -> Status {
@@ -27,6 +28,8 @@ pub fn reconciled(reconciled: &Reconciled, target: u32) -> Status {
     let counts = format!("{}/{target} runners", reconciled.healthy);
     match reconciled.report.failures.first() {
         None => Status::Active(counts),
+        // Retrying cannot help: the image must change.
+        Some(first @ RunnerError::Preflight { .. }) => Status::Blocked(format!("{counts}; {first}")),
         Some(first) => Status::Waiting(format!(
             "{counts}; {} failed, first: {first}; the next reconcile retries",
             reconciled.report.failures.len()
@@ -67,5 +70,26 @@ mod tests {
             busy: Default::default(),
         };
         assert_eq!(reconciled(&done, 3), Status::Active("3/3 runners".into()));
+    }
+
+    #[test]
+    fn a_runner_that_cannot_start_in_the_image_blocks_with_the_reason() {
+        let mut report = Report::default();
+        report.failures.push(RunnerError::Preflight {
+            name: "r-1".into(),
+            reason: "the image lacks libicu".into(),
+        });
+        let done = Reconciled {
+            delta: 1,
+            report,
+            healthy: 0,
+            seen: Default::default(),
+            names: Default::default(),
+            busy: Default::default(),
+        };
+        assert_eq!(
+            reconciled(&done, 1),
+            Status::Blocked("0/1 runners; runner r-1: the runner cannot start in this image: the image lacks libicu".into())
+        );
     }
 }

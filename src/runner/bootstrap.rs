@@ -12,6 +12,23 @@ use super::files::{self, env_lines, FileInputs, SYSTEM_PATH};
 use super::{Registration, RunnerError, RunnerSettings, PID_FILE, SETUP_DIR};
 
 const BOOTSTRAP_TEMPLATE: &str = include_str!("../../templates/bootstrap.sh.j2");
+/// Who the runner runs as, included by the bootstrap and by `prepare.sh`.
+const RUNNER_USER_TEMPLATE: &str = include_str!("../../templates/runner-user.sh.j2");
+
+/// The templates' environment: trailing newlines kept, `|sh` quoting, the shared partial.
+pub(super) fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_syntax(
+        minijinja::syntax::SyntaxConfig::builder()
+            .keep_trailing_newline(true)
+            .build()
+            .expect("the default syntax is valid"),
+    );
+    env.add_filter("sh", |value: String| format!("'{}'", value.replace('\'', r"'\''")));
+    env.add_template("runner-user.sh.j2", RUNNER_USER_TEMPLATE)
+        .expect("the partial parses");
+    env
+}
 
 /// Where aproxy listens in the runner (the original's port).
 pub const APROXY_PORT: u16 = 54969;
@@ -91,20 +108,12 @@ pub fn render_bootstrap(
     .flatten()
     .collect();
     let eof = delimiter(&texts);
-    let mut env = Environment::new();
-    env.set_syntax(
-        minijinja::syntax::SyntaxConfig::builder()
-            .keep_trailing_newline(true)
-            .build()
-            .expect("the default syntax is valid"),
-    );
-    env.add_filter("sh", |value: String| format!("'{}'", value.replace('\'', r"'\''")));
+    let env = environment();
     let ctx = context! {
         name => name,
         setup_dir => SETUP_DIR,
         pid_file => PID_FILE,
         system_path => SYSTEM_PATH,
-        boot_timeout => settings.ready_timeout.as_secs(),
         jit => registration == Registration::Jit,
         eof => eof,
         files => context! {
@@ -257,16 +266,6 @@ mod tests {
         assert!(script.contains("DOCKERHUB_MIRROR=https://mirror.local\n"));
         assert_eq!(script.matches("systemctl restart docker").count(), 1);
         sh_n(&script);
-    }
-
-    #[test]
-    fn the_boot_is_awaited_bounded_before_anything_else() {
-        let script = render(&settings(), Registration::Jit);
-        let boot = script
-            .find("timeout 90 systemctl is-system-running --wait")
-            .expect("systemd");
-        assert!(script.contains("timeout 90 cloud-init status --wait"));
-        assert!(boot < script.find("id ubuntu").expect("user"));
     }
 
     #[test]

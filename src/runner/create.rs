@@ -1,11 +1,12 @@
-//! Creating one runner: instance, readiness, registration, the runner pushed in and started.
+//! Creating one runner: instance, readiness, the runner pushed in and seen to start
+//! ([`preflight`]), then registration, its secret and the start.
 //! A creation that fails at any step removes what it made (instance, registration).
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use super::{remove_instance, render_bootstrap, unix_now, Created, Registration, RunnerEnv, RunnerError, SETUP_DIR};
+use super::{preflight, remove_instance, render_bootstrap, unix_now, Created, Registration, RunnerEnv, RunnerError, SETUP_DIR};
 use crate::github::GithubError;
 use crate::lxd::{ExecOutput, InstanceSpec, LxdClient, LxdError};
 use crate::secret::Secret;
@@ -72,11 +73,9 @@ async fn create_steps(env: &RunnerEnv<'_>, name: &str, made: &mut Made) -> Resul
         .map_err(lxd_err("starting the instance"))?;
     let ip = wait_ready(env.lxd, name, settings.ready_timeout).await?;
 
-    let (token, registration, github_id) = register(env, name).await?;
-    made.github_id = github_id;
-    let script = render_bootstrap(settings, name, registration, ip)?;
-    // Streamed from the cache: several runners are made at once, and the real tarball is
-    // large, so it is never held in memory.
+    // The runner in place and seen to start before any secret exists for it. Streamed from
+    // the cache: several runners are made at once, and the real tarball is large, so it is
+    // never held in memory.
     let file = tokio::fs::File::open(env.tarball.path())
         .await
         .map_err(|e| RunnerError::Bootstrap {
@@ -89,6 +88,22 @@ async fn create_steps(env: &RunnerEnv<'_>, name: &str, made: &mut Made) -> Resul
         .push_file(name, &format!("{SETUP_DIR}/runner.tar.gz"), tarball, 0o600)
         .await
         .map_err(lxd_err("pushing the runner tarball"))?;
+    let prepare = preflight::render(settings.ready_timeout).map_err(|source| RunnerError::Template {
+        name: name.to_string(),
+        source,
+    })?;
+    env.lxd
+        .push_file(name, &format!("{SETUP_DIR}/prepare.sh"), prepare.into_bytes(), 0o700)
+        .await
+        .map_err(lxd_err("pushing the prepare script"))?;
+    // Its own waits: the boot (systemd, then cloud-init), each up to the ready timeout.
+    let wait = settings.ready_timeout * 2 + Duration::from_secs(120);
+    let version = preflight::run(env.lxd, name, wait).await?;
+    tracing::debug!("runner {name}: the runner {version} starts in this image");
+
+    let (token, registration, github_id) = register(env, name).await?;
+    made.github_id = github_id;
+    let script = render_bootstrap(settings, name, registration, ip)?;
     env.lxd
         .push_file(
             name,
@@ -102,8 +117,6 @@ async fn create_steps(env: &RunnerEnv<'_>, name: &str, made: &mut Made) -> Resul
         .push_file(name, &format!("{SETUP_DIR}/bootstrap.sh"), script.into_bytes(), 0o700)
         .await
         .map_err(lxd_err("pushing the bootstrap script"))?;
-    // Its own waits: the boot (systemd, then cloud-init), each up to the ready timeout.
-    let wait = settings.ready_timeout * 2 + Duration::from_secs(120);
     let out = run_bootstrap(env.lxd, name, wait)
         .await
         .map_err(lxd_err("running the bootstrap script"))?;

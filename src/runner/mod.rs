@@ -23,6 +23,7 @@ use crate::runner_binary::VerifiedTarball;
 mod bootstrap;
 mod create;
 pub mod files;
+pub mod preflight;
 
 pub use bootstrap::{aproxy_rules, render_bootstrap, APROXY_PORT};
 pub use create::create;
@@ -132,6 +133,8 @@ pub enum RunnerError {
         waited: Duration,
         what: &'static str,
     },
+    #[error("runner {name}: the runner cannot start in this image: {reason}")]
+    Preflight { name: String, reason: String },
     #[error("runner {name}: the bootstrap script failed (exit {code}): {stderr}")]
     Bootstrap { name: String, code: i32, stderr: String },
     #[error("runner {name}: cannot write {source}")]

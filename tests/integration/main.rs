@@ -4,7 +4,7 @@
 //! - the clients against their peers: `github_client` (fake-github over HTTP, checked against
 //!   GitHub's OpenAPI description), `lxd_client` (the real daemon), `runner_binary`;
 //! - the charm's pieces on the real daemon: `lxd_runner`, `lxd_bring_up`, `firewall`,
-//!   `reach_before_nat`, `legacy_objects`,
+//!   `reach_before_nat`, `legacy_objects`, `preflight`,
 //!   `systemd_image`, `manager_scenario`, `manager_faults`, `broken_runners`, `reboot`;
 //! - the packed charm under fake-juju: `pack`, `scenario`, `neighbours`, `observability`,
 //!   `fake_juju_relations`, and the fault suite (`faults`).
@@ -28,6 +28,7 @@ mod manager_scenario;
 mod neighbours;
 mod observability;
 mod pack;
+mod preflight;
 mod reach_before_nat;
 mod reboot;
 mod runner_binary;

@@ -4,8 +4,8 @@
 //! For tests: seed runners, inject faults, read the request log, publish a runner version,
 //! give a runner a job and finish it, move the clock, tamper with downloads.
 //! For the stub runner (its stand-in for GitHub's private runner protocol): register with a
-//! registration token, redeem a JIT config once, heartbeat (the answer says idle, busy, done
-//! or removed), go offline, unregister with a remove token; and the tarball download.
+//! registration token, redeem a JIT config once, heartbeat (the answer is an order of
+//! [`crate::orders`], or idle, busy, done or removed), go offline, unregister with a remove token; and the tarball download.
 
 use std::time::{Duration, SystemTime};
 
@@ -19,6 +19,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::fault::Fault;
+use crate::orders::{self, Order};
 use crate::state::{labels, NewRunner, ScopeConfig, TokenKind, Tombstone};
 use crate::Shared;
 
@@ -89,7 +90,8 @@ async fn seed(State(world): State<Shared>, Json(seed): Json<Seed>) -> Response {
     Json(json!({"ids": ids})).into_response()
 }
 
-async fn start_job(State(world): State<Shared>, Path(id): Path<u64>) -> Response {
+/// Makes a runner busy; a body, if any, is the job's shell script, which the stub runs.
+async fn start_job(State(world): State<Shared>, Path(id): Path<u64>, body: Bytes) -> Response {
     let mut w = world.lock().expect("world lock");
     let Some(runner) = w.runners.get(&id).cloned() else {
         return text(StatusCode::NOT_FOUND, "no such runner");
@@ -98,18 +100,17 @@ async fn start_job(State(world): State<Shared>, Path(id): Path<u64>) -> Response
         return text(StatusCode::CONFLICT, "runner is offline: it cannot take a job");
     }
     w.runners.get_mut(&id).expect("checked").busy = true;
+    if !body.is_empty() {
+        let script = String::from_utf8_lossy(&body).into_owned();
+        w.orders.insert(id, Order::Job { script, taken: false });
+    }
     text(StatusCode::OK, "busy")
 }
 
 async fn finish_job(State(world): State<Shared>, Path(id): Path<u64>) -> Response {
     let mut w = world.lock().expect("world lock");
-    let Some(runner) = w.runners.get_mut(&id) else {
+    if !w.finish_job(id) {
         return text(StatusCode::NOT_FOUND, "no such runner");
-    };
-    runner.busy = false;
-    // GitHub unregisters an ephemeral runner after its one job.
-    if runner.ephemeral {
-        w.remove_runner(id, Tombstone::Done);
     }
     text(StatusCode::OK, "done")
 }
@@ -254,12 +255,26 @@ async fn stub_jit(State(world): State<Shared>, headers: HeaderMap, body: Bytes) 
     text(StatusCode::OK, "ok")
 }
 
-async fn stub_heartbeat(State(world): State<Shared>, Path(id): Path<u64>, _body: Bytes) -> Response {
+/// The listener's heartbeat: it keeps the runner online and reports its version; the answer
+/// is an order waiting for it, else idle, busy, done or removed.
+async fn stub_heartbeat(State(world): State<Shared>, Path(id): Path<u64>, headers: HeaderMap) -> Response {
     let mut w = world.lock().expect("world lock");
     let now: SystemTime = w.now();
+    let version = headers
+        .get("x-runner-version")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+        .map(String::from);
     if let Some(runner) = w.runners.get_mut(&id) {
         runner.last_heartbeat = Some(now);
-        return text(StatusCode::OK, if runner.busy { "busy" } else { "idle" });
+        if version.is_some() {
+            runner.version = version;
+        }
+        let busy = runner.busy;
+        if let Some(order) = orders::heartbeat_answer(&mut w.orders, id) {
+            return text(StatusCode::OK, order);
+        }
+        return text(StatusCode::OK, if busy { "busy" } else { "idle" });
     }
     match w.tombstones.get(&id) {
         Some(Tombstone::Done) => text(StatusCode::OK, "done"),

@@ -159,6 +159,10 @@ pub struct World {
     pub faults: Vec<Fault>,
     pub log: Vec<LoggedRequest>,
     pub tombstones: HashMap<u64, Tombstone>,
+    /// What each runner's listener hears on its next heartbeat ([`crate::orders`]).
+    pub orders: HashMap<u64, crate::orders::Order>,
+    /// The outcome of each job the stub ran, by runner id (kept after the runner is gone).
+    pub job_results: HashMap<u64, crate::orders::JobResult>,
     pub tarball: Tarball,
     /// Tests move time forward (token expiry) without sleeping.
     pub clock_offset: Duration,
@@ -182,6 +186,8 @@ impl World {
             faults: Vec::new(),
             log: Vec::new(),
             tombstones: HashMap::new(),
+            orders: HashMap::new(),
+            job_results: HashMap::new(),
             tarball,
             clock_offset: Duration::ZERO,
             tamper: None,
@@ -267,6 +273,19 @@ impl World {
         };
         self.runners.insert(id, runner);
         Ok(id)
+    }
+
+    /// Ends a runner's job; GitHub unregisters an ephemeral runner after its one job. False
+    /// when there is no such runner.
+    pub fn finish_job(&mut self, id: u64) -> bool {
+        let Some(runner) = self.runners.get_mut(&id) else {
+            return false;
+        };
+        runner.busy = false;
+        if runner.ephemeral {
+            self.remove_runner(id, Tombstone::Done);
+        }
+        true
     }
 
     pub fn remove_runner(&mut self, id: u64, why: Tombstone) -> bool {

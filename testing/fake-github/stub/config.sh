@@ -2,8 +2,20 @@
 # Stub of the GitHub Actions runner's config.sh, served by fake-github for tests. POSIX sh and
 # busybox wget only: it runs inside busybox LXD containers. It takes the real runner's flags
 # and registers with the emulator's test-only endpoint, writing a sourceable .runner file.
+# It refuses what the real one refuses: root without RUNNER_ALLOW_RUNASROOT, a system without
+# ICU (which .NET needs), and a runner that is configured already.
 set -eu
 cd "$(dirname "$0")"
+
+if [ "$(id -u)" -eq 0 ] && [ -z "${RUNNER_ALLOW_RUNASROOT:-}" ]; then
+  echo "Must not run with sudo"
+  exit 1
+fi
+if ! ./bin/Runner.Listener --version >/dev/null 2>&1; then
+  echo "Libicu's dependencies is missing for Dotnet Core 6.0"
+  echo "Execute sudo ./bin/installdependencies.sh to install any missing Dotnet Core 6.0 dependencies."
+  exit 1
+fi
 # The stub talks to fake-github directly: tests give runners proxies that exist nowhere.
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY
 
@@ -35,7 +47,7 @@ if [ "${1:-}" = remove ]; then
     fail_registration "$EMULATOR"
   }
   rm -f .remove-token
-  rm -f .runner .credentials
+  rm -f .runner .credentials .credentials_rsaparams
   echo "Runner removed"
   exit 0
 fi
@@ -58,6 +70,10 @@ while [ $# -gt 0 ]; do
   shift
 done
 [ -n "$url" ] && [ -n "$token" ] || { echo "config.sh: --url and --token are required" >&2; exit 2; }
+if [ -f .runner ]; then
+  echo "Cannot configure the runner because it is already configured. To reconfigure the runner, run 'config.cmd remove' or './config.sh remove' first." >&2
+  exit 1
+fi
 
 emulator="$(echo "$url" | sed -n 's#^\(https\{0,1\}://[^/]*\).*#\1#p')"
 path="${url#"$emulator"/}"

@@ -34,6 +34,16 @@ fn unpack(emulator: &Emulator, dir: &Path) -> PathBuf {
     runner
 }
 
+/// A directory holding what .NET's ICU loader looks for (an empty stand-in of libicuuc).
+fn icu_dir(dir: &Path) -> PathBuf {
+    let lib = dir.join("lib");
+    std::fs::create_dir_all(&lib).expect("mkdir");
+    std::fs::write(lib.join("libicuuc.so.72"), "").expect("write");
+    lib
+}
+
+/// The stub's script under busybox alone, allowed to run as root (the tests do), with ICU
+/// found in `<runner>/../lib`.
 fn sh(bin: &Path, runner: &Path, script: &str, args: &[&str]) -> Command {
     let mut command = Command::new(bin.join("sh"));
     command
@@ -42,6 +52,8 @@ fn sh(bin: &Path, runner: &Path, script: &str, args: &[&str]) -> Command {
         .env_clear()
         .env("PATH", bin)
         .env("STUB_HEARTBEAT_SECS", "1")
+        .env("RUNNER_ALLOW_RUNASROOT", "1")
+        .env("STUB_LIBRARY_PATH", icu_dir(runner.parent().expect("parent")))
         .current_dir(runner);
     command
 }
@@ -241,4 +253,220 @@ async fn a_jit_config_starts_a_runner_once_and_remove_unregisters_it() {
         .expect("join");
     assert_eq!(code, 0, "run.sh exits once the runner is removed");
     assert!(runner(&emulator, "jit-1").await.is_none());
+}
+
+/// A JIT config for `name` from the emulator's REST API.
+async fn jit_config(emulator: &Emulator, name: &str) -> (u64, String) {
+    let jit = reqwest::Client::new()
+        .post(format!(
+            "{}/api/v3/orgs/test-org/actions/runners/generate-jitconfig",
+            emulator.base_url
+        ))
+        .header("user-agent", "stub-test")
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({"name": name, "runner_group_id": 1, "labels": ["self-hosted"]}))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(jit.status().as_u16(), 201);
+    let jit: Value = jit.json().await.expect("json");
+    let blob = jit["encoded_jit_config"].as_str().expect("blob").to_string();
+    (jit["runner"]["id"].as_u64().expect("id"), blob)
+}
+
+async fn admin_json(emulator: &Emulator, path: &str, body: Value) -> u16 {
+    let response = reqwest::Client::new()
+        .post(format!("{}/_emulator{path}", emulator.base_url))
+        .json(&body)
+        .send()
+        .await
+        .expect("answers");
+    response.status().as_u16()
+}
+
+/// Starts `bin/Runner.Listener run` with the JIT config in a mixed-case input variable, under
+/// `umask`, and waits until the runner is online.
+async fn start_jit_listener(emulator: &Emulator, bin: &Path, runner_dir: &Path, name: &str, umask: &str) -> (u64, Child) {
+    let (id, blob) = jit_config(emulator, name).await;
+    let script = format!("umask {umask}; exec ./bin/Runner.Listener run");
+    let command = sh(bin, runner_dir, "bin/Runner.Listener", &[]);
+    // The same environment, but `sh -c SCRIPT` for the umask.
+    let child = Command::new(bin.join("sh"))
+        .args(["-c", &script])
+        .env_clear()
+        .envs(command.get_envs().filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))))
+        .current_dir(runner_dir)
+        .env("Actions_Runner_Input_JitConfig", &blob)
+        .env("ACTIONS_RUNNER_INPUT_EXTRA", "leaked-if-seen")
+        .stdout(Stdio::null())
+        .spawn()
+        .map(|c| (id, c))
+        .expect("starts");
+    wait_for("online", async || {
+        runner(emulator, name).await.is_some_and(|r| r["status"] == "online")
+    })
+    .await;
+    child
+}
+
+#[test]
+fn the_listener_needs_run_and_answers_its_version() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bin = busybox_path(dir.path());
+    let runner_dir = dir.path().join("runner");
+    let tarball = fake_github::stub::Tarball::build("2.999.0");
+    tar::Archive::new(flate2::read::GzDecoder::new(tarball.bytes.as_slice()))
+        .unpack(&runner_dir)
+        .expect("unpack");
+
+    let bare = sh(&bin, &runner_dir, "bin/Runner.Listener", &[]).output().expect("runs");
+    assert_eq!(bare.status.code(), Some(0), "without `run`, the usage and exit 0");
+    assert!(String::from_utf8_lossy(&bare.stdout).contains("./run.sh"));
+    assert!(!runner_dir.join("_diag").exists(), "the usage starts nothing");
+
+    let version = sh(&bin, &runner_dir, "bin/Runner.Listener", &["--version"])
+        .output()
+        .expect("runs");
+    assert_eq!(String::from_utf8_lossy(&version.stdout).trim(), "2.999.0");
+}
+
+#[test]
+fn without_icu_the_listener_aborts_with_134_and_config_sh_refuses() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bin = busybox_path(dir.path());
+    let runner_dir = dir.path().join("runner");
+    let tarball = fake_github::stub::Tarball::build("2.999.0");
+    tar::Archive::new(flate2::read::GzDecoder::new(tarball.bytes.as_slice()))
+        .unpack(&runner_dir)
+        .expect("unpack");
+    let empty = dir.path().join("no-icu");
+    std::fs::create_dir_all(&empty).expect("mkdir");
+
+    let out = sh(&bin, &runner_dir, "bin/Runner.Listener", &["--version"])
+        .env("STUB_LIBRARY_PATH", &empty)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(134));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Couldn't find a valid ICU package"));
+
+    let config = sh(&bin, &runner_dir, "config.sh", &["--url", "http://x/o", "--token", "T"])
+        .env("STUB_LIBRARY_PATH", &empty)
+        .output()
+        .expect("runs");
+    assert_eq!(config.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&config.stdout).contains("Libicu's dependencies is missing"));
+
+    let invariant = sh(&bin, &runner_dir, "bin/Runner.Listener", &["--version"])
+        .env("STUB_LIBRARY_PATH", &empty)
+        .env("DOTNET_SYSTEM_GLOBALIZATION_INVARIANT", "1")
+        .output()
+        .expect("runs");
+    assert_eq!(invariant.status.code(), Some(0), ".NET's invariant mode needs no ICU");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_sh_refuses_root_without_the_opt_in_and_a_runner_configured_already() {
+    let emulator = Emulator::start(Config::default(), "127.0.0.1:0").await.expect("starts");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bin = busybox_path(dir.path());
+    let runner_dir = unpack(&emulator, dir.path());
+    let url = format!("{}/test-org", emulator.base_url);
+    let (_, token) = api(&emulator, "POST", "/registration-token").await;
+    let token = token["token"].as_str().expect("token").to_string();
+    let args = ["--url", url.as_str(), "--token", token.as_str(), "--name", "twice"];
+
+    let as_root = sh(&bin, &runner_dir, "config.sh", &args)
+        .env_remove("RUNNER_ALLOW_RUNASROOT")
+        .output()
+        .expect("runs");
+    assert_eq!(as_root.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&as_root.stdout).contains("Must not run with sudo"));
+    assert!(runner(&emulator, "twice").await.is_none(), "nothing registered");
+
+    let first = sh(&bin, &runner_dir, "config.sh", &args).output().expect("runs");
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let again = sh(&bin, &runner_dir, "config.sh", &args).output().expect("runs");
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already configured"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jit_runner_reads_env_drops_its_inputs_runs_its_job_and_forgets_its_credentials() {
+    let emulator = Emulator::start(Config::default(), "127.0.0.1:0").await.expect("starts");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bin = busybox_path(dir.path());
+    let runner_dir = unpack(&emulator, dir.path());
+    std::fs::write(runner_dir.join(".env"), "GREETING=a=b\nnot a variable\n").expect("write .env");
+    let (id, mut run) = start_jit_listener(&emulator, &bin, &runner_dir, "job-1", "022").await;
+
+    let modes: Vec<u32> = [".runner", ".credentials", ".credentials_rsaparams"]
+        .iter()
+        .map(|f| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::metadata(runner_dir.join(f)).expect("written").permissions().mode() & 0o777
+        })
+        .collect();
+    assert_eq!(modes, [0o644; 3], "the JIT path writes its files with the process umask");
+    assert!(runner_dir.join("_diag").is_dir() && runner_dir.join("_work").is_dir());
+
+    let script = "echo \"greeting=$GREETING\"; env | grep -ic actions_runner_input; pwd; exit 7";
+    let response = reqwest::Client::new()
+        .post(format!("{}/_emulator/runners/{id}/job", emulator.base_url))
+        .body(script)
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(response.status().as_u16(), 200);
+    let code = tokio::task::spawn_blocking(move || wait_exit(&mut run)).await.expect("join");
+    assert_eq!(code, 0, "an ephemeral runner exits after its job");
+    let result: Value = reqwest::get(format!("{}/_emulator/runners/{id}/job-result", emulator.base_url))
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("a result");
+    let output = result["output"].as_str().expect("output");
+    assert_eq!(result["code"], 7, "the job's exit code comes back: {output}");
+    let lines: Vec<&str> = output.lines().collect();
+    assert_eq!(lines[0], "greeting=a=b", ".env split at its first `=`");
+    assert_eq!(lines[1], "0", "no ACTIONS_RUNNER_INPUT_* in any case reaches the job");
+    assert!(lines[2].contains("/_work/"), "the job runs in _work: {}", lines[2]);
+    for file in [".runner", ".credentials", ".credentials_rsaparams"] {
+        assert!(!runner_dir.join(file).exists(), "{file} is deleted after the ephemeral job");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_self_update_exits_4_and_update_sh_swaps_bin_then_touches_update_finished() {
+    let emulator = Emulator::start(Config::default(), "127.0.0.1:0").await.expect("starts");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bin = busybox_path(dir.path());
+    let runner_dir = unpack(&emulator, dir.path());
+    let (id, mut run) = start_jit_listener(&emulator, &bin, &runner_dir, "upd-1", "077").await;
+    let order = serde_json::json!({"version": "9.9.9", "delay_secs": 2});
+    assert_eq!(admin_json(&emulator, &format!("/runners/{id}/update"), order).await, 200);
+    let code = tokio::task::spawn_blocking(move || wait_exit(&mut run)).await.expect("join");
+    assert_eq!(code, 4, "an ephemeral runner's update exits 4 (3 otherwise)");
+    assert!(runner_dir.join("_work/_update.sh").exists());
+    assert!(!runner_dir.join("update.finished").exists(), "the swap is still waiting");
+    let finished = runner_dir.join("update.finished");
+    wait_for("update.finished", async || finished.exists()).await;
+    let version = std::fs::read_to_string(runner_dir.join("VERSION")).expect("VERSION");
+    assert_eq!(version.trim(), "9.9.9");
+    assert!(runner_dir.join(".credentials").exists(), "an update keeps the credentials");
+
+    let mut again = sh(&bin, &runner_dir, "bin/Runner.Listener", &["run"])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("starts");
+    wait_for("the new version reported", async || {
+        runner(&emulator, "upd-1").await.is_some_and(|r| r["version"] == "9.9.9")
+    })
+    .await;
+    assert_eq!(
+        admin_json(&emulator, &format!("/runners/{id}/exit"), serde_json::json!({"code": 5})).await,
+        200
+    );
+    let code = tokio::task::spawn_blocking(move || wait_exit(&mut again)).await.expect("join");
+    assert_eq!(code, 5, "the listener exits with the code it was given (a session conflict)");
 }
