@@ -7,7 +7,7 @@
 //!   actions (LXD set up, previous generations retired, the manager's steps, recorded, saved);
 //! - [`manager`] keeps the pool of runners: observe → plan (pure) → act;
 //! - [`runner`] is one runner's life in one LXD instance; [`runner_binary`] the verified
-//!   runner tarball;
+//!   runner tarball; [`bake`] the runner image baked from `base-image` in the background;
 //! - [`lxd_setup`] is the unit's LXD setup (bridge, firewall, profiles, RAM disk, pool) and the
 //!   list of what it makes;
 //! - [`metrics`] records what the hooks did and serves it (the exporter, the event log,
@@ -22,6 +22,7 @@
 //! `juju` and `host` never import each other; only `charm` joins them. The clients (`github`,
 //! `lxd`) import nothing of the charm's.
 
+pub mod bake;
 pub mod charm;
 pub mod config;
 pub mod event;

@@ -2,11 +2,13 @@
 //! code. A hook that returns an error exits 1 so that Juju retries it; an unknown hook, an
 //! action (failed or not) and a handled problem exit 0. `dispatch serve-metrics …` runs the
 //! metrics exporter instead (its systemd service does: [`exporter::main`]); `dispatch
+//! bake-image <request>` bakes the runner image ([`bake::run::main`]); `dispatch
 //! lxd-objects` prints the LXD objects the charm makes ([`objects::listing`]).
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use github_runner::bake;
 use github_runner::charm;
 use github_runner::event::{Event, ProcessEnv};
 use github_runner::juju::log::JujuLogLayer;
@@ -19,6 +21,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
         Some(exporter::COMMAND) => return exporter::main(&args[2..]),
+        Some(bake::run::COMMAND) => return bake::run::main(&args[2..]),
         Some(objects::COMMAND) => {
             print!("{}", objects::listing());
             return ExitCode::SUCCESS;

@@ -58,10 +58,11 @@ stack_start() {
   trap "exit 130" INT TERM
 }
 
-# The config that points the charm at the local stack (STACK_IMAGE: the runners' image).
+# The config that points the charm at the local stack (STACK_IMAGE: the runners' image, used
+# as it is unless STACK_BAKE=true: busybox has no apt to bake with).
 stack_config() {
   echo "path=test-org token=ghp_emulatortoken test-mode=insecure github-url=$GITHUB_URL" \
-    "base-image=${STACK_IMAGE:-runner-test} vm-cpu=1 vm-memory=${STACK_MEMORY:-256MiB} vm-disk=${STACK_DISK:-128MiB}"
+    "bake-image=${STACK_BAKE:-false} base-image=${STACK_IMAGE:-runner-test} vm-cpu=1 vm-memory=${STACK_MEMORY:-256MiB} vm-disk=${STACK_DISK:-128MiB}"
 }
 
 # stack_deploy [KEY=VALUE…]: deploys the packed charm as the app with the local stack's config

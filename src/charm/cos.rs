@@ -74,7 +74,8 @@ pub fn remove_exporter(ctx: &Ctx<'_>) {
 }
 
 /// The charm's `dispatch`, which the exporter's service runs.
-fn dispatch(ctx: &Ctx<'_>) -> PathBuf {
+/// The charm's binary, which the services run.
+pub(super) fn dispatch(ctx: &Ctx<'_>) -> PathBuf {
     match &ctx.juju.charm_dir {
         Some(dir) => dir.join("dispatch"),
         None => std::env::current_exe().unwrap_or_else(|_| PathBuf::from("dispatch")),

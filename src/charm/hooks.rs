@@ -21,7 +21,7 @@ use crate::manager::{Flush, Steps};
 use crate::metrics::MetricsFile;
 
 /// The event the timer dispatches.
-pub(super) const RECONCILE_EVENT: &str = "reconcile-runners";
+pub(super) use crate::host::timer::RECONCILE_EVENT;
 /// A timer the original charm wrote before it folded it into reconcile-runners.
 const LEGACY_EVENTS: [&str; 1] = ["update-dependencies"];
 
@@ -123,13 +123,15 @@ async fn runners(ctx: &mut Ctx<'_>, hook: Hook, plan: &HookPlan, steps: RunnerSt
             tracing::error!("{}: {e}", hook.name());
             Some(status::from_error(&e))
         }
-        Outcome::Done { done, .. } => {
+        Outcome::NoImage(image) => Some(status::no_image(&image, crate::bake::now())),
+        Outcome::Done { done, image, .. } => {
             for report in done.flushed.iter().chain(&done.replaced) {
                 tracing::info!("{}: replaced {} idle runners", hook.name(), report.removed.len());
             }
-            done.reconciled
-                .as_ref()
-                .map(|reconciled| status::reconciled(reconciled, config.virtual_machines))
+            done.reconciled.as_ref().map(|reconciled| {
+                let status = status::reconciled(reconciled, config.virtual_machines);
+                status::with_image(status, image.as_ref(), crate::bake::now())
+            })
         }
     };
     if let Some(status) = status {
@@ -215,6 +217,7 @@ async fn tear_down(ctx: &Ctx<'_>) -> anyhow::Result<()> {
                 }
                 Outcome::Failed(e) => tracing::warn!("stop: removing runners: {e}"),
                 Outcome::NoSetup(status) => tracing::warn!("stop: {}", status.message()),
+                Outcome::NoImage(_) => {}
             }
         }
         Err(problems) => {

@@ -14,6 +14,7 @@ mod bring_up;
 mod cos;
 mod generations;
 mod hooks;
+mod image;
 mod pipeline;
 mod plan;
 mod record;

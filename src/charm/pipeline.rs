@@ -2,7 +2,8 @@
 //! 1. the unit's LXD set up ([`crate::lxd_setup`]), where the run may create runners;
 //! 2. the runners of previous generations retired, each with its own path and token
 //!    ([`super::generations`]);
-//! 3. the manager's [`Steps`] on the current generation's runners, recorded ([`super::record`]);
+//! 3. the runner image looked at, its bake started when due ([`super::image`]), and the
+//!    manager's [`Steps`] on the current generation's runners, recorded ([`super::record`]);
 //! 4. the unit's registrations listed, where an action reports them;
 //! 5. the ETags of every GitHub client of the run kept, and the state saved.
 //!
@@ -11,12 +12,14 @@
 
 use std::collections::BTreeSet;
 
-use super::{generations, record, Ctx};
+use super::{generations, image, record, Ctx};
+use crate::bake::plan::ImageStatus;
 use crate::config::{CharmConfig, Generation};
 use crate::github::Runner;
 use crate::juju::Status;
 use crate::lxd_setup;
-use crate::manager::{Flush, ManagerError, RunnerFilter, RunnerManager, Saved, Stage, Steps, StepsDone};
+use crate::manager::{Flush, ManagerError, RunnerFilter, RunnerImage, RunnerManager, Saved, Stage, Steps, StepsDone};
+use crate::runner_binary::RunnerBinaryCache;
 use crate::state::{State, StateError};
 
 /// What one run of the pipeline is asked for.
@@ -41,11 +44,15 @@ pub(super) enum Outcome {
     NoSetup(Status),
     /// The manager could not be made, or a step failed as a whole.
     Failed(ManagerError),
+    /// Runners were due and there is no runner image yet: what its bake is doing.
+    NoImage(ImageStatus),
     Done {
         /// Boxed: the report of every step is far larger than the other variants.
         done: Box<StepsDone>,
         /// The unit's registrations, when listed.
         registrations: Vec<Runner>,
+        /// The runner image's bake, when one runs or failed.
+        image: Option<ImageStatus>,
     },
 }
 
@@ -69,17 +76,42 @@ pub(super) async fn run(
         retire(ctx, config, state, which).await;
         ctx.state.save(state)?;
     }
+    // The runner image first (a bake starts in the background when one is due), then again
+    // if the steps changed the runner binary, so that its bake starts now, not next hook.
+    let cache = RunnerBinaryCache::new(&ctx.deps.host);
+    let before = cache.current();
+    let mut image = match work.setup {
+        true => Some(image::ensure(ctx, config, before.as_ref()).await),
+        false => None,
+    };
     let outcome = match RunnerManager::new(&ctx.deps, config, &work.made_with, state.etags.clone()) {
         Ok(manager) => {
-            let manager = manager.on(generations::current(state));
+            let runners = image.as_ref().map_or(RunnerImage::Base, |i| i.runners.clone());
+            let manager = manager.on(generations::current(state)).from_image(runners);
             let outcome = take(ctx, &manager, work.steps, work.list, progress).await;
             keep(state, manager.finish());
             outcome
         }
         Err(e) => Outcome::Failed(e),
     };
+    let after = cache.current();
+    if work.setup && after.as_ref().map(|t| t.sha256()) != before.as_ref().map(|t| t.sha256()) {
+        image = Some(image::ensure(ctx, config, after.as_ref()).await);
+    }
     ctx.state.save(state)?;
-    Ok(outcome)
+    let status = image.and_then(|i| i.status);
+    Ok(match outcome {
+        Outcome::Failed(ManagerError::NoRunnerImage) => Outcome::NoImage(status.unwrap_or(ImageStatus::Baking {
+            step: "waiting for the runner binary".into(),
+            first: true,
+        })),
+        Outcome::Done { done, registrations, .. } => Outcome::Done {
+            done,
+            registrations,
+            image: status.filter(|s| *s != ImageStatus::Ready),
+        },
+        other => other,
+    })
 }
 
 /// The steps, then the list, on the current generation.
@@ -107,6 +139,7 @@ async fn take(
     Outcome::Done {
         done: Box::new(done),
         registrations,
+        image: None,
     }
 }
 
@@ -185,7 +218,7 @@ impl Outcome {
     pub fn flushed_all(&self) -> bool {
         match self {
             Outcome::Done { done, .. } => done.flushed.as_ref().is_none_or(|f| f.failures.is_empty()),
-            Outcome::NoSetup(_) | Outcome::Failed(_) => false,
+            Outcome::NoSetup(_) | Outcome::Failed(_) | Outcome::NoImage(_) => false,
         }
     }
 }

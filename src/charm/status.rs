@@ -1,5 +1,6 @@
 //! What `juju status` says after a step: pure functions from outcomes to [`Status`].
 
+use crate::bake::plan::ImageStatus;
 use crate::github::GithubError;
 use crate::juju::Status;
 use crate::lxd::LxdError;
@@ -35,6 +36,41 @@ pub fn reconciled(reconciled: &Reconciled, target: u32) -> Status {
             reconciled.report.failures.len()
         )),
     }
+}
+
+/// The status while no runner image exists: its first bake runs, or failed.
+pub fn no_image(image: &ImageStatus, now: u64) -> Status {
+    match image {
+        ImageStatus::Failed { error, retry_at, .. } => Status::Blocked(format!(
+            "baking the runner image failed: {error}; retried in {} min, or at once when an option it is baked from changes",
+            minutes(*retry_at, now)
+        )),
+        ImageStatus::Baking { step, .. } => Status::Waiting(format!(
+            "baking the runner image: {step}; runners are made once it is ready"
+        )),
+        ImageStatus::Ready => Status::Waiting("the runner image is ready; the next reconcile makes runners".into()),
+    }
+}
+
+/// `status`, with what a rebake is doing when it is `active`: the runners still come from the
+/// previous image, which the unit says when the new one failed.
+pub fn with_image(status: Status, image: Option<&ImageStatus>, now: u64) -> Status {
+    let Status::Active(message) = &status else {
+        return status;
+    };
+    match image {
+        Some(ImageStatus::Baking { step, .. }) => Status::Active(format!("{message}; baking a new runner image: {step}")),
+        Some(ImageStatus::Failed { error, retry_at, .. }) => Status::Active(format!(
+            "{message}; a new runner image failed to bake ({error}): the previous one is in use; retried in {} min",
+            minutes(*retry_at, now)
+        )),
+        _ => status,
+    }
+}
+
+/// Whole minutes from `now` to `at`, at least 1.
+fn minutes(at: u64, now: u64) -> u64 {
+    at.saturating_sub(now).div_ceil(60).max(1)
 }
 
 /// The maintenance status a hook shows while a stage runs, if it shows one.
@@ -91,5 +127,34 @@ mod tests {
             reconciled(&done, 1),
             Status::Blocked("0/1 runners; runner r-1: the runner cannot start in this image: the image lacks libicu".into())
         );
+    }
+
+    #[test]
+    fn a_first_bake_waits_with_its_step_and_a_failed_one_blocks_with_the_reason() {
+        let baking = ImageStatus::Baking { step: "installing packages".into(), first: true };
+        assert_eq!(
+            no_image(&baking, 0),
+            Status::Waiting("baking the runner image: installing packages; runners are made once it is ready".into())
+        );
+        let failed = ImageStatus::Failed {
+            error: "installing packages failed (exit 100): E: Unable to locate package nope".into(),
+            first: true,
+            retry_at: 600,
+        };
+        let status = no_image(&failed, 0);
+        assert!(matches!(status, Status::Blocked(_)), "{status}");
+        assert!(status.message().contains("Unable to locate package nope") && status.message().contains("10 min"));
+    }
+
+    #[test]
+    fn a_failed_rebake_stays_active_and_says_the_previous_image_serves() {
+        let failed = ImageStatus::Failed { error: "publishing the image: disk full".into(), first: false, retry_at: 61 };
+        let status = with_image(Status::Active("2/2 runners".into()), Some(&failed), 0);
+        assert_eq!(
+            status,
+            Status::Active("2/2 runners; a new runner image failed to bake (publishing the image: disk full): the previous one is in use; retried in 2 min".into())
+        );
+        let waiting = Status::Waiting("x".into());
+        assert_eq!(with_image(waiting.clone(), Some(&failed), 0), waiting);
     }
 }

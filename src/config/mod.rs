@@ -51,6 +51,19 @@ pub struct CharmConfig {
     pub runner_max_age: u32,
     /// The exporter's port; `None` when `metrics-port` is 0.
     pub metrics_port: Option<u16>,
+    /// The runner image the charm bakes.
+    pub image: ImageConfig,
+}
+
+/// `bake-image`, `image-packages`, `image-refresh-interval`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageConfig {
+    /// Bake an image from `base-image` (else runners start from `base-image` as it is).
+    pub bake: bool,
+    /// Extra packages, valid Debian names, each once.
+    pub packages: Vec<String>,
+    /// Hours after which the image is baked again; 0: never by age.
+    pub refresh_hours: u32,
 }
 
 /// The GitHub `path` and token a set of runners was registered with: removing them takes the
@@ -121,6 +134,7 @@ pub mod defaults {
     pub const BASE_IMAGE: &str = "jammy";
     pub const RUNNER_SUBNET: &str = "10.73.0.0/24";
     pub const METRICS_PORT: i64 = 9468;
+    pub const IMAGE_REFRESH_INTERVAL: i64 = 24;
 }
 
 impl CharmConfig {
@@ -150,8 +164,11 @@ impl CharmConfig {
         let runners = read::runners(&mut r);
         let network = read::network(&mut r, proxy);
         let service = read::service(&mut r);
-        match (insecure, github, runners, network, service) {
-            (Some(insecure), Some(github), Some(runners), Some(network), Some(service)) if r.problems.is_empty() => {
+        let image = read::image(&mut r);
+        match (insecure, github, runners, network, service, image) {
+            (Some(insecure), Some(github), Some(runners), Some(network), Some(service), Some(image))
+                if r.problems.is_empty() =>
+            {
                 Ok(CharmConfig {
                     path: github.path,
                     token: github.token,
@@ -172,6 +189,11 @@ impl CharmConfig {
                     insecure,
                     reconcile_interval: service.reconcile_interval,
                     metrics_port: service.metrics_port,
+                    image: ImageConfig {
+                        bake: image.bake,
+                        packages: image.packages,
+                        refresh_hours: image.refresh_hours,
+                    },
                 })
             }
             // Every reader that gave nothing recorded why.

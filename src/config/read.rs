@@ -37,6 +37,13 @@ pub(super) struct Network {
     pub proxy: Proxy,
 }
 
+/// The runner image the charm bakes.
+pub(super) struct Image {
+    pub bake: bool,
+    pub packages: Vec<String>,
+    pub refresh_hours: u32,
+}
+
 /// The charm's own services.
 pub(super) struct Service {
     pub reconcile_interval: u32,
@@ -174,6 +181,20 @@ pub(super) fn network(r: &mut Reader<'_>, proxy: Proxy) -> Option<Network> {
         dockerhub_mirror: dockerhub_mirror?,
         use_aproxy: use_aproxy?,
         proxy: proxy?,
+    })
+}
+
+/// `bake-image`, `image-packages` (Debian package names) and `image-refresh-interval` (hours).
+pub(super) fn image(r: &mut Reader<'_>) -> Option<Image> {
+    let bake = r.bool("bake-image", true);
+    let packages = r
+        .string("image-packages", "")
+        .and_then(|list| r.check("image-packages", &list, values::parse_packages));
+    let refresh_hours = r.int("image-refresh-interval", defaults::IMAGE_REFRESH_INTERVAL, 0);
+    Some(Image {
+        bake: bake?,
+        packages: packages?,
+        refresh_hours: refresh_hours?,
     })
 }
 

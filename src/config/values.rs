@@ -62,6 +62,30 @@ pub const DEFAULT_LABELS: [&str; 4] = ["self-hosted", "linux", "x64", "arm64"];
 /// GitHub takes up to 100 labels a runner, the default ones included.
 const MAX_LABELS: usize = 100 - 5;
 
+/// `image-packages`: Debian package names (policy §5.6.1: lower-case letters, digits, `+`, `-`
+/// and `.`, at least two characters, starting with a letter or digit), separated by commas or
+/// spaces, each once. Nothing else may reach apt's command line.
+pub fn parse_packages(list: &str) -> Result<Vec<String>, String> {
+    let mut packages: Vec<String> = Vec::new();
+    for name in list.split(|c: char| c == ',' || c.is_whitespace()).filter(|n| !n.is_empty()) {
+        let valid = name.len() >= 2
+            && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '+' | '-' | '.'));
+        if !valid {
+            return Err(format!(
+                "{name:?} is not a Debian package name (lower-case letters, digits, `+`, `-` and `.`, \
+                 at least two characters, starting with a letter or digit), e.g. `build-essential`"
+            ));
+        }
+        if !packages.iter().any(|p| p == name) {
+            packages.push(name.to_string());
+        }
+    }
+    Ok(packages)
+}
+
 /// `labels`: comma-separated custom labels, each 1–100 letters, digits, `-`, `_` or `.`,
 /// none twice (GitHub matches labels without regard to case) and none of `reserved` (the
 /// default labels); an empty list is fine.

@@ -13,6 +13,8 @@ pub trait Systemd: Send + Sync {
     fn unit(&self, verb: &str, unit: &str) -> Result<(), ProcessError>;
     /// Whether the unit is active; any failure to ask counts as not active.
     fn is_active(&self, unit: &str) -> bool;
+    /// `systemctl start --no-block <unit>`: queued, not waited for.
+    fn start_in_background(&self, unit: &str) -> Result<(), ProcessError>;
 }
 
 /// The real one: `systemctl` commands.
@@ -30,6 +32,10 @@ impl Systemd for Systemctl {
 
     fn is_active(&self, unit: &str) -> bool {
         process::run(SYSTEMCTL, &["is-active", "--quiet", unit], None).is_ok()
+    }
+
+    fn start_in_background(&self, unit: &str) -> Result<(), ProcessError> {
+        process::run(SYSTEMCTL, &["start", "--no-block", unit], None).map(drop)
     }
 }
 
@@ -68,5 +74,9 @@ impl Systemd for FakeSystemd {
 
     fn is_active(&self, unit: &str) -> bool {
         self.active.lock().expect("active lock").contains(unit)
+    }
+
+    fn start_in_background(&self, unit: &str) -> Result<(), ProcessError> {
+        self.unit("start", unit)
     }
 }

@@ -21,6 +21,9 @@ const TIMER_TEMPLATE: &str = include_str!("../../templates/dispatch-event.timer.
 /// The shortest time a reconcile may run before `timeout` stops it.
 const MIN_TIMEOUT_SECS: u32 = 300;
 
+/// The custom event the reconcile timer dispatches.
+pub const RECONCILE_EVENT: &str = "reconcile-runners";
+
 /// One periodic event for one unit.
 #[derive(Debug, Clone)]
 pub struct EventTimer<'a> {

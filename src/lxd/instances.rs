@@ -35,14 +35,14 @@ impl Instance {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize)]
 pub enum InstanceType {
     Container,
     VirtualMachine,
 }
 
 /// Where an instance's image comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
 pub enum InstanceSource {
     /// A local image alias.
     Alias(String),

@@ -12,6 +12,7 @@
 mod client;
 mod error;
 mod exec;
+mod images;
 mod instances;
 mod networks;
 mod resources;
@@ -20,6 +21,7 @@ pub mod types;
 pub use client::{socket_path, LxdClient};
 pub use error::LxdError;
 pub use exec::{ExecOutput, EXEC_TIMEOUT, MAX_OUTPUT};
+pub use images::Image;
 pub use instances::{Instance, InstanceSource, InstanceSpec, InstanceType};
 pub use resources::Profile;
 pub use types::{AclRule, InstanceState, Network, NetworkAcl, Server, ServerEnvironment, StoragePool};

@@ -46,6 +46,21 @@ pub enum ManagerError {
     Runner(#[from] RunnerError),
     #[error("no runner binary yet (it is downloaded from GitHub first)")]
     MissingBinary,
+    /// Runners come from the baked image, and there is none yet.
+    #[error("no runner image yet")]
+    NoRunnerImage,
+}
+
+/// What new runners start from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum RunnerImage {
+    /// `base-image` as it is, the runner pushed in (`bake-image=false`).
+    #[default]
+    Base,
+    /// The baked image under `alias`, holding the runner whose tarball has `runner_sha256`.
+    Baked { alias: String, runner_sha256: String },
+    /// Baking is on and no image is finished yet: no runner is made.
+    NotYet,
 }
 
 /// The time a new runner has to come online on GitHub (a VM boots, the listener starts): a
@@ -188,6 +203,8 @@ pub struct RunnerManager {
     /// The cached tarball, read once (`None` until read).
     tarball: Mutex<Option<Option<VerifiedTarball>>>,
     http: reqwest::Client,
+    /// What new runners start from.
+    image: RunnerImage,
 }
 
 impl RunnerManager {
@@ -221,12 +238,18 @@ impl RunnerManager {
             config: config.clone(),
             tarball: Mutex::new(None),
             http,
+            image: RunnerImage::Base,
         })
     }
 
     /// This manager, working on `runners` of the unit only.
     pub fn on(self, runners: RunnerFilter) -> Self {
         RunnerManager { runners, ..self }
+    }
+
+    /// This manager, making new runners from `image`.
+    pub fn from_image(self, image: RunnerImage) -> Self {
+        RunnerManager { image, ..self }
     }
 
     /// The unit's runners this manager sees, from both sides.
@@ -282,6 +305,9 @@ impl RunnerManager {
         );
         let mut report = act::remove(lxd, &self.github, &plan.remove).await;
         if plan.needs_binary() {
+            if self.image == RunnerImage::NotYet {
+                return Err(ManagerError::NoRunnerImage);
+            }
             let tarball = self.cached_tarball().ok_or(ManagerError::MissingBinary)?;
             let settings = self.settings().await?;
             let env = RunnerEnv {

@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::{ManagerError, RunnerManager};
+use super::{ManagerError, RunnerImage, RunnerManager};
 use crate::config::ByteSize;
-use crate::lxd::InstanceType;
+use crate::lxd::{InstanceSource, InstanceType};
 use crate::lxd_setup as setup;
 use crate::proxy::Proxy;
 use crate::runner::{self, Registration, RunnerSettings};
@@ -41,9 +41,19 @@ impl RunnerManager {
         if kind == InstanceType::VirtualMachine && server.has_extension("disk_io_cache") {
             devices.insert("root".to_string(), vm_root_disk(&config.vm_disk, &names.pool));
         }
+        let (source, runner_in_image) = match &self.image {
+            RunnerImage::Baked { alias, runner_sha256 } => {
+                // An image baked with an older runner still serves (the new one is pushed in)
+                // until the next bake.
+                let current = self.cached_tarball().is_some_and(|t| t.sha256() == runner_sha256);
+                (InstanceSource::Alias(alias.clone()), current)
+            }
+            _ => (runner::resolve_source(&self.deps.lxd, &config.base_image).await?, false),
+        };
         Ok(RunnerSettings {
             kind,
-            source: runner::resolve_source(&self.deps.lxd, &config.base_image).await?,
+            source,
+            runner_in_image,
             // Not `default`: runners get only what the charm owns (its NIC, its pool).
             profiles: vec![names.runner_profile.clone(), names.resource_profile(config)],
             devices,

@@ -150,6 +150,7 @@ mod tests {
         RunnerSettings {
             kind: InstanceType::Container,
             source: InstanceSource::Alias("runner-test".into()),
+            runner_in_image: false,
             profiles: vec!["runner".into()],
             devices: Default::default(),
             url: "https://github.com/acme".into(),

@@ -73,21 +73,23 @@ async fn create_steps(env: &RunnerEnv<'_>, name: &str, made: &mut Made) -> Resul
         .map_err(lxd_err("starting the instance"))?;
     let ip = wait_ready(env.lxd, name, settings.ready_timeout).await?;
 
-    // The runner in place and seen to start before any secret exists for it. Streamed from
-    // the cache: several runners are made at once, and the real tarball is large, so it is
-    // never held in memory.
-    let file = tokio::fs::File::open(env.tarball.path())
-        .await
-        .map_err(|e| RunnerError::Bootstrap {
-            name: name.to_string(),
-            code: -1,
-            stderr: format!("reading the runner tarball {}: {e}", env.tarball.path().display()),
-        })?;
-    let tarball = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
-    env.lxd
-        .push_file(name, &format!("{SETUP_DIR}/runner.tar.gz"), tarball, 0o600)
-        .await
-        .map_err(lxd_err("pushing the runner tarball"))?;
+    // The runner in place and seen to start before any secret exists for it: a baked image
+    // holds it; otherwise it is streamed from the cache (several runners are made at once,
+    // and the real tarball is large, so it is never held in memory).
+    if !settings.runner_in_image {
+        let file = tokio::fs::File::open(env.tarball.path())
+            .await
+            .map_err(|e| RunnerError::Bootstrap {
+                name: name.to_string(),
+                code: -1,
+                stderr: format!("reading the runner tarball {}: {e}", env.tarball.path().display()),
+            })?;
+        let tarball = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
+        env.lxd
+            .push_file(name, &format!("{SETUP_DIR}/runner.tar.gz"), tarball, 0o600)
+            .await
+            .map_err(lxd_err("pushing the runner tarball"))?;
+    }
     let prepare = preflight::render(settings.ready_timeout).map_err(|source| RunnerError::Template {
         name: name.to_string(),
         source,
@@ -243,7 +245,7 @@ async fn register(env: &RunnerEnv<'_>, name: &str) -> Result<(Secret, Registrati
 }
 
 /// Polls until the instance runs commands and has a global IPv4 address; returns it.
-async fn wait_ready(lxd: &LxdClient, name: &str, timeout: Duration) -> Result<Ipv4Addr, RunnerError> {
+pub async fn wait_ready(lxd: &LxdClient, name: &str, timeout: Duration) -> Result<Ipv4Addr, RunnerError> {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut delay = Duration::from_millis(100);
     let not_ready = |what| RunnerError::NotReady {

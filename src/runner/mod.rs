@@ -26,7 +26,7 @@ pub mod files;
 pub mod preflight;
 
 pub use bootstrap::{aproxy_rules, render_bootstrap, APROXY_PORT};
-pub use create::create;
+pub use create::{create, wait_ready};
 
 /// Where the charm puts what it pushes (made by the charm, root's only); `runner` in it links
 /// to the runner's directory (`~<user>/github-runner`), wherever the bootstrap put it.
@@ -60,6 +60,8 @@ pub enum Registration {
 pub struct RunnerSettings {
     pub kind: InstanceType,
     pub source: InstanceSource,
+    /// The image holds this runner already (a baked one): no tarball is pushed.
+    pub runner_in_image: bool,
     pub profiles: Vec<String>,
     /// Devices of the instance itself, over its profiles' (a VM's root disk with `io.cache`).
     pub devices: BTreeMap<String, BTreeMap<String, String>>,

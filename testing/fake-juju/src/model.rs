@@ -212,6 +212,9 @@ pub struct SystemdUnit {
     pub loaded: Option<String>,
     pub enabled: bool,
     pub active: bool,
+    /// A started `Type=oneshot` service's process: active while it lives.
+    #[serde(default)]
+    pub pid: Option<u32>,
 }
 
 impl Model {

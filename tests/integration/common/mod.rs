@@ -195,6 +195,7 @@ pub const VALID: &[&str] = &[
     "token=ghp_SECRETtoken0123456789",
     "test-mode=insecure",
     "github-url=http://127.0.0.1:9",
+    "bake-image=false",
 ];
 pub const TOKEN: &str = "ghp_SECRETtoken0123456789";
 

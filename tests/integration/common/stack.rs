@@ -211,13 +211,15 @@ pub fn unit_on(lxd: &LxdClient) -> Juju {
     juju
 }
 
-/// The config of a unit on the local stack: busybox runners, small ones.
+/// The config of a unit on the local stack: busybox runners, small ones, from the image as it
+/// is (busybox has no apt to bake with: `bake` tests turn baking on).
 pub fn config(emulator: &Emulator, virtual_machines: u32) -> Vec<String> {
     [
         "path=test-org",
         "token=ghp_emulatortoken",
         "test-mode=insecure",
         "base-image=runner-test",
+        "bake-image=false",
         "vm-cpu=1",
         "vm-memory=256MiB",
         "vm-disk=64MiB",

@@ -12,12 +12,13 @@ use crate::relation::{endpoints_of, Endpoint};
 use crate::tools::TOOLS;
 
 /// Host seams copied from the controller's environment into every context.
-const SEAMS: [&str; 5] = [
+const SEAMS: [&str; 6] = [
     "GITHUB_RUNNER_ROOT",
     "LXD_DIR",
     "GITHUB_RUNNER_GITHUB_TIMEOUT",
     "GITHUB_RUNNER_GITHUB_RETRY_DELAY",
     "GITHUB_RUNNER_ONLINE_GRACE",
+    "GITHUB_RUNNER_YQ",
 ];
 
 pub fn deploy(store: &Store, args: &[String]) -> anyhow::Result<i32> {

@@ -9,7 +9,7 @@ mod hooks;
 mod relations;
 mod secrets;
 mod status;
-mod tick;
+pub mod tick;
 
 use std::path::PathBuf;
 

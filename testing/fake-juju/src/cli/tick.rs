@@ -27,14 +27,7 @@ pub fn tick(store: &Store) -> anyhow::Result<i32> {
         let exec_start =
             directive(&service_text, "ExecStart").with_context(|| format!("{service} has no ExecStart"))?;
         println!("tick: {name} → {service}");
-        let status = std::process::Command::new("/bin/sh")
-            .arg("-c")
-            .arg(exec_start)
-            .env_clear()
-            .env("PATH", format!("{}:{SYSTEMD_PATH}", store.tools_dir().display()))
-            .env("LANG", "C.UTF-8")
-            .env("FAKE_JUJU_MODEL", &store.dir)
-            .current_dir("/")
+        let status = service_command(store, exec_start)
             .status()
             .with_context(|| format!("running {service}"))?;
         fired += 1;
@@ -52,8 +45,23 @@ pub fn tick(store: &Store) -> anyhow::Result<i32> {
 }
 
 /// The value of the last `Key=` line of a unit file.
-fn directive<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+pub fn directive<'a>(text: &'a str, key: &str) -> Option<&'a str> {
     text.lines()
         .rev()
         .find_map(|l| l.trim().strip_prefix(key)?.strip_prefix('='))
+}
+
+/// A service's `ExecStart` as systemd runs it: `sh -c`, as root, with systemd's `PATH` (the
+/// fake machine's tools first), no Juju variables, from `/`.
+pub fn service_command(store: &Store, exec_start: &str) -> std::process::Command {
+    let mut command = std::process::Command::new("/bin/sh");
+    command
+        .arg("-c")
+        .arg(exec_start)
+        .env_clear()
+        .env("PATH", format!("{}:{SYSTEMD_PATH}", store.tools_dir().display()))
+        .env("LANG", "C.UTF-8")
+        .env("FAKE_JUJU_MODEL", &store.dir)
+        .current_dir("/");
+    command
 }

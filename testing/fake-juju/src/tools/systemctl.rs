@@ -2,6 +2,9 @@
 //! `$GITHUB_RUNNER_ROOT/etc/systemd/system`, and only `daemon-reload` makes systemd see a new
 //! or changed file, as on a real machine. `enable`/`disable`/`start`/`restart`/`stop`/
 //! `is-active` keep their state in the model, so `fake-juju tick` fires only started timers.
+//! Starting a `Type=oneshot` service runs its `ExecStart` as systemd would, in the background
+//! (its output in `<model>/services/<unit>.log`); it is active while that process lives, and
+//! starting it again meanwhile does nothing, as systemd does.
 
 use std::path::PathBuf;
 
@@ -20,6 +23,13 @@ pub fn main(args: &[String]) -> i32 {
         .collect();
     let unit_dir = unit_dir(&store);
     let result = store.update(|model| Ok(apply(model, &unit_dir, &words)));
+    let result = result.map(|(code, out, err)| {
+        let started = match words.as_slice() {
+            [verb @ ("start" | "restart"), name] if code == 0 => start_oneshot(&store, verb, name),
+            _ => String::new(),
+        };
+        (code, out, err + &started)
+    });
     let (code, out, err) = result.unwrap_or_else(|e| (1, String::new(), format!("{e:#}")));
     if !quiet {
         print!("{out}");
@@ -75,11 +85,18 @@ fn apply(model: &mut Model, unit_dir: &std::path::Path, words: &[&str]) -> (i32,
                 "enable" => unit.enabled = true,
                 "disable" => unit.enabled = false,
                 "start" | "restart" => unit.active = true,
-                _ => unit.active = false,
+                _ => {
+                    unit.active = false;
+                    // A running oneshot service is stopped with its whole process group.
+                    if let Some(pid) = unit.pid.take().filter(|p| alive(*p)) {
+                        let _ = std::process::Command::new("kill").args(["-TERM", "--", &format!("-{pid}")]).status();
+                    }
+                }
             }
             (0, String::new(), warning)
         }
         ["is-active", name] => match model.systemd.get(*name) {
+            Some(SystemdUnit { pid: Some(pid), .. }) if !alive(*pid) => (3, "inactive\n".into(), String::new()),
             Some(SystemdUnit { active: true, .. }) => (0, "active\n".into(), String::new()),
             _ => (3, "inactive\n".into(), String::new()),
         },
@@ -93,4 +110,51 @@ fn changed_on_disk(unit: &SystemdUnit, unit_dir: &std::path::Path, name: &str) -
         return format!("Warning: The unit file, source configuration file or drop-ins of {name} changed on disk. Run 'systemctl daemon-reload' to reload units.\n");
     }
     String::new()
+}
+
+/// Whether a process lives (a zombie does not).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| stat.rsplit(')').next().is_some_and(|rest| !rest.trim_start().starts_with('Z')))
+}
+
+/// Runs a started oneshot service's `ExecStart` in the background; what went wrong, if anything.
+fn start_oneshot(store: &crate::model::Store, verb: &str, name: &str) -> String {
+    use std::os::unix::process::CommandExt;
+    let Ok(model) = store.read() else { return String::new() };
+    let Some(unit) = model.systemd.get(name) else { return String::new() };
+    let Some(text) = unit.loaded.as_deref().filter(|t| t.lines().any(|l| l.trim() == "Type=oneshot")) else {
+        return String::new();
+    };
+    if unit.pid.is_some_and(alive) && verb == "start" {
+        return String::new();
+    }
+    let Some(exec_start) = crate::cli::tick::directive(text, "ExecStart") else {
+        return format!("{name} has no ExecStart\n");
+    };
+    let logs = store.dir.join("services");
+    let _ = std::fs::create_dir_all(&logs);
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(logs.join(format!("{name}.log")));
+    let Ok(log) = log else { return format!("cannot open the log of {name}\n") };
+    let mut command = crate::cli::tick::service_command(store, exec_start);
+    command
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().map(std::process::Stdio::from).unwrap_or_else(|_| std::process::Stdio::null()))
+        .stderr(std::process::Stdio::from(log))
+        .process_group(0);
+    match command.spawn() {
+        Ok(child) => {
+            let pid = child.id();
+            // Not waited for: it outlives this command, as a service outlives `systemctl`.
+            std::mem::forget(child);
+            let _ = store.update(|model| {
+                if let Some(unit) = model.systemd.get_mut(name) {
+                    unit.pid = Some(pid);
+                }
+                Ok(())
+            });
+            String::new()
+        }
+        Err(e) => format!("starting {name}: {e}\n"),
+    }
 }

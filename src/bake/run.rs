@@ -1,0 +1,291 @@
+//! The bake itself, as the service runs it (`dispatch bake-image <request>`): leftovers of an
+//! earlier bake removed, the build instance made on the runners' network, each step of the
+//! recipe run in it, the instance published under the application's alias, older images
+//! retired, the build instance deleted whatever happened, and a reconcile asked for.
+//! Its [`Progress`] is rewritten at every step for the hooks' status.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use super::recipe::{self, SCRIPT, STEPS, TARBALL};
+use super::{owner_key, plan, BakeState, Files, Progress, Request};
+use crate::lxd::{InstanceSpec, LxdClient, LxdError};
+
+/// `dispatch bake-image <request>`.
+pub const COMMAND: &str = "bake-image";
+
+/// How long one step may take (the package step downloads and unpacks hundreds of packages).
+const STEP_TIMEOUT: Duration = Duration::from_secs(45 * 60);
+/// How many lines of a failed step's output the error keeps.
+const TAIL_LINES: usize = 8;
+
+pub fn main(args: &[String]) -> ExitCode {
+    let Some(path) = args.first() else {
+        eprintln!("usage: dispatch {COMMAND} <request file>");
+        return ExitCode::from(2);
+    };
+    let path = Path::new(path);
+    let files = Files {
+        progress: path.with_file_name("bake.json"),
+        request: path.to_path_buf(),
+    };
+    let Some(request) = files.request() else {
+        eprintln!("error: {}: no readable bake request", path.display());
+        return ExitCode::FAILURE;
+    };
+    let Some(runtime) = crate::runtime() else {
+        return ExitCode::FAILURE;
+    };
+    match runtime.block_on(bake(&request, &files)) {
+        Ok(fingerprint) => {
+            eprintln!("baked {} as {fingerprint}", request.names.image);
+            ask_for_reconcile(&request);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: baking {}: {e}", request.names.image);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs one bake and records how it went; returns the new image's fingerprint.
+pub async fn bake(request: &Request, files: &Files) -> Result<String, String> {
+    let lxd = LxdClient::new(&request.lxd_socket).map_err(|e| e.to_string())?;
+    let digest = plan::digest(&request.inputs);
+    let last = files.progress();
+    let failures = last
+        .as_ref()
+        .filter(|p| p.state == BakeState::Failed && p.inputs == digest)
+        .map_or(0, |p| p.failures);
+    let mut progress = Progress {
+        state: BakeState::Running,
+        step: "removing what an earlier bake left".into(),
+        inputs: digest,
+        started: super::now(),
+        finished: None,
+        error: None,
+        failures,
+        previous: last.and_then(|p| p.previous),
+    };
+    record(files, &progress);
+    let result = steps(&lxd, request, files, &mut progress).await;
+    // Whatever happened, the build instance goes.
+    if let Err(e) = remove_build(&lxd, &request.names.build).await {
+        eprintln!("removing the build instance {}: {e}", request.names.build);
+    }
+    progress.finished = Some(super::now());
+    match &result {
+        Ok(_) => {
+            progress.state = BakeState::Done;
+            progress.step = "done".into();
+            progress.failures = 0;
+        }
+        Err(e) => {
+            progress.state = BakeState::Failed;
+            progress.error = Some(e.clone());
+            progress.failures += 1;
+        }
+    }
+    record(files, &progress);
+    result
+}
+
+fn record(files: &Files, progress: &Progress) {
+    eprintln!("bake: {}", progress.step);
+    if let Err(e) = files.write_progress(progress) {
+        eprintln!("writing {}: {e}", files.progress.display());
+    }
+}
+
+async fn steps(lxd: &LxdClient, request: &Request, files: &Files, progress: &mut Progress) -> Result<String, String> {
+    let names = &request.names;
+    let lxd_err = |what: &str| {
+        let what = what.to_string();
+        move |e: LxdError| format!("{what}: {e}")
+    };
+    remove_build(lxd, &names.build).await.map_err(lxd_err("removing the old build instance"))?;
+    retire(lxd, request, None, progress.previous.as_deref())
+        .await
+        .map_err(lxd_err("removing half-published images"))?;
+
+    progress.step = "starting the build instance".into();
+    record(files, progress);
+    ensure_pool(lxd, request).await.map_err(lxd_err("making the build pool"))?;
+    let mut devices = request.devices.clone();
+    devices.insert(
+        "root".into(),
+        BTreeMap::from([
+            ("type".to_string(), "disk".to_string()),
+            ("path".to_string(), "/".to_string()),
+            ("pool".to_string(), names.build.clone()),
+        ]),
+    );
+    let spec = InstanceSpec {
+        name: names.build.clone(),
+        kind: request.kind,
+        source: request.base.clone(),
+        profiles: request.profiles.clone(),
+        devices,
+        config: request.limits.clone(),
+        ephemeral: false,
+    };
+    lxd.create_instance(&spec).await.map_err(lxd_err("creating the build instance"))?;
+    lxd.start_instance(&names.build, Duration::from_secs(120))
+        .await
+        .map_err(lxd_err("starting the build instance"))?;
+    let ready = Duration::from_secs(request.recipe.boot_timeout_secs);
+    crate::runner::wait_ready(lxd, &names.build, ready)
+        .await
+        .map_err(|e| e.to_string())?;
+
+    progress.step = "copying the runner in".into();
+    record(files, progress);
+    let script = request.recipe.script().map_err(|e| format!("rendering the bake script: {e}"))?;
+    lxd.push_file(&names.build, SCRIPT, script.into_bytes(), 0o700)
+        .await
+        .map_err(lxd_err("pushing the bake script"))?;
+    let file = tokio::fs::File::open(&request.tarball)
+        .await
+        .map_err(|e| format!("reading the runner tarball {}: {e}", request.tarball.display()))?;
+    let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
+    lxd.push_file(&names.build, TARBALL, body, 0o600)
+        .await
+        .map_err(lxd_err("pushing the runner tarball"))?;
+
+    for (step, label) in STEPS {
+        progress.step = (*label).to_string();
+        record(files, progress);
+        run_step(lxd, request, step, label).await?;
+    }
+
+    progress.step = "publishing the image".into();
+    record(files, progress);
+    let base = lxd
+        .instance(&names.build)
+        .await
+        .map_err(lxd_err("reading the build instance"))?
+        .and_then(|i| i.config.get("volatile.base_image").cloned());
+    lxd.stop_instance(&names.build, Duration::from_secs(120))
+        .await
+        .map_err(lxd_err("stopping the build instance"))?;
+    let mut properties = request.inputs.clone();
+    properties.insert(owner_key(), names.image.clone());
+    properties.insert(plan::BAKED_AT.into(), super::now().to_string());
+    properties.insert("description".into(), format!("github-runner image of {}", request.unit));
+    if let Some(base) = base {
+        properties.insert(recipe::key("base-fingerprint"), base);
+    }
+    let fingerprint = lxd
+        .publish(&names.build, &properties)
+        .await
+        .map_err(lxd_err("publishing the image"))?;
+    let replaced = lxd.image_alias(&names.image).await.map_err(lxd_err("reading the alias"))?;
+    lxd.point_alias(&names.image, &fingerprint, &format!("runner image of {}", request.unit))
+        .await
+        .map_err(lxd_err("pointing the alias at the new image"))?;
+    // The image it replaces serves until a runner from the new one is online; older go now.
+    progress.previous = replaced.filter(|r| *r != fingerprint);
+    retire(lxd, request, Some(&fingerprint), progress.previous.as_deref())
+        .await
+        .map_err(lxd_err("removing older images"))?;
+    Ok(fingerprint)
+}
+
+/// One step of the bake script; its output goes to a log in the instance, and only the last
+/// lines come back (a package step prints far more than an error needs).
+async fn run_step(lxd: &LxdClient, request: &Request, step: &str, label: &str) -> Result<(), String> {
+    let body = format!(
+        "sh {SCRIPT} {step} > /root/bake-{step}.log 2>&1; rc=$?; tail -n {TAIL_LINES} /root/bake-{step}.log; \
+         [ {step} != clean ] || rm -f /root/bake-*.log; exit $rc"
+    );
+    let command = ["sh", "-c", body.as_str()];
+    let env: BTreeMap<String, String> = proxy_env(&request.proxy);
+    let mut attempts = 0;
+    let out = loop {
+        attempts += 1;
+        match lxd.exec_within(&request.names.build, &command, &env, STEP_TIMEOUT).await {
+            Err(e) if e.is_lost_exec() && attempts < 3 => continue,
+            other => break other.map_err(|e| format!("{label}: {e}"))?,
+        }
+    };
+    if out.success() {
+        return Ok(());
+    }
+    let tail: Vec<&str> = out.stdout.lines().filter(|l| !l.trim().is_empty()).collect();
+    Err(format!("{label} failed (exit {}): {}", out.code, tail.join(" | ")))
+}
+
+fn proxy_env(proxy: &crate::proxy::Proxy) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    for (names, value) in [
+        (["http_proxy", "HTTP_PROXY"], &proxy.http),
+        (["https_proxy", "HTTPS_PROXY"], &proxy.https),
+        (["no_proxy", "NO_PROXY"], &proxy.no_proxy),
+    ] {
+        if let Some(value) = value {
+            for name in names {
+                env.insert(name.to_string(), value.clone());
+            }
+        }
+    }
+    env
+}
+
+/// The build pool, a directory on the host's disk.
+async fn ensure_pool(lxd: &LxdClient, request: &Request) -> Result<(), LxdError> {
+    if lxd.storage_pool(&request.names.build).await?.is_some() {
+        return Ok(());
+    }
+    let dir = request.root.join(request.names.build_dir.trim_start_matches('/'));
+    std::fs::create_dir_all(&dir).map_err(|e| LxdError::OperationFailed {
+        description: format!("making {}", dir.display()),
+        err: e.to_string(),
+    })?;
+    // LXD wants an empty directory it may own.
+    let config = BTreeMap::from([("source".to_string(), dir.to_string_lossy().into_owned())]);
+    lxd.create_storage_pool(&request.names.build, "dir", &config).await
+}
+
+/// Deletes the build instance, stopped first; gone already is fine.
+pub async fn remove_build(lxd: &LxdClient, name: &str) -> Result<(), LxdError> {
+    let Some(instance) = lxd.instance(name).await? else {
+        return Ok(());
+    };
+    lxd.wait_for_instance_operations(name, Duration::from_secs(300)).await?;
+    if instance.is_running() {
+        lxd.stop_instance(name, Duration::from_secs(60)).await?;
+    }
+    match lxd.delete_instance(name).await {
+        Err(e) if e.is_not_found() => Ok(()),
+        other => other,
+    }
+}
+
+/// Deletes this application's images other than `current` (the alias's) and `keep` (the one
+/// it replaced): half-published ones and those two generations old. Never another's.
+pub async fn retire(lxd: &LxdClient, request: &Request, current: Option<&str>, keep: Option<&str>) -> Result<(), LxdError> {
+    let aliased = lxd.image_alias(&request.names.image).await?;
+    let current = current.map(String::from).or(aliased);
+    for image in lxd.images().await? {
+        let ours = image.properties.get(&owner_key()) == Some(&request.names.image);
+        let spared = Some(image.fingerprint.as_str()) == current.as_deref() || Some(image.fingerprint.as_str()) == keep;
+        if ours && !spared {
+            eprintln!("removing image {}", image.fingerprint);
+            lxd.delete_image(&image.fingerprint).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The timer's service, started in the background: the runners come from the new image now,
+/// not at the next tick.
+fn ask_for_reconcile(request: &Request) {
+    let service = crate::host::timer::EventTimer::service_name(crate::host::timer::RECONCILE_EVENT);
+    use crate::host::systemctl::{Systemctl, Systemd};
+    if let Err(e) = Systemctl.start_in_background(&service) {
+        eprintln!("asking for a reconcile ({service}) for {}: {e}", request.unit);
+    }
+}
