@@ -5,12 +5,13 @@
 #
 #   ghr-github  10.152.0.2/24 (host side 10.152.0.1): where fake-github listens, as github.com
 #   ghr-denied  10.153.0.2/24 (host side 10.153.0.1): a network the tests put in `denylist`
+#   ghr-mirror  10.154.0.2/24 (host side 10.154.0.1): the Debian package mirror of the bake tests
 #
 #   scripts/test-hosts.sh [up]   create them (and turn on IPv4 forwarding)
 #   scripts/test-hosts.sh down   delete them
 set -euo pipefail
 
-HOSTS=("ghr-github 10.152.0" "ghr-denied 10.153.0")
+HOSTS=("ghr-github 10.152.0" "ghr-denied 10.153.0" "ghr-mirror 10.154.0")
 
 log() { echo "[test-hosts] $*" >&2; }
 [ "$(id -u)" = 0 ] || { log "must run as root (it creates network namespaces)"; exit 1; }

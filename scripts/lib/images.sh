@@ -12,7 +12,9 @@
 #                   udev + systemd-networkd DHCP on every interface, an `ubuntu` user (uid 1000,
 #                   passwordless sudo) as on Ubuntu cloud images, sudo, procps, ca-certificates,
 #                   wget, curl, iproute2, nftables, docker.io and libicu72 (Ubuntu's cloud
-#                   images have ICU too). The provisioning path.
+#                   images have ICU too). The provisioning path, and the bake's base: its
+#                   only apt source is the mirror test host (10.154.0.2), which serves what
+#                   the bake installs, downloaded with the image into `<cache>/runner-systemd.mirror`.
 
 IMAGE_CACHE=${LXD_IMAGE_CACHE:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/.cache/images}
 
@@ -80,12 +82,27 @@ bare_recipe() {
   rm "$1/usr/lib/libicuuc.so.72"
 }
 
+# What the charm's bake installs (src/bake/recipe.rs TOOLSET, the runner's libraries under
+# Debian 12's names) and the bake tests' `image-packages` (zstd): downloaded into the mirror.
+BAKE_PACKAGES="docker.io npm yarnpkg python3-pip shellcheck jq wget git curl unzip gh ca-certificates iptables \
+libicu72 liblttng-ust1 libssl3 libkrb5-3 zlib1g zstd"
+# The test host that serves the mirror (scripts/test-hosts.sh `ghr-mirror`).
+MIRROR_URL=http://10.154.0.2/
+
 systemd_recipe() {
-  local out=$1
+  local out=$1 mirror=$2
   command -v mmdebstrap >/dev/null || {
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mmdebstrap >/dev/null
   }
+  command -v apt-ftparchive >/dev/null || {
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends apt-utils >/dev/null
+  }
+  # The packages a bake installs are downloaded in the image's own chroot (so exactly what its
+  # apt would fetch) before apt's cache is cleaned, then served by the mirror test host: the
+  # image's only apt source, trusted, so that a bake needs no internet.
+  mkdir -p "$mirror"
   mmdebstrap --variant=minbase --quiet \
     --include=systemd-sysv,udev,dbus,iproute2,procps,sudo,ca-certificates,wget,curl,nftables,docker.io,libicu72 \
     --customize-hook='chroot "$1" useradd -m -u 1000 -s /bin/bash -G sudo ubuntu' \
@@ -93,7 +110,12 @@ systemd_recipe() {
     --customize-hook='printf "[Match]\nName=e*\n\n[Network]\nDHCP=ipv4\n" >"$1/etc/systemd/network/80-dhcp.network"' \
     --customize-hook='chroot "$1" systemctl enable systemd-networkd' \
     --customize-hook='echo runner >"$1/etc/hostname"; : >"$1/etc/machine-id"' \
+    --customize-hook="chroot \"\$1\" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --download-only $BAKE_PACKAGES >/dev/null" \
+    --customize-hook="sync-out /var/cache/apt/archives \"$mirror\"" \
+    --customize-hook="rm -f \"\$1\"/etc/apt/sources.list.d/*; echo 'deb [trusted=yes] $MIRROR_URL ./' >\"\$1/etc/apt/sources.list\"" \
     bookworm "$out"
+  rm -rf "$mirror/partial" "$mirror/lock"
+  (cd "$mirror" && apt-ftparchive packages . >Packages && apt-ftparchive release . >Release)
 }
 
 # build_image ALIAS RECIPE DESCRIPTION: unless LXD has this recipe's image under ALIAS already,
@@ -101,10 +123,16 @@ systemd_recipe() {
 build_image() {
   local alias=$1 recipe=$2 description=$3 hash dir t0 w
   hash=$(recipe_hash "$recipe")
-  # LXD holds it already (a machine that ran the tests before): nothing to build.
-  if [ "$(lxc image get-property "$alias" recipe 2>/dev/null)" = "$hash" ]; then return; fi
   dir=$IMAGE_CACHE/$alias-$hash
-  if ! [ -s "$dir/rootfs.tar" ] || ! [ -s "$dir/meta.tar.gz" ]; then
+  # LXD holds it already (a machine that ran the tests before), and its mirror is here if it
+  # has one: nothing to build.
+  if [ "$(lxc image get-property "$alias" recipe 2>/dev/null)" = "$hash" ] &&
+    { [ "$recipe" != systemd_recipe ] || [ -s "$dir/mirror/Packages" ]; }; then
+    [ "$recipe" != systemd_recipe ] || ln -sfn "$dir/mirror" "$IMAGE_CACHE/$alias.mirror"
+    return
+  fi
+  if ! [ -s "$dir/rootfs.tar" ] || ! [ -s "$dir/meta.tar.gz" ] ||
+    { [ "$recipe" = systemd_recipe ] && ! [ -s "$dir/mirror/Packages" ]; }; then
     t0=$(date +%s)
     log "building image $alias (recipe $hash)"
     rm -rf "$dir" && mkdir -p "$dir"
@@ -114,7 +142,7 @@ build_image() {
       tar --numeric-owner -C "$w/rootfs" -cf "$dir/rootfs.tar" .
       rm -rf "$w"
     else
-      "$recipe" "$dir/rootfs.partial.tar" && mv "$dir/rootfs.partial.tar" "$dir/rootfs.tar"
+      "$recipe" "$dir/rootfs.partial.tar" "$dir/mirror" && mv "$dir/rootfs.partial.tar" "$dir/rootfs.tar"
     fi
     write_metadata "$dir" "$description" "$hash"
     log "built image $alias in $(($(date +%s) - t0)) s ($(du -sh "$dir/rootfs.tar" | cut -f1))"
@@ -122,4 +150,5 @@ build_image() {
   lxc image delete "$alias" >/dev/null 2>&1 || true
   log "importing image $alias"
   lxc image import "$dir/meta.tar.gz" "$dir/rootfs.tar" --alias "$alias" >/dev/null
+  [ "$recipe" != systemd_recipe ] || ln -sfn "$dir/mirror" "$IMAGE_CACHE/$alias.mirror"
 }

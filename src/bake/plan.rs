@@ -45,7 +45,10 @@ pub struct Decision {
 pub enum ImageStatus {
     Ready,
     /// A bake runs (or starts now); `first` when no image exists yet.
-    Baking { step: String, first: bool },
+    Baking {
+        step: String,
+        first: bool,
+    },
     /// The last bake failed; it is retried at `retry_at`, or when its inputs change.
     Failed {
         error: String,
@@ -83,7 +86,10 @@ pub fn decide(seen: &Seen<'_>) -> Decision {
         };
     };
     let wanted = digest(seen.wanted);
-    if let Some(p) = seen.progress.filter(|p| p.state == BakeState::Failed && p.inputs == wanted) {
+    if let Some(p) = seen
+        .progress
+        .filter(|p| p.state == BakeState::Failed && p.inputs == wanted)
+    {
         let retry_at = p.finished.unwrap_or(p.started) + backoff(p.failures);
         if seen.now < retry_at {
             return Decision {
@@ -137,7 +143,11 @@ pub fn backoff(failures: u32) -> u64 {
 pub fn digest(wanted: &BTreeMap<String, String>) -> String {
     use sha2::{Digest, Sha256};
     let text: String = wanted.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
-    Sha256::digest(text.as_bytes()).iter().take(8).map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[cfg(test)]
@@ -189,7 +199,13 @@ mod tests {
         let d = decide(&seen(&w, None, None));
         assert_eq!(d.image, None);
         assert!(d.bake.is_some());
-        assert_eq!(d.status, ImageStatus::Baking { step: "starting".into(), first: true });
+        assert_eq!(
+            d.status,
+            ImageStatus::Baking {
+                step: "starting".into(),
+                first: true
+            }
+        );
     }
 
     #[test]
@@ -197,7 +213,11 @@ mod tests {
         let (w, i) = (wanted(), image("aa", 99_000));
         assert_eq!(
             decide(&seen(&w, Some(&i), None)),
-            Decision { image: Some("f1".into()), bake: None, status: ImageStatus::Ready }
+            Decision {
+                image: Some("f1".into()),
+                bake: None,
+                status: ImageStatus::Ready
+            }
         );
     }
 
@@ -208,7 +228,10 @@ mod tests {
         assert_eq!(d.image.as_deref(), Some("f1"));
         assert!(d.bake.expect("a bake").contains("runner-sha256"));
         let old = image("aa", 100_000 - 24 * 3600);
-        assert!(decide(&seen(&w, Some(&old), None)).bake.expect("a bake").contains("older"));
+        assert!(decide(&seen(&w, Some(&old), None))
+            .bake
+            .expect("a bake")
+            .contains("older"));
         let mut never = seen(&w, Some(&old), None);
         never.refresh_hours = 0;
         assert_eq!(decide(&never).bake, None, "0 never rebakes by age");
@@ -217,12 +240,22 @@ mod tests {
     #[test]
     fn a_running_bake_is_never_doubled_and_shows_its_step() {
         let w = wanted();
-        let p = Progress { state: BakeState::Running, step: "installing yq".into(), ..failed(digest(&w), 0, 99_000) };
+        let p = Progress {
+            state: BakeState::Running,
+            step: "installing yq".into(),
+            ..failed(digest(&w), 0, 99_000)
+        };
         let mut s = seen(&w, None, Some(&p));
         s.running = true;
         let d = decide(&s);
         assert_eq!(d.bake, None);
-        assert_eq!(d.status, ImageStatus::Baking { step: "installing yq".into(), first: true });
+        assert_eq!(
+            d.status,
+            ImageStatus::Baking {
+                step: "installing yq".into(),
+                first: true
+            }
+        );
         s.running = false;
         assert!(decide(&s).bake.is_some(), "a bake killed half way starts again");
     }
@@ -233,12 +266,25 @@ mod tests {
         let p = failed(digest(&w), 2, 99_500);
         let d = decide(&seen(&w, None, Some(&p)));
         assert_eq!(d.bake, None);
-        assert!(matches!(d.status, ImageStatus::Failed { first: true, retry_at: 100_100, .. }), "{d:?}");
+        assert!(
+            matches!(
+                d.status,
+                ImageStatus::Failed {
+                    first: true,
+                    retry_at: 100_100,
+                    ..
+                }
+            ),
+            "{d:?}"
+        );
         let mut later = seen(&w, None, Some(&p));
         later.now = 100_100;
         assert!(decide(&later).bake.is_some(), "retried after 10 minutes");
         let other = BTreeMap::from([("user.github-runner.runner-sha256".to_string(), "cc".to_string())]);
-        assert!(decide(&seen(&other, None, Some(&p))).bake.is_some(), "new inputs bake at once");
+        assert!(
+            decide(&seen(&other, None, Some(&p))).bake.is_some(),
+            "new inputs bake at once"
+        );
         assert_eq!(backoff(1), 300);
         assert_eq!(backoff(30), MAX_BACKOFF);
     }

@@ -68,7 +68,10 @@ impl Download {
             .ok_or_else(|| format!("{text:?} is not `<url> <sha256>`"))?;
         let url = url::Url::parse(url.trim()).map_err(|e| format!("{url:?}: {e}"))?;
         let sha256 = sha256.trim().to_ascii_lowercase();
-        if !matches!(url.scheme(), "http" | "https") || sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !matches!(url.scheme(), "http" | "https")
+            || sha256.len() != 64
+            || !sha256.bytes().all(|b| b.is_ascii_hexdigit())
+        {
             return Err(format!("{text:?} is not an http(s) URL and a SHA-256"));
         }
         Ok(Download {
@@ -162,7 +165,12 @@ impl Recipe {
 
 /// The image properties that say what it was baked from; a bake is due when the wanted ones
 /// differ from the image's.
-pub fn inputs(base_image: &str, base_fingerprint: Option<&str>, runner_sha256: &str, recipe: &Recipe) -> BTreeMap<String, String> {
+pub fn inputs(
+    base_image: &str,
+    base_fingerprint: Option<&str>,
+    runner_sha256: &str,
+    recipe: &Recipe,
+) -> BTreeMap<String, String> {
     let mut inputs = BTreeMap::from([
         (key("base-image"), base_image.to_string()),
         (key("runner-sha256"), runner_sha256.to_string()),
@@ -205,7 +213,18 @@ mod tests {
     #[test]
     fn the_script_installs_the_originals_toolset_the_runners_libraries_and_the_operators_packages() {
         let script = recipe().script().expect("renders");
-        for tool in ["docker.io", "npm", "python3-pip", "shellcheck", "jq", "wget", "yarnpkg", "gh", "git", "unzip"] {
+        for tool in [
+            "docker.io",
+            "npm",
+            "python3-pip",
+            "shellcheck",
+            "jq",
+            "wget",
+            "yarnpkg",
+            "gh",
+            "git",
+            "unzip",
+        ] {
             assert!(script.contains(&format!(" {tool}")), "{tool}");
         }
         for lib in ["libicu72 libicu70", "liblttng-ust1", "libssl3", "libkrb5-3", "zlib1g"] {

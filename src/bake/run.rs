@@ -106,14 +106,18 @@ async fn steps(lxd: &LxdClient, request: &Request, files: &Files, progress: &mut
         let what = what.to_string();
         move |e: LxdError| format!("{what}: {e}")
     };
-    remove_build(lxd, &names.build).await.map_err(lxd_err("removing the old build instance"))?;
+    remove_build(lxd, &names.build)
+        .await
+        .map_err(lxd_err("removing the old build instance"))?;
     retire(lxd, request, None, progress.previous.as_deref())
         .await
         .map_err(lxd_err("removing half-published images"))?;
 
     progress.step = "starting the build instance".into();
     record(files, progress);
-    ensure_pool(lxd, request).await.map_err(lxd_err("making the build pool"))?;
+    ensure_pool(lxd, request)
+        .await
+        .map_err(lxd_err("making the build pool"))?;
     let mut devices = request.devices.clone();
     devices.insert(
         "root".into(),
@@ -132,7 +136,9 @@ async fn steps(lxd: &LxdClient, request: &Request, files: &Files, progress: &mut
         config: request.limits.clone(),
         ephemeral: false,
     };
-    lxd.create_instance(&spec).await.map_err(lxd_err("creating the build instance"))?;
+    lxd.create_instance(&spec)
+        .await
+        .map_err(lxd_err("creating the build instance"))?;
     lxd.start_instance(&names.build, Duration::from_secs(120))
         .await
         .map_err(lxd_err("starting the build instance"))?;
@@ -143,7 +149,10 @@ async fn steps(lxd: &LxdClient, request: &Request, files: &Files, progress: &mut
 
     progress.step = "copying the runner in".into();
     record(files, progress);
-    let script = request.recipe.script().map_err(|e| format!("rendering the bake script: {e}"))?;
+    let script = request
+        .recipe
+        .script()
+        .map_err(|e| format!("rendering the bake script: {e}"))?;
     lxd.push_file(&names.build, SCRIPT, script.into_bytes(), 0o700)
         .await
         .map_err(lxd_err("pushing the bake script"))?;
@@ -182,7 +191,10 @@ async fn steps(lxd: &LxdClient, request: &Request, files: &Files, progress: &mut
         .publish(&names.build, &properties)
         .await
         .map_err(lxd_err("publishing the image"))?;
-    let replaced = lxd.image_alias(&names.image).await.map_err(lxd_err("reading the alias"))?;
+    let replaced = lxd
+        .image_alias(&names.image)
+        .await
+        .map_err(lxd_err("reading the alias"))?;
     lxd.point_alias(&names.image, &fingerprint, &format!("runner image of {}", request.unit))
         .await
         .map_err(lxd_err("pointing the alias at the new image"))?;
@@ -206,7 +218,10 @@ async fn run_step(lxd: &LxdClient, request: &Request, step: &str, label: &str) -
     let mut attempts = 0;
     let out = loop {
         attempts += 1;
-        match lxd.exec_within(&request.names.build, &command, &env, STEP_TIMEOUT).await {
+        match lxd
+            .exec_within(&request.names.build, &command, &env, STEP_TIMEOUT)
+            .await
+        {
             Err(e) if e.is_lost_exec() && attempts < 3 => continue,
             other => break other.map_err(|e| format!("{label}: {e}"))?,
         }
@@ -266,7 +281,12 @@ pub async fn remove_build(lxd: &LxdClient, name: &str) -> Result<(), LxdError> {
 
 /// Deletes this application's images other than `current` (the alias's) and `keep` (the one
 /// it replaced): half-published ones and those two generations old. Never another's.
-pub async fn retire(lxd: &LxdClient, request: &Request, current: Option<&str>, keep: Option<&str>) -> Result<(), LxdError> {
+pub async fn retire(
+    lxd: &LxdClient,
+    request: &Request,
+    current: Option<&str>,
+    keep: Option<&str>,
+) -> Result<(), LxdError> {
     let aliased = lxd.image_alias(&request.names.image).await?;
     let current = current.map(String::from).or(aliased);
     for image in lxd.images().await? {

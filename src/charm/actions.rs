@@ -73,7 +73,9 @@ async fn perform(ctx: &Ctx<'_>, action: Action) -> anyhow::Result<()> {
     };
     let mut state = ctx.state.load_or_recover()?;
     let (done, registrations) = match pipeline::run(ctx, &config, &mut state, work, &progress).await? {
-        Outcome::Done { done, registrations, .. } => (*done, registrations),
+        Outcome::Done {
+            done, registrations, ..
+        } => (*done, registrations),
         Outcome::NoSetup(status) => {
             ctx.status(&status)?;
             return Err(anyhow!("{}", status.message()));

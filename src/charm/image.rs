@@ -70,7 +70,12 @@ async fn look(ctx: &Ctx<'_>, config: &CharmConfig, tarball: Option<&VerifiedTarb
     };
     let recipe = recipe(config)?;
     let base_fingerprint = lxd.image_alias(&config.base_image).await.map_err(lxd_err)?;
-    let wanted = recipe::inputs(&config.base_image, base_fingerprint.as_deref(), tarball.sha256(), &recipe);
+    let wanted = recipe::inputs(
+        &config.base_image,
+        base_fingerprint.as_deref(),
+        tarball.sha256(),
+        &recipe,
+    );
     let files = Files::new(host, ctx.deps.unit.as_str());
     let progress = files.progress();
     let seen = Seen {
@@ -98,7 +103,10 @@ fn from(names: &BakeNames, current: Option<&BTreeMap<String, String>>, decision:
     let runners = match current {
         Some(properties) => RunnerImage::Baked {
             alias: names.image.clone(),
-            runner_sha256: properties.get(&recipe::key("runner-sha256")).cloned().unwrap_or_default(),
+            runner_sha256: properties
+                .get(&recipe::key("runner-sha256"))
+                .cloned()
+                .unwrap_or_default(),
         },
         None => RunnerImage::NotYet,
     };

@@ -105,7 +105,9 @@ pub(super) async fn run(
             step: "waiting for the runner binary".into(),
             first: true,
         })),
-        Outcome::Done { done, registrations, .. } => Outcome::Done {
+        Outcome::Done {
+            done, registrations, ..
+        } => Outcome::Done {
             done,
             registrations,
             image: status.filter(|s| *s != ImageStatus::Ready),

@@ -59,7 +59,9 @@ pub fn with_image(status: Status, image: Option<&ImageStatus>, now: u64) -> Stat
         return status;
     };
     match image {
-        Some(ImageStatus::Baking { step, .. }) => Status::Active(format!("{message}; baking a new runner image: {step}")),
+        Some(ImageStatus::Baking { step, .. }) => {
+            Status::Active(format!("{message}; baking a new runner image: {step}"))
+        }
         Some(ImageStatus::Failed { error, retry_at, .. }) => Status::Active(format!(
             "{message}; a new runner image failed to bake ({error}): the previous one is in use; retried in {} min",
             minutes(*retry_at, now)
@@ -125,13 +127,18 @@ mod tests {
         };
         assert_eq!(
             reconciled(&done, 1),
-            Status::Blocked("0/1 runners; runner r-1: the runner cannot start in this image: the image lacks libicu".into())
+            Status::Blocked(
+                "0/1 runners; runner r-1: the runner cannot start in this image: the image lacks libicu".into()
+            )
         );
     }
 
     #[test]
     fn a_first_bake_waits_with_its_step_and_a_failed_one_blocks_with_the_reason() {
-        let baking = ImageStatus::Baking { step: "installing packages".into(), first: true };
+        let baking = ImageStatus::Baking {
+            step: "installing packages".into(),
+            first: true,
+        };
         assert_eq!(
             no_image(&baking, 0),
             Status::Waiting("baking the runner image: installing packages; runners are made once it is ready".into())
@@ -148,7 +155,11 @@ mod tests {
 
     #[test]
     fn a_failed_rebake_stays_active_and_says_the_previous_image_serves() {
-        let failed = ImageStatus::Failed { error: "publishing the image: disk full".into(), first: false, retry_at: 61 };
+        let failed = ImageStatus::Failed {
+            error: "publishing the image: disk full".into(),
+            first: false,
+            retry_at: 61,
+        };
         let status = with_image(Status::Active("2/2 runners".into()), Some(&failed), 0);
         assert_eq!(
             status,

@@ -67,7 +67,10 @@ const MAX_LABELS: usize = 100 - 5;
 /// spaces, each once. Nothing else may reach apt's command line.
 pub fn parse_packages(list: &str) -> Result<Vec<String>, String> {
     let mut packages: Vec<String> = Vec::new();
-    for name in list.split(|c: char| c == ',' || c.is_whitespace()).filter(|n| !n.is_empty()) {
+    for name in list
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|n| !n.is_empty())
+    {
         let valid = name.len() >= 2
             && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
             && name

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use super::{preflight, remove_instance, render_bootstrap, unix_now, Created, Registration, RunnerEnv, RunnerError, SETUP_DIR};
+use super::{
+    preflight, remove_instance, render_bootstrap, unix_now, Created, Registration, RunnerEnv, RunnerError, SETUP_DIR,
+};
 use crate::github::GithubError;
 use crate::lxd::{ExecOutput, InstanceSpec, LxdClient, LxdError};
 use crate::secret::Secret;
@@ -76,7 +78,9 @@ async fn create_steps(env: &RunnerEnv<'_>, name: &str, made: &mut Made) -> Resul
     // The runner in place and seen to start before any secret exists for it: a baked image
     // holds it; otherwise it is streamed from the cache (several runners are made at once,
     // and the real tarball is large, so it is never held in memory).
-    if !settings.runner_in_image {
+    if settings.runner_in_image {
+        tracing::info!("runner {name}: the runner is in the image; only its configuration is pushed");
+    } else {
         let file = tokio::fs::File::open(env.tarball.path())
             .await
             .map_err(|e| RunnerError::Bootstrap {

@@ -62,6 +62,7 @@ async fn world(lxd: &LxdClient, registration: Registration) -> World {
     let settings = RunnerSettings {
         kind: InstanceType::Container,
         source: runner::resolve_source(lxd, &charm.base_image).await.expect("source"),
+        runner_in_image: false,
         profiles: vec![names.runner_profile.clone(), names.resource_profile(&charm)],
         devices: BTreeMap::new(),
         url: format!("{}/test-org", emulator.base_url),

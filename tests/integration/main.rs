@@ -3,7 +3,7 @@
 //! [`common::exclusive`] and run one at a time. A module a concern:
 //! - the clients against their peers: `github_client` (fake-github over HTTP, checked against
 //!   GitHub's OpenAPI description), `lxd_client` (the real daemon), `runner_binary`;
-//! - the charm's pieces on the real daemon: `lxd_runner`, `lxd_bring_up`, `firewall`,
+//! - the charm's pieces on the real daemon: `lxd_runner`, `lxd_bring_up`, `firewall`, `bake`,
 //!   `reach_before_nat`, `legacy_objects`, `preflight`,
 //!   `systemd_image`, `manager_scenario`, `manager_faults`, `broken_runners`, `reboot`;
 //! - the packed charm under fake-juju: `pack`, `scenario`, `neighbours`, `observability`,
@@ -13,6 +13,7 @@
 
 mod common;
 
+mod bake;
 mod broken_runners;
 mod fake_juju_relations;
 mod faults;

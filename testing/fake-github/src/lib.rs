@@ -5,7 +5,7 @@
 //!
 //! Modules: [`state`] (the world and GitHub's rules), `gate` (auth, limits, faults, log),
 //! `api` (the REST endpoints), `admin` (`/_emulator/`), [`orders`] (jobs, updates and exits
-//! for the stub's listener), [`stub`] (the tarball).
+//! for the stub's listener), [`releases`] (release downloads: yq), [`stub`] (the tarball).
 
 mod admin;
 mod api;
@@ -13,6 +13,7 @@ pub mod contract;
 pub mod fault;
 mod gate;
 pub mod orders;
+pub mod releases;
 pub mod state;
 pub mod stub;
 
@@ -28,7 +29,10 @@ pub type Shared = Arc<Mutex<World>>;
 /// The whole app: the gated REST API and the admin API.
 pub fn router(world: Shared) -> Router {
     let api = api::routes().layer(axum::middleware::from_fn_with_state(world.clone(), gate::gate));
-    api.merge(admin::routes()).merge(orders::routes()).with_state(world)
+    api.merge(admin::routes())
+        .merge(orders::routes())
+        .merge(releases::routes())
+        .with_state(world)
 }
 
 /// A running emulator.

@@ -286,7 +286,13 @@ async fn admin_json(emulator: &Emulator, path: &str, body: Value) -> u16 {
 
 /// Starts `bin/Runner.Listener run` with the JIT config in a mixed-case input variable, under
 /// `umask`, and waits until the runner is online.
-async fn start_jit_listener(emulator: &Emulator, bin: &Path, runner_dir: &Path, name: &str, umask: &str) -> (u64, Child) {
+async fn start_jit_listener(
+    emulator: &Emulator,
+    bin: &Path,
+    runner_dir: &Path,
+    name: &str,
+    umask: &str,
+) -> (u64, Child) {
     let (id, blob) = jit_config(emulator, name).await;
     let script = format!("umask {umask}; exec ./bin/Runner.Listener run");
     let command = sh(bin, runner_dir, "bin/Runner.Listener", &[]);
@@ -294,7 +300,11 @@ async fn start_jit_listener(emulator: &Emulator, bin: &Path, runner_dir: &Path, 
     let child = Command::new(bin.join("sh"))
         .args(["-c", &script])
         .env_clear()
-        .envs(command.get_envs().filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))))
+        .envs(
+            command
+                .get_envs()
+                .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))),
+        )
         .current_dir(runner_dir)
         .env("Actions_Runner_Input_JitConfig", &blob)
         .env("ACTIONS_RUNNER_INPUT_EXTRA", "leaked-if-seen")
@@ -319,7 +329,9 @@ fn the_listener_needs_run_and_answers_its_version() {
         .unpack(&runner_dir)
         .expect("unpack");
 
-    let bare = sh(&bin, &runner_dir, "bin/Runner.Listener", &[]).output().expect("runs");
+    let bare = sh(&bin, &runner_dir, "bin/Runner.Listener", &[])
+        .output()
+        .expect("runs");
     assert_eq!(bare.status.code(), Some(0), "without `run`, the usage and exit 0");
     assert!(String::from_utf8_lossy(&bare.stdout).contains("./run.sh"));
     assert!(!runner_dir.join("_diag").exists(), "the usage starts nothing");
@@ -403,10 +415,17 @@ async fn a_jit_runner_reads_env_drops_its_inputs_runs_its_job_and_forgets_its_cr
         .iter()
         .map(|f| {
             use std::os::unix::fs::PermissionsExt;
-            std::fs::metadata(runner_dir.join(f)).expect("written").permissions().mode() & 0o777
+            std::fs::metadata(runner_dir.join(f))
+                .expect("written")
+                .permissions()
+                .mode()
+                & 0o777
         })
         .collect();
-    assert_eq!(modes, [0o644; 3], "the JIT path writes its files with the process umask");
+    assert_eq!(
+        modes, [0o644; 3],
+        "the JIT path writes its files with the process umask"
+    );
     assert!(runner_dir.join("_diag").is_dir() && runner_dir.join("_work").is_dir());
 
     let script = "echo \"greeting=$GREETING\"; env | grep -ic actions_runner_input; pwd; exit 7";
@@ -417,7 +436,9 @@ async fn a_jit_runner_reads_env_drops_its_inputs_runs_its_job_and_forgets_its_cr
         .await
         .expect("answers");
     assert_eq!(response.status().as_u16(), 200);
-    let code = tokio::task::spawn_blocking(move || wait_exit(&mut run)).await.expect("join");
+    let code = tokio::task::spawn_blocking(move || wait_exit(&mut run))
+        .await
+        .expect("join");
     assert_eq!(code, 0, "an ephemeral runner exits after its job");
     let result: Value = reqwest::get(format!("{}/_emulator/runners/{id}/job-result", emulator.base_url))
         .await
@@ -432,7 +453,10 @@ async fn a_jit_runner_reads_env_drops_its_inputs_runs_its_job_and_forgets_its_cr
     assert_eq!(lines[1], "0", "no ACTIONS_RUNNER_INPUT_* in any case reaches the job");
     assert!(lines[2].contains("/_work/"), "the job runs in _work: {}", lines[2]);
     for file in [".runner", ".credentials", ".credentials_rsaparams"] {
-        assert!(!runner_dir.join(file).exists(), "{file} is deleted after the ephemeral job");
+        assert!(
+            !runner_dir.join(file).exists(),
+            "{file} is deleted after the ephemeral job"
+        );
     }
 }
 
@@ -444,29 +468,52 @@ async fn a_self_update_exits_4_and_update_sh_swaps_bin_then_touches_update_finis
     let runner_dir = unpack(&emulator, dir.path());
     let (id, mut run) = start_jit_listener(&emulator, &bin, &runner_dir, "upd-1", "077").await;
     let order = serde_json::json!({"version": "9.9.9", "delay_secs": 2});
-    assert_eq!(admin_json(&emulator, &format!("/runners/{id}/update"), order).await, 200);
-    let code = tokio::task::spawn_blocking(move || wait_exit(&mut run)).await.expect("join");
+    assert_eq!(
+        admin_json(&emulator, &format!("/runners/{id}/update"), order).await,
+        200
+    );
+    let code = tokio::task::spawn_blocking(move || wait_exit(&mut run))
+        .await
+        .expect("join");
     assert_eq!(code, 4, "an ephemeral runner's update exits 4 (3 otherwise)");
     assert!(runner_dir.join("_work/_update.sh").exists());
-    assert!(!runner_dir.join("update.finished").exists(), "the swap is still waiting");
+    assert!(
+        !runner_dir.join("update.finished").exists(),
+        "the swap is still waiting"
+    );
     let finished = runner_dir.join("update.finished");
     wait_for("update.finished", async || finished.exists()).await;
     let version = std::fs::read_to_string(runner_dir.join("VERSION")).expect("VERSION");
     assert_eq!(version.trim(), "9.9.9");
-    assert!(runner_dir.join(".credentials").exists(), "an update keeps the credentials");
+    assert!(
+        runner_dir.join(".credentials").exists(),
+        "an update keeps the credentials"
+    );
 
     let mut again = sh(&bin, &runner_dir, "bin/Runner.Listener", &["run"])
         .stdout(Stdio::null())
         .spawn()
         .expect("starts");
     wait_for("the new version reported", async || {
-        runner(&emulator, "upd-1").await.is_some_and(|r| r["version"] == "9.9.9")
+        runner(&emulator, "upd-1")
+            .await
+            .is_some_and(|r| r["version"] == "9.9.9")
     })
     .await;
     assert_eq!(
-        admin_json(&emulator, &format!("/runners/{id}/exit"), serde_json::json!({"code": 5})).await,
+        admin_json(
+            &emulator,
+            &format!("/runners/{id}/exit"),
+            serde_json::json!({"code": 5})
+        )
+        .await,
         200
     );
-    let code = tokio::task::spawn_blocking(move || wait_exit(&mut again)).await.expect("join");
-    assert_eq!(code, 5, "the listener exits with the code it was given (a session conflict)");
+    let code = tokio::task::spawn_blocking(move || wait_exit(&mut again))
+        .await
+        .expect("join");
+    assert_eq!(
+        code, 5,
+        "the listener exits with the code it was given (a session conflict)"
+    );
 }

@@ -61,6 +61,11 @@ impl Stack {
             let _ = std::fs::remove_dir_all(super::root().join(dir));
         }
         let mut juju = unit_on(&lxd);
+        // yq comes from fake-github's stand-in in tests: GitHub's releases are out of reach.
+        let (_, yq_sha256) = fake_github::releases::yq();
+        let yq_url = format!("{}{}", emulator.base_url, fake_github::releases::yq_path(yq_arch()));
+        juju.env
+            .push(("GITHUB_RUNNER_YQ".into(), format!("{yq_url} {yq_sha256}")));
         let mut config = config(&emulator, virtual_machines);
         config.extend(extra.iter().map(|kv| kv.to_string()));
         customize(&mut juju);
@@ -200,6 +205,14 @@ impl Stack {
     /// The unit leaves nothing behind for the next test.
     pub fn remove(&self) {
         blocking(|| self.juju.ok(&["remove-unit", "github-runner/0"]));
+    }
+}
+
+/// yq's name for this machine's architecture.
+fn yq_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "aarch64" => "arm64",
+        _ => "amd64",
     }
 }
 

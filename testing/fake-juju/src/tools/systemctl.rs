@@ -89,7 +89,9 @@ fn apply(model: &mut Model, unit_dir: &std::path::Path, words: &[&str]) -> (i32,
                     unit.active = false;
                     // A running oneshot service is stopped with its whole process group.
                     if let Some(pid) = unit.pid.take().filter(|p| alive(*p)) {
-                        let _ = std::process::Command::new("kill").args(["-TERM", "--", &format!("-{pid}")]).status();
+                        let _ = std::process::Command::new("kill")
+                            .args(["-TERM", "--", &format!("-{pid}")])
+                            .status();
                     }
                 }
             }
@@ -114,16 +116,25 @@ fn changed_on_disk(unit: &SystemdUnit, unit_dir: &std::path::Path, name: &str) -
 
 /// Whether a process lives (a zombie does not).
 fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|stat| stat.rsplit(')').next().is_some_and(|rest| !rest.trim_start().starts_with('Z')))
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit(')')
+            .next()
+            .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
+    })
 }
 
 /// Runs a started oneshot service's `ExecStart` in the background; what went wrong, if anything.
 fn start_oneshot(store: &crate::model::Store, verb: &str, name: &str) -> String {
     use std::os::unix::process::CommandExt;
     let Ok(model) = store.read() else { return String::new() };
-    let Some(unit) = model.systemd.get(name) else { return String::new() };
-    let Some(text) = unit.loaded.as_deref().filter(|t| t.lines().any(|l| l.trim() == "Type=oneshot")) else {
+    let Some(unit) = model.systemd.get(name) else {
+        return String::new();
+    };
+    let Some(text) = unit
+        .loaded
+        .as_deref()
+        .filter(|t| t.lines().any(|l| l.trim() == "Type=oneshot"))
+    else {
         return String::new();
     };
     if unit.pid.is_some_and(alive) && verb == "start" {
@@ -134,12 +145,21 @@ fn start_oneshot(store: &crate::model::Store, verb: &str, name: &str) -> String 
     };
     let logs = store.dir.join("services");
     let _ = std::fs::create_dir_all(&logs);
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(logs.join(format!("{name}.log")));
-    let Ok(log) = log else { return format!("cannot open the log of {name}\n") };
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(logs.join(format!("{name}.log")));
+    let Ok(log) = log else {
+        return format!("cannot open the log of {name}\n");
+    };
     let mut command = crate::cli::tick::service_command(store, exec_start);
     command
         .stdin(std::process::Stdio::null())
-        .stdout(log.try_clone().map(std::process::Stdio::from).unwrap_or_else(|_| std::process::Stdio::null()))
+        .stdout(
+            log.try_clone()
+                .map(std::process::Stdio::from)
+                .unwrap_or_else(|_| std::process::Stdio::null()),
+        )
         .stderr(std::process::Stdio::from(log))
         .process_group(0);
     match command.spawn() {

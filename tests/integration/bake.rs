@@ -1,0 +1,240 @@
+//! The bake on the real daemon, offline: the Debian systemd image (`runner-systemd`) as
+//! `base-image`, its apt pointed at the mirror test host (`ghr-mirror`, serving the packages
+//! downloaded with the image), yq from fake-github's stand-in. A package the archive lacks
+//! blocks the unit naming it; fixed, the bake runs in the background (a hook never waits for
+//! it), survives a `kill -9` half way (the next one starts clean), publishes the image under the
+//! application's alias, and a runner made from it runs a job with the original charm's tools.
+
+use std::process::{Child, Command};
+use std::time::Duration;
+
+use crate::common;
+use crate::common::stack::{blocking, Stack};
+use serde_json::Value;
+
+const IMAGE: &str = "runner-systemd";
+
+/// busybox httpd serving the mirror inside its test host, until dropped.
+struct Mirror(Child);
+
+impl Mirror {
+    fn start() -> Mirror {
+        common::test_hosts();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/images/runner-systemd.mirror");
+        let dir = dir
+            .canonicalize()
+            .unwrap_or_else(|e| panic!("{}: {e}: run `scripts/lxd-setup.sh systemd-image`", dir.display()));
+        let child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                "ghr-mirror",
+                "busybox",
+                "httpd",
+                "-f",
+                "-p",
+                "10.154.0.2:80",
+                "-h",
+            ])
+            .arg(&dir)
+            .spawn()
+            .expect("busybox httpd starts");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect("10.154.0.2:80").is_err() {
+            assert!(std::time::Instant::now() < deadline, "the mirror never listened");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Mirror(child)
+    }
+}
+
+impl Drop for Mirror {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn progress(s: &Stack) -> Value {
+    let path = s.juju.root().join("var/lib/github-runner/github-runner-0/bake.json");
+    std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(Value::Null)
+}
+
+/// Waits for the bake's progress to say `state` (and, if given, `step`), up to `minutes`.
+async fn bake_reaches(s: &Stack, state: &str, step: Option<&str>, minutes: u64) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(minutes * 60);
+    loop {
+        let p = progress(s);
+        if p["state"] == state && step.is_none_or(|step| p["step"] == step) {
+            return p;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the bake never reached {state} {step:?}: {p}\n{}",
+            services_log(s)
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn services_log(s: &Stack) -> String {
+    std::fs::read_to_string(s.juju.model().join("services/ghro.bake-image.service.log")).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_baked_image_gives_runners_the_originals_tools_and_a_failed_or_killed_bake_leaves_nothing() {
+    let Some(lxd) = common::lxd().await else { return };
+    if lxd.image_alias(IMAGE).await.expect("asked").is_none() {
+        assert!(
+            std::env::var("REQUIRE_LXD").as_deref() != Ok("1"),
+            "REQUIRE_LXD=1 but LXD has no image {IMAGE}: run `scripts/lxd-setup.sh systemd-image`"
+        );
+        return;
+    }
+    let _one = common::exclusive(&lxd).await;
+    let _mirror = Mirror::start();
+    let extra = [
+        "base-image=runner-systemd",
+        "bake-image=true",
+        "image-packages=zstd no-such-package",
+        "vm-memory=1GiB",
+        "vm-disk=1GiB",
+    ];
+    let s = Stack::deploy_with(lxd.clone(), 1, &extra, |_| {}).await;
+    let (status, message) = blocking(|| s.juju.unit_status());
+    assert_eq!(status, "waiting", "the hook did not wait for the bake: {message}");
+    assert!(message.starts_with("baking the runner image"), "{message}");
+
+    // A package the archive lacks: the first bake fails, and the unit says which.
+    let failed = bake_reaches(&s, "failed", None, 10).await;
+    assert!(
+        failed["error"].as_str().unwrap_or("").contains("no-such-package"),
+        "{failed}"
+    );
+    s.juju(&["tick"]);
+    let (status, message) = blocking(|| s.juju.unit_status());
+    assert_eq!(
+        status,
+        "blocked",
+        "{message}\n{failed}\n{}\n{}",
+        progress(&s),
+        services_log(&s)
+    );
+    assert!(
+        message.contains("no-such-package") && message.contains("installing packages"),
+        "{message}"
+    );
+    let build = s.juju.names().bridge.clone() + "-build";
+    assert!(
+        lxd.instance(&build).await.expect("asked").is_none(),
+        "the failed bake's build instance is gone"
+    );
+
+    // Fixed: a new bake at once; killed half way, the next hook starts a clean one.
+    s.juju(&["config", "github-runner", "image-packages=zstd"]);
+    bake_reaches(&s, "running", Some("installing packages"), 5).await;
+    let killed = Command::new("pkill")
+        .args(["-KILL", "-f", "dispatch\" bake-image"])
+        .status()
+        .expect("pkill");
+    assert!(killed.success(), "a bake process was there to kill");
+    assert!(
+        lxd.instance(&build).await.expect("asked").is_some(),
+        "the kill left the build instance"
+    );
+    s.juju(&["tick"]);
+    let (status, message) = blocking(|| s.juju.unit_status());
+    assert_eq!(status, "waiting", "{message}");
+    let done = bake_reaches(&s, "done", None, 15).await;
+    assert!(
+        lxd.instance(&build).await.expect("asked").is_none(),
+        "no build instance after the bake"
+    );
+
+    // Published under the application's alias, saying what it was baked from.
+    let alias = s.juju.names().bridge.clone() + "-image";
+    let fingerprint = lxd
+        .image_alias(&alias)
+        .await
+        .expect("asked")
+        .expect("the image's alias");
+    let images = lxd.images().await.expect("images");
+    let image = images.iter().find(|i| i.fingerprint == fingerprint).expect("the image");
+    let property = |k: &str| {
+        image
+            .properties
+            .get(&format!("user.github-runner.{k}"))
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(property("packages"), "zstd");
+    assert_eq!(property("base-image"), IMAGE);
+    assert_eq!(
+        property("base-fingerprint"),
+        lxd.image_alias(IMAGE).await.expect("asked").expect("base")
+    );
+    assert!(
+        !property("runner-sha256").is_empty() && !property("recipe").is_empty(),
+        "{image:?}"
+    );
+    let ours = images
+        .iter()
+        .filter(|i| i.properties.get("user.github-runner.owner") == Some(&alias))
+        .count();
+    assert_eq!(ours, 1, "the killed bake left no half-published image");
+    assert!(done["failures"] == 0);
+
+    // The bake asked for a reconcile: a runner comes from the image, with the tools.
+    s.settle(1).await;
+    let name = s.instances().await.into_iter().next().expect("a runner");
+    let runner = lxd.instance(&name).await.expect("asked").expect("the runner");
+    assert_eq!(
+        runner.config.get("volatile.base_image"),
+        Some(&fingerprint),
+        "made from the baked image"
+    );
+    let log = blocking(|| s.juju.debug_log());
+    assert!(
+        log.contains(&format!("runner {name}: the runner is in the image")),
+        "no tarball was pushed to {name}"
+    );
+    let script = "set -e; docker --version; jq --version; yq --version; npm --version; yarn --version; \
+                  pip3 --version; shellcheck --version | head -n 2; gh --version | head -n 1; git --version; \
+                  unzip -v | head -n 1; zstd --version; id -nG; stat -c %a /usr/local/bin; \
+                  if docker info >/dev/null 2>&1; then echo docker-info-ok; else echo docker-info-unavailable; fi";
+    let id = s.id_of(&name);
+    let response = reqwest::Client::new()
+        .post(format!("{}/_emulator/runners/{id}/job", s.emulator.base_url))
+        .body(script)
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(response.status().as_u16(), 200);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let result: Value = loop {
+        let answer = reqwest::get(format!("{}/_emulator/runners/{id}/job-result", s.emulator.base_url))
+            .await
+            .expect("answers");
+        if answer.status().is_success() {
+            break answer.json().await.expect("json");
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the job never reported");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let output = result["output"].as_str().unwrap_or_default();
+    eprintln!("the job said:\n{output}");
+    assert_eq!(result["code"], 0, "{output}");
+    assert!(output.contains("version v4."), "yq is mikefarah's v4: {output}");
+    assert!(
+        output.lines().any(|l| l.split(' ').any(|g| g == "docker")),
+        "ubuntu is in docker: {output}"
+    );
+    assert!(
+        output.lines().any(|l| l.trim() == "777"),
+        "/usr/local/bin is writable by all: {output}"
+    );
+    s.remove();
+}
