@@ -133,7 +133,11 @@ async fn steps(lxd: &LxdClient, request: &Request, files: &Files, progress: &mut
         source: request.base.clone(),
         profiles: request.profiles.clone(),
         devices,
-        config: request.limits.clone(),
+        config: {
+            let mut config = request.limits.clone();
+            config.insert(recipe::key("bake"), "true".into());
+            config
+        },
         ephemeral: false,
     };
     lxd.create_instance(&spec)
@@ -273,10 +277,23 @@ pub async fn remove_build(lxd: &LxdClient, name: &str) -> Result<(), LxdError> {
     if instance.is_running() {
         lxd.stop_instance(name, Duration::from_secs(60)).await?;
     }
-    match lxd.delete_instance(name).await {
-        Err(e) if e.is_not_found() => Ok(()),
-        other => other,
+    // LXD 5.0 may fail a delete racing an operation it just finished ("A matching
+    // non-reusable operation has now succeeded"): what counts is whether the instance is gone.
+    for attempt in 0..3 {
+        match lxd.delete_instance(name).await {
+            Ok(()) => return Ok(()),
+            Err(e) if e.is_not_found() => return Ok(()),
+            Err(e) if attempt == 2 => return Err(e),
+            Err(e) => {
+                if lxd.instance(name).await?.is_none() {
+                    return Ok(());
+                }
+                tracing::debug!("deleting {name}: {e}; again");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
     }
+    Ok(())
 }
 
 /// Deletes this application's images other than `current` (the alias's) and `keep` (the one
@@ -308,4 +325,47 @@ fn ask_for_reconcile(request: &Request) {
     if let Err(e) = Systemctl.start_in_background(&service) {
         eprintln!("asking for a reconcile ({service}) for {}: {e}", request.unit);
     }
+}
+
+/// Removes what baking made, for a unit going away: its service (a running bake is stopped
+/// first), the build instance, every image of the application (its alias goes with it), the
+/// build pool and its directory. Returns what went; what failed is logged and kept.
+pub async fn teardown(lxd: &LxdClient, host: &crate::host::Host, names: &super::BakeNames) -> Vec<String> {
+    let mut removed = Vec::new();
+    for e in super::service::remove(host) {
+        tracing::warn!("removing {}: {e}", super::SERVICE);
+    }
+    match remove_build(lxd, &names.build).await {
+        Ok(()) => {}
+        Err(e) => tracing::warn!("keeping the build instance {}: {e}", names.build),
+    }
+    match lxd.images().await {
+        Ok(images) => {
+            for image in images
+                .iter()
+                .filter(|i| i.properties.get(&owner_key()) == Some(&names.image))
+            {
+                match lxd.delete_image(&image.fingerprint).await {
+                    Ok(()) => removed.push(format!("image {}", image.fingerprint)),
+                    Err(e) => tracing::warn!("keeping image {}: {e}", image.fingerprint),
+                }
+            }
+        }
+        Err(e) => tracing::warn!("listing images: {e}"),
+    }
+    let dir = host.path(&names.build_dir);
+    let ours =
+        matches!(lxd.storage_pool(&names.build).await, Ok(Some(p)) if p.source() == Some(&*dir.to_string_lossy()));
+    if ours {
+        match lxd.delete_storage_pool(&names.build).await {
+            Ok(()) => {
+                removed.push(format!("storage pool {}", names.build));
+                if let Err(e) = std::fs::remove_dir_all(&dir) {
+                    tracing::warn!("removing {}: {e}", dir.display());
+                }
+            }
+            Err(e) => tracing::warn!("keeping storage pool {}: {e}", names.build),
+        }
+    }
+    removed
 }

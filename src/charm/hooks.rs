@@ -230,7 +230,13 @@ async fn tear_down(ctx: &Ctx<'_>) -> anyhow::Result<()> {
             }
         }
     }
-    let removed = ctx.deps.tear_down(config.as_ref().ok()).await;
+    let mut removed = crate::bake::run::teardown(
+        &ctx.deps.lxd,
+        &ctx.deps.host,
+        &crate::bake::BakeNames::for_unit(&ctx.deps.unit),
+    )
+    .await;
+    removed.extend(ctx.deps.tear_down(config.as_ref().ok()).await);
     if !removed.is_empty() {
         tracing::info!("stop: removed {}", removed.join(", "));
     }
@@ -242,6 +248,12 @@ async fn tear_down(ctx: &Ctx<'_>) -> anyhow::Result<()> {
 fn forget(ctx: &Ctx<'_>) -> anyhow::Result<()> {
     if let Err(e) = MetricsFile::new(&ctx.deps.host, ctx.deps.unit.as_str()).delete() {
         tracing::warn!("removing the metrics file: {e}");
+    }
+    let bake = crate::bake::Files::new(&ctx.deps.host, ctx.deps.unit.as_str());
+    for file in [&bake.progress, &bake.request] {
+        if let Err(e) = crate::host::fs::remove_if_exists(file) {
+            tracing::warn!("removing {}: {e}", file.display());
+        }
     }
     ctx.state.delete()?;
     tracing::info!("charm state removed");

@@ -174,3 +174,41 @@ fn start(ctx: &Ctx<'_>, files: &Files, request: &Request) -> Result<(), String> 
     let text = bake::service::render(ctx.deps.unit.as_str(), &dispatch, &files.request).map_err(|e| e.to_string())?;
     bake::service::start(&ctx.deps.host, &text).map_err(|e| format!("starting {}: {e}", bake::SERVICE))
 }
+
+/// Once a runner made from the current image is online, the image it replaced goes: until
+/// then it was kept, in case the new one could make no working runner.
+pub(super) async fn retire_previous(ctx: &Ctx<'_>, online: &std::collections::BTreeSet<String>) {
+    let files = Files::new(&ctx.deps.host, ctx.deps.unit.as_str());
+    // Never while a bake runs: the progress file is its own then.
+    let Some(mut progress) = files
+        .progress()
+        .filter(|p| p.previous.is_some() && p.state != bake::BakeState::Running)
+    else {
+        return;
+    };
+    if bake::service::running(&ctx.deps.host) {
+        return;
+    }
+    let lxd = &ctx.deps.lxd;
+    let names = BakeNames::for_unit(&ctx.deps.unit);
+    let Ok(Some(current)) = lxd.image_alias(&names.image).await else {
+        return;
+    };
+    let Ok(instances) = lxd.instances().await else { return };
+    let proven = instances
+        .iter()
+        .any(|i| online.contains(&i.name) && i.config.get("volatile.base_image") == Some(&current));
+    if !proven {
+        return;
+    }
+    let previous = progress.previous.take().expect("filtered on");
+    match lxd.delete_image(&previous).await {
+        Ok(()) => {
+            tracing::info!("a runner from the new image {current} is online: removed the previous image {previous}");
+            if let Err(e) = files.write_progress(&progress) {
+                tracing::warn!("writing {}: {e}", files.progress.display());
+            }
+        }
+        Err(e) => tracing::warn!("removing the previous runner image {previous}: {e}"),
+    }
+}

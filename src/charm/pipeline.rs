@@ -94,6 +94,18 @@ pub(super) async fn run(
         }
         Err(e) => Outcome::Failed(e),
     };
+    if let Outcome::Done { done, .. } = &outcome {
+        if let (
+            Some(reconciled),
+            Some(image::Image {
+                runners: RunnerImage::Baked { .. },
+                ..
+            }),
+        ) = (&done.reconciled, &image)
+        {
+            image::retire_previous(ctx, &reconciled.online).await;
+        }
+    }
     let after = cache.current();
     if work.setup && after.as_ref().map(|t| t.sha256()) != before.as_ref().map(|t| t.sha256()) {
         image = Some(image::ensure(ctx, config, after.as_ref()).await);

@@ -106,6 +106,7 @@ mod tests {
             seen: Default::default(),
             names: Default::default(),
             busy: Default::default(),
+            online: Default::default(),
         };
         assert_eq!(reconciled(&done, 3), Status::Active("3/3 runners".into()));
     }
@@ -124,6 +125,7 @@ mod tests {
             seen: Default::default(),
             names: Default::default(),
             busy: Default::default(),
+            online: Default::default(),
         };
         assert_eq!(
             reconciled(&done, 1),

@@ -155,6 +155,8 @@ pub struct Reconciled {
     /// GitHub said were busy.
     pub names: std::collections::BTreeSet<String>,
     pub busy: std::collections::BTreeSet<String>,
+    /// Those GitHub showed online (busy or idle).
+    pub online: std::collections::BTreeSet<String>,
 }
 
 /// The GitHub scope a config names.
@@ -294,6 +296,11 @@ impl RunnerManager {
         // Jobs are seen done on every runner of the unit, whichever token made it.
         let names = all.iter().map(|r| r.name.clone()).collect();
         let busy = all.iter().filter(|r| r.busy()).map(|r| r.name.clone()).collect();
+        let online = all
+            .iter()
+            .filter(|r| r.github.is_some_and(|g| g.online))
+            .map(|r| r.name.clone())
+            .collect();
         let snapshot = self.only_mine(all);
         let plan = plan::reconcile(&snapshot, quantity);
         tracing::info!(
@@ -322,6 +329,7 @@ impl RunnerManager {
             seen: plan::Counts::of(&snapshot),
             names,
             busy,
+            online,
             delta: plan.delta,
             healthy: plan.healthy_after(&report.removed, report.created.len()),
             report,

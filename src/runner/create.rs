@@ -78,9 +78,11 @@ async fn create_steps(env: &RunnerEnv<'_>, name: &str, made: &mut Made) -> Resul
     // The runner in place and seen to start before any secret exists for it: a baked image
     // holds it; otherwise it is streamed from the cache (several runners are made at once,
     // and the real tarball is large, so it is never held in memory).
+    let mut pushed: u64 = 0;
     if settings.runner_in_image {
         tracing::info!("runner {name}: the runner is in the image; only its configuration is pushed");
     } else {
+        pushed += std::fs::metadata(env.tarball.path()).map_or(0, |m| m.len());
         let file = tokio::fs::File::open(env.tarball.path())
             .await
             .map_err(|e| RunnerError::Bootstrap {
@@ -98,6 +100,7 @@ async fn create_steps(env: &RunnerEnv<'_>, name: &str, made: &mut Made) -> Resul
         name: name.to_string(),
         source,
     })?;
+    pushed += prepare.len() as u64;
     env.lxd
         .push_file(name, &format!("{SETUP_DIR}/prepare.sh"), prepare.into_bytes(), 0o700)
         .await
@@ -110,6 +113,7 @@ async fn create_steps(env: &RunnerEnv<'_>, name: &str, made: &mut Made) -> Resul
     let (token, registration, github_id) = register(env, name).await?;
     made.github_id = github_id;
     let script = render_bootstrap(settings, name, registration, ip)?;
+    pushed += (token.expose().len() + script.len()) as u64;
     env.lxd
         .push_file(
             name,
@@ -123,6 +127,7 @@ async fn create_steps(env: &RunnerEnv<'_>, name: &str, made: &mut Made) -> Resul
         .push_file(name, &format!("{SETUP_DIR}/bootstrap.sh"), script.into_bytes(), 0o700)
         .await
         .map_err(lxd_err("pushing the bootstrap script"))?;
+    tracing::info!("runner {name}: {pushed} bytes pushed into the instance");
     let out = run_bootstrap(env.lxd, name, wait)
         .await
         .map_err(lxd_err("running the bootstrap script"))?;

@@ -264,7 +264,8 @@ pub async fn reset(lxd: &LxdClient) {
 /// Deletes the instances the charm made and those `also` names.
 async fn reset_instances(lxd: &LxdClient, also: impl Fn(&github_runner::lxd::Instance) -> bool) {
     for instance in lxd.instances().await.expect("instances") {
-        if instance.config.contains_key("user.github-runner") || also(&instance) {
+        let charms = ["user.github-runner", "user.github-runner.bake"];
+        if charms.iter().any(|k| instance.config.contains_key(*k)) || also(&instance) {
             let _ = lxd.stop_instance(&instance.name, Duration::from_secs(5)).await;
             let _ = lxd.delete_instance(&instance.name).await;
         }
@@ -290,6 +291,14 @@ async fn reset_objects(lxd: &LxdClient, foreign: bool) {
         .chain(["github-runner".to_string()])
     {
         nft::remove(&table).expect("removing the charm's nftables table");
+    }
+    // The runner images the charm baked (their aliases go with them).
+    for image in lxd.images().await.expect("images") {
+        if image.properties.contains_key("user.github-runner.owner") {
+            lxd.delete_image(&image.fingerprint)
+                .await
+                .expect("deleting a baked image");
+        }
     }
     for object in objects::OBJECTS {
         for name in objects::present(lxd, &object)
