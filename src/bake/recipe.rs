@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use minijinja::{context, Environment};
+use minijinja::context;
 use sha2::{Digest, Sha256};
 
 use crate::proxy::Proxy;
@@ -128,14 +128,7 @@ impl ProxyLines {
 impl Recipe {
     /// The bake script.
     pub fn script(&self) -> Result<String, minijinja::Error> {
-        let mut env = Environment::new();
-        env.set_syntax(
-            minijinja::syntax::SyntaxConfig::builder()
-                .keep_trailing_newline(true)
-                .build()
-                .expect("the default syntax is valid"),
-        );
-        env.add_filter("sh", |value: String| format!("'{}'", value.replace('\'', r"'\''")));
+        let env = crate::runner::shell_templates();
         let eof = format!("GITHUB_RUNNER_BAKE_EOF_{}", &hex(TEMPLATE.as_bytes())[..12]);
         env.render_str(
             TEMPLATE,

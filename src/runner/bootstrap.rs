@@ -15,8 +15,9 @@ const BOOTSTRAP_TEMPLATE: &str = include_str!("../../templates/bootstrap.sh.j2")
 /// Who the runner runs as, included by the bootstrap and by `prepare.sh`.
 const RUNNER_USER_TEMPLATE: &str = include_str!("../../templates/runner-user.sh.j2");
 
-/// The templates' environment: trailing newlines kept, `|sh` quoting, the shared partial.
-pub(super) fn environment() -> Environment<'static> {
+/// The shell templates' environment: trailing newlines kept, `|sh` quoting, the shared
+/// partial (the bake's script renders with it too).
+pub fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_syntax(
         minijinja::syntax::SyntaxConfig::builder()

@@ -25,7 +25,7 @@ mod create;
 pub mod files;
 pub mod preflight;
 
-pub use bootstrap::{aproxy_rules, render_bootstrap, APROXY_PORT};
+pub use bootstrap::{aproxy_rules, environment as shell_templates, render_bootstrap, APROXY_PORT};
 pub use create::{create, wait_ready};
 
 /// Where the charm puts what it pushes (made by the charm, root's only); `runner` in it links

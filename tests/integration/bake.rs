@@ -84,16 +84,34 @@ fn services_log(s: &Stack) -> String {
     std::fs::read_to_string(s.juju.model().join("services/ghro.bake-image.service.log")).unwrap_or_default()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_baked_image_gives_runners_the_originals_tools_and_a_failed_or_killed_bake_leaves_nothing() {
-    let Some(lxd) = common::lxd().await else { return };
+/// LXD with the systemd image, or `None` (skip) where it was not built; with `REQUIRE_LXD=1`
+/// it must be there.
+async fn lxd_with_image() -> Option<github_runner::lxd::LxdClient> {
+    let lxd = common::lxd().await?;
     if lxd.image_alias(IMAGE).await.expect("asked").is_none() {
         assert!(
             std::env::var("REQUIRE_LXD").as_deref() != Ok("1"),
             "REQUIRE_LXD=1 but LXD has no image {IMAGE}: run `scripts/lxd-setup.sh systemd-image`"
         );
-        return;
+        return None;
     }
+    Some(lxd)
+}
+
+/// The images of the application whose alias is `alias`.
+async fn images_of(lxd: &github_runner::lxd::LxdClient, alias: &str) -> Vec<String> {
+    lxd.images()
+        .await
+        .expect("images")
+        .into_iter()
+        .filter(|i| i.properties.get("user.github-runner.owner").map(String::as_str) == Some(alias))
+        .map(|i| i.fingerprint)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_baked_image_gives_runners_the_originals_tools_and_a_failed_or_killed_bake_leaves_nothing() {
+    let Some(lxd) = lxd_with_image().await else { return };
     let _one = common::exclusive(&lxd).await;
     let _mirror = Mirror::start();
     let extra = [
@@ -180,11 +198,11 @@ async fn a_baked_image_gives_runners_the_originals_tools_and_a_failed_or_killed_
         !property("runner-sha256").is_empty() && !property("recipe").is_empty(),
         "{image:?}"
     );
-    let ours = images
-        .iter()
-        .filter(|i| i.properties.get("user.github-runner.owner") == Some(&alias))
-        .count();
-    assert_eq!(ours, 1, "the killed bake left no half-published image");
+    assert_eq!(
+        images_of(&lxd, &alias).await.len(),
+        1,
+        "the killed bake left no half-published image"
+    );
     assert!(done["failures"] == 0);
 
     // The bake asked for a reconcile: a runner comes from the image, with the tools.
@@ -237,4 +255,91 @@ async fn a_baked_image_gives_runners_the_originals_tools_and_a_failed_or_killed_
         "/usr/local/bin is writable by all: {output}"
     );
     s.remove();
+}
+
+/// The small stack the fault rows bake on: no runners, baking off until the row is set up.
+async fn bake_row(lxd: &github_runner::lxd::LxdClient) -> Stack {
+    let extra = [
+        "base-image=runner-systemd",
+        "bake-image=false",
+        "vm-memory=1GiB",
+        "vm-disk=1GiB",
+    ];
+    Stack::deploy_with(lxd.clone(), 0, &extra, |_| {}).await
+}
+
+/// The LXD daemon killed and started again while the image is published: the bake fails,
+/// nothing half-published is left, and the next bake (here: an option changed) finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_lxd_restart_mid_publish_leaves_no_half_published_image_and_the_next_bake_finishes() {
+    let Some(lxd) = lxd_with_image().await else { return };
+    let _one = common::exclusive(&lxd).await;
+    let _mirror = Mirror::start();
+    let s = bake_row(&lxd).await;
+    let (alias, build) = (
+        s.juju.names().bridge.clone() + "-image",
+        s.juju.names().bridge.clone() + "-build",
+    );
+    s.juju(&["config", "github-runner", "bake-image=true"]);
+    bake_reaches(&s, "running", Some("publishing the image"), 10).await;
+    let pid = std::fs::read_to_string("/run/lxd-test/lxd.pid").expect("the daemon's pid");
+    assert!(Command::new("kill")
+        .args(["-KILL", pid.trim()])
+        .status()
+        .expect("kill")
+        .success());
+    let setup = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/lxd-setup.sh");
+    let started = blocking(|| Command::new(&setup).arg("start").output().expect("lxd-setup runs"));
+    assert!(started.status.success(), "LXD started again");
+    let failed = bake_reaches(&s, "failed", None, 5).await;
+    assert!(
+        failed["error"].as_str().unwrap_or("").contains("publishing the image"),
+        "{failed}"
+    );
+    assert!(images_of(&lxd, &alias).await.is_empty(), "nothing half-published");
+    assert_eq!(lxd.image_alias(&alias).await.expect("asked"), None);
+
+    s.juju(&["config", "github-runner", "image-packages=zstd"]);
+    bake_reaches(&s, "done", None, 10).await;
+    assert_eq!(images_of(&lxd, &alias).await.len(), 1);
+    assert!(
+        lxd.instance(&build).await.expect("asked").is_none(),
+        "no build instance left"
+    );
+    s.remove();
+}
+
+/// The build pool's disk full half way through the packages: the bake fails saying so, the
+/// unit blocks, and no build instance or image is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_fails_the_bake_with_the_reason_and_leaves_nothing() {
+    let Some(lxd) = lxd_with_image().await else { return };
+    let _one = common::exclusive(&lxd).await;
+    let _mirror = Mirror::start();
+    let s = bake_row(&lxd).await;
+    let tag = s.juju.names().bridge.clone();
+    let dir = s.juju.root().join("var/lib/github-runner/build").join(&tag);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    // Room for the base image (526 MB), not for the toolset on top of it.
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=700M", "tmpfs"])
+        .arg(&dir)
+        .status()
+        .expect("mount");
+    assert!(mounted.success());
+    s.juju(&["config", "github-runner", "bake-image=true", "virtual-machines=1"]);
+    let failed = bake_reaches(&s, "failed", None, 10).await;
+    let error = failed["error"].as_str().unwrap_or("").to_string();
+    assert!(
+        error.contains("No space left on device") || error.contains("no space left"),
+        "{error}"
+    );
+    s.juju(&["tick"]);
+    let (status, message) = blocking(|| s.juju.unit_status());
+    assert_eq!(status, "blocked", "{message}");
+    assert!(message.to_lowercase().contains("no space left"), "{message}");
+    assert!(lxd.instance(&(tag.clone() + "-build")).await.expect("asked").is_none());
+    assert!(images_of(&lxd, &(tag.clone() + "-image")).await.is_empty());
+    s.remove();
+    let _ = Command::new("umount").arg(&dir).status();
 }

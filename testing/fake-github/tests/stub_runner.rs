@@ -25,13 +25,43 @@ fn busybox_path(dir: &Path) -> PathBuf {
     bin
 }
 
-fn unpack(emulator: &Emulator, dir: &Path) -> PathBuf {
+/// A runner tarball unpacked in `<dir>/runner`.
+fn unpack(bytes: &[u8], dir: &Path) -> PathBuf {
     let runner = dir.join("runner");
     std::fs::create_dir_all(&runner).expect("mkdir");
-    let bytes = emulator.world().tarball.bytes.clone();
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes.as_slice()));
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
     archive.unpack(&runner).expect("unpack");
     runner
+}
+
+/// A live emulator and its stub runner unpacked under busybox.
+struct Scene {
+    emulator: Emulator,
+    _dir: tempfile::TempDir,
+    bin: PathBuf,
+    runner_dir: PathBuf,
+}
+
+async fn scene() -> Scene {
+    let emulator = Emulator::start(Config::default(), "127.0.0.1:0").await.expect("starts");
+    let _dir = tempfile::tempdir().expect("tempdir");
+    let bin = busybox_path(_dir.path());
+    let bytes = emulator.world().tarball.bytes.clone();
+    let runner_dir = unpack(&bytes, _dir.path());
+    Scene {
+        emulator,
+        _dir,
+        bin,
+        runner_dir,
+    }
+}
+
+/// The stub runner of `version` unpacked under busybox, with no emulator.
+fn offline(version: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bin = busybox_path(dir.path());
+    let runner_dir = unpack(&fake_github::stub::Tarball::build(version).bytes, dir.path());
+    (dir, bin, runner_dir)
 }
 
 /// A directory holding what .NET's ICU loader looks for (an empty stand-in of libicuuc).
@@ -108,10 +138,12 @@ fn wait_exit(child: &mut Child) -> i32 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_registered_stub_runner_goes_online_takes_one_job_and_is_gone() {
-    let emulator = Emulator::start(Config::default(), "127.0.0.1:0").await.expect("starts");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let bin = busybox_path(dir.path());
-    let runner_dir = unpack(&emulator, dir.path());
+    let Scene {
+        emulator,
+        _dir,
+        bin,
+        runner_dir,
+    } = scene().await;
     let (status, token) = api(&emulator, "POST", "/registration-token").await;
     assert_eq!(status, 201);
     let token = token["token"].as_str().expect("token").to_string();
@@ -184,10 +216,12 @@ async fn a_registered_stub_runner_goes_online_takes_one_job_and_is_gone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_registration_token_fails_config_sh_with_the_real_wording() {
-    let emulator = Emulator::start(Config::default(), "127.0.0.1:0").await.expect("starts");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let bin = busybox_path(dir.path());
-    let runner_dir = unpack(&emulator, dir.path());
+    let Scene {
+        emulator,
+        _dir,
+        bin,
+        runner_dir,
+    } = scene().await;
     let url = format!("{}/test-org", emulator.base_url);
     let out = sh(
         &bin,
@@ -203,10 +237,12 @@ async fn a_bad_registration_token_fails_config_sh_with_the_real_wording() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_jit_config_starts_a_runner_once_and_remove_unregisters_it() {
-    let emulator = Emulator::start(Config::default(), "127.0.0.1:0").await.expect("starts");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let bin = busybox_path(dir.path());
-    let runner_dir = unpack(&emulator, dir.path());
+    let Scene {
+        emulator,
+        _dir,
+        bin,
+        runner_dir,
+    } = scene().await;
     let jit = reqwest::Client::new()
         .post(format!(
             "{}/api/v3/orgs/test-org/actions/runners/generate-jitconfig",
@@ -321,13 +357,7 @@ async fn start_jit_listener(
 
 #[test]
 fn the_listener_needs_run_and_answers_its_version() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let bin = busybox_path(dir.path());
-    let runner_dir = dir.path().join("runner");
-    let tarball = fake_github::stub::Tarball::build("2.999.0");
-    tar::Archive::new(flate2::read::GzDecoder::new(tarball.bytes.as_slice()))
-        .unpack(&runner_dir)
-        .expect("unpack");
+    let (_dir, bin, runner_dir) = offline("2.999.0");
 
     let bare = sh(&bin, &runner_dir, "bin/Runner.Listener", &[])
         .output()
@@ -344,13 +374,7 @@ fn the_listener_needs_run_and_answers_its_version() {
 
 #[test]
 fn without_icu_the_listener_aborts_with_134_and_config_sh_refuses() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let bin = busybox_path(dir.path());
-    let runner_dir = dir.path().join("runner");
-    let tarball = fake_github::stub::Tarball::build("2.999.0");
-    tar::Archive::new(flate2::read::GzDecoder::new(tarball.bytes.as_slice()))
-        .unpack(&runner_dir)
-        .expect("unpack");
+    let (dir, bin, runner_dir) = offline("2.999.0");
     let empty = dir.path().join("no-icu");
     std::fs::create_dir_all(&empty).expect("mkdir");
 
@@ -378,10 +402,12 @@ fn without_icu_the_listener_aborts_with_134_and_config_sh_refuses() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn config_sh_refuses_root_without_the_opt_in_and_a_runner_configured_already() {
-    let emulator = Emulator::start(Config::default(), "127.0.0.1:0").await.expect("starts");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let bin = busybox_path(dir.path());
-    let runner_dir = unpack(&emulator, dir.path());
+    let Scene {
+        emulator,
+        _dir,
+        bin,
+        runner_dir,
+    } = scene().await;
     let url = format!("{}/test-org", emulator.base_url);
     let (_, token) = api(&emulator, "POST", "/registration-token").await;
     let token = token["token"].as_str().expect("token").to_string();
@@ -404,10 +430,12 @@ async fn config_sh_refuses_root_without_the_opt_in_and_a_runner_configured_alrea
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_jit_runner_reads_env_drops_its_inputs_runs_its_job_and_forgets_its_credentials() {
-    let emulator = Emulator::start(Config::default(), "127.0.0.1:0").await.expect("starts");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let bin = busybox_path(dir.path());
-    let runner_dir = unpack(&emulator, dir.path());
+    let Scene {
+        emulator,
+        _dir,
+        bin,
+        runner_dir,
+    } = scene().await;
     std::fs::write(runner_dir.join(".env"), "GREETING=a=b\nnot a variable\n").expect("write .env");
     let (id, mut run) = start_jit_listener(&emulator, &bin, &runner_dir, "job-1", "022").await;
 
@@ -462,10 +490,12 @@ async fn a_jit_runner_reads_env_drops_its_inputs_runs_its_job_and_forgets_its_cr
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_self_update_exits_4_and_update_sh_swaps_bin_then_touches_update_finished() {
-    let emulator = Emulator::start(Config::default(), "127.0.0.1:0").await.expect("starts");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let bin = busybox_path(dir.path());
-    let runner_dir = unpack(&emulator, dir.path());
+    let Scene {
+        emulator,
+        _dir,
+        bin,
+        runner_dir,
+    } = scene().await;
     let (id, mut run) = start_jit_listener(&emulator, &bin, &runner_dir, "upd-1", "077").await;
     let order = serde_json::json!({"version": "9.9.9", "delay_secs": 2});
     assert_eq!(
