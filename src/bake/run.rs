@@ -174,7 +174,7 @@ async fn steps(lxd: &LxdClient, request: &Request, files: &Files, progress: &mut
         run_step(lxd, request, step, label).await?;
     }
 
-    progress.step = "publishing the image".into();
+    progress.step = "stopping the build instance".into();
     record(files, progress);
     let base = lxd
         .instance(&names.build)
@@ -184,6 +184,8 @@ async fn steps(lxd: &LxdClient, request: &Request, files: &Files, progress: &mut
     lxd.stop_instance(&names.build, Duration::from_secs(120))
         .await
         .map_err(lxd_err("stopping the build instance"))?;
+    progress.step = "publishing the image".into();
+    record(files, progress);
     let mut properties = request.inputs.clone();
     properties.insert(owner_key(), names.image.clone());
     properties.insert(plan::BAKED_AT.into(), super::now().to_string());
