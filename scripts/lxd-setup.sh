@@ -12,7 +12,8 @@
 #
 #   scripts/lxd-setup.sh systemd-image
 #                                 also build (mmdebstrap, cached by recipe) and import the Debian
-#                                 systemd image `runner-systemd` (scripts/lib/images.sh)
+#                                 systemd image `runner-systemd`, and `runner-debian`, the same
+#                                 without ICU (scripts/lib/images.sh)
 #
 # Environment: LXD_BRIDGE_CIDR (default 10.150.0.1/24), LXD_RUN_DIR (default /run/lxd-test),
 # LXD_IMAGE_CACHE (default .cache/images in this clone).
@@ -148,6 +149,7 @@ case "${1:-start}" in
   systemd-image)
     do_start >/dev/null
     build_image runner-systemd systemd_recipe "Debian bookworm systemd runner test image"
+    build_image runner-debian debian_recipe "Debian bookworm systemd runner test image without ICU"
     ;;
   stop) do_stop ;;
   status) if daemon_up; then echo "up (socket $LXD_SOCKET)"; else echo down; exit 1; fi ;;

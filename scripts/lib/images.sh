@@ -8,6 +8,8 @@
 #                   an empty libicuuc.so.72 where .NET's loader (and so the stub) looks for
 #                   ICU. The fast tests.
 #   runner-bare     the same without ICU: the real runner, and so the stub, refuses to start.
+#   runner-debian   runner-systemd without ICU (libicu72 purged): a bare Debian as LXD's
+#                   `images:` remote has it, where the runner refuses to start until baked.
 #   runner-systemd  Debian bookworm from Debian's archive with mmdebstrap: systemd as init,
 #                   udev + systemd-networkd DHCP on every interface, an `ubuntu` user (uid 1000,
 #                   passwordless sudo) as on Ubuntu cloud images, sudo, procps, ca-certificates,
@@ -19,8 +21,8 @@
 IMAGE_CACHE=${LXD_IMAGE_CACHE:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/.cache/images}
 
 # recipe_hash FUNCTION: the first 12 hex digits of the SHA-256 of the function's own text and
-# of the busybox recipe (which the bare one builds on).
-recipe_hash() { declare -f "$1" busybox_recipe | sha256sum | cut -c1-12; }
+# of the recipes the derived ones build on (busybox → bare, systemd → debian).
+recipe_hash() { { declare -f "$1" busybox_recipe systemd_recipe; echo "$BAKE_PACKAGES"; } | sha256sum | cut -c1-12; }
 
 # metadata DIR DESCRIPTION HASH: an LXD metadata tarball that names the recipe.
 write_metadata() {
@@ -111,11 +113,23 @@ systemd_recipe() {
     --customize-hook='chroot "$1" systemctl enable systemd-networkd' \
     --customize-hook='echo runner >"$1/etc/hostname"; : >"$1/etc/machine-id"' \
     --customize-hook="chroot \"\$1\" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --download-only $BAKE_PACKAGES >/dev/null" \
+    --customize-hook='chroot "$1" sh -c "cd /var/cache/apt/archives && apt-get download -q libicu72 >/dev/null 2>&1"' \
     --customize-hook="sync-out /var/cache/apt/archives \"$mirror\"" \
     --customize-hook="rm -f \"\$1\"/etc/apt/sources.list.d/*; echo 'deb [trusted=yes] $MIRROR_URL ./' >\"\$1/etc/apt/sources.list\"" \
     bookworm "$out"
   rm -rf "$mirror/partial" "$mirror/lock"
   (cd "$mirror" && apt-ftparchive packages . >Packages && apt-ftparchive release . >Release)
+}
+
+# runner-systemd's root file system with libicu72 purged (runner-systemd is built first).
+debian_recipe() {
+  local out=$1 src w
+  src=$IMAGE_CACHE/runner-systemd-$(recipe_hash systemd_recipe)/rootfs.tar
+  w=$(mktemp -d)
+  tar --numeric-owner -C "$w" -xf "$src"
+  chroot "$w" dpkg --purge libicu72 >/dev/null
+  tar --numeric-owner -C "$w" -cf "$out" .
+  rm -rf "$w"
 }
 
 # build_image ALIAS RECIPE DESCRIPTION: unless LXD has this recipe's image under ALIAS already,

@@ -161,11 +161,12 @@ impl Recipe {
 pub fn inputs(
     base_image: &str,
     base_fingerprint: Option<&str>,
-    runner_sha256: &str,
+    (runner_version, runner_sha256): (&str, &str),
     recipe: &Recipe,
 ) -> BTreeMap<String, String> {
     let mut inputs = BTreeMap::from([
         (key("base-image"), base_image.to_string()),
+        (key("runner-version"), runner_version.to_string()),
         (key("runner-sha256"), runner_sha256.to_string()),
         (key("packages"), recipe.packages.join(" ")),
         (key("recipe"), Recipe::hash()),
@@ -247,13 +248,13 @@ mod tests {
 
     #[test]
     fn what_an_image_is_baked_from_changes_with_each_input() {
-        let base = inputs("jammy", None, "aa", &recipe());
+        let base = inputs("jammy", None, ("2.1", "aa"), &recipe());
         let mut other = recipe();
         other.packages.push("zip".into());
-        assert_ne!(base, inputs("jammy", None, "aa", &other));
-        assert_ne!(base, inputs("noble", None, "aa", &recipe()));
-        assert_ne!(base, inputs("jammy", None, "bb", &recipe()));
-        assert_ne!(base, inputs("jammy", Some("f00d"), "aa", &recipe()));
+        assert_ne!(base, inputs("jammy", None, ("2.1", "aa"), &other));
+        assert_ne!(base, inputs("noble", None, ("2.1", "aa"), &recipe()));
+        assert_ne!(base, inputs("jammy", None, ("2.1", "bb"), &recipe()));
+        assert_ne!(base, inputs("jammy", Some("f00d"), ("2.1", "aa"), &recipe()));
         assert_eq!(base[&key("recipe")], Recipe::hash());
     }
 

@@ -69,13 +69,15 @@ async fn look(ctx: &Ctx<'_>, config: &CharmConfig, tarball: Option<&VerifiedTarb
         return Ok(from(&names, current.map(|i| &i.properties), None));
     };
     let recipe = recipe(config)?;
-    let base_fingerprint = lxd.image_alias(&config.base_image).await.map_err(lxd_err)?;
-    let wanted = recipe::inputs(
-        &config.base_image,
-        base_fingerprint.as_deref(),
-        tarball.sha256(),
-        &recipe,
-    );
+    // A local alias's target; for a remote image, the newest copy LXD cached from it (which
+    // LXD itself refreshes from the remote), so that a new daily image means a new bake.
+    let base_fingerprint = match lxd.image_alias(&config.base_image).await.map_err(lxd_err)? {
+        Some(fingerprint) => Some(fingerprint),
+        None => crate::lxd::cached_from(&images, crate::runner::UBUNTU_DAILY, &config.base_image)
+            .map(|i| i.fingerprint.clone()),
+    };
+    let runner = (tarball.version(), tarball.sha256());
+    let wanted = recipe::inputs(&config.base_image, base_fingerprint.as_deref(), runner, &recipe);
     let files = Files::new(host, ctx.deps.unit.as_str());
     let progress = files.progress();
     let seen = Seen {

@@ -23,6 +23,60 @@ pub struct Image {
     pub properties: BTreeMap<String, String>,
     #[serde(default)]
     pub aliases: Vec<AliasName>,
+    /// Where a cached remote image came from (LXD refreshes it from there on its own).
+    #[serde(default)]
+    pub update_source: Option<UpdateSource>,
+    /// When LXD got it (RFC 3339).
+    #[serde(default)]
+    pub uploaded_at: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct UpdateSource {
+    #[serde(default)]
+    pub alias: String,
+    #[serde(default)]
+    pub server: String,
+}
+
+/// The newest image LXD cached from `server`'s `alias`: what the remote's alias points at, as
+/// of LXD's last refresh of it (LXD checks cached images every 6 hours by default).
+pub fn cached_from<'a>(images: &'a [Image], server: &str, alias: &str) -> Option<&'a Image> {
+    images
+        .iter()
+        .filter(|i| {
+            i.update_source
+                .as_ref()
+                .is_some_and(|s| s.alias == alias && s.server.trim_end_matches('/') == server.trim_end_matches('/'))
+        })
+        .max_by(|a, b| a.uploaded_at.cmp(&b.uploaded_at))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_newest_image_cached_from_a_remote_alias_is_its_current_one() {
+        let image = |fp: &str, alias: &str, at: &str| Image {
+            fingerprint: fp.into(),
+            properties: Default::default(),
+            aliases: Vec::new(),
+            update_source: Some(UpdateSource {
+                alias: alias.into(),
+                server: "https://cloud-images.ubuntu.com/daily".into(),
+            }),
+            uploaded_at: at.into(),
+        };
+        let images = [
+            image("old", "jammy", "2026-12-01T06:00:00Z"),
+            image("new", "jammy", "2026-12-05T06:00:00Z"),
+            image("noble", "noble", "2026-12-06T06:00:00Z"),
+        ];
+        let found = cached_from(&images, "https://cloud-images.ubuntu.com/daily/", "jammy");
+        assert_eq!(found.map(|i| i.fingerprint.as_str()), Some("new"));
+        assert!(cached_from(&images, "https://example.com", "jammy").is_none());
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

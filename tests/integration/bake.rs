@@ -1,5 +1,6 @@
-//! The bake on the real daemon, offline: the Debian systemd image (`runner-systemd`) as
-//! `base-image`, its apt pointed at the mirror test host (`ghr-mirror`, serving the packages
+//! The bake on the real daemon, offline: the Debian systemd image without ICU
+//! (`runner-debian`, where the runner refuses to start) as `base-image`, its apt pointed at the
+//! mirror test host (`ghr-mirror`, serving the packages
 //! downloaded with the image), yq from fake-github's stand-in. A package the archive lacks
 //! blocks the unit naming it; fixed, the bake runs in the background (a hook never waits for
 //! it), survives a `kill -9` half way (the next one starts clean), publishes the image under the
@@ -12,7 +13,8 @@ use crate::common;
 use crate::common::stack::{blocking, Stack};
 use serde_json::Value;
 
-const IMAGE: &str = "runner-systemd";
+/// The bake's base (built with the mirror by `scripts/lxd-setup.sh systemd-image`): `runner-systemd` without ICU, where the runner refuses to start.
+const BARE: &str = "runner-debian";
 
 /// busybox httpd serving the mirror inside its test host, until dropped.
 struct Mirror(Child);
@@ -88,10 +90,10 @@ fn services_log(s: &Stack) -> String {
 /// it must be there.
 async fn lxd_with_image() -> Option<github_runner::lxd::LxdClient> {
     let lxd = common::lxd().await?;
-    if lxd.image_alias(IMAGE).await.expect("asked").is_none() {
+    if lxd.image_alias(BARE).await.expect("asked").is_none() {
         assert!(
             std::env::var("REQUIRE_LXD").as_deref() != Ok("1"),
-            "REQUIRE_LXD=1 but LXD has no image {IMAGE}: run `scripts/lxd-setup.sh systemd-image`"
+            "REQUIRE_LXD=1 but LXD has no image {BARE}: run `scripts/lxd-setup.sh systemd-image`"
         );
         return None;
     }
@@ -115,13 +117,23 @@ async fn a_baked_image_gives_runners_the_originals_tools_and_a_failed_or_killed_
     let _one = common::exclusive(&lxd).await;
     let _mirror = Mirror::start();
     let extra = [
-        "base-image=runner-systemd",
-        "bake-image=true",
-        "image-packages=zstd no-such-package",
+        "base-image=runner-debian",
+        "bake-image=false",
         "vm-memory=1GiB",
         "vm-disk=1GiB",
     ];
     let s = Stack::deploy_with(lxd.clone(), 1, &extra, |_| {}).await;
+    // As it is, the bare image cannot run the runner: the stub refuses it as the real one would.
+    let (status, message) = blocking(|| s.juju.unit_status());
+    assert_eq!(status, "blocked", "{message}");
+    assert!(message.contains("the image lacks libicu"), "{message}");
+
+    s.juju(&[
+        "config",
+        "github-runner",
+        "bake-image=true",
+        "image-packages=zstd no-such-package",
+    ]);
     let (status, message) = blocking(|| s.juju.unit_status());
     assert_eq!(status, "waiting", "the hook did not wait for the bake: {message}");
     assert!(message.starts_with("baking the runner image"), "{message}");
@@ -189,10 +201,10 @@ async fn a_baked_image_gives_runners_the_originals_tools_and_a_failed_or_killed_
             .unwrap_or_default()
     };
     assert_eq!(property("packages"), "zstd");
-    assert_eq!(property("base-image"), IMAGE);
+    assert_eq!(property("base-image"), BARE);
     assert_eq!(
         property("base-fingerprint"),
-        lxd.image_alias(IMAGE).await.expect("asked").expect("base")
+        lxd.image_alias(BARE).await.expect("asked").expect("base")
     );
     assert!(
         !property("runner-sha256").is_empty() && !property("recipe").is_empty(),
@@ -320,7 +332,7 @@ async fn a_full_disk_fails_the_bake_with_the_reason_and_leaves_nothing() {
     let tag = s.juju.names().bridge.clone();
     let dir = s.juju.root().join("var/lib/github-runner/build").join(&tag);
     std::fs::create_dir_all(&dir).expect("mkdir");
-    // Room for the base image (526 MB), not for the toolset on top of it.
+    // Room for the base image (about 500 MB), not for the toolset on top of it.
     let mounted = Command::new("mount")
         .args(["-t", "tmpfs", "-o", "size=700M", "tmpfs"])
         .arg(&dir)
