@@ -40,9 +40,9 @@ pub fn start(host: &Host, text: &str) -> Result<(), UnitError> {
     Ok(())
 }
 
-/// Whether a bake runs now.
+/// Whether a bake runs now (a running oneshot service is `activating`).
 pub fn running(host: &Host) -> bool {
-    host.systemd().is_active(SERVICE)
+    host.systemd().is_running(SERVICE)
 }
 
 /// Stops a running bake and deletes the unit.

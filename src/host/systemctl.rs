@@ -15,6 +15,9 @@ pub trait Systemd: Send + Sync {
     fn is_active(&self, unit: &str) -> bool;
     /// `systemctl start --no-block <unit>`: queued, not waited for.
     fn start_in_background(&self, unit: &str) -> Result<(), ProcessError>;
+    /// Whether the unit runs or is starting: a oneshot service is `activating` until its
+    /// command ends, which `is-active` does not count.
+    fn is_running(&self, unit: &str) -> bool;
 }
 
 /// The real one: `systemctl` commands.
@@ -36,6 +39,11 @@ impl Systemd for Systemctl {
 
     fn start_in_background(&self, unit: &str) -> Result<(), ProcessError> {
         process::run(SYSTEMCTL, &["start", "--no-block", unit], None).map(drop)
+    }
+
+    fn is_running(&self, unit: &str) -> bool {
+        process::run(SYSTEMCTL, &["show", "--property=ActiveState", "--value", unit], None)
+            .is_ok_and(|out| matches!(out.stdout.trim(), "active" | "activating" | "reloading"))
     }
 }
 
@@ -78,5 +86,9 @@ impl Systemd for FakeSystemd {
 
     fn start_in_background(&self, unit: &str) -> Result<(), ProcessError> {
         self.unit("start", unit)
+    }
+
+    fn is_running(&self, unit: &str) -> bool {
+        self.is_active(unit)
     }
 }

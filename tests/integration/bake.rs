@@ -166,6 +166,15 @@ async fn a_baked_image_gives_runners_the_originals_tools_and_a_failed_or_killed_
     // Fixed: a new bake at once; killed half way, the next hook starts a clean one.
     s.juju(&["config", "github-runner", "image-packages=zstd"]);
     bake_reaches(&s, "running", Some("installing packages"), 5).await;
+    // A hook meanwhile sees the bake running (systemd shows a running oneshot service as
+    // `activating`, not `active`) and starts no second one.
+    s.juju(&["tick"]);
+    let (status, message) = blocking(|| s.juju.unit_status());
+    assert_eq!(status, "waiting", "{message}");
+    assert!(
+        message.contains("baking the runner image: installing packages"),
+        "{message}"
+    );
     let killed = Command::new("pkill")
         .args(["-KILL", "-f", "dispatch\" bake-image"])
         .status()

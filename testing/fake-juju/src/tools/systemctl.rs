@@ -97,7 +97,18 @@ fn apply(model: &mut Model, unit_dir: &std::path::Path, words: &[&str]) -> (i32,
             }
             (0, String::new(), warning)
         }
+        // As systemd says it: a oneshot service is `activating` while its command runs.
+        ["show", name] => {
+            let state = match model.systemd.get(*name) {
+                Some(SystemdUnit { pid: Some(pid), .. }) if alive(*pid) => "activating",
+                Some(SystemdUnit { pid: Some(_), .. }) => "inactive",
+                Some(SystemdUnit { active: true, .. }) => "active",
+                _ => "inactive",
+            };
+            (0, format!("{state}\n"), String::new())
+        }
         ["is-active", name] => match model.systemd.get(*name) {
+            Some(SystemdUnit { pid: Some(pid), .. }) if alive(*pid) => (3, "activating\n".into(), String::new()),
             Some(SystemdUnit { pid: Some(pid), .. }) if !alive(*pid) => (3, "inactive\n".into(), String::new()),
             Some(SystemdUnit { active: true, .. }) => (0, "active\n".into(), String::new()),
             _ => (3, "inactive\n".into(), String::new()),
