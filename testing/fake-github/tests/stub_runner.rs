@@ -112,6 +112,17 @@ async fn admin(emulator: &Emulator, path: &str) -> u16 {
     response.status().as_u16()
 }
 
+/// Starts `command` (stdout dropped) and waits until the emulator shows runner `name` with
+/// `field` equal to `value`.
+async fn start_until(mut command: Command, emulator: &Emulator, name: &str, field: &str, value: &str) -> Child {
+    let child = command.stdout(Stdio::null()).spawn().expect("the runner starts");
+    wait_for(&format!("{name}'s {field} to be {value}"), async || {
+        runner(emulator, name).await.is_some_and(|r| r[field] == value)
+    })
+    .await;
+    child
+}
+
 async fn wait_for(what: &str, mut check: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !check().await {
@@ -185,16 +196,8 @@ async fn a_registered_stub_runner_goes_online_takes_one_job_and_is_gone() {
         .collect();
     assert_eq!(labels, ["self-hosted", "Linux", "X64", "gpu", "jammy"]);
 
-    let mut run = sh(&bin, &runner_dir, "run.sh", &[])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("run.sh starts");
-    wait_for("online", async || {
-        runner(&emulator, "stub-1")
-            .await
-            .is_some_and(|r| r["status"] == "online")
-    })
-    .await;
+    let run_sh = sh(&bin, &runner_dir, "run.sh", &[]);
+    let mut run = start_until(run_sh, &emulator, "stub-1", "status", "online").await;
     let id = registered["id"].as_u64().expect("id");
     assert_eq!(admin(&emulator, &format!("/runners/{id}/job")).await, 200);
     assert_eq!(runner(&emulator, "stub-1").await.expect("runner")["busy"], true);
@@ -257,16 +260,8 @@ async fn a_jit_config_starts_a_runner_once_and_remove_unregisters_it() {
     assert_eq!(jit.status().as_u16(), 201);
     let jit: Value = jit.json().await.expect("json");
     let blob = jit["encoded_jit_config"].as_str().expect("blob").to_string();
-    let mut run = sh(&bin, &runner_dir, "run.sh", &["--jitconfig", &blob])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("starts");
-    wait_for("online", async || {
-        runner(&emulator, "jit-1")
-            .await
-            .is_some_and(|r| r["status"] == "online")
-    })
-    .await;
+    let run_sh = sh(&bin, &runner_dir, "run.sh", &["--jitconfig", &blob]);
+    let mut run = start_until(run_sh, &emulator, "jit-1", "status", "online").await;
     assert_eq!(runner(&emulator, "jit-1").await.expect("runner")["os"], "Linux");
 
     let again = sh(&bin, &runner_dir, "run.sh", &["--jitconfig", &blob])
@@ -333,7 +328,8 @@ async fn start_jit_listener(
     let script = format!("umask {umask}; exec ./bin/Runner.Listener run");
     let command = sh(bin, runner_dir, "bin/Runner.Listener", &[]);
     // The same environment, but `sh -c SCRIPT` for the umask.
-    let child = Command::new(bin.join("sh"))
+    let mut listener = Command::new(bin.join("sh"));
+    listener
         .args(["-c", &script])
         .env_clear()
         .envs(
@@ -343,16 +339,8 @@ async fn start_jit_listener(
         )
         .current_dir(runner_dir)
         .env("Actions_Runner_Input_JitConfig", &blob)
-        .env("ACTIONS_RUNNER_INPUT_EXTRA", "leaked-if-seen")
-        .stdout(Stdio::null())
-        .spawn()
-        .map(|c| (id, c))
-        .expect("starts");
-    wait_for("online", async || {
-        runner(emulator, name).await.is_some_and(|r| r["status"] == "online")
-    })
-    .await;
-    child
+        .env("ACTIONS_RUNNER_INPUT_EXTRA", "leaked-if-seen");
+    (id, start_until(listener, emulator, name, "status", "online").await)
 }
 
 #[test]
@@ -520,16 +508,8 @@ async fn a_self_update_exits_4_and_update_sh_swaps_bin_then_touches_update_finis
         "an update keeps the credentials"
     );
 
-    let mut again = sh(&bin, &runner_dir, "bin/Runner.Listener", &["run"])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("starts");
-    wait_for("the new version reported", async || {
-        runner(&emulator, "upd-1")
-            .await
-            .is_some_and(|r| r["version"] == "9.9.9")
-    })
-    .await;
+    let listener = sh(&bin, &runner_dir, "bin/Runner.Listener", &["run"]);
+    let mut again = start_until(listener, &emulator, "upd-1", "version", "9.9.9").await;
     assert_eq!(
         admin_json(
             &emulator,
