@@ -41,6 +41,11 @@ pub struct BakeNames {
 }
 
 impl BakeNames {
+    /// Whether `image` is one this application baked (its owner property names the alias).
+    pub fn owns(&self, image: &crate::lxd::Image) -> bool {
+        image.properties.get(&owner_key()) == Some(&self.image)
+    }
+
     pub fn for_unit(unit: &UnitName) -> BakeNames {
         let base = format!("ghr-{}", unit.object_tag());
         BakeNames {
@@ -75,40 +80,9 @@ pub struct Request {
     pub tarball: PathBuf,
     pub recipe: recipe::Recipe,
     /// The model's proxy, for the yq download (apt has it in the recipe).
-    #[serde(with = "proxy_serde")]
     pub proxy: Proxy,
     /// The properties the image gets besides [`plan::BAKED_AT`] and the owner.
     pub inputs: BTreeMap<String, String>,
-}
-
-mod proxy_serde {
-    use crate::proxy::Proxy;
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    #[derive(Serialize, Deserialize)]
-    struct Raw {
-        http: Option<String>,
-        https: Option<String>,
-        no_proxy: Option<String>,
-    }
-
-    pub fn serialize<S: Serializer>(p: &Proxy, s: S) -> Result<S::Ok, S::Error> {
-        Raw {
-            http: p.http.clone(),
-            https: p.https.clone(),
-            no_proxy: p.no_proxy.clone(),
-        }
-        .serialize(s)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Proxy, D::Error> {
-        let raw = Raw::deserialize(d)?;
-        Ok(Proxy {
-            http: raw.http,
-            https: raw.https,
-            no_proxy: raw.no_proxy,
-        })
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -146,10 +146,11 @@ impl Recipe {
     }
 
     /// What this recipe's image is made of, apart from the base image and the runner: the
-    /// script's template, the toolset and the yq pin (the proxy and the extra packages are
+    /// script's template (and the partial it includes), the toolset and the yq pin (the proxy and the extra packages are
     /// inputs of their own).
     pub fn hash() -> String {
         let mut text = String::from(TEMPLATE);
+        text.push_str(crate::runner::RUNNER_USER_TEMPLATE);
         text.push_str(&TOOLSET.join(" "));
         text.push_str(YQ_VERSION);
         hex(text.as_bytes())[..16].to_string()

@@ -220,39 +220,22 @@ async fn run_step(lxd: &LxdClient, request: &Request, step: &str, label: &str) -
          [ {step} != clean ] || rm -f /root/bake-*.log; exit $rc"
     );
     let command = ["sh", "-c", body.as_str()];
-    let env: BTreeMap<String, String> = proxy_env(&request.proxy);
-    let mut attempts = 0;
-    let out = loop {
-        attempts += 1;
-        match lxd
-            .exec_within(&request.names.build, &command, &env, STEP_TIMEOUT)
-            .await
-        {
-            Err(e) if e.is_lost_exec() && attempts < 3 => continue,
-            other => break other.map_err(|e| format!("{label}: {e}"))?,
-        }
-    };
+    let env: BTreeMap<String, String> = request
+        .proxy
+        .variables()
+        .into_iter()
+        .map(|(k, v)| (k, v.to_string()))
+        .collect();
+    // An exec LXD lost is asked again by the client itself; each step may run twice.
+    let out = lxd
+        .exec_within(&request.names.build, &command, &env, STEP_TIMEOUT)
+        .await
+        .map_err(|e| format!("{label}: {e}"))?;
     if out.success() {
         return Ok(());
     }
     let tail: Vec<&str> = out.stdout.lines().filter(|l| !l.trim().is_empty()).collect();
     Err(format!("{label} failed (exit {}): {}", out.code, tail.join(" | ")))
-}
-
-fn proxy_env(proxy: &crate::proxy::Proxy) -> BTreeMap<String, String> {
-    let mut env = BTreeMap::new();
-    for (names, value) in [
-        (["http_proxy", "HTTP_PROXY"], &proxy.http),
-        (["https_proxy", "HTTPS_PROXY"], &proxy.https),
-        (["no_proxy", "NO_PROXY"], &proxy.no_proxy),
-    ] {
-        if let Some(value) = value {
-            for name in names {
-                env.insert(name.to_string(), value.clone());
-            }
-        }
-    }
-    env
 }
 
 /// The build pool, a directory on the host's disk.
@@ -272,30 +255,8 @@ async fn ensure_pool(lxd: &LxdClient, request: &Request) -> Result<(), LxdError>
 
 /// Deletes the build instance, stopped first; gone already is fine.
 pub async fn remove_build(lxd: &LxdClient, name: &str) -> Result<(), LxdError> {
-    let Some(instance) = lxd.instance(name).await? else {
-        return Ok(());
-    };
-    lxd.wait_for_instance_operations(name, Duration::from_secs(300)).await?;
-    if instance.is_running() {
-        lxd.stop_instance(name, Duration::from_secs(60)).await?;
-    }
-    // LXD 5.0 may fail a delete racing an operation it just finished ("A matching
-    // non-reusable operation has now succeeded"): what counts is whether the instance is gone.
-    for attempt in 0..3 {
-        match lxd.delete_instance(name).await {
-            Ok(()) => return Ok(()),
-            Err(e) if e.is_not_found() => return Ok(()),
-            Err(e) if attempt == 2 => return Err(e),
-            Err(e) => {
-                if lxd.instance(name).await?.is_none() {
-                    return Ok(());
-                }
-                tracing::debug!("deleting {name}: {e}; again");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
-    }
-    Ok(())
+    // Longer than a runner's: a killed bake may leave LXD publishing for minutes.
+    lxd.remove_instance(name, Duration::from_secs(300)).await
 }
 
 /// Deletes this application's images other than `current` (the alias's) and `keep` (the one
@@ -306,12 +267,12 @@ pub async fn retire(
     current: Option<&str>,
     keep: Option<&str>,
 ) -> Result<(), LxdError> {
-    let aliased = lxd.image_alias(&request.names.image).await?;
-    let current = current.map(String::from).or(aliased);
-    for image in lxd.images().await? {
-        let ours = image.properties.get(&owner_key()) == Some(&request.names.image);
-        let spared = Some(image.fingerprint.as_str()) == current.as_deref() || Some(image.fingerprint.as_str()) == keep;
-        if ours && !spared {
+    let images = lxd.images().await?;
+    let current =
+        current.or_else(|| crate::lxd::aliased(&images, &request.names.image).map(|i| i.fingerprint.as_str()));
+    for image in &images {
+        let spared = [current, keep].contains(&Some(image.fingerprint.as_str()));
+        if request.names.owns(image) && !spared {
             eprintln!("removing image {}", image.fingerprint);
             lxd.delete_image(&image.fingerprint).await?;
         }
@@ -343,10 +304,7 @@ pub async fn teardown(lxd: &LxdClient, host: &crate::host::Host, names: &super::
     }
     match lxd.images().await {
         Ok(images) => {
-            for image in images
-                .iter()
-                .filter(|i| i.properties.get(&owner_key()) == Some(&names.image))
-            {
+            for image in images.iter().filter(|i| names.owns(i)) {
                 match lxd.delete_image(&image.fingerprint).await {
                     Ok(()) => removed.push(format!("image {}", image.fingerprint)),
                     Err(e) => tracing::warn!("keeping image {}: {e}", image.fingerprint),

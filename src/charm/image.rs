@@ -9,7 +9,7 @@ use crate::bake::plan::{self, Decision, ImageStatus, Seen};
 use crate::bake::recipe::{self, Download, ProxyLines, Recipe};
 use crate::bake::{self, BakeNames, Files, Request};
 use crate::config::CharmConfig;
-use crate::lxd::{InstanceType, LxdError};
+use crate::lxd::LxdError;
 use crate::manager::RunnerImage;
 use crate::runner_binary::VerifiedTarball;
 
@@ -59,11 +59,9 @@ async fn look(ctx: &Ctx<'_>, config: &CharmConfig, tarball: Option<&VerifiedTarb
     let host = &ctx.deps.host;
     let names = BakeNames::for_unit(&ctx.deps.unit);
     let lxd_err = |e: LxdError| e.to_string();
-    let current_fp = lxd.image_alias(&names.image).await.map_err(lxd_err)?;
+    // One list: it names each image's aliases too.
     let images = lxd.images().await.map_err(lxd_err)?;
-    let current = current_fp
-        .as_deref()
-        .and_then(|fp| images.iter().find(|i| i.fingerprint == fp));
+    let current = crate::lxd::aliased(&images, &names.image);
     let Some(tarball) = tarball else {
         // The image in use stays; a bake waits for the runner binary.
         return Ok(from(&names, current.map(|i| &i.properties), None));
@@ -71,11 +69,9 @@ async fn look(ctx: &Ctx<'_>, config: &CharmConfig, tarball: Option<&VerifiedTarb
     let recipe = recipe(config)?;
     // A local alias's target; for a remote image, the newest copy LXD cached from it (which
     // LXD itself refreshes from the remote), so that a new daily image means a new bake.
-    let base_fingerprint = match lxd.image_alias(&config.base_image).await.map_err(lxd_err)? {
-        Some(fingerprint) => Some(fingerprint),
-        None => crate::lxd::cached_from(&images, crate::runner::UBUNTU_DAILY, &config.base_image)
-            .map(|i| i.fingerprint.clone()),
-    };
+    let base_fingerprint = crate::lxd::aliased(&images, &config.base_image)
+        .or_else(|| crate::lxd::cached_from(&images, crate::runner::UBUNTU_DAILY, &config.base_image))
+        .map(|i| i.fingerprint.clone());
     let runner = (tarball.version(), tarball.sha256());
     let wanted = recipe::inputs(&config.base_image, base_fingerprint.as_deref(), runner, &recipe);
     let files = Files::new(host, ctx.deps.unit.as_str());
@@ -128,7 +124,7 @@ fn recipe(config: &CharmConfig) -> Result<Recipe, String> {
         packages: config.image.packages.clone(),
         yq,
         proxy: ProxyLines::of(&config.proxy),
-        boot_timeout_secs: if config.insecure { 120 } else { 600 },
+        boot_timeout_secs: config.ready_timeout().as_secs(),
     })
 }
 
@@ -151,13 +147,9 @@ async fn request(
         lxd_socket: lxd.socket().to_path_buf(),
         root: ctx.deps.host.path("/"),
         names: names.clone(),
-        kind: if config.insecure {
-            InstanceType::Container
-        } else {
-            InstanceType::VirtualMachine
-        },
+        kind: config.instance_kind(),
         base,
-        profiles: vec![setup.runner_profile.clone(), setup.resource_profile(config)],
+        profiles: setup.runner_profiles(config),
         devices: BTreeMap::from([("eth0".to_string(), crate::lxd_setup::runner_nic(&server, &setup))]),
         limits: BTreeMap::new(),
         tarball: tarball.path().to_path_buf(),

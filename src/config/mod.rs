@@ -189,16 +189,27 @@ impl CharmConfig {
                     insecure,
                     reconcile_interval: service.reconcile_interval,
                     metrics_port: service.metrics_port,
-                    image: ImageConfig {
-                        bake: image.bake,
-                        packages: image.packages,
-                        refresh_hours: image.refresh_hours,
-                    },
+                    image,
                 })
             }
             // Every reader that gave nothing recorded why.
             _ => Err(r.problems),
         }
+    }
+
+    /// What runners (and the bake's build instance) are: VMs, containers under
+    /// `test-mode=insecure`.
+    pub fn instance_kind(&self) -> crate::lxd::InstanceType {
+        if self.insecure {
+            crate::lxd::InstanceType::Container
+        } else {
+            crate::lxd::InstanceType::VirtualMachine
+        }
+    }
+
+    /// How long a new instance may take to boot and run commands (a VM's is longer).
+    pub fn ready_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(if self.insecure { 120 } else { 600 })
     }
 
     /// The path and token runners are registered with now.

@@ -5,7 +5,7 @@
 use url::Url;
 
 use super::reader::Reader;
-use super::{defaults, values, ByteSize, GithubPath, Ipv4Net};
+use super::{defaults, values, ByteSize, GithubPath, ImageConfig, Ipv4Net};
 use crate::proxy::Proxy;
 use crate::secret::Secret;
 
@@ -35,13 +35,6 @@ pub(super) struct Network {
     pub dockerhub_mirror: Option<Url>,
     pub use_aproxy: bool,
     pub proxy: Proxy,
-}
-
-/// The runner image the charm bakes.
-pub(super) struct Image {
-    pub bake: bool,
-    pub packages: Vec<String>,
-    pub refresh_hours: u32,
 }
 
 /// The charm's own services.
@@ -185,13 +178,13 @@ pub(super) fn network(r: &mut Reader<'_>, proxy: Proxy) -> Option<Network> {
 }
 
 /// `bake-image`, `image-packages` (Debian package names) and `image-refresh-interval` (hours).
-pub(super) fn image(r: &mut Reader<'_>) -> Option<Image> {
+pub(super) fn image(r: &mut Reader<'_>) -> Option<ImageConfig> {
     let bake = r.bool("bake-image", true);
     let packages = r
         .string("image-packages", "")
         .and_then(|list| r.check("image-packages", &list, values::parse_packages));
     let refresh_hours = r.int("image-refresh-interval", defaults::IMAGE_REFRESH_INTERVAL, 0);
-    Some(Image {
+    Some(ImageConfig {
         bake: bake?,
         packages: packages?,
         refresh_hours: refresh_hours?,

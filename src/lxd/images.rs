@@ -39,6 +39,11 @@ pub struct UpdateSource {
     pub server: String,
 }
 
+/// The image `alias` (a local alias) points at, from a list of [`LxdClient::images`].
+pub fn aliased<'a>(images: &'a [Image], alias: &str) -> Option<&'a Image> {
+    images.iter().find(|i| i.aliases.iter().any(|a| a.name == alias))
+}
+
 /// The newest image LXD cached from `server`'s `alias`: what the remote's alias points at, as
 /// of LXD's last refresh of it (LXD checks cached images every 6 hours by default).
 pub fn cached_from<'a>(images: &'a [Image], server: &str, alias: &str) -> Option<&'a Image> {

@@ -167,9 +167,47 @@ impl LxdClient {
     }
 
     /// Deletes a stopped instance.
+    /// Deletes a stopped instance. LXD 5.0 may fail a delete racing an operation it has just
+    /// finished ("A matching non-reusable operation has now succeeded"): what counts is whether
+    /// the instance is gone, so such a failure is looked at, and the delete asked again.
     pub async fn delete_instance(&self, name: &str) -> Result<(), LxdError> {
-        self.send::<()>(Method::DELETE, &instance_path(name), None, Duration::from_secs(120))
-            .await
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let deleted = self
+                .send::<()>(Method::DELETE, &instance_path(name), None, Duration::from_secs(120))
+                .await;
+            match deleted {
+                Err(e) if !e.is_not_found() && tries < 3 => {
+                    if self.instance(name).await?.is_none() {
+                        return Ok(());
+                    }
+                    tracing::debug!("deleting {name}: {e}; again");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Removes an instance whatever its state: LXD's operations on it waited for (up to
+    /// `operations`: a client killed half way leaves LXD finishing them), stopped if it runs,
+    /// deleted. One that is gone, or goes meanwhile (an ephemeral one once stopped), is fine.
+    pub async fn remove_instance(&self, name: &str, operations: Duration) -> Result<(), LxdError> {
+        self.wait_for_instance_operations(name, operations).await?;
+        let Some(instance) = self.instance(name).await? else {
+            return Ok(());
+        };
+        if instance.is_running() {
+            match self.stop_instance(name, Duration::from_secs(30)).await {
+                Err(e) if !e.is_not_found() => return Err(e),
+                _ => {}
+            }
+        }
+        match self.delete_instance(name).await {
+            Err(e) if !e.is_not_found() => Err(e),
+            _ => Ok(()),
+        }
     }
 
     /// Writes a file owned by root into the instance (its directory must exist). `contents` may

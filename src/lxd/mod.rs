@@ -21,7 +21,7 @@ pub mod types;
 pub use client::{socket_path, LxdClient};
 pub use error::LxdError;
 pub use exec::{ExecOutput, EXEC_TIMEOUT, MAX_OUTPUT};
-pub use images::{cached_from, Image};
+pub use images::{aliased, cached_from, Image};
 pub use instances::{Instance, InstanceSource, InstanceSpec, InstanceType};
 pub use resources::Profile;
 pub use types::{AclRule, InstanceState, Network, NetworkAcl, Server, ServerEnvironment, StoragePool};

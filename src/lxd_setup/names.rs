@@ -65,6 +65,12 @@ impl Names {
         self.resource_prefix.is_empty()
     }
 
+    /// The profiles of a runner: its NIC's and its resources'. Not `default`: runners (and the
+    /// bake's build instance) get only what the charm owns.
+    pub fn runner_profiles(&self, config: &CharmConfig) -> Vec<String> {
+        vec![self.runner_profile.clone(), self.resource_profile(config)]
+    }
+
     /// The profile holding each runner's resources, e.g. `ghr-1a2b3c4d-cpu-2-mem-7GiB-disk-10GiB`.
     pub fn resource_profile(&self, config: &CharmConfig) -> String {
         format!(

@@ -2,7 +2,6 @@
 //! runner group's id) and LXD (the image, the server's features).
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use super::{ManagerError, RunnerImage, RunnerManager};
 use crate::config::ByteSize;
@@ -30,11 +29,7 @@ impl RunnerManager {
             Some(_) => Proxy::default(),
             None => config.proxy.clone(),
         };
-        let kind = if config.insecure {
-            InstanceType::Container
-        } else {
-            InstanceType::VirtualMachine
-        };
+        let kind = config.instance_kind();
         let server = self.deps.lxd.server().await?;
         let names = self.deps.names().await?;
         let mut devices = BTreeMap::from([("eth0".to_string(), setup::runner_nic(&server, &names))]);
@@ -55,7 +50,7 @@ impl RunnerManager {
             source,
             runner_in_image,
             // Not `default`: runners get only what the charm owns (its NIC, its pool).
-            profiles: vec![names.runner_profile.clone(), names.resource_profile(config)],
+            profiles: names.runner_profiles(config),
             devices,
             url: self.github.scope().registration_url(&config.github_url),
             labels: labels(
@@ -77,11 +72,7 @@ impl RunnerManager {
                 .dockerhub_mirror
                 .as_ref()
                 .map(|u| u.as_str().trim_end_matches('/').to_string()),
-            ready_timeout: if config.insecure {
-                Duration::from_secs(120)
-            } else {
-                Duration::from_secs(600)
-            },
+            ready_timeout: config.ready_timeout(),
         })
     }
 }

@@ -13,7 +13,7 @@ use super::{Registration, RunnerError, RunnerSettings, PID_FILE, SETUP_DIR};
 
 const BOOTSTRAP_TEMPLATE: &str = include_str!("../../templates/bootstrap.sh.j2");
 /// Who the runner runs as, included by the bootstrap and by `prepare.sh`.
-const RUNNER_USER_TEMPLATE: &str = include_str!("../../templates/runner-user.sh.j2");
+pub const RUNNER_USER_TEMPLATE: &str = include_str!("../../templates/runner-user.sh.j2");
 
 /// The shell templates' environment: trailing newlines kept, `|sh` quoting, the shared
 /// partial (the bake's script renders with it too).

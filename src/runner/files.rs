@@ -53,18 +53,7 @@ pub struct FileInputs<'a> {
 impl FileInputs<'_> {
     /// `(NAME, value)` of each proxy variable, both spellings, as runners expect them.
     fn proxies(&self) -> Vec<(String, &str)> {
-        let mut out = Vec::new();
-        for (key, value) in [
-            ("HTTP_PROXY", self.http_proxy),
-            ("HTTPS_PROXY", self.https_proxy),
-            ("NO_PROXY", self.no_proxy),
-        ] {
-            if let Some(value) = value {
-                out.push((key.to_string(), value));
-                out.push((key.to_lowercase(), value));
-            }
-        }
-        out
+        crate::proxy::variables(self.http_proxy, self.https_proxy, self.no_proxy)
     }
 }
 

@@ -25,7 +25,9 @@ mod create;
 pub mod files;
 pub mod preflight;
 
-pub use bootstrap::{aproxy_rules, environment as shell_templates, render_bootstrap, APROXY_PORT};
+pub use bootstrap::{
+    aproxy_rules, environment as shell_templates, render_bootstrap, APROXY_PORT, RUNNER_USER_TEMPLATE,
+};
 pub use create::{create, wait_ready};
 
 /// Where the charm puts what it pushes (made by the charm, root's only); `runner` in it links
@@ -279,31 +281,13 @@ pub async fn remove_instances(lxd: &LxdClient, owned: impl Fn(&str) -> bool) -> 
 }
 
 pub(super) async fn remove_instance(lxd: &LxdClient, name: &str) -> Result<(), RunnerError> {
-    let lxd_err = |step| {
-        move |source| RunnerError::Lxd {
-            name: name.to_string(),
-            step,
-            source,
-        }
-    };
-    // A charm killed half way leaves LXD finishing its operations on the instance.
-    lxd.wait_for_instance_operations(name, Duration::from_secs(120))
+    lxd.remove_instance(name, Duration::from_secs(120))
         .await
-        .map_err(lxd_err("waiting for LXD's operations on it"))?;
-    let Some(instance) = lxd.instance(name).await.map_err(lxd_err("looking up the instance"))? else {
-        return Ok(());
-    };
-    if instance.is_running() {
-        match lxd.stop_instance(name, Duration::from_secs(30)).await {
-            Err(e) if !e.is_not_found() => return Err(lxd_err("stopping the instance")(e)),
-            _ => {}
-        }
-    }
-    // An ephemeral instance is gone once stopped; any other is deleted.
-    match lxd.delete_instance(name).await {
-        Err(e) if !e.is_not_found() => Err(lxd_err("deleting the instance")(e)),
-        _ => Ok(()),
-    }
+        .map_err(|source| RunnerError::Lxd {
+            name: name.to_string(),
+            step: "removing the instance",
+            source,
+        })
 }
 
 #[cfg(test)]

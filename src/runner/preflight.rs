@@ -14,9 +14,6 @@ use crate::lxd::{LxdClient, LxdError};
 
 const PREPARE_TEMPLATE: &str = include_str!("../../templates/prepare.sh.j2");
 
-/// How often an exec LXD lost is run again (the script is idempotent).
-const STARTS: u32 = 3;
-
 /// The prepare script, whose boot waits are bounded by `boot_timeout`.
 pub fn render(boot_timeout: Duration) -> Result<String, minijinja::Error> {
     super::bootstrap::environment().render_str(
@@ -29,22 +26,15 @@ pub fn render(boot_timeout: Duration) -> Result<String, minijinja::Error> {
 /// version, or why the runner cannot start.
 pub async fn run(lxd: &LxdClient, name: &str, wait: Duration) -> Result<String, RunnerError> {
     let command = ["sh", &format!("{SETUP_DIR}/prepare.sh")];
-    let mut attempt = 0;
-    let out = loop {
-        attempt += 1;
-        match lxd.exec_within(name, &command, &BTreeMap::new(), wait).await {
-            Err(e) if e.is_lost_exec() && attempt < STARTS => {
-                tracing::debug!("runner {name}: prepare: {e}; running it again");
-            }
-            other => {
-                break other.map_err(|source: LxdError| RunnerError::Lxd {
-                    name: name.to_string(),
-                    step: "preparing the runner",
-                    source,
-                })?
-            }
-        }
-    };
+    // An exec LXD lost is asked again by the client itself: the script is idempotent.
+    let out = lxd
+        .exec_within(name, &command, &BTreeMap::new(), wait)
+        .await
+        .map_err(|source: LxdError| RunnerError::Lxd {
+            name: name.to_string(),
+            step: "preparing the runner",
+            source,
+        })?;
     for line in out.stderr.lines().filter(|l| !l.trim().is_empty()) {
         tracing::info!("runner {name}: {line}");
     }
