@@ -12,6 +12,14 @@ pub fn now_hms() -> String {
 }
 
 /// A random-enough hex string for context ids and model uuids.
+/// A model UUID as Juju makes them (version 4, so libraries that check it accept it),
+/// starting `fa4e0000-` so that a fake-juju model is told apart at a glance.
+pub fn model_uuid() -> String {
+    let h = random_hex();
+    // The clock's top two digits hardly move: the other 22 carry the time and the pid.
+    format!("fa4e0000-{}-4{}-8{}-{}", &h[2..6], &h[6..9], &h[9..12], &h[12..24])
+}
+
 pub fn random_hex() -> String {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -37,8 +37,7 @@ pub fn deploy(store: &Store, args: &[String]) -> anyhow::Result<i32> {
         name: "fake".into(),
         // A test that must know the model's UUID before the deploy (the names the charm derives
         // from it) sets it.
-        uuid: std::env::var("FAKE_JUJU_MODEL_UUID")
-            .unwrap_or_else(|_| format!("fa4e0000-{}", crate::clock::random_hex())),
+        uuid: std::env::var("FAKE_JUJU_MODEL_UUID").unwrap_or_else(|_| crate::clock::model_uuid()),
         juju_version: "3.6.4".into(),
         seams,
         ..Model::default()
