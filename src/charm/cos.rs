@@ -1,7 +1,9 @@
-//! Observability around the runners, kept as the config says on install, upgrade and config
-//! changes: the metrics exporter's service (`metrics-port`), the event log's rotation, and the
-//! `cos-agent` relation's unit data (scrape job, alert rules, dashboard). None of it ever
-//! fails a hook: the runners matter more; a failure is logged as an error.
+//! Observability around the runners: the metrics exporter's service (`metrics-port`) and the
+//! event log's rotation, kept as a valid config says; the `cos-agent` relation's unit data
+//! (scrape job, alert rules, dashboard), published on the hooks the Python provider publishes
+//! on (relation joined and changed, config-changed, upgrade-charm) whatever else the config
+//! says, so a blocked unit stays in its dashboards and alerts. None of it ever fails a hook:
+//! the runners matter more; a failure is logged as an error.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -13,7 +15,7 @@ use crate::metrics::cos_agent::{self, Topology};
 use crate::metrics::exporter::ExporterService;
 use crate::metrics::{EventLog, MetricsFile};
 
-/// The exporter (restarted as `restart` says), the log rotation and the relation data.
+/// The exporter (restarted as `restart` says) and the log rotation.
 pub fn ensure(ctx: &Ctx<'_>, config: &CharmConfig, restart: Restart) {
     let host = &ctx.deps.host;
     match config.metrics_port {
@@ -37,11 +39,11 @@ pub fn ensure(ctx: &Ctx<'_>, config: &CharmConfig, restart: Restart) {
     if let Err(e) = EventLog::new(host).ensure_rotation() {
         tracing::error!("event log rotation: {e}");
     }
-    update_relation(ctx, config);
 }
 
-/// Sets the `cos-agent` unit data on every such relation (none: nothing to do).
-pub fn update_relation(ctx: &Ctx<'_>, config: &CharmConfig) {
+/// Sets the `cos-agent` unit data on every such relation (none: nothing to do), with the
+/// scrape job of `metrics-port` when that option alone is good.
+pub fn publish(ctx: &Ctx<'_>) {
     let ids = match ctx.tools.relation_ids(cos_agent::ENDPOINT) {
         Ok(ids) => ids,
         Err(e) => return tracing::error!("cos-agent: relation-ids: {e}"),
@@ -54,7 +56,11 @@ pub fn update_relation(ctx: &Ctx<'_>, config: &CharmConfig) {
         model_uuid: ctx.juju.model_uuid.clone(),
         application: ctx.deps.unit.app().to_string(),
     };
-    let data = match cos_agent::unit_data(&topology, config.metrics_port) {
+    let metrics_port = match ctx.tools.config_get() {
+        Ok(raw) => CharmConfig::metrics_port_alone(&raw),
+        Err(e) => return tracing::error!("cos-agent: config-get: {e}"),
+    };
+    let data = match cos_agent::unit_data(&topology, metrics_port) {
         Ok(data) => BTreeMap::from([(cos_agent::KEY.to_string(), data)]),
         Err(e) => return tracing::error!("cos-agent: {e}"),
     };

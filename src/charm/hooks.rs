@@ -31,6 +31,9 @@ pub async fn run(ctx: &mut Ctx<'_>, hook: Hook) -> anyhow::Result<()> {
     if plan.services == Services::Remove {
         remove_services(ctx);
     }
+    if plan.publishes_cos {
+        cos::publish(ctx);
+    }
     match plan.work {
         Work::Runners {
             steps,
@@ -50,12 +53,7 @@ pub async fn run(ctx: &mut Ctx<'_>, hook: Hook) -> anyhow::Result<()> {
             }
             runners(ctx, hook, &plan, steps).await
         }
-        Work::CosRelation => {
-            if let Ok(Ok(config)) = ctx.config() {
-                cos::update_relation(ctx, &config);
-            }
-            Ok(())
-        }
+        Work::CosRelation => Ok(()),
         Work::Nothing => {
             if let Some(config) = ctx.valid_config()? {
                 keep_services(ctx, plan.services, &config)?;

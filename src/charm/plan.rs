@@ -22,6 +22,9 @@ pub(crate) struct HookPlan {
     /// hook moving the secret's tracked revision would swallow the `secret-changed` that
     /// retires the old token's runners.
     pub takes_new_token: bool,
+    /// The `cos-agent` data is set first, whatever the config says (as `COSAgentProvider`
+    /// does on relation joined and changed, config-changed and upgrade-charm).
+    pub publishes_cos: bool,
     /// What the hook does once the above is done.
     pub work: Work,
 }
@@ -47,7 +50,7 @@ pub(crate) enum Services {
     /// The timer started again if someone stopped it; nothing else (`update-status`).
     RepairTimer,
     /// Written where their text changed and started where they are not running, with the
-    /// event log's rotation and the `cos-agent` data; the exporter restarted as `exporter`
+    /// event log's rotation; the exporter restarted as `exporter`
     /// says.
     Keep { exporter: Restart },
     /// Stopped and deleted (`stop`).
@@ -65,7 +68,7 @@ pub(crate) enum Work {
         /// lock while `stop` removed it does nothing.
         only_while_timer: bool,
     },
-    /// The `cos-agent` relation data only.
+    /// Nothing more than the `cos-agent` data ([`HookPlan::publishes_cos`]).
     CosRelation,
     /// Every runner removed, busy ones too, then the unit's LXD objects (`stop`).
     TearDown,
@@ -119,12 +122,14 @@ pub(crate) fn plan(hook: Hook) -> HookPlan {
             lxd: BringUp::First,
             services: Services::Leave,
             takes_new_token: false,
+            publishes_cos: false,
             work: runners(RunnerSteps::reconcile(Latest)),
         },
         Hook::Start => HookPlan {
             lxd: BringUp::AfterServices(When::Retry),
             services: Services::Leave,
             takes_new_token: false,
+            publishes_cos: false,
             // The original flushed the runners config-changed had just made.
             work: runners(RunnerSteps::reconcile(IfMissing)),
         },
@@ -132,6 +137,7 @@ pub(crate) fn plan(hook: Hook) -> HookPlan {
             lxd: BringUp::AfterServices(When::Retry),
             services: keep,
             takes_new_token: true,
+            publishes_cos: hook == Hook::ConfigChanged,
             work: runners(RunnerSteps::reconcile(IfMissing)),
         },
         Hook::UpgradeCharm => HookPlan {
@@ -141,6 +147,7 @@ pub(crate) fn plan(hook: Hook) -> HookPlan {
                 exporter: Restart::Always,
             },
             takes_new_token: false,
+            publishes_cos: true,
             // Idle runners replaced; busy ones finish their job (the original flushed them too).
             work: runners(RunnerSteps {
                 flush: Some(Flush::Idle),
@@ -151,6 +158,7 @@ pub(crate) fn plan(hook: Hook) -> HookPlan {
             lxd: BringUp::Never,
             services: Services::Leave,
             takes_new_token: false,
+            publishes_cos: false,
             work: Work::Runners {
                 steps: RunnerSteps {
                     on_new_binary: OnNewBinary::FlushIdle,
@@ -163,6 +171,7 @@ pub(crate) fn plan(hook: Hook) -> HookPlan {
             lxd: BringUp::Never,
             services: Services::Leave,
             takes_new_token: false,
+            publishes_cos: true,
             work: Work::CosRelation,
         },
         // It holds the machine lock and runs every few minutes: nothing else.
@@ -170,18 +179,21 @@ pub(crate) fn plan(hook: Hook) -> HookPlan {
             lxd: BringUp::Never,
             services: Services::RepairTimer,
             takes_new_token: false,
+            publishes_cos: false,
             work: Work::Nothing,
         },
         Hook::Stop => HookPlan {
             lxd: BringUp::Never,
             services: Services::Remove,
             takes_new_token: false,
+            publishes_cos: false,
             work: Work::TearDown,
         },
         Hook::Remove => HookPlan {
             lxd: BringUp::Never,
             services: Services::Leave,
             takes_new_token: false,
+            publishes_cos: false,
             work: Work::ForgetState,
         },
     }
@@ -209,6 +221,14 @@ mod tests {
         for hook in ALL {
             let expected = matches!(hook, Hook::ConfigChanged | Hook::SecretChanged);
             assert_eq!(plan(hook).takes_new_token, expected, "{hook:?}");
+        }
+    }
+
+    #[test]
+    fn the_cos_agent_data_is_published_where_the_python_provider_publishes_it() {
+        for hook in ALL {
+            let expected = matches!(hook, Hook::ConfigChanged | Hook::UpgradeCharm | Hook::CosAgentChanged);
+            assert_eq!(plan(hook).publishes_cos, expected, "{hook:?}");
         }
     }
 

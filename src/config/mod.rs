@@ -147,6 +147,17 @@ impl CharmConfig {
         Self::from_raw_with(raw, proxy, &no_secrets)
     }
 
+    /// `metrics-port` alone, whatever the other options say (the `cos-agent` data is
+    /// published from it even while the unit is blocked): `None` when it is 0 or invalid (the
+    /// whole config's reading tells the problem).
+    pub fn metrics_port_alone(raw: &Map<String, Value>) -> Option<u16> {
+        let mut r = Reader {
+            raw,
+            problems: ConfigProblems::default(),
+        };
+        read::metrics_port(&mut r).flatten()
+    }
+
     /// [`CharmConfig::from_raw`], reading `token-secret-id`'s token through `secret`. Each
     /// concern is read by its own reader ([`read`]), which records every problem it finds;
     /// the config exists only when none did.

@@ -194,8 +194,16 @@ pub(super) fn image(r: &mut Reader<'_>) -> Option<ImageConfig> {
 /// `reconcile-interval` and `metrics-port` (0 turns the exporter off).
 pub(super) fn service(r: &mut Reader<'_>) -> Option<Service> {
     let reconcile_interval = r.int("reconcile-interval", defaults::RECONCILE_INTERVAL, 1);
-    let metrics_port = r
-        .int("metrics-port", defaults::METRICS_PORT, 0)
+    let metrics_port = metrics_port(r);
+    Some(Service {
+        reconcile_interval: reconcile_interval?,
+        metrics_port: metrics_port?,
+    })
+}
+
+/// `metrics-port`: `Some(None)` when 0 (the exporter off).
+pub(super) fn metrics_port(r: &mut Reader<'_>) -> Option<Option<u16>> {
+    r.int("metrics-port", defaults::METRICS_PORT, 0)
         .and_then(|port| match u16::try_from(port) {
             Ok(0) => Some(None),
             Ok(port) => Some(Some(port)),
@@ -204,11 +212,7 @@ pub(super) fn service(r: &mut Reader<'_>) -> Option<Service> {
                 &port.to_string(),
                 "must be a TCP port, 1–65535 (0 turns the exporter off)",
             ),
-        });
-    Some(Service {
-        reconcile_interval: reconcile_interval?,
-        metrics_port: metrics_port?,
-    })
+        })
 }
 
 /// Comma-separated networks, none inside `runner_subnet`; an empty list is fine, an empty

@@ -8,6 +8,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
 use super::record::{Histogram, Record, RunnerState, Verdict, ONLINE_BUCKETS, RECONCILE_BUCKETS};
+use crate::manager::plan::Reason;
 
 /// The content type of [`render`]'s text.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -120,10 +121,17 @@ impl Collector for Snapshot {
             counter,
         );
         let mut m = f.open(&mut e)?;
-        for (result, reasons) in &r.removals {
-            for (reason, n) in reasons {
+        // Every label set from the first scrape, at 0: `increase()` sees the first removal.
+        for result in Verdict::ALL {
+            for reason in Reason::ALL {
+                let n = r
+                    .removals
+                    .get(&result)
+                    .and_then(|by| by.get(&reason))
+                    .copied()
+                    .unwrap_or(0);
                 let labels = [("result", result.label()), ("reason", reason.label())];
-                count(m.encode_family(&labels)?, n)?;
+                count(m.encode_family(&labels)?, &n)?;
             }
         }
         let f = family("github_runner_time_to_online", "From the start of a runner's creation to its runner process started and registered (GitHub shows it online moments later).", Some(Unit::Seconds), MetricType::Histogram);
@@ -136,7 +144,13 @@ impl Collector for Snapshot {
             counter,
         );
         let mut m = f.open(&mut e)?;
-        for (status, n) in &r.github_requests {
+        // The two answers every unit gets (200, and 304 for a list that did not change) are
+        // there at 0 from the first scrape; others appear with their first answer.
+        let mut requests = r.github_requests.clone();
+        for status in [200, 304] {
+            requests.entry(status).or_insert(0);
+        }
+        for (status, n) in &requests {
             let (status, free) = (status.to_string(), (*status == 304).to_string());
             let labels = [("status", status.as_str()), ("free", free.as_str())];
             count(m.encode_family(&labels)?, n)?;

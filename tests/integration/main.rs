@@ -15,6 +15,7 @@ mod common;
 
 mod bake;
 mod broken_runners;
+mod cos_library;
 mod fake_juju_relations;
 mod faults;
 mod firewall;

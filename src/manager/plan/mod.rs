@@ -145,6 +145,17 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason, in the order the metrics show them.
+    pub const ALL: [Reason; 7] = [
+        Reason::Unhealthy,
+        Reason::Unregistered,
+        Reason::ScaleDown,
+        Reason::Orphan,
+        Reason::Flush,
+        Reason::Offline,
+        Reason::Expired,
+    ];
+
     /// The reason as a metric label and in the event log.
     pub fn label(self) -> &'static str {
         match self {
