@@ -89,6 +89,12 @@ start_daemon() {
 init_lxd() {
   if lxc storage show default >/dev/null 2>&1; then return; fi
   log "lxd init (dir pool, lxdbr0 $LXD_BRIDGE_CIDR without NAT)"
+  # A bridge an earlier daemon made and its state, now gone, no longer knows (LXD killed, then
+  # /var/lib/lxd wiped): LXD cannot create its network over it ("Network not found").
+  if ! lxc network show lxdbr0 >/dev/null 2>&1 && ip link show lxdbr0 >/dev/null 2>&1; then
+    log "deleting the bridge lxdbr0 a former LXD left behind"
+    ip link delete lxdbr0
+  fi
   # An explicit address: "auto" makes LXD probe random subnets. No NAT: nothing the
   # containers send leaves this machine.
   lxd init --preseed <<PRESEED
