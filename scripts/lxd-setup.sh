@@ -91,7 +91,8 @@ init_lxd() {
   log "lxd init (dir pool, lxdbr0 $LXD_BRIDGE_CIDR without NAT)"
   # A bridge an earlier daemon made and its state, now gone, no longer knows (LXD killed, then
   # /var/lib/lxd wiped): LXD cannot create its network over it ("Network not found").
-  if ! lxc network show lxdbr0 >/dev/null 2>&1 && ip link show lxdbr0 >/dev/null 2>&1; then
+  # (LXD lists such an interface as an unmanaged network.)
+  if ip link show lxdbr0 >/dev/null 2>&1 && ! lxc network show lxdbr0 2>/dev/null | grep -qx 'managed: true'; then
     log "deleting the bridge lxdbr0 a former LXD left behind"
     ip link delete lxdbr0
   fi
