@@ -7,6 +7,7 @@
 
 mod read;
 mod reader;
+mod schedule;
 mod values;
 
 #[cfg(test)]
@@ -16,6 +17,7 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
+pub use schedule::IdleSchedule;
 pub use values::{ByteSize, GithubPath, Ipv4Net};
 
 pub use crate::proxy::Proxy;
@@ -53,6 +55,34 @@ pub struct CharmConfig {
     pub metrics_port: Option<u16>,
     /// The runner image the charm bakes.
     pub image: ImageConfig,
+    /// Fixed, or elastic between a floor and `max-virtual-machines`.
+    pub pool: Pool,
+}
+
+/// How many runners the unit keeps: `virtual-machines` always, or an idle floor besides the
+/// busy ones up to a ceiling.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Pool {
+    /// `max-virtual-machines` = 0: `virtual-machines` runners, busy or idle.
+    #[default]
+    Fixed,
+    /// Every busy runner plus an idle floor (`virtual-machines`, or the schedule's), at most
+    /// `max` runners in all; idle runners above the floor go after `idle_wait_minutes`.
+    Elastic {
+        max: u32,
+        schedule: IdleSchedule,
+        idle_wait_minutes: u32,
+    },
+}
+
+impl CharmConfig {
+    /// The most runners the unit may have at once: what its disk is sized for.
+    pub fn most_runners(&self) -> u32 {
+        match &self.pool {
+            Pool::Fixed => self.virtual_machines,
+            Pool::Elastic { max, .. } => *max,
+        }
+    }
 }
 
 /// `bake-image`, `image-packages`, `image-refresh-interval`.
@@ -135,6 +165,7 @@ pub mod defaults {
     pub const RUNNER_SUBNET: &str = "10.73.0.0/24";
     pub const METRICS_PORT: i64 = 9468;
     pub const IMAGE_REFRESH_INTERVAL: i64 = 24;
+    pub const IDLE_WAIT: i64 = 10;
 }
 
 impl CharmConfig {
@@ -176,8 +207,9 @@ impl CharmConfig {
         let network = read::network(&mut r, proxy);
         let service = read::service(&mut r);
         let image = read::image(&mut r);
-        match (insecure, github, runners, network, service, image) {
-            (Some(insecure), Some(github), Some(runners), Some(network), Some(service), Some(image))
+        let pool = read::pool(&mut r, runners.as_ref().map(|r| r.virtual_machines));
+        match (insecure, github, runners, network, service, image, pool) {
+            (Some(insecure), Some(github), Some(runners), Some(network), Some(service), Some(image), Some(pool))
                 if r.problems.is_empty() =>
             {
                 Ok(CharmConfig {
@@ -201,6 +233,7 @@ impl CharmConfig {
                     reconcile_interval: service.reconcile_interval,
                     metrics_port: service.metrics_port,
                     image,
+                    pool,
                 })
             }
             // Every reader that gave nothing recorded why.

@@ -5,7 +5,7 @@
 use url::Url;
 
 use super::reader::Reader;
-use super::{defaults, values, ByteSize, GithubPath, ImageConfig, Ipv4Net};
+use super::{defaults, values, ByteSize, GithubPath, IdleSchedule, ImageConfig, Ipv4Net, Pool};
 use crate::proxy::Proxy;
 use crate::secret::Secret;
 
@@ -188,6 +188,47 @@ pub(super) fn image(r: &mut Reader<'_>) -> Option<ImageConfig> {
         bake: bake?,
         packages: packages?,
         refresh_hours: refresh_hours?,
+    })
+}
+
+/// `max-virtual-machines` (0: a fixed pool; else at least `virtual-machines`),
+/// `idle-schedule` (only with an elastic pool; no floor above the ceiling) and `idle-wait`.
+pub(super) fn pool(r: &mut Reader<'_>, virtual_machines: Option<u32>) -> Option<Pool> {
+    let max = r.int("max-virtual-machines", 0, 0);
+    let schedule = r
+        .string("idle-schedule", "")
+        .and_then(|text| r.check("idle-schedule", &text, IdleSchedule::parse).map(|s| (text, s)));
+    let idle_wait = r.int("idle-wait", defaults::IDLE_WAIT, 0);
+    let (max, (text, schedule), idle_wait_minutes) = (max?, schedule?, idle_wait?);
+    if max == 0 {
+        if !schedule.windows.is_empty() {
+            return r.reject(
+                "idle-schedule",
+                &text,
+                "needs an elastic pool: set `max-virtual-machines` above `virtual-machines`",
+            );
+        }
+        return Some(Pool::Fixed);
+    }
+    let floor = virtual_machines?;
+    if max < floor {
+        return r.reject(
+            "max-virtual-machines",
+            &max.to_string(),
+            &format!("must be 0 (a fixed pool) or at least `virtual-machines` ({floor})"),
+        );
+    }
+    if let Some(highest) = schedule.highest().filter(|h| *h > max) {
+        return r.reject(
+            "idle-schedule",
+            &text,
+            &format!("has a floor of {highest}, above `max-virtual-machines` ({max})"),
+        );
+    }
+    Some(Pool::Elastic {
+        max,
+        schedule,
+        idle_wait_minutes,
     })
 }
 

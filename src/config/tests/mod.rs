@@ -4,6 +4,8 @@ use serde_json::{json, Map, Value};
 
 use super::*;
 
+mod pool;
+
 fn valid() -> Map<String, Value> {
     json!({
         "path": "my-org",
@@ -286,7 +288,8 @@ fn unset_options_take_the_config_yaml_defaults() {
 
 #[test]
 fn code_defaults_match_config_yaml() {
-    let yaml: serde_yaml::Value = serde_yaml::from_str(include_str!("../../config.yaml")).expect("config.yaml parses");
+    let yaml: serde_yaml::Value =
+        serde_yaml::from_str(include_str!("../../../config.yaml")).expect("config.yaml parses");
     let default = |key: &str| yaml["options"][key]["default"].clone();
     assert_eq!(default("group"), serde_yaml::Value::from(defaults::GROUP));
     assert_eq!(
