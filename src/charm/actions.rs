@@ -17,6 +17,7 @@ use super::{status, Ctx};
 use crate::event::Action;
 use crate::github::{Runner, RunnerStatus};
 use crate::juju::{Results, Status, ToolError};
+use crate::manager::plan::{Demand, Sizing};
 use crate::manager::{BinaryCheck, Flush, OnNewBinary, Stage, Steps, StepsDone};
 
 /// Runs `action`; a failure is reported with `action-fail`.
@@ -32,7 +33,7 @@ pub async fn run(ctx: &Ctx<'_>, action: Action) -> Result<(), ToolError> {
 }
 
 /// What each action asks the manager for; `None` only looks.
-fn steps(action: Action, target: u32) -> Option<Steps> {
+fn steps(action: Action, target: Sizing) -> Option<Steps> {
     use BinaryCheck::{IfMissing, Latest};
     match action {
         Action::CheckRunners => None,
@@ -54,7 +55,8 @@ async fn perform(ctx: &Ctx<'_>, action: Action) -> anyhow::Result<()> {
             return Err(anyhow!("{problems}"));
         }
     };
-    let steps = steps(action, config.virtual_machines);
+    let sizing = super::plan::sizing(&config, jiff::Timestamp::now());
+    let steps = steps(action, sizing);
     let acts = steps.is_some();
     let work = pipeline::Work {
         setup: acts,
@@ -92,7 +94,7 @@ async fn perform(ctx: &Ctx<'_>, action: Action) -> anyhow::Result<()> {
             return Err(anyhow!("{e}"));
         }
     };
-    let (results, failure) = results(ctx, action, done, &registrations, config.virtual_machines);
+    let (results, failure) = results(ctx, action, done, &registrations, sizing);
     ctx.tools.action_set(&results)?;
     match failure {
         Some(message) => Err(anyhow!(message)),
@@ -106,7 +108,7 @@ fn results(
     action: Action,
     done: StepsDone,
     registrations: &[Runner],
-    target: u32,
+    sizing: Sizing,
 ) -> (Results, Option<String>) {
     let mut results = Results::new();
     if action == Action::UpdateDependencies {
@@ -115,8 +117,11 @@ fn results(
         return (results, None);
     }
     let mut failure = None;
+    let busy = registrations.iter().filter(|r| r.busy).count();
+    let (mut target, mut demand) = wanted(sizing, busy);
     if let Some(reconciled) = done.reconciled {
-        ctx.status(&status::reconciled(&reconciled, target)).ok();
+        (target, demand) = (reconciled.target, reconciled.demand);
+        ctx.status(&status::reconciled(&reconciled)).ok();
         results.insert("delta.virtual-machines".into(), reconciled.delta.to_string());
         failure = (!reconciled.report.failures.is_empty()).then(|| {
             let each: Vec<String> = reconciled.report.failures.iter().map(ToString::to_string).collect();
@@ -124,7 +129,35 @@ fn results(
         });
     }
     results.extend(check(registrations));
+    results.insert("target".into(), target.to_string());
+    if let Some(d) = demand {
+        for (key, value) in [
+            ("busy", d.busy),
+            ("floor", d.floor),
+            ("queued", d.queued),
+            ("max", d.max),
+        ] {
+            results.insert(key.into(), value.to_string());
+        }
+    }
     (results, failure)
+}
+
+/// What a reconcile would aim at with `busy` runners busy (check-runners, which does not
+/// reconcile, shows it too).
+fn wanted(sizing: Sizing, busy: usize) -> (usize, Option<Demand>) {
+    match sizing {
+        Sizing::Fixed(n) => (n, None),
+        Sizing::Elastic(e) => {
+            let demand = Demand {
+                busy,
+                floor: e.floor,
+                queued: e.queued,
+                max: e.max,
+            };
+            ((busy + e.floor.max(e.queued)).min(e.max), Some(demand))
+        }
+    }
 }
 
 /// What `juju run` shows while a stage runs.
@@ -135,7 +168,14 @@ fn progress_line(stage: Stage) -> String {
         Stage::Flushed(_, removed) => format!("removed {removed} runners"),
         Stage::CheckingBinary => "checking GitHub for a new runner binary".into(),
         Stage::ReplacingIdleForNewBinary => "new runner binary: replacing idle runners".into(),
-        Stage::Reconciling(target) => format!("reconciling to {target} runners"),
+        Stage::Reconciling(Sizing::Fixed(target)) => format!("reconciling to {target} runners"),
+        Stage::Reconciling(Sizing::Elastic(e)) => {
+            format!(
+                "reconciling: every busy runner and {} idle, at most {}",
+                e.floor.max(e.queued),
+                e.max
+            )
+        }
     }
 }
 

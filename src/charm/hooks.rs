@@ -99,7 +99,7 @@ async fn runners(ctx: &mut Ctx<'_>, hook: Hook, plan: &HookPlan, steps: RunnerSt
     let work = pipeline::Work {
         setup: true,
         retire: Some(Flush::Idle),
-        steps: Some(steps.to(config.virtual_machines, relabel)),
+        steps: Some(steps.to(super::plan::sizing(&config, jiff::Timestamp::now()), relabel)),
         made_with: config.generation(),
         list: false,
     };
@@ -127,7 +127,7 @@ async fn runners(ctx: &mut Ctx<'_>, hook: Hook, plan: &HookPlan, steps: RunnerSt
                 tracing::info!("{}: replaced {} idle runners", hook.name(), report.removed.len());
             }
             done.reconciled.as_ref().map(|reconciled| {
-                let status = status::reconciled(reconciled, config.virtual_machines);
+                let status = status::reconciled(reconciled);
                 status::with_image(status, image.as_ref(), crate::bake::now())
             })
         }

@@ -5,8 +5,10 @@
 //! not a new code path there. Pure: no I/O.
 
 pub(crate) use super::bring_up::When;
+use crate::config::{CharmConfig, Pool};
 use crate::event::Hook;
 use crate::host::systemd_unit::Restart;
+use crate::manager::plan::{Elastic, Sizing};
 use crate::manager::{BinaryCheck, Flush, OnNewBinary, Steps};
 
 /// One hook's plan.
@@ -95,15 +97,34 @@ impl RunnerSteps {
         }
     }
 
-    /// The steps, reconciling to `target`; `relabel` replaces idle runners first (their labels
-    /// changed).
-    pub fn to(self, target: u32, relabel: bool) -> Steps {
+    /// The steps, reconciling to what `target` wants; `relabel` replaces idle runners first
+    /// (their labels changed).
+    pub fn to(self, target: Sizing, relabel: bool) -> Steps {
         let steps = Steps::reconcile(self.binary, target).on_new_binary(self.on_new_binary);
         match (self.flush, relabel) {
             (Some(flush), _) => steps.flushing(flush),
             (None, true) => steps.flushing(Flush::Idle),
             (None, false) => steps,
         }
+    }
+}
+
+/// How many runners the config wants at `now`: `virtual-machines`, or the elastic pool's floor
+/// (the schedule's at `now`) and ceiling. No queued-job signal is read yet: the elastic pool
+/// follows its busy runners.
+pub(crate) fn sizing(config: &CharmConfig, now: jiff::Timestamp) -> Sizing {
+    match &config.pool {
+        Pool::Fixed => Sizing::Fixed(config.virtual_machines as usize),
+        Pool::Elastic {
+            max,
+            schedule,
+            idle_wait_minutes,
+        } => Sizing::Elastic(Elastic {
+            floor: schedule.floor_at(now, config.virtual_machines) as usize,
+            max: *max as usize,
+            queued: 0,
+            idle_wait_secs: u64::from(*idle_wait_minutes) * 60,
+        }),
     }
 }
 
@@ -270,10 +291,10 @@ mod tests {
             panic!("the timer reconciles");
         };
         assert!(only_while_timer, "a reconcile that waited for stop's lock does nothing");
-        let steps = steps.to(3, false);
+        let steps = steps.to(Sizing::Fixed(3), false);
         assert_eq!(steps.binary, Some(BinaryCheck::Latest));
         assert_eq!(steps.on_new_binary, OnNewBinary::FlushIdle);
-        assert_eq!(steps.target, Some(3));
+        assert_eq!(steps.target, Some(Sizing::Fixed(3)));
         assert_eq!(steps.flush, None);
     }
 
@@ -282,12 +303,12 @@ mod tests {
         let Work::Runners { steps, .. } = plan(Hook::Start).work else {
             panic!("start reconciles");
         };
-        assert_eq!(steps.to(2, false).flush, None);
-        assert_eq!(steps.to(2, true).flush, Some(Flush::Idle));
+        assert_eq!(steps.to(Sizing::Fixed(2), false).flush, None);
+        assert_eq!(steps.to(Sizing::Fixed(2), true).flush, Some(Flush::Idle));
         let Work::Runners { steps, .. } = plan(Hook::UpgradeCharm).work else {
             panic!("upgrade reconciles");
         };
-        assert_eq!(steps.to(2, false).flush, Some(Flush::Idle));
-        assert_eq!(steps.to(2, false).binary, Some(BinaryCheck::IfMissing));
+        assert_eq!(steps.to(Sizing::Fixed(2), false).flush, Some(Flush::Idle));
+        assert_eq!(steps.to(Sizing::Fixed(2), false).binary, Some(BinaryCheck::IfMissing));
     }
 }

@@ -20,7 +20,7 @@ pub(super) async fn take_recorded(
     progress: &dyn Fn(Stage),
 ) -> Result<StepsDone, ManagerError> {
     let started = Instant::now();
-    let target = steps.target;
+    let target = steps.target.map(|sizing| sizing.nominal());
     let done = manager.take(steps, progress).await;
     let seconds = started.elapsed().as_secs_f64();
     let version = manager.cached_tarball().map(|t| t.version().to_string());
@@ -59,7 +59,8 @@ fn events(outcome: &Outcome<'_>, jobs_done: &[String]) -> Vec<LogEntry> {
         Ok(done) => done,
         Err(()) => {
             if outcome.target.is_some() {
-                events.push(reconciliation(outcome, "failure", 0, &Report::default()));
+                let target = outcome.target.unwrap_or_default();
+                events.push(reconciliation(outcome, "failure", target, 0, &Report::default()));
             }
             return events;
         }
@@ -92,6 +93,7 @@ fn events(outcome: &Outcome<'_>, jobs_done: &[String]) -> Vec<LogEntry> {
         events.push(reconciliation(
             outcome,
             "success",
+            reconciled.target,
             reconciled.healthy,
             &reconciled.report,
         ));
@@ -99,10 +101,16 @@ fn events(outcome: &Outcome<'_>, jobs_done: &[String]) -> Vec<LogEntry> {
     events
 }
 
-fn reconciliation(outcome: &Outcome<'_>, result: &'static str, healthy: usize, report: &Report) -> LogEntry {
+fn reconciliation(
+    outcome: &Outcome<'_>,
+    result: &'static str,
+    target: usize,
+    healthy: usize,
+    report: &Report,
+) -> LogEntry {
     LogEntry::Reconciliation {
         result,
-        target: outcome.target.unwrap_or_default(),
+        target,
         healthy,
         created: report.created.len(),
         removed: report.removed.len(),

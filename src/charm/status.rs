@@ -25,8 +25,9 @@ pub fn from_error(e: &ManagerError) -> Status {
 }
 
 /// The status after a reconcile to `target`.
-pub fn reconciled(reconciled: &Reconciled, target: u32) -> Status {
-    let counts = format!("{}/{target} runners", reconciled.healthy);
+pub fn reconciled(reconciled: &Reconciled) -> Status {
+    let why = reconciled.demand.map(|d| format!(" ({})", d.why())).unwrap_or_default();
+    let counts = format!("{}/{} runners{why}", reconciled.healthy, reconciled.target);
     match reconciled.report.failures.first() {
         None => Status::Active(counts),
         // Retrying cannot help: the image must change.
@@ -99,16 +100,25 @@ mod tests {
 
     #[test]
     fn a_clean_reconcile_is_active_with_healthy_over_target() {
-        let done = Reconciled {
-            delta: 0,
-            report: Report::default(),
+        let mut done = Reconciled {
+            target: 3,
             healthy: 3,
-            seen: Default::default(),
-            names: Default::default(),
-            busy: Default::default(),
-            online: Default::default(),
+            ..Reconciled::default()
         };
-        assert_eq!(reconciled(&done, 3), Status::Active("3/3 runners".into()));
+        assert_eq!(reconciled(&done), Status::Active("3/3 runners".into()));
+        done.demand = Some(crate::manager::plan::Demand {
+            busy: 2,
+            floor: 2,
+            queued: 2,
+            max: 6,
+        });
+        done.target = 6;
+        done.healthy = 4;
+        assert_eq!(
+            reconciled(&done),
+            Status::Active("4/6 runners (2 busy, floor 2, 2 queued)".into()),
+            "an elastic pool says why"
+        );
     }
 
     #[test]
@@ -119,16 +129,13 @@ mod tests {
             reason: "the image lacks libicu".into(),
         });
         let done = Reconciled {
+            target: 1,
             delta: 1,
             report,
-            healthy: 0,
-            seen: Default::default(),
-            names: Default::default(),
-            busy: Default::default(),
-            online: Default::default(),
+            ..Reconciled::default()
         };
         assert_eq!(
-            reconciled(&done, 1),
+            reconciled(&done),
             Status::Blocked(
                 "0/1 runners; runner r-1: the runner cannot start in this image: the image lacks libicu".into()
             )

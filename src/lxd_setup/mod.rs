@@ -149,7 +149,7 @@ pub async fn ensure(
 ) -> Result<SetupReport, SetupError> {
     let server = lxd.server().await?;
     let mut created = network::ensure(lxd, &server, config, names).await?;
-    let kib = config.vm_disk.kib().saturating_mul(u64::from(config.virtual_machines));
+    let kib = config.vm_disk.kib().saturating_mul(u64::from(config.most_runners()));
     let ram_disk = storage::ensure_ram_disk(host, &names.ram_disk, kib)?;
     if let RamDisk::ShrinkLater { kib, wanted, used, .. } = &ram_disk {
         tracing::info!(

@@ -144,6 +144,10 @@ pub struct Saved {
 /// The outcome of a reconcile.
 #[derive(Debug, Default)]
 pub struct Reconciled {
+    /// Healthy runners the reconcile aimed at.
+    pub target: usize,
+    /// Why, for an elastic pool.
+    pub demand: Option<plan::Demand>,
     /// `target − healthy` before acting, as the original returned.
     pub delta: i64,
     pub report: Report,
@@ -289,8 +293,8 @@ impl RunnerManager {
         }
     }
 
-    /// Runs the plan+act loop once: brings the unit to `quantity` healthy runners.
-    pub async fn reconcile(&self, quantity: usize) -> Result<Reconciled, ManagerError> {
+    /// Runs the plan+act loop once: brings the unit to the healthy runners `sizing` wants.
+    pub async fn reconcile(&self, sizing: plan::Sizing) -> Result<Reconciled, ManagerError> {
         let lxd = &self.deps.lxd;
         let all = self.observe_all().await?;
         // Jobs are seen done on every runner of the unit, whichever token made it.
@@ -302,10 +306,12 @@ impl RunnerManager {
             .map(|r| r.name.clone())
             .collect();
         let snapshot = self.only_mine(all);
-        let plan = plan::reconcile(&snapshot, quantity);
+        let plan = plan::reconcile(&snapshot, sizing);
         tracing::info!(
-            "reconcile: target {quantity}, healthy {}, seen {}; removing {}, creating {}",
-            quantity as i64 - plan.delta,
+            "reconcile: target {}{}, healthy {}, seen {}; removing {}, creating {}",
+            plan.target,
+            plan.demand.map(|d| format!(" ({})", d.why())).unwrap_or_default(),
+            plan.target as i64 - plan.delta,
             snapshot.len(),
             plan.remove.len(),
             plan.create
@@ -326,6 +332,8 @@ impl RunnerManager {
             report.merge(act::create(&env, &plan, &self.deps.unit.runner_prefix()).await);
         }
         Ok(Reconciled {
+            target: plan.target,
+            demand: plan.demand,
             seen: plan::Counts::of(&snapshot),
             names,
             busy,

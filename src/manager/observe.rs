@@ -32,25 +32,25 @@ pub async fn observe(
     let now = runner::unix_now();
     // Only names of the exact pattern this unit makes: never a neighbour's, never a name
     // that could say more than a name in an LXD URL.
-    let instances: Vec<(String, Age)> = instances?
+    let instances: Vec<(String, Option<u64>)> = instances?
         .into_iter()
         .filter(|i| unit.owns(&i.name))
         .map(|i| {
-            let created = i.config.get(runner::CREATED_KEY).and_then(|c| c.parse().ok());
-            (i.name, Age::of(created, now, lifetimes))
+            let created: Option<u64> = i.config.get(runner::CREATED_KEY).and_then(|c| c.parse().ok());
+            (i.name, created.map(|c| now.saturating_sub(c)))
         })
         .collect();
     let registrations = registrations?;
-    let healths: Vec<(String, Age, Result<Health, crate::lxd::LxdError>)> = stream::iter(instances)
-        .map(|(name, age)| async move {
+    let healths: Vec<(String, Option<u64>, Result<Health, crate::lxd::LxdError>)> = stream::iter(instances)
+        .map(|(name, age_secs)| async move {
             let health = runner::health(lxd, &name).await;
-            (name, age, health)
+            (name, age_secs, health)
         })
         .buffer_unordered(PARALLEL_HEALTH_CHECKS)
         .collect()
         .await;
     let mut by_name: BTreeMap<String, Observed> = BTreeMap::new();
-    for (name, age, health) in healths {
+    for (name, age_secs, health) in healths {
         // One instance LXD cannot describe does not stop the pass: it counts as unhealthy.
         let health = health.unwrap_or_else(|e| {
             tracing::warn!("runner {name}: {e}; counted as unhealthy");
@@ -61,7 +61,8 @@ pub async fn observe(
         }
         let local = Some(LocalSide {
             healthy: health == Health::Healthy,
-            age,
+            age: Age::of(age_secs.map(|a| now.saturating_sub(a)), now, lifetimes),
+            age_secs,
         });
         by_name.insert(
             name.clone(),

@@ -4,7 +4,7 @@
 //! passing booleans, and hear of each stage through a [`Stage`] callback (hooks turn it into
 //! a maintenance status, actions into `action-log` lines).
 
-use super::plan::Flush;
+use super::plan::{Flush, Sizing};
 use super::{ManagerError, Reconciled, Report, RunnerManager};
 
 /// How far to look for a runner binary.
@@ -34,18 +34,18 @@ pub struct Steps {
     /// `None` leaves the runner binary alone.
     pub binary: Option<BinaryCheck>,
     pub on_new_binary: OnNewBinary,
-    /// Healthy runners wanted at the end; `None` makes no reconcile.
-    pub target: Option<usize>,
+    /// How many healthy runners to end with; `None` makes no reconcile.
+    pub target: Option<Sizing>,
 }
 
 impl Steps {
-    /// The binary, then a reconcile to `target`.
-    pub fn reconcile(binary: BinaryCheck, target: u32) -> Self {
+    /// The binary, then a reconcile to what `target` wants.
+    pub fn reconcile(binary: BinaryCheck, target: Sizing) -> Self {
         Steps {
             flush: None,
             binary: Some(binary),
             on_new_binary: OnNewBinary::Keep,
-            target: Some(target as usize),
+            target: Some(target),
         }
     }
 
@@ -83,7 +83,7 @@ pub enum Stage {
     Flushed(Flush, usize),
     CheckingBinary,
     ReplacingIdleForNewBinary,
-    Reconciling(usize),
+    Reconciling(Sizing),
 }
 
 /// What [`RunnerManager::take`] did.
@@ -135,9 +135,9 @@ impl RunnerManager {
             progress(Stage::ReplacingIdleForNewBinary);
             done.replaced = Some(self.flush(Flush::Idle).await?);
         }
-        if let Some(target) = steps.target {
-            progress(Stage::Reconciling(target));
-            done.reconciled = Some(self.reconcile(target).await?);
+        if let Some(sizing) = steps.target {
+            progress(Stage::Reconciling(sizing));
+            done.reconciled = Some(self.reconcile(sizing).await?);
         }
         Ok(done)
     }

@@ -92,11 +92,37 @@ impl Collector for Snapshot {
         }
         let f = family(
             "github_runner_runners_target",
-            "Runners the unit keeps (virtual-machines).",
+            "Healthy runners the last reconcile aimed at: virtual-machines, or the elastic pool's busy runners plus its idle floor (or queued jobs), at most max-virtual-machines.",
             None,
             gauge,
         );
         f.open(&mut e)?.encode_gauge(&r.target)?;
+        let f = family(
+            "github_runner_demand",
+            "What the target follows, at the last reconcile: runners busy, and queued jobs this unit takes.",
+            None,
+            gauge,
+        );
+        let mut m = f.open(&mut e)?;
+        for (signal, n) in [("busy", r.demand_busy), ("queued", r.demand_queued)] {
+            m.encode_family(&[("signal", signal)])?.encode_gauge(&n)?;
+        }
+        if let (Some(floor), Some(max)) = (r.floor, r.max) {
+            let f = family(
+                "github_runner_idle_floor",
+                "The elastic pool's idle floor (virtual-machines, or idle-schedule's now).",
+                None,
+                gauge,
+            );
+            f.open(&mut e)?.encode_gauge(&floor)?;
+            let f = family(
+                "github_runner_max_runners",
+                "The elastic pool's ceiling (max-virtual-machines).",
+                None,
+                gauge,
+            );
+            f.open(&mut e)?.encode_gauge(&max)?;
+        }
 
         let f = family("github_runner_reconciles", "Reconciles by result.", None, counter);
         by_result(f.open(&mut e)?, &r.reconciles)?;

@@ -106,7 +106,14 @@ pub struct Record {
     /// Runners by state at the last reconcile: `healthy` after it acted; `unhealthy`, `busy`,
     /// `idle` and `offline` as it found them.
     pub runners: BTreeMap<RunnerState, u64>,
+    /// The healthy runners the last reconcile aimed at.
     pub target: u64,
+    /// What the target follows: busy runners and queued jobs.
+    pub demand_busy: u64,
+    pub demand_queued: u64,
+    /// The elastic pool's idle floor and ceiling at the last reconcile (`None`: a fixed pool).
+    pub floor: Option<u64>,
+    pub max: Option<u64>,
     pub reconciles: BTreeMap<Verdict, u64>,
     /// Reconcile durations by result.
     pub reconcile_seconds: BTreeMap<Verdict, Histogram>,
@@ -170,7 +177,11 @@ impl Record {
             .into_iter()
             .map(|(state, n)| (state, n as u64))
             .collect();
-            self.target = outcome.target.unwrap_or_default() as u64;
+            self.target = reconciled.target as u64;
+            let demand = reconciled.demand;
+            self.demand_busy = demand.map_or(seen.busy, |d| d.busy) as u64;
+            self.demand_queued = demand.map_or(0, |d| d.queued) as u64;
+            (self.floor, self.max) = (demand.map(|d| d.floor as u64), demand.map(|d| d.max as u64));
             self.reconciled(Verdict::Success, outcome.seconds);
             self.last_success = Some(outcome.now);
         }

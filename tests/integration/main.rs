@@ -16,6 +16,7 @@ mod common;
 mod bake;
 mod broken_runners;
 mod cos_library;
+mod elastic;
 mod fake_juju_relations;
 mod faults;
 mod firewall;

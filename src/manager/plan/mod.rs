@@ -33,6 +33,9 @@ pub struct LocalSide {
     /// The instance runs and its runner process lives.
     pub healthy: bool,
     pub age: Age,
+    /// Seconds since its creation (`None`: an instance an earlier release made). An ephemeral
+    /// runner idle now has been idle since then.
+    pub age_secs: Option<u64>,
 }
 
 /// How old a runner's instance is, against the unit's lifetimes (observe reads the clock).
@@ -213,8 +216,64 @@ pub struct Removal {
     pub kill_busy: bool,
 }
 
+/// How many healthy runners a reconcile wants, decided once the runners are seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sizing {
+    /// This many, busy or idle (the original's pool).
+    Fixed(usize),
+    /// The elastic pool.
+    Elastic(Elastic),
+}
+
+/// Every busy runner plus `max(floor, queued)` idle ones, at most `max` runners in all;
+/// an idle runner above that goes once it has waited `idle_wait_secs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Elastic {
+    pub floor: usize,
+    pub max: usize,
+    /// Queued jobs this unit's runners could take and no runner has (this unit's share).
+    pub queued: usize,
+    pub idle_wait_secs: u64,
+}
+
+/// Why an elastic target is what it is: for the status, the action and the metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Demand {
+    /// Runners busy now, with an instance here.
+    pub busy: usize,
+    pub floor: usize,
+    pub queued: usize,
+    pub max: usize,
+}
+
+impl Sizing {
+    /// The runners wanted before any is seen: the fixed count, or the floor.
+    pub fn nominal(self) -> usize {
+        match self {
+            Sizing::Fixed(n) => n,
+            Sizing::Elastic(e) => e.floor,
+        }
+    }
+}
+
+impl Demand {
+    /// `2 busy, floor 2, 2 queued` (the queue only when there is one).
+    pub fn why(&self) -> String {
+        let queued = if self.queued > 0 {
+            format!(", {} queued", self.queued)
+        } else {
+            String::new()
+        };
+        format!("{} busy, floor {}{queued}", self.busy, self.floor)
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
+    /// Healthy runners wanted.
+    pub target: usize,
+    /// The elastic pool's reasons (`None` for a fixed pool).
+    pub demand: Option<Demand>,
     pub remove: Vec<Removal>,
     pub create: usize,
     /// `target − healthy`, the original's meaning.
@@ -251,13 +310,14 @@ fn removal(runner: &Observed, reason: Reason) -> Removal {
 pub fn verdict(runner: &Observed) -> Verdict {
     let expired = |age| age == Age::Expired;
     match (runner.local, runner.github) {
-        (Some(LocalSide { healthy: true, age }), Some(GithubSide { busy: false, .. })) if expired(age) => {
+        (Some(LocalSide { healthy: true, age, .. }), Some(GithubSide { busy: false, .. })) if expired(age) => {
             Verdict::Replace(Reason::Expired)
         }
         (
             Some(LocalSide {
                 healthy: true,
                 age: Age::Grown | Age::Expired,
+                ..
             }),
             Some(GithubSide {
                 online: false,
@@ -291,21 +351,44 @@ fn idle(runner: &Observed) -> bool {
     )
 }
 
-/// What reconcile does to reach `target` healthy runners.
-pub fn reconcile(snapshot: &[Observed], target: usize) -> Plan {
+/// What reconcile does to reach the healthy runners `sizing` wants.
+pub fn reconcile(snapshot: &[Observed], sizing: Sizing) -> Plan {
     let mut remove = Vec::new();
     let mut healthy: Vec<&Observed> = Vec::new();
+    let mut busy_waiting = 0;
     for runner in snapshot {
         match verdict(runner) {
             Verdict::Keep => healthy.push(runner),
             Verdict::Replace(reason) | Verdict::Remove(reason) => remove.push(removal(runner, reason)),
+            // A broken runner GitHub shows busy still holds an instance here.
+            Verdict::Wait(Hold::Busy) if runner.local.is_some() => busy_waiting += 1,
             Verdict::Wait(_) => {}
         }
     }
+    let (target, demand, idle_wait) = match sizing {
+        Sizing::Fixed(target) => (target, None, None),
+        Sizing::Elastic(e) => {
+            let busy = healthy.iter().filter(|r| r.busy()).count();
+            let wanted = busy + e.floor.max(e.queued);
+            let target = wanted.min(e.max.saturating_sub(busy_waiting));
+            let demand = Demand {
+                busy: busy + busy_waiting,
+                floor: e.floor,
+                queued: e.queued,
+                max: e.max,
+            };
+            (target, Some(demand), Some(e.idle_wait_secs))
+        }
+    };
     let delta = target as i64 - healthy.len() as i64;
     let create = usize::try_from(delta).unwrap_or(0);
     let excess = usize::try_from(-delta).unwrap_or(0);
-    let mut idle: Vec<&&Observed> = healthy.iter().filter(|r| idle(r)).collect();
+    // An elastic pool keeps an idle runner for the next job until it has waited.
+    let waited = |r: &Observed| match (idle_wait, r.local.and_then(|l| l.age_secs)) {
+        (Some(wait), Some(age)) => age >= wait,
+        _ => true,
+    };
+    let mut idle: Vec<&&Observed> = healthy.iter().filter(|r| idle(r) && waited(r)).collect();
     // Deterministic: the same snapshot always removes the same runners.
     idle.sort_by(|a, b| a.name.cmp(&b.name));
     let scaled_down: Vec<Removal> = idle
@@ -316,6 +399,8 @@ pub fn reconcile(snapshot: &[Observed], target: usize) -> Plan {
     let healthy_kept = healthy.len() - scaled_down.len();
     remove.extend(scaled_down);
     Plan {
+        target,
+        demand,
         remove,
         create,
         delta,
@@ -349,5 +434,7 @@ pub fn flush(snapshot: &[Observed], which: Flush) -> Plan {
     }
 }
 
+#[cfg(test)]
+mod elastic_tests;
 #[cfg(test)]
 mod tests;

@@ -5,7 +5,11 @@ use proptest::prelude::*;
 fn runner(name: &str, local: Option<bool>, github: Option<(bool, bool)>) -> Observed {
     Observed {
         name: name.into(),
-        local: local.map(|healthy| LocalSide { healthy, age: Age::New }),
+        local: local.map(|healthy| LocalSide {
+            healthy,
+            age: Age::New,
+            age_secs: None,
+        }),
         github: github.map(|(online, busy)| GithubSide {
             id: name.len() as u64,
             online,
@@ -17,7 +21,7 @@ fn runner(name: &str, local: Option<bool>, github: Option<(bool, bool)>) -> Obse
 #[test]
 fn missing_runners_are_created_and_the_delta_is_target_minus_healthy() {
     let snapshot = [runner("a", Some(true), Some((true, false)))];
-    let plan = reconcile(&snapshot, 3);
+    let plan = reconcile(&snapshot, Sizing::Fixed(3));
     assert_eq!((plan.create, plan.delta), (2, 2));
     assert!(plan.remove.is_empty());
 }
@@ -28,7 +32,7 @@ fn unhealthy_runners_are_replaced_but_never_a_busy_one() {
         runner("dead", Some(false), Some((false, false))),
         runner("busy-dead", Some(false), Some((true, true))),
     ];
-    let plan = reconcile(&snapshot, 1);
+    let plan = reconcile(&snapshot, Sizing::Fixed(1));
     assert_eq!(
         plan.remove.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
         ["dead"]
@@ -45,7 +49,7 @@ fn scale_down_takes_only_online_idle_runners() {
         runner("i1", Some(true), Some((true, false))),
         runner("registering", Some(true), Some((false, false))),
     ];
-    let plan = reconcile(&snapshot, 1);
+    let plan = reconcile(&snapshot, Sizing::Fixed(1));
     assert_eq!(plan.delta, -3);
     assert_eq!(plan.remove.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["i1"]);
 }
@@ -57,7 +61,7 @@ fn idle_registrations_without_an_instance_are_orphans_online_or_not_but_busy_one
         runner("rebooted", None, Some((true, false))),
         runner("finishing", None, Some((true, true))),
     ];
-    let plan = reconcile(&snapshot, 0);
+    let plan = reconcile(&snapshot, Sizing::Fixed(0));
     let orphan = |name: &str| Removal {
         name: name.into(),
         github_id: Some(name.len() as u64),
@@ -102,7 +106,7 @@ fn healthy_after_acting_counts_failed_scale_downs_and_successful_creations() {
         runner("b", Some(true), Some((true, false))),
         runner("dead", Some(false), None),
     ];
-    let down = reconcile(&snapshot, 1);
+    let down = reconcile(&snapshot, Sizing::Fixed(1));
     assert_eq!((down.healthy_kept, down.remove.len()), (1, 2));
     let unhealthy_only: Vec<Removal> = down
         .remove
@@ -116,14 +120,14 @@ fn healthy_after_acting_counts_failed_scale_downs_and_successful_creations() {
         2,
         "the scale-down failed: b still runs"
     );
-    let up = reconcile(&snapshot, 4);
+    let up = reconcile(&snapshot, Sizing::Fixed(4));
     assert!(up.needs_binary());
     assert_eq!(
         up.healthy_after(&up.remove, 1),
         3,
         "two kept, one of two creations made"
     );
-    assert!(!reconcile(&snapshot[..2], 2).needs_binary());
+    assert!(!reconcile(&snapshot[..2], Sizing::Fixed(2)).needs_binary());
 }
 
 fn arb_runner() -> impl Strategy<Value = Observed> {
@@ -150,7 +154,11 @@ fn arb_runner() -> impl Strategy<Value = Observed> {
 fn a_grown_runner_github_shows_offline_is_replaced_and_a_new_one_waits_to_come_online() {
     let with_age = |name: &str, age, github| {
         let mut r = runner(name, Some(true), Some(github));
-        r.local = Some(LocalSide { healthy: true, age });
+        r.local = Some(LocalSide {
+            healthy: true,
+            age,
+            age_secs: None,
+        });
         r
     };
     let snapshot = [
@@ -158,7 +166,7 @@ fn a_grown_runner_github_shows_offline_is_replaced_and_a_new_one_waits_to_come_o
         with_age("listener-killed", Age::Grown, (false, false)),
         with_age("busy-offline", Age::Grown, (false, true)),
     ];
-    let plan = reconcile(&snapshot, 3);
+    let plan = reconcile(&snapshot, Sizing::Fixed(3));
     let removed: Vec<(&str, Reason)> = plan.remove.iter().map(|r| (r.name.as_str(), r.reason)).collect();
     assert_eq!(removed, [("listener-killed", Reason::Offline)]);
     assert_eq!(plan.create, 1, "a new one in its place");
@@ -171,10 +179,11 @@ fn an_expired_runner_is_replaced_when_idle_and_kept_while_busy() {
         r.local = Some(LocalSide {
             healthy: true,
             age: Age::Expired,
+            age_secs: None,
         });
         r
     };
-    let plan = reconcile(&[expired("idle", false), expired("busy", true)], 2);
+    let plan = reconcile(&[expired("idle", false), expired("busy", true)], Sizing::Fixed(2));
     let removed: Vec<(&str, Reason)> = plan.remove.iter().map(|r| (r.name.as_str(), r.reason)).collect();
     assert_eq!(removed, [("idle", Reason::Expired)]);
     assert_eq!(plan.create, 1);
@@ -220,7 +229,7 @@ fn apply(snapshot: &[Observed], plan: &Plan, next: &mut u32, finished: &[bool]) 
 proptest! {
     #[test]
     fn reconcile_never_removes_a_busy_runner(snapshot in arb_snapshot(), target in 0usize..20) {
-        let plan = reconcile(&snapshot, target);
+        let plan = reconcile(&snapshot, Sizing::Fixed(target));
         for removal in &plan.remove {
             let runner = snapshot.iter().find(|r| r.name == removal.name).expect("planned from the snapshot");
             prop_assert!(!runner.busy(), "{} is busy", runner.name);
@@ -233,7 +242,7 @@ proptest! {
         snapshot in arb_snapshot(),
         target in 0usize..20,
     ) {
-        let plan = reconcile(&snapshot, target);
+        let plan = reconcile(&snapshot, Sizing::Fixed(target));
         let left: Vec<&Observed> = snapshot
             .iter()
             .filter(|r| r.healthy() && !plan.remove.iter().any(|x| x.name == r.name))
@@ -260,7 +269,7 @@ proptest! {
         let mut next = 0;
         // Jobs finish during the first rounds; then the world settles and reconcile catches up.
         for round in 0..5 {
-            let plan = reconcile(&world, target);
+            let plan = reconcile(&world, Sizing::Fixed(target));
             let finishing: &[bool] = if round < 3 { &finished } else { &[] };
             world = apply(&world, &plan, &mut next, finishing);
         }
@@ -269,7 +278,7 @@ proptest! {
         // Exactly the target, unless busy runners alone hold it above: they are never killed.
         prop_assert!(healthy == target || (healthy > target && healthy - target <= busy_healthy), "healthy {healthy}, target {target}");
         prop_assert!(world.iter().all(|r| r.local.is_some() || r.github.is_some_and(|g| g.busy)), "no orphan left");
-        let last = reconcile(&world, target);
+        let last = reconcile(&world, Sizing::Fixed(target));
         prop_assert_eq!(last.create, 0);
     }
 
