@@ -72,7 +72,8 @@ def glibc_needed(binary):
     """The newest GLIBC_x.y the binary asks for; None without objdump."""
     try:
         symbols = subprocess.run(["objdump", "-T", binary], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
+    except (OSError, subprocess.CalledProcessError) as e:
+        print(f"scripts/pack: glibc not checked (objdump -T: {e}; binutils has it)", file=sys.stderr)
         return None
     versions = [tuple(map(int, v.split("."))) for v in re.findall(r"GLIBC_([0-9]+\.[0-9]+)", symbols)]
     return max(versions, default=None)

@@ -1,9 +1,10 @@
-//! Observability around the runners: the metrics exporter's service (`metrics-port`) and the
-//! event log's rotation, kept as a valid config says; the `cos-agent` relation's unit data
-//! (scrape job, alert rules, dashboard), published on the hooks the Python provider publishes
-//! on (relation joined and changed, config-changed, upgrade-charm) whatever else the config
-//! says, so a blocked unit stays in its dashboards and alerts. None of it ever fails a hook:
-//! the runners matter more; a failure is logged as an error.
+//! Observability around the runners: the metrics exporter's service, the event log's rotation
+//! and the `cos-agent` relation's unit data (scrape job, alert rules, dashboard), kept on the
+//! hooks the Python provider publishes on (relation joined and changed, config-changed,
+//! upgrade-charm, as cos_agent.py's `COSAgentProvider.__init__` observes them, lines 673-681)
+//! from `metrics-port` alone, whatever else the config says: a blocked unit stays in its
+//! dashboards and alerts, and its scrape job always has the exporter behind it. None of it
+//! ever fails a hook: the runners matter more; a failure is logged as an error.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -15,10 +16,15 @@ use crate::metrics::cos_agent::{self, Topology};
 use crate::metrics::exporter::ExporterService;
 use crate::metrics::{EventLog, MetricsFile};
 
-/// The exporter (restarted as `restart` says) and the log rotation.
-pub fn ensure(ctx: &Ctx<'_>, config: &CharmConfig, restart: Restart) {
+/// The exporter on `metrics-port` (restarted as `restart` says; removed when the option is 0
+/// or invalid), the log rotation, and the relation data with the same port.
+pub fn ensure(ctx: &Ctx<'_>, restart: Restart) {
+    let metrics_port = match ctx.tools.config_get() {
+        Ok(raw) => CharmConfig::metrics_port_alone(&raw),
+        Err(e) => return tracing::error!("observability: config-get: {e}"),
+    };
     let host = &ctx.deps.host;
-    match config.metrics_port {
+    match metrics_port {
         Some(port) => {
             let file = MetricsFile::new(host, ctx.deps.unit.as_str());
             let service = ExporterService {
@@ -39,11 +45,12 @@ pub fn ensure(ctx: &Ctx<'_>, config: &CharmConfig, restart: Restart) {
     if let Err(e) = EventLog::new(host).ensure_rotation() {
         tracing::error!("event log rotation: {e}");
     }
+    publish(ctx, metrics_port);
 }
 
 /// Sets the `cos-agent` unit data on every such relation (none: nothing to do), with the
-/// scrape job of `metrics-port` when that option alone is good.
-pub fn publish(ctx: &Ctx<'_>) {
+/// exporter's scrape job when there is one.
+fn publish(ctx: &Ctx<'_>, metrics_port: Option<u16>) {
     let ids = match ctx.tools.relation_ids(cos_agent::ENDPOINT) {
         Ok(ids) => ids,
         Err(e) => return tracing::error!("cos-agent: relation-ids: {e}"),
@@ -55,10 +62,6 @@ pub fn publish(ctx: &Ctx<'_>) {
         model: ctx.juju.model_name.clone(),
         model_uuid: ctx.juju.model_uuid.clone(),
         application: ctx.deps.unit.app().to_string(),
-    };
-    let metrics_port = match ctx.tools.config_get() {
-        Ok(raw) => CharmConfig::metrics_port_alone(&raw),
-        Err(e) => return tracing::error!("cos-agent: config-get: {e}"),
     };
     let data = match cos_agent::unit_data(&topology, metrics_port) {
         Ok(data) => BTreeMap::from([(cos_agent::KEY.to_string(), data)]),
@@ -79,8 +82,7 @@ pub fn remove_exporter(ctx: &Ctx<'_>) {
     }
 }
 
-/// The charm's `dispatch`, which the exporter's service runs.
-/// The charm's binary, which the services run.
+/// The charm's binary (`dispatch`), which the services run.
 pub(super) fn dispatch(ctx: &Ctx<'_>) -> PathBuf {
     match &ctx.juju.charm_dir {
         Some(dir) => dir.join("dispatch"),

@@ -14,7 +14,7 @@ use super::plan::{plan, BringUp, HookPlan, RunnerSteps, Services, Work};
 use super::{cos, generations, status, Ctx};
 use crate::config::CharmConfig;
 use crate::event::Hook;
-use crate::host::systemd_unit::Ensured;
+use crate::host::systemd_unit::{Ensured, Restart};
 use crate::host::timer::EventTimer;
 use crate::juju::{Status, ToolError};
 use crate::manager::{Flush, Steps};
@@ -32,7 +32,11 @@ pub async fn run(ctx: &mut Ctx<'_>, hook: Hook) -> anyhow::Result<()> {
         remove_services(ctx);
     }
     if plan.publishes_cos {
-        cos::publish(ctx);
+        let restart = match plan.services {
+            Services::Keep { exporter } => exporter,
+            _ => Restart::IfChanged,
+        };
+        cos::ensure(ctx, restart);
     }
     match plan.work {
         Work::Runners {
@@ -144,13 +148,8 @@ fn keep_services(ctx: &Ctx<'_>, services: Services, config: &CharmConfig) -> Res
     match services {
         Services::Leave => Ok(true),
         Services::RepairTimer => ensure_timer(ctx, config),
-        Services::Keep { exporter } => {
-            if !ensure_timer(ctx, config)? {
-                return Ok(false);
-            }
-            cos::ensure(ctx, config, exporter);
-            Ok(true)
-        }
+        // The exporter and the cos-agent data were kept first ([`HookPlan::publishes_cos`]).
+        Services::Keep { .. } => ensure_timer(ctx, config),
         // First of all, in `run`.
         Services::Remove => Ok(true),
     }

@@ -24,8 +24,9 @@ pub(crate) struct HookPlan {
     /// hook moving the secret's tracked revision would swallow the `secret-changed` that
     /// retires the old token's runners.
     pub takes_new_token: bool,
-    /// The `cos-agent` data is set first, whatever the config says (as `COSAgentProvider`
-    /// does on relation joined and changed, config-changed and upgrade-charm).
+    /// The exporter (from `metrics-port` alone) and the `cos-agent` data are kept first,
+    /// whatever else the config says (as `COSAgentProvider` publishes on relation joined and
+    /// changed, config-changed and upgrade-charm).
     pub publishes_cos: bool,
     /// What the hook does once the above is done.
     pub work: Work,
@@ -51,9 +52,9 @@ pub(crate) enum Services {
     Leave,
     /// The timer started again if someone stopped it; nothing else (`update-status`).
     RepairTimer,
-    /// Written where their text changed and started where they are not running, with the
-    /// event log's rotation; the exporter restarted as `exporter`
-    /// says.
+    /// Written where their text changed and started where they are not running; the
+    /// exporter (kept with the cos-agent data, [`HookPlan::publishes_cos`]) restarted as
+    /// `exporter` says.
     Keep { exporter: Restart },
     /// Stopped and deleted (`stop`).
     Remove,

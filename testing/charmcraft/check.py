@@ -300,6 +300,27 @@ def main():
     if report.failures:
         print(f"check-charmcraft: {len(report.failures)} difference(s) with charmcraft (above)")
         return 1
+    # 4. The comparison catches each break that matters (self-test on the first charm).
+    import selftest
+
+    first = next(name for name in names if name in built and name in charms)
+    _, reference, prime = built[first]
+    lines, missed = selftest.run(Report, charms[first], reference, prime, binary, work / "selftest")
+    broken_project = work / "selftest" / "project"
+    broken_project.mkdir(parents=True, exist_ok=True)
+    for name in ("charmcraft.yaml", "config.yaml", "actions.yaml"):
+        text = (project / name).read_text()
+        (broken_project / name).write_text(text + ("bogus-key: 1\n" if name == "charmcraft.yaml" else ""))
+    rc, _, _ = charmcraft_cli(["expand-extensions"], broken_project, env)
+    lines.append(f"  broken: {'charmcraft.yaml with an unknown key':<34} "
+                 f"{'caught by charmcraft expand-extensions' if rc != 0 else 'NOT caught'}")
+    if rc == 0:
+        missed.append("charmcraft.yaml with an unknown key")
+    print("self-test, on broken copies of " + first + " and of charmcraft.yaml:")
+    print("\n".join(lines))
+    if missed:
+        print(f"check-charmcraft: the self-test's breaks {missed} were not caught where expected")
+        return 1
     print("check-charmcraft: scripts/pack's charms are what charmcraft packs")
     return 0
 

@@ -16,7 +16,8 @@ pydantic (one virtual environment per agent):
 
 --self-test breaks the databag in the ways that matter and insists each is caught.
 
-usage: check.py --databag FILE --model NAME --uuid UUID --app APP --charm-dir DIR [--self-test]
+usage: check.py --databag FILE --model NAME --uuid UUID --app APP --port PORT --charm-dir DIR
+                [--self-test]
 """
 
 import argparse
@@ -126,6 +127,15 @@ def check_requirer(raw, ctx):
         for config in job["static_configs"]:
             if config["labels"].get("juju_application") != ctx.app:
                 raise Failure(f"requirer: the job is not labelled with {ctx.app}: {config['labels']}")
+    # cos-tool (not installable here) injects each rule's juju_model, juju_model_uuid and
+    # juju_application into its expression: they must be the labels the agent puts on our series.
+    rules = json.loads(raw)["metrics_alert_rules"].get("groups", [])
+    for config in (c for job in seen["jobs"] for c in job["static_configs"]):
+        for rule in (r for g in rules for r in g["rules"]):
+            for key in ("juju_model", "juju_model_uuid", "juju_application"):
+                if rule["labels"].get(key) != config["labels"].get(key):
+                    raise Failure(f"requirer: {rule['alert']}'s {key}={rule['labels'].get(key)!r} would not match "
+                                  f"the series, labelled {config['labels'].get(key)!r}")
     if len(seen["alerts"]) != 1:
         raise Failure(f"requirer: alert rules for {len(seen['alerts'])} applications, not 1")
     titles = [d["title"] for d in seen["dashboards"]]
@@ -289,14 +299,12 @@ def main():
     parser = argparse.ArgumentParser()
     for option in ("--databag", "--model", "--uuid", "--app", "--charm-dir"):
         parser.add_argument(option, required=True)
+    parser.add_argument("--port", type=int, required=True, help="the metrics-port the unit was given")
     parser.add_argument("--self-test", action="store_true")
     args = parser.parse_args()
     raw = Path(args.databag).read_text()
-    data = json.loads(raw)
-    target = data["metrics_scrape_jobs"][0]["static_configs"][0]["targets"][0]
     ctx = argparse.Namespace(
-        model=args.model, uuid=args.uuid, app=args.app, charm_dir=os.path.abspath(args.charm_dir),
-        port=int(target.rsplit(":", 1)[1]),
+        model=args.model, uuid=args.uuid, app=args.app, charm_dir=os.path.abspath(args.charm_dir), port=args.port
     )
     ctx.reference = reference(ctx)
     from importlib.metadata import version

@@ -86,7 +86,7 @@ fn a_blocked_unit_s_data_is_read_by_the_real_library_as_the_python_provider_s() 
             .arg(databag.path())
             .args(["--model", model["name"].as_str().expect("a name")])
             .args(["--uuid", model["uuid"].as_str().expect("a uuid")])
-            .args(["--app", "github-runner", "--self-test", "--charm-dir"])
+            .args(["--app", "github-runner", "--port", "9470", "--self-test", "--charm-dir"])
             .arg(repo())
             .output()
             .expect("python runs");

@@ -86,6 +86,31 @@ fn one_charm_per_ubuntu_lts_each_holding_what_juju_reads() {
 }
 
 #[test]
+fn a_binary_needing_a_newer_glibc_than_ubuntu_22_04_s_is_refused() {
+    let out = tempfile::tempdir().expect("tempdir");
+    // objdump, as binutils' would answer for a binary built on a newer system.
+    let bin = out.path().join("bin");
+    std::fs::create_dir(&bin).expect("mkdir");
+    let objdump = bin.join("objdump");
+    std::fs::write(&objdump, "#!/bin/sh\necho '0000 DF *UND* 0000 (GLIBC_2.38) memcpy'\n").expect("write");
+    std::fs::set_permissions(&objdump, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let output = std::process::Command::new(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pack"))
+        .args(["--binary", env!("CARGO_BIN_EXE_github-runner"), "--out"])
+        .arg(out.path().join("charm"))
+        .env("PATH", path)
+        .output()
+        .expect("scripts/pack runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("needs glibc 2.38, newer than Ubuntu 22.04's"),
+        "{stderr}"
+    );
+    assert!(!out.path().join("charm").exists(), "nothing packed");
+}
+
+#[test]
 fn packing_twice_gives_the_same_bytes() {
     let out = tempfile::tempdir().expect("tempdir");
     let pack = |dir: &str| {

@@ -89,9 +89,10 @@ fn a_no_change_config_changed_rewrites_nothing() {
             vec!["is-active".to_string(), "--quiet".into(), unit.into()],
         )
     };
+    // The exporter first (it is kept with the cos-agent data), then the timer.
     assert_eq!(
         systemctl,
-        [is_active(TIMER), is_active("ghro.metrics-exporter.service")]
+        [is_active("ghro.metrics-exporter.service"), is_active(TIMER)]
     );
 }
 

@@ -57,12 +57,13 @@ async fn config_changed_writes_the_timer_and_remembers_path_and_token_before_lxd
     assert_eq!(
         unit.systemd.calls(),
         [
-            "daemon-reload",
-            "enable ghro.reconcile-runners.timer",
-            "restart ghro.reconcile-runners.timer",
+            // The exporter first, with the cos-agent data, whatever the rest of the config.
             "daemon-reload",
             "enable ghro.metrics-exporter.service",
-            "restart ghro.metrics-exporter.service"
+            "restart ghro.metrics-exporter.service",
+            "daemon-reload",
+            "enable ghro.reconcile-runners.timer",
+            "restart ghro.reconcile-runners.timer"
         ]
     );
     assert!(logged(&done, "reconcile timer set to every 10m"));

@@ -11,7 +11,6 @@ pub fn now_hms() -> String {
     format!("{:02}:{:02}:{:02}", day / 3600, day % 3600 / 60, day % 60)
 }
 
-/// A random-enough hex string for context ids and model uuids.
 /// A model UUID as Juju makes them (version 4, so libraries that check it accept it),
 /// starting `fa4e0000-` so that a fake-juju model is told apart at a glance.
 pub fn model_uuid() -> String {
@@ -20,6 +19,7 @@ pub fn model_uuid() -> String {
     format!("fa4e0000-{}-4{}-8{}-{}", &h[2..6], &h[6..9], &h[9..12], &h[12..24])
 }
 
+/// A random-enough hex string for context ids and model uuids.
 pub fn random_hex() -> String {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
