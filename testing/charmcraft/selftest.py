@@ -27,21 +27,18 @@ def breaks():
             info.external_attr = (stat.S_IFREG | 0o644) << 16
         return [(info, data)]
 
-    def extra_file(info, data):
-        entries = [(info, data)]
-        if info.filename == "metadata.yaml":
-            extra = zipfile.ZipInfo("extra.txt", date_time=info.date_time)
-            extra.external_attr = (stat.S_IFREG | 0o644) << 16
-            entries.append((extra, b"not charmcraft's\n"))
-        return entries
+    def adding(after, name, mode, content):
+        """A change that writes one more entry, `name`, after the entry `after`."""
 
-    def hook_symlink(info, data):
-        entries = [(info, data)]
-        if info.filename == "dispatch":
-            link = zipfile.ZipInfo("hooks/install", date_time=info.date_time)
-            link.external_attr = (stat.S_IFLNK | 0o777) << 16
-            entries.append((link, b"../dispatch"))
-        return entries
+        def change(info, data):
+            entries = [(info, data)]
+            if info.filename == after:
+                extra = zipfile.ZipInfo(name, date_time=info.date_time)
+                extra.external_attr = mode << 16
+                entries.append((extra, content))
+            return entries
+
+        return change
 
     def manifest_without_analysis(info, data):
         if info.filename == "manifest.yaml":
@@ -59,8 +56,10 @@ def breaks():
 
     return [
         ("dispatch 0644", "modes", dispatch_not_executable),
-        ("a file charmcraft does not prime", "paths", extra_file),
-        ("hooks/install as a symlink", "no symlinks, dirs or hooks/", hook_symlink),
+        ("a file charmcraft does not prime", "paths",
+         adding("metadata.yaml", "extra.txt", stat.S_IFREG | 0o644, b"not charmcraft's\n")),
+        ("hooks/install as a symlink", "no symlinks, dirs or hooks/",
+         adding("dispatch", "hooks/install", stat.S_IFLNK | 0o777, b"../dispatch")),
         ("a manifest without analysis", "manifest.yaml keys, bases, analysis", manifest_without_analysis),
         ("metadata without display-name", "metadata.yaml parsed-equal", metadata_without_title),
     ]
