@@ -39,7 +39,12 @@ pub fn routes() -> Router<Shared> {
 }
 
 /// A JSON body with a weak ETag of its text; `304` when the client already has it.
-fn with_etag(headers: &HeaderMap, status: StatusCode, body: Value, extra: Vec<(&'static str, String)>) -> Response {
+pub(crate) fn with_etag(
+    headers: &HeaderMap,
+    status: StatusCode,
+    body: Value,
+    extra: Vec<(&'static str, String)>,
+) -> Response {
     let text = body.to_string();
     let etag = format!(
         "W/\"{}\"",
@@ -88,10 +93,34 @@ async fn list(
         .map(|r| w.runner_json(r))
         .collect();
     let total = all.len();
-    let pages = total.div_ceil(per_page).max(1);
     let runners: Vec<Value> = all.into_iter().skip((page - 1) * per_page).take(per_page).collect();
     let base = format!("{}/api/v3/{}/actions/runners", w.base_url, scope_prefix(&scope));
-    let link = |p: usize, rel: &str| format!("<{base}?per_page={per_page}&page={p}>; rel=\"{rel}\"");
+    let extra = page_links(&base, "", per_page, page, total);
+    with_etag(
+        &headers,
+        StatusCode::OK,
+        json!({"total_count": total, "runners": runners}),
+        extra,
+    )
+}
+
+/// The `Link` header of page `page` of `total` items (`query` goes before `per_page`, e.g.
+/// `&status=queued`); none for a single page.
+pub(crate) fn page_links(
+    base: &str,
+    query: &str,
+    per_page: usize,
+    page: usize,
+    total: usize,
+) -> Vec<(&'static str, String)> {
+    let pages = total.div_ceil(per_page).max(1);
+    let query = query.trim_start_matches('&');
+    let query = if query.is_empty() {
+        String::new()
+    } else {
+        format!("{query}&")
+    };
+    let link = |p: usize, rel: &str| format!("<{base}?{query}per_page={per_page}&page={p}>; rel=\"{rel}\"");
     let mut links = Vec::new();
     if page > 1 {
         links.push(link(page - 1, "prev"));
@@ -103,17 +132,11 @@ async fn list(
     if page > 1 {
         links.push(link(1, "first"));
     }
-    let extra = if links.is_empty() {
+    if links.is_empty() {
         Vec::new()
     } else {
         vec![("link", links.join(", "))]
-    };
-    with_etag(
-        &headers,
-        StatusCode::OK,
-        json!({"total_count": total, "runners": runners}),
-        extra,
-    )
+    }
 }
 
 fn scope_prefix(scope: &HashMap<String, String>) -> String {

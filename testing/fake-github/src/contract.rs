@@ -1,7 +1,8 @@
-//! The GitHub contract: GitHub's own OpenAPI description of the runner endpoints
-//! (`openapi/github-openapi-runners.deref.json`, a copy of the project's research file with
-//! every `$ref` inlined, kept here so a clone stands alone), and checks of requests and
-//! responses against it. Used by the emulator's tests and the client's.
+//! The GitHub contract: GitHub's own OpenAPI description of the runner endpoints and of the
+//! workflow runs and jobs (`openapi/github-openapi-{runners,workflow-jobs}.deref.json`, copies
+//! of the project's research files with every `$ref` inlined, kept here so a clone stands
+//! alone), and checks of requests and responses against it. Used by the emulator's tests and
+//! the client's.
 
 use std::path::PathBuf;
 
@@ -26,11 +27,19 @@ impl Spec {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("openapi/github-openapi-runners.deref.json")
     }
 
+    /// Both descriptions, their paths in one document.
     pub fn load() -> Spec {
-        let text = std::fs::read(Self::path()).expect("the OpenAPI description ships with fake-github");
-        Spec {
-            doc: serde_json::from_slice(&text).expect("the OpenAPI description is JSON"),
+        let read = |path: PathBuf| -> Value {
+            let text = std::fs::read(path).expect("the OpenAPI description ships with fake-github");
+            serde_json::from_slice(&text).expect("the OpenAPI description is JSON")
+        };
+        let mut doc = read(Self::path());
+        let jobs = read(Self::path().with_file_name("github-openapi-workflow-jobs.deref.json"));
+        let paths = doc["paths"].as_object_mut().expect("paths");
+        for (path, operations) in jobs["paths"].as_object().expect("paths") {
+            paths.insert(path.clone(), operations.clone());
         }
+        Spec { doc }
     }
 
     /// The operation for `method` and a concrete `path` (without `/api/v3`): the template
@@ -121,6 +130,10 @@ fn json_schema(mut value: Value) -> Value {
             if map.remove("nullable") == Some(Value::Bool(true)) {
                 if let Some(kind) = map.get("type").cloned() {
                     map.insert("type".into(), json!([kind, "null"]));
+                }
+                // OpenAPI 3.0: `nullable` admits null even where an `enum` lists the values.
+                if let Some(Value::Array(values)) = map.get_mut("enum") {
+                    values.push(Value::Null);
                 }
             }
             for v in map.values_mut() {

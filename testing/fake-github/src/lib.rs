@@ -4,9 +4,10 @@
 //! emulator's `/_emulator/` API.
 //!
 //! Modules: [`state`] (the world and GitHub's rules), `gate` (auth, limits, faults, log),
-//! `api` (the REST endpoints), `admin` (`/_emulator/`), [`orders`] (jobs, updates and exits
+//! `api` (the REST endpoints), [`actions`] (workflow runs and jobs), `admin` (`/_emulator/`), [`orders`] (jobs, updates and exits
 //! for the stub's listener), [`releases`] (release downloads: yq), [`stub`] (the tarball).
 
+pub mod actions;
 mod admin;
 mod api;
 pub mod contract;
@@ -28,8 +29,11 @@ pub type Shared = Arc<Mutex<World>>;
 
 /// The whole app: the gated REST API and the admin API.
 pub fn router(world: Shared) -> Router {
-    let api = api::routes().layer(axum::middleware::from_fn_with_state(world.clone(), gate::gate));
+    let api = api::routes()
+        .merge(actions::routes())
+        .layer(axum::middleware::from_fn_with_state(world.clone(), gate::gate));
     api.merge(admin::routes())
+        .merge(actions::admin_routes())
         .merge(orders::routes())
         .merge(releases::routes())
         .with_state(world)

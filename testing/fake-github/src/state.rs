@@ -168,6 +168,8 @@ pub struct World {
     pub clock_offset: Duration,
     /// Serve downloads with a wrong checksum, no checksum, or a body that is not a tar.
     pub tamper: Option<String>,
+    /// The repository's workflow runs and jobs.
+    pub actions: crate::actions::Actions,
     serial: u64,
 }
 
@@ -191,6 +193,7 @@ impl World {
             tarball,
             clock_offset: Duration::ZERO,
             tamper: None,
+            actions: Default::default(),
             serial: 0,
         }
     }
@@ -282,6 +285,9 @@ impl World {
             return false;
         };
         runner.busy = false;
+        let now = rfc3339(self.now());
+        self.actions.finish(id, now);
+        let runner = self.runners.get_mut(&id).expect("looked up above");
         if runner.ephemeral {
             self.remove_runner(id, Tombstone::Done);
         }

@@ -188,3 +188,65 @@ async fn another_scope_is_not_found_for_the_token() {
     assert_eq!(status, 404);
     assert_eq!(body["message"], "Not Found");
 }
+
+#[tokio::test]
+async fn workflow_runs_and_jobs_match_github_s_schemas_and_follow_the_runner_that_takes_them() {
+    let spec = Spec::load();
+    let scope = ScopeConfig::Repo {
+        owner: "acme".into(),
+        repo: "app".into(),
+    };
+    let emulator = Emulator::start(
+        Config {
+            scope,
+            ..Config::default()
+        },
+        "127.0.0.1:0",
+    )
+    .await
+    .expect("starts");
+    let (queued, other, runner) = {
+        let mut w = emulator.world();
+        let now = fake_github::state::rfc3339(w.now());
+        let queued = w.actions.queue(vec!["self-hosted".into(), "linux".into()], now.clone());
+        let other = w.actions.queue(vec!["self-hosted".into(), "gpu".into()], now);
+        let runner = w.add_runner(fake_github::NewRunner::named("r-1")).expect("add");
+        (queued, other, runner)
+    };
+    let get = |path: String| call("GET", path, None);
+    let check = async |c: Call| {
+        let (status, body) = send(&emulator, &c, Some(TOKEN)).await;
+        let path = c.path.split('?').next().expect("path").to_string();
+        spec.check_response("GET", &path, status, &body)
+            .unwrap_or_else(|e| panic!("{} {e}\nbody: {body}", c.path));
+        (status, body)
+    };
+    let (_, runs) = check(get("/repos/acme/app/actions/runs?status=queued&per_page=100".into())).await;
+    let ids: Vec<u64> = runs["workflow_runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .map(|r| r["id"].as_u64().expect("id"))
+        .collect();
+    assert_eq!(ids, [other, queued], "newest first");
+    let (_, jobs) = check(get(format!("/repos/acme/app/actions/runs/{queued}/jobs?filter=latest"))).await;
+    assert_eq!(jobs["jobs"][0]["status"], "queued");
+    assert_eq!(jobs["jobs"][0]["runner_id"], Value::Null);
+    // The runner (self-hosted, Linux, X64) takes the job its labels serve, not the gpu one.
+    emulator.world().runners.get_mut(&runner).expect("runner").pinned_online = true;
+    let taken = reqwest::Client::new()
+        .post(format!("{}/_emulator/runners/{runner}/job", emulator.base_url))
+        .send()
+        .await
+        .expect("admin");
+    assert_eq!(taken.status().as_u16(), 200);
+    let (_, jobs) = check(get(format!("/repos/acme/app/actions/runs/{queued}/jobs"))).await;
+    assert_eq!(
+        (&jobs["jobs"][0]["status"], &jobs["jobs"][0]["runner_id"]),
+        (&json!("in_progress"), &json!(runner))
+    );
+    let (_, still) = check(get("/repos/acme/app/actions/runs?status=queued".into())).await;
+    assert_eq!(still["total_count"], 1, "the gpu job waits");
+    let (status, _) = check(get("/repos/acme/app/actions/runs/999/jobs".into())).await;
+    assert_eq!(status, 404);
+}
