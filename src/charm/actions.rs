@@ -55,7 +55,7 @@ async fn perform(ctx: &Ctx<'_>, action: Action) -> anyhow::Result<()> {
             return Err(anyhow!("{problems}"));
         }
     };
-    let sizing = super::plan::sizing(&config, jiff::Timestamp::now());
+    let sizing = ctx.sizing(&config);
     let steps = steps(action, sizing);
     let acts = steps.is_some();
     let work = pipeline::Work {

@@ -103,7 +103,7 @@ async fn runners(ctx: &mut Ctx<'_>, hook: Hook, plan: &HookPlan, steps: RunnerSt
     let work = pipeline::Work {
         setup: true,
         retire: Some(Flush::Idle),
-        steps: Some(steps.to(super::plan::sizing(&config, jiff::Timestamp::now()), relabel)),
+        steps: Some(steps.to(ctx.sizing(&config), relabel)),
         made_with: config.generation(),
         list: false,
     };

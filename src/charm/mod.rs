@@ -135,6 +135,23 @@ impl<'a> Ctx<'a> {
         Ok(CharmConfig::from_raw_with(&raw, self.proxy.clone(), &secret))
     }
 
+    /// How many runners `config` wants now: for an elastic pool, with this unit's share of
+    /// the queue from `goal-state` (the whole queue where it cannot be read).
+    fn sizing(&self, config: &CharmConfig) -> crate::manager::plan::Sizing {
+        use crate::manager::plan::Share;
+        let share = match config.pool {
+            crate::config::Pool::Fixed => Share::WHOLE,
+            crate::config::Pool::Elastic { .. } => match self.tools.goal_units() {
+                Ok(units) => Share::among(&units, self.deps.unit.as_str()),
+                Err(e) => {
+                    tracing::warn!("goal-state: {e}; this unit counts the whole queue");
+                    Share::WHOLE
+                }
+            },
+        };
+        plan::sizing(config, jiff::Timestamp::now(), share)
+    }
+
     /// The config when it is valid; otherwise the unit is set blocked with every problem.
     fn valid_config(&self) -> Result<Option<CharmConfig>, ToolError> {
         match self.config()? {

@@ -8,7 +8,7 @@ pub(crate) use super::bring_up::When;
 use crate::config::{CharmConfig, Pool};
 use crate::event::Hook;
 use crate::host::systemd_unit::Restart;
-use crate::manager::plan::{Elastic, Sizing};
+use crate::manager::plan::{Elastic, Share, Sizing};
 use crate::manager::{BinaryCheck, Flush, OnNewBinary, Steps};
 
 /// One hook's plan.
@@ -111,9 +111,9 @@ impl RunnerSteps {
 }
 
 /// How many runners the config wants at `now`: `virtual-machines`, or the elastic pool's floor
-/// (the schedule's at `now`) and ceiling. No queued-job signal is read yet: the elastic pool
-/// follows its busy runners.
-pub(crate) fn sizing(config: &CharmConfig, now: jiff::Timestamp) -> Sizing {
+/// (the schedule's at `now`), ceiling and this unit's `share` of the queue (which the manager
+/// reads).
+pub(crate) fn sizing(config: &CharmConfig, now: jiff::Timestamp, share: Share) -> Sizing {
     match &config.pool {
         Pool::Fixed => Sizing::Fixed(config.virtual_machines as usize),
         Pool::Elastic {
@@ -125,6 +125,7 @@ pub(crate) fn sizing(config: &CharmConfig, now: jiff::Timestamp) -> Sizing {
             max: *max as usize,
             queued: 0,
             idle_wait_secs: u64::from(*idle_wait_minutes) * 60,
+            share,
         }),
     }
 }

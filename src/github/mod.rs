@@ -14,6 +14,7 @@
 //! | [`GithubClient::generate_jit_config`] | `POST {scope}/actions/runners/generate-jitconfig` | … write |
 //! | [`GithubClient::runner_downloads`] | `GET {scope}/actions/runners/downloads` (ETag) | … read |
 //! | [`GithubClient::runner_groups`] | `GET /orgs/{org}/actions/runner-groups` | `admin:org` read |
+//! | [`GithubClient::queued_jobs`] | `GET /repos/{owner}/{repo}/actions/runs?status=queued\|in_progress`, then `…/runs/{id}/jobs?filter=latest` (ETags) | `repo` / Actions read |
 //!
 //! It must not know about LXD, Juju or the host.
 
@@ -22,6 +23,7 @@ mod client;
 mod config;
 mod error;
 mod etag;
+mod jobs;
 mod runners;
 mod scope;
 mod types;
@@ -30,6 +32,7 @@ pub use client::{CallStats, GithubClient, RateLimit, MAX_BODY};
 pub use config::{api_base, http_client, ClientConfig, Proxy, RetryPolicy, REQUEST_TIMEOUT};
 pub use error::GithubError;
 pub use etag::{CachedPage, EtagCache};
+pub use jobs::{serves, QueuedJob};
 pub use runners::Deleted;
 pub use scope::Scope;
 pub use types::{AuthToken, JitConfig, Runner, RunnerApplication, RunnerGroup, RunnerLabel, RunnerStatus};

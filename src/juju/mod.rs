@@ -51,6 +51,8 @@ pub trait HookTools: Send + Sync {
     fn secret_get(&self, uri: &str, key: &str, refresh: bool) -> Result<Secret, ToolError>;
     /// `application-version-set`: the version `juju status` shows for the application.
     fn application_version_set(&self, version: &str) -> Result<(), ToolError>;
+    /// `goal-state`: the application's units Juju means to keep (not those `dying`).
+    fn goal_units(&self) -> Result<Vec<String>, ToolError>;
 }
 
 /// The real hook tools: commands found on `PATH`.
@@ -96,6 +98,10 @@ impl HookTools for ProcessTools {
 
     fn application_version_set(&self, version: &str) -> Result<(), ToolError> {
         status::set_application_version(version)
+    }
+
+    fn goal_units(&self) -> Result<Vec<String>, ToolError> {
+        relation::goal_units()
     }
 }
 

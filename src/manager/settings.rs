@@ -12,10 +12,23 @@ use crate::runner::{self, Registration, RunnerSettings};
 use crate::runner_binary;
 
 impl RunnerManager {
+    /// The labels every runner of the unit carries: the defaults (self-hosted, linux, the
+    /// architecture, the application, `base-image`), then the custom ones.
+    pub(super) fn runner_labels(&self) -> Result<Vec<String>, ManagerError> {
+        let config = &self.config;
+        let defaults = [
+            "self-hosted",
+            "linux",
+            runner_binary::host_arch()?,
+            self.deps.unit.app(),
+            config.base_image.as_str(),
+        ];
+        Ok(labels(defaults, &config.labels))
+    }
+
     /// What every new runner gets; asks GitHub for the group id and LXD for the image.
     pub(super) async fn settings(&self) -> Result<RunnerSettings, ManagerError> {
         let config = &self.config;
-        let arch = runner_binary::host_arch()?;
         // aproxy as the original placed it: `host:port` of the model's HTTP (else HTTPS) proxy.
         let aproxy = config
             .use_aproxy
@@ -53,16 +66,7 @@ impl RunnerManager {
             profiles: names.runner_profiles(config),
             devices,
             url: self.github.scope().registration_url(&config.github_url),
-            labels: labels(
-                [
-                    "self-hosted",
-                    "linux",
-                    arch,
-                    self.deps.unit.app(),
-                    config.base_image.as_str(),
-                ],
-                &config.labels,
-            ),
+            labels: self.runner_labels()?,
             group: config.group.clone(),
             group_id: self.github.runner_group_id().await?,
             registration: Registration::Jit,

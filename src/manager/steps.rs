@@ -135,7 +135,10 @@ impl RunnerManager {
             progress(Stage::ReplacingIdleForNewBinary);
             done.replaced = Some(self.flush(Flush::Idle).await?);
         }
-        if let Some(sizing) = steps.target {
+        if let Some(mut sizing) = steps.target {
+            if let Sizing::Elastic(elastic) = &mut sizing {
+                elastic.queued = elastic.share.of(self.queued_for_me().await);
+            }
             progress(Stage::Reconciling(sizing));
             done.reconciled = Some(self.reconcile(sizing).await?);
         }
@@ -161,6 +164,32 @@ impl RunnerManager {
                 })
             }
             Err(e) => Err(e),
+        }
+    }
+}
+
+impl RunnerManager {
+    /// The queued jobs this unit's runners could take, from GitHub's runs and jobs
+    /// (repository scope; an organisation's queue is heard from webhooks). A failed look is
+    /// no failure: the pool then follows its busy runners alone, as the timer retries.
+    async fn queued_for_me(&self) -> usize {
+        let labels = match self.runner_labels() {
+            Ok(labels) => labels,
+            Err(e) => {
+                tracing::warn!("queued jobs not counted: {e}");
+                return 0;
+            }
+        };
+        match self.github.queued_jobs().await {
+            Ok(Some(jobs)) => jobs
+                .iter()
+                .filter(|j| crate::github::serves(&labels, &j.labels))
+                .count(),
+            Ok(None) => 0,
+            Err(e) => {
+                tracing::warn!("queued jobs not counted: {e} (the token needs Actions read to list runs)");
+                0
+            }
         }
     }
 }

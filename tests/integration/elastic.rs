@@ -113,3 +113,54 @@ async fn idle_runners_above_the_floor_wait_and_a_schedule_window_moves_the_floor
     s.settle(1).await;
     assert_eq!(status(&s), "1/1 runners (0 busy, floor 1)");
 }
+
+/// Queues `count` jobs asking for `labels` in fake-github's repository.
+async fn queue_jobs(s: &Stack, labels: &[&str], count: usize) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/_emulator/jobs", s.emulator.base_url))
+        .json(&serde_json::json!({"labels": labels, "count": count}))
+        .send()
+        .await
+        .expect("admin API");
+    assert_eq!(response.status().as_u16(), 201);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_jobs_grow_the_pool_to_the_queue_never_past_the_ceiling_and_it_shrinks_back() {
+    let Some(lxd) = common::lxd().await else { return };
+    let _one = common::exclusive(&lxd).await;
+    let s = Stack::deploy_repo(lxd, 1, &["max-virtual-machines=4", "idle-wait=0"]).await;
+    s.settle(1).await;
+
+    // Three jobs our runners serve, one they do not (a GitHub-hosted label).
+    queue_jobs(&s, &["self-hosted", "linux"], 3).await;
+    queue_jobs(&s, &["ubuntu-latest"], 1).await;
+    s.juju(&["tick"]);
+    s.settle(3).await;
+    assert_eq!(status(&s), "3/3 runners (0 busy, floor 1, 3 queued)");
+
+    // The runners take the three jobs: busy 3 and the floor's idle one, 4: never 5.
+    let names: Vec<String> = s.instances().await.into_iter().collect();
+    for name in &names {
+        take_job(&s, name).await;
+    }
+    s.juju(&["tick"]);
+    s.settle(4).await;
+    assert_eq!(status(&s), "4/4 runners (3 busy, floor 1)");
+    queue_jobs(&s, &["self-hosted"], 2).await;
+    s.juju(&["tick"]);
+    assert_eq!(s.instances().await.len(), 4, "the ceiling holds with jobs still queued");
+
+    // The jobs end; the queue's two are left, then none: back to the floor, no busy one removed.
+    for name in &names {
+        let id = s.id_of(name);
+        assert_eq!(s.admin(&format!("/runners/{id}/finish")).await, 200);
+    }
+    eventually("the used runners are gone", Duration::from_secs(30), async || {
+        let left = s.instances().await;
+        names.iter().all(|n| !left.contains(n))
+    })
+    .await;
+    s.juju(&["tick"]);
+    assert_eq!(status(&s), "2/2 runners (0 busy, floor 1, 2 queued)");
+}

@@ -9,7 +9,27 @@ fn elastic(floor: usize, max: usize, queued: usize, idle_wait_secs: u64) -> Sizi
         max,
         queued,
         idle_wait_secs,
+        share: Share::WHOLE,
     })
+}
+
+#[test]
+fn units_share_the_queue_without_a_coordinator() {
+    let units: Vec<String> = ["app/3", "app/0", "app/7"].map(String::from).to_vec();
+    let shares: Vec<usize> = ["app/0", "app/3", "app/7"]
+        .iter()
+        .map(|u| Share::among(&units, u).of(5))
+        .collect();
+    assert_eq!(shares, [2, 2, 1], "five jobs, three units: all taken, none twice");
+    let two: Vec<String> = ["app/0", "app/1"].map(String::from).to_vec();
+    let four: usize = ["app/0", "app/1"].iter().map(|u| Share::among(&two, u).of(4)).sum();
+    assert_eq!(four, 4, "four jobs across two units make four runners, not eight");
+    assert_eq!(
+        Share::among(&units, "app/9"),
+        Share::WHOLE,
+        "a unit not listed takes it all"
+    );
+    assert_eq!(Share::WHOLE.of(3), 3);
 }
 
 fn runner(name: &str, healthy: bool, busy: bool, age_secs: Option<u64>) -> Observed {

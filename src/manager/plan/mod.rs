@@ -234,6 +234,44 @@ pub struct Elastic {
     /// Queued jobs this unit's runners could take and no runner has (this unit's share).
     pub queued: usize,
     pub idle_wait_secs: u64,
+    /// This unit's part of the application's queue.
+    pub share: Share,
+}
+
+/// Which part of a queue the application shares between its units this unit takes, with no
+/// coordinator: each knows how many units there are and its rank among them, and takes the
+/// `rank`-th slice. Four jobs and two units: two each; five: three and two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Share {
+    pub units: usize,
+    pub rank: usize,
+}
+
+impl Share {
+    /// The whole queue (one unit, or no way to know of others).
+    pub const WHOLE: Share = Share { units: 1, rank: 0 };
+
+    /// This unit's slice of `total` queued jobs.
+    pub fn of(self, total: usize) -> usize {
+        let units = self.units.max(1);
+        total / units + usize::from(self.rank < total % units)
+    }
+
+    /// Rank `unit` among `units` (unit names, `app/N`) by number; the whole queue when it is
+    /// not among them (it is going away, or the list could not be read).
+    pub fn among(units: &[String], unit: &str) -> Share {
+        let number = |name: &str| name.rsplit('/').next().and_then(|n| n.parse::<u64>().ok());
+        let mut numbers: Vec<u64> = units.iter().filter_map(|u| number(u)).collect();
+        numbers.sort_unstable();
+        numbers.dedup();
+        match number(unit).and_then(|own| numbers.iter().position(|n| *n == own)) {
+            Some(rank) => Share {
+                units: numbers.len(),
+                rank,
+            },
+            None => Share::WHOLE,
+        }
+    }
 }
 
 /// Why an elastic target is what it is: for the status, the action and the metrics.

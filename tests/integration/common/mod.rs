@@ -375,8 +375,14 @@ pub async fn eventually(what: &str, timeout: Duration, mut check: impl AsyncFnMu
 /// fake-github on its test host (not on this host, which runners may never reach); a
 /// runner is offline 5 s after its last heartbeat.
 pub async fn emulator_in_test_host() -> fake_github::Emulator {
+    emulator_in_test_host_for(fake_github::Config::default().scope).await
+}
+
+/// [`emulator_in_test_host`] serving `scope`.
+pub async fn emulator_in_test_host_for(scope: fake_github::ScopeConfig) -> fake_github::Emulator {
     let config = fake_github::Config {
         heartbeat_timeout: Duration::from_secs(5),
+        scope,
         ..fake_github::Config::default()
     };
     let (netns, ip) = GITHUB_HOST;

@@ -24,6 +24,17 @@ pub fn blocking<T>(f: impl FnOnce() -> T) -> T {
     tokio::task::block_in_place(f)
 }
 
+/// No runner instance an earlier (failed) test left, nor the charm's objects.
+async fn reset(lxd: &LxdClient) {
+    for instance in lxd.instances().await.expect("instances") {
+        if instance.name.starts_with(PREFIX) {
+            let _ = lxd.stop_instance(&instance.name, Duration::from_secs(5)).await;
+            let _ = lxd.delete_instance(&instance.name).await;
+        }
+    }
+    super::reset_charm(lxd).await;
+}
+
 impl Stack {
     pub async fn deploy(lxd: LxdClient, virtual_machines: u32) -> Stack {
         Stack::deploy_with(lxd, virtual_machines, &[], |_| {}).await
@@ -36,14 +47,7 @@ impl Stack {
         extra: &[&str],
         customize: impl FnOnce(&mut Juju),
     ) -> Stack {
-        // No runner instance an earlier (failed) test left, nor the charm's objects.
-        for instance in lxd.instances().await.expect("instances") {
-            if instance.name.starts_with(PREFIX) {
-                let _ = lxd.stop_instance(&instance.name, Duration::from_secs(5)).await;
-                let _ = lxd.delete_instance(&instance.name).await;
-            }
-        }
-        super::reset_charm(&lxd).await;
+        reset(&lxd).await;
         Stack::deploy_onto(lxd, virtual_machines, extra, customize).await
     }
 
@@ -56,6 +60,30 @@ impl Stack {
         customize: impl FnOnce(&mut Juju),
     ) -> Stack {
         let emulator = super::emulator_in_test_host().await;
+        Stack::deploy_for(lxd, emulator, virtual_machines, extra, customize)
+    }
+
+    /// [`Stack::deploy_with`] for the repository `test-org/test-repo` instead of the
+    /// organisation (GitHub lists a repository's queued jobs).
+    pub async fn deploy_repo(lxd: LxdClient, virtual_machines: u32, extra: &[&str]) -> Stack {
+        reset(&lxd).await;
+        let scope = fake_github::ScopeConfig::Repo {
+            owner: "test-org".into(),
+            repo: "test-repo".into(),
+        };
+        let emulator = super::emulator_in_test_host_for(scope).await;
+        let mut extra = extra.to_vec();
+        extra.push("path=test-org/test-repo");
+        Stack::deploy_for(lxd, emulator, virtual_machines, &extra, |_| {})
+    }
+
+    fn deploy_for(
+        lxd: LxdClient,
+        emulator: Emulator,
+        virtual_machines: u32,
+        extra: &[&str],
+        customize: impl FnOnce(&mut Juju),
+    ) -> Stack {
         // A fresh unit on the shared root: no timer, state or cache of an earlier test.
         for dir in ["etc", "var"] {
             let _ = std::fs::remove_dir_all(super::root().join(dir));

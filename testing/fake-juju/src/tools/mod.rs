@@ -33,6 +33,7 @@ pub const TOOLS: &[&str] = &[
     "application-version-set",
     "config-get",
     "is-leader",
+    "goal-state",
     "juju-exec",
     "juju-log",
     "juju-reboot",
@@ -151,6 +152,7 @@ fn spec(name: &str) -> Option<Spec> {
         "application-version-set" => spec(&[], &[]),
         "juju-reboot" => spec(&["now"], &[]),
         "relation-ids" => spec(&[], &["format"]),
+        "goal-state" => spec(&[], &["format"]),
         "relation-list" => spec(&["app"], &["format", "r", "relation"]),
         "relation-get" => spec(&["app"], &["format", "r", "relation"]),
         // `--format` is accepted and ignored (deprecated), as Juju does.
@@ -220,6 +222,7 @@ fn dispatch(name: &str, call: &mut Call, stdin: Option<String>) -> ToolResult {
         "state-set" => state::state_set(call, stdin),
         "state-delete" => state::state_delete(call),
         "relation-ids" => relation::relation_ids(call),
+        "goal-state" => relation::goal_state(call),
         "relation-list" => relation::relation_list(call),
         "relation-get" => relation::relation_get(call),
         "relation-set" => relation::relation_set(call, stdin),

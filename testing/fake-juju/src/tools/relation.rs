@@ -70,6 +70,25 @@ pub fn relation_ids(call: &mut Call) -> ToolResult {
     call.emit(&json!(ids))
 }
 
+/// `goal-state`: the application's units as Juju means them to be (`active`; fake-juju
+/// removes a unit at once, so none is ever `dying`), and the relations (none listed).
+pub fn goal_state(call: &mut Call) -> ToolResult {
+    call.at_most(0)?;
+    let units: serde_json::Map<String, serde_json::Value> = call
+        .model
+        .app
+        .iter()
+        .flat_map(|app| app.units.iter())
+        .map(|u| {
+            (
+                u.name.clone(),
+                json!({"status": "active", "since": "2026-01-01 00:00:00Z"}),
+            )
+        })
+        .collect();
+    call.emit(&json!({"units": units, "relations": {}}))
+}
+
 pub fn relation_list(call: &mut Call) -> ToolResult {
     let relation = chosen_relation(call)?;
     call.at_most(0)?;

@@ -1,0 +1,114 @@
+//! The jobs of a repository waiting for a runner: the demand the elastic pool follows between
+//! webhooks. Its workflow runs that are queued or in progress (a matrix run is in progress
+//! while some of its jobs still wait), then each run's latest jobs, keeping those `queued`.
+//! Every page is asked for with its ETag, so an unchanged queue costs only free 304s.
+
+use serde::Deserialize;
+
+use super::client::GithubClient;
+use super::error::GithubError;
+use super::scope::Scope;
+
+/// A job no runner has taken yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedJob {
+    pub id: u64,
+    pub labels: Vec<String>,
+    /// When it was queued (RFC 3339), as GitHub says.
+    pub created_at: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RunList {
+    workflow_runs: Vec<Run>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Run {
+    id: u64,
+}
+
+#[derive(Debug, Deserialize)]
+struct JobList {
+    jobs: Vec<Job>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Job {
+    id: u64,
+    status: String,
+    #[serde(default)]
+    labels: Vec<String>,
+    #[serde(default)]
+    created_at: Option<String>,
+}
+
+impl GithubClient {
+    /// The repository's queued jobs; `None` for an organisation, which has no such listing
+    /// (its queue is heard from `workflow_job` webhooks).
+    pub async fn queued_jobs(&self) -> Result<Option<Vec<QueuedJob>>, GithubError> {
+        let Scope::Repo { owner, repo } = self.scope().clone() else {
+            return Ok(None);
+        };
+        let mut runs = Vec::new();
+        for status in ["queued", "in_progress"] {
+            let mut url = self.url(&format!("repos/{owner}/{repo}/actions/runs"))?;
+            url.query_pairs_mut()
+                .append_pair("status", status)
+                .append_pair("per_page", "100");
+            let pages: Vec<RunList> = self.get_all(url).await?;
+            runs.extend(pages.into_iter().flat_map(|p| p.workflow_runs));
+        }
+        let mut queued = Vec::new();
+        for run in runs {
+            let mut url = self.url(&format!("repos/{owner}/{repo}/actions/runs/{}/jobs", run.id))?;
+            url.query_pairs_mut()
+                .append_pair("filter", "latest")
+                .append_pair("per_page", "100");
+            let pages: Vec<JobList> = match self.get_all(url).await {
+                Ok(pages) => pages,
+                // The run finished and was deleted between the two lists.
+                Err(GithubError::NotFound { .. }) => continue,
+                Err(e) => return Err(e),
+            };
+            queued.extend(
+                pages
+                    .into_iter()
+                    .flat_map(|p| p.jobs)
+                    .filter(|j| j.status == "queued")
+                    .map(|j| QueuedJob {
+                        id: j.id,
+                        labels: j.labels,
+                        created_at: j.created_at,
+                    }),
+            );
+        }
+        Ok(Some(queued))
+    }
+}
+
+/// Whether runners with `runner_labels` can take a job asking for `job_labels`: every label
+/// of the job among the runner's, without regard to case (as GitHub matches them).
+pub fn serves(runner_labels: &[String], job_labels: &[String]) -> bool {
+    job_labels
+        .iter()
+        .all(|l| runner_labels.iter().any(|r| r.eq_ignore_ascii_case(l)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_job_is_served_when_every_label_it_asks_for_is_the_runner_s_whatever_the_case() {
+        let runner = labels(&["self-hosted", "linux", "x64", "github-runner", "large"]);
+        assert!(serves(&runner, &labels(&["self-hosted", "Linux"])));
+        assert!(serves(&runner, &labels(&["large"])));
+        assert!(!serves(&runner, &labels(&["self-hosted", "gpu"])));
+        assert!(!serves(&runner, &labels(&["ubuntu-latest"])), "a GitHub-hosted label");
+    }
+}
