@@ -108,8 +108,7 @@ impl Actions {
     }
 
     fn job_json(&self, job: &WorkflowJob, base: &str) -> Value {
-        let templates: Value = serde_json::from_str(TEMPLATES).expect("the templates are JSON");
-        let mut value = templates["job"].clone();
+        let mut value = template("job");
         let done = job.status == JobStatus::Completed;
         for (key, field) in [
             ("id", json!(job.id)),
@@ -132,8 +131,7 @@ impl Actions {
     }
 
     fn run_json(&self, job: &WorkflowJob, base: &str) -> Value {
-        let templates: Value = serde_json::from_str(TEMPLATES).expect("the templates are JSON");
-        let mut value = templates["workflow_run"].clone();
+        let mut value = template("workflow_run");
         let done = job.status == JobStatus::Completed;
         for (key, field) in [
             ("id", json!(job.id)),
@@ -155,6 +153,12 @@ impl Actions {
         }
         value
     }
+}
+
+/// GitHub's example of a `job` or a `workflow_run`.
+fn template(kind: &str) -> Value {
+    let templates: Value = serde_json::from_str(TEMPLATES).expect("the templates are JSON");
+    templates[kind].clone()
 }
 
 pub fn routes() -> Router<Shared> {

@@ -48,9 +48,9 @@ fn call(method: &'static str, path: impl Into<String>, body: Option<Value>) -> C
     }
 }
 
-async fn check_all(scope: ScopeConfig, prefix: &str) {
-    let spec = Spec::load();
-    let emulator = Emulator::start(
+/// An emulator on a free port serving `scope`.
+async fn serving(scope: ScopeConfig) -> Emulator {
+    Emulator::start(
         Config {
             scope,
             ..Config::default()
@@ -58,7 +58,12 @@ async fn check_all(scope: ScopeConfig, prefix: &str) {
         "127.0.0.1:0",
     )
     .await
-    .expect("starts");
+    .expect("starts")
+}
+
+async fn check_all(scope: ScopeConfig, prefix: &str) {
+    let spec = Spec::load();
+    let emulator = serving(scope).await;
     {
         let mut w = emulator.world();
         for i in 0..3 {
@@ -196,15 +201,7 @@ async fn workflow_runs_and_jobs_match_github_s_schemas_and_follow_the_runner_tha
         owner: "acme".into(),
         repo: "app".into(),
     };
-    let emulator = Emulator::start(
-        Config {
-            scope,
-            ..Config::default()
-        },
-        "127.0.0.1:0",
-    )
-    .await
-    .expect("starts");
+    let emulator = serving(scope).await;
     let (queued, other, runner) = {
         let mut w = emulator.world();
         let now = fake_github::state::rfc3339(w.now());
