@@ -143,9 +143,11 @@ impl<'a> Ctx<'a> {
             crate::config::Pool::Fixed => Share::WHOLE,
             crate::config::Pool::Elastic { .. } => match self.tools.goal_units() {
                 Ok(units) => Share::among(&units, self.deps.unit.as_str()),
+                // Not knowing the other units, taking the whole queue could make N times the
+                // runners: the pool follows its busy runners and floor alone until it knows.
                 Err(e) => {
-                    tracing::warn!("goal-state: {e}; this unit counts the whole queue");
-                    Share::WHOLE
+                    tracing::warn!("goal-state: {e}; queued jobs are not counted");
+                    Share::NONE
                 }
             },
         };

@@ -126,6 +126,7 @@ pub(crate) fn sizing(config: &CharmConfig, now: jiff::Timestamp, share: Share) -
             queued: 0,
             idle_wait_secs: u64::from(*idle_wait_minutes) * 60,
             share,
+            held: 0,
         }),
     }
 }

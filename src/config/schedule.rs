@@ -100,7 +100,8 @@ const SHAPE: &str = "each window is `<days> <HH:MM>-<HH:MM>=<floor>`, e.g. `mon-
 
 fn window(entry: &str) -> Result<Window, String> {
     let bad = |why: &str| format!("`{entry}`: {why}; {SHAPE}");
-    let (days, rest) = entry.split_once(char::is_whitespace).ok_or_else(|| bad("no hours"))?;
+    // The hours are the last word: the days before them may hold spaces (`sat, sun`).
+    let (days, rest) = entry.rsplit_once(char::is_whitespace).ok_or_else(|| bad("no hours"))?;
     let (hours, floor) = rest.trim().split_once('=').ok_or_else(|| bad("no `=<floor>`"))?;
     let (start, end) = hours
         .trim()
@@ -144,10 +145,10 @@ fn day_index(name: &str) -> Result<usize, String> {
 
 fn day_set(text: &str) -> Result<[bool; 7], String> {
     let mut days = [false; 7];
-    for part in text.split(',') {
+    for part in text.split(',').map(str::trim) {
         match part.split_once('-') {
             Some((from, to)) => {
-                let (from, to) = (day_index(from)?, day_index(to)?);
+                let (from, to) = (day_index(from.trim())?, day_index(to.trim())?);
                 let mut day = from;
                 loop {
                     days[day] = true;
@@ -248,6 +249,8 @@ mod tests {
         }
         assert!(IdleSchedule::parse("").unwrap().windows.is_empty());
         assert!(IdleSchedule::parse("mon 07:00-12:00=1;").is_ok(), "a trailing `;`");
+        let spaced = IdleSchedule::parse("sat, sun 00:00-24:00=0").expect("spaces after commas");
+        assert_eq!(spaced.windows[0].days, [false, false, false, false, false, true, true]);
         assert!(
             IdleSchedule::parse("mon 07:00-12:00=1; mon 12:00-13:00=2").is_ok(),
             "touching is not overlapping"

@@ -50,18 +50,19 @@ impl GithubClient {
         let Scope::Repo { owner, repo } = self.scope().clone() else {
             return Ok(None);
         };
-        let mut runs = Vec::new();
+        // By id: a run moving from queued to in progress between the lists is in both.
+        let mut runs = std::collections::BTreeSet::new();
         for status in ["queued", "in_progress"] {
             let mut url = self.url(&format!("repos/{owner}/{repo}/actions/runs"))?;
             url.query_pairs_mut()
                 .append_pair("status", status)
                 .append_pair("per_page", "100");
             let pages: Vec<RunList> = self.get_all(url).await?;
-            runs.extend(pages.into_iter().flat_map(|p| p.workflow_runs));
+            runs.extend(pages.into_iter().flat_map(|p| p.workflow_runs).map(|r| r.id));
         }
-        let mut queued = Vec::new();
+        let mut queued = std::collections::BTreeMap::new();
         for run in runs {
-            let mut url = self.url(&format!("repos/{owner}/{repo}/actions/runs/{}/jobs", run.id))?;
+            let mut url = self.url(&format!("repos/{owner}/{repo}/actions/runs/{run}/jobs"))?;
             url.query_pairs_mut()
                 .append_pair("filter", "latest")
                 .append_pair("per_page", "100");
@@ -71,19 +72,17 @@ impl GithubClient {
                 Err(GithubError::NotFound { .. }) => continue,
                 Err(e) => return Err(e),
             };
-            queued.extend(
-                pages
-                    .into_iter()
-                    .flat_map(|p| p.jobs)
-                    .filter(|j| j.status == "queued")
-                    .map(|j| QueuedJob {
-                        id: j.id,
-                        labels: j.labels,
-                        created_at: j.created_at,
-                    }),
-            );
+            let jobs = pages.into_iter().flat_map(|p| p.jobs).filter(|j| j.status == "queued");
+            queued.extend(jobs.map(|j| {
+                let job = QueuedJob {
+                    id: j.id,
+                    labels: j.labels,
+                    created_at: j.created_at,
+                };
+                (job.id, job)
+            }));
         }
-        Ok(Some(queued))
+        Ok(Some(queued.into_values().collect()))
     }
 }
 

@@ -1,5 +1,6 @@
 //! The runners' RAM disk: a tmpfs at the application's path (`/storage/ghr-<tag>` under the
-//! root, `crate::lxd_setup::Names`) sized `virtual-machines × vm-disk`, which its LXD pool
+//! root, `crate::lxd_setup::Names`) sized for the most runners the unit may have × `vm-disk`
+//! (`virtual-machines`, or `max-virtual-machines` for an elastic pool), which its LXD pool
 //! lives on.
 //!
 //! Mounted when missing, remounted when its size differs, left alone otherwise; skipped when

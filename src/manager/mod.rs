@@ -1,6 +1,7 @@
-//! The runner manager: keeps exactly `virtual-machines` healthy runners for the configured
-//! path, replaces used and broken ones, never kills a busy job (outside a flush that asks
-//! to), and keeps the runner binary current.
+//! The runner manager: keeps the healthy runners the pool's sizing wants for the configured
+//! path (`virtual-machines`, or the elastic pool's busy runners plus its floor or this unit's
+//! share of the queue), replaces used and broken ones, never kills a busy job (outside a flush
+//! that asks to), and keeps the runner binary current.
 //!
 //! Built as observe (LXD + GitHub, [`observe`]) → plan (pure, [`plan`]) → act (concurrent,
 //! [`act`]); [`steps`] is the one path hooks and actions take through them
@@ -305,8 +306,16 @@ impl RunnerManager {
             .filter(|r| r.github.is_some_and(|g| g.online))
             .map(|r| r.name.clone())
             .collect();
+        let all_instances = all.iter().filter(|r| r.local.is_some()).count();
         let snapshot = self.only_mine(all);
-        let plan = plan::reconcile(&snapshot, sizing);
+        let sizing = match sizing {
+            plan::Sizing::Elastic(e) => plan::Sizing::Elastic(plan::Elastic {
+                held: all_instances - snapshot.iter().filter(|r| r.local.is_some()).count(),
+                ..e
+            }),
+            fixed => fixed,
+        };
+        let mut plan = plan::reconcile(&snapshot, sizing);
         tracing::info!(
             "reconcile: target {}{}, healthy {}, seen {}; removing {}, creating {}",
             plan.target,
@@ -317,6 +326,11 @@ impl RunnerManager {
             plan.create
         );
         let mut report = act::remove(lxd, &self.github, &plan.remove).await;
+        if let plan::Sizing::Elastic(_) = sizing {
+            // A runner that could not go (it took a job meanwhile, or LXD refused) still holds
+            // its instance: no replacement past the ceiling.
+            plan.create = plan.create.saturating_sub(report.failed_removals.len());
+        }
         if plan.needs_binary() {
             if self.image == RunnerImage::NotYet {
                 return Err(ManagerError::NoRunnerImage);

@@ -10,6 +10,7 @@ fn elastic(floor: usize, max: usize, queued: usize, idle_wait_secs: u64) -> Sizi
         queued,
         idle_wait_secs,
         share: Share::WHOLE,
+        held: 0,
     })
 }
 
@@ -24,11 +25,7 @@ fn units_share_the_queue_without_a_coordinator() {
     let two: Vec<String> = ["app/0", "app/1"].map(String::from).to_vec();
     let four: usize = ["app/0", "app/1"].iter().map(|u| Share::among(&two, u).of(4)).sum();
     assert_eq!(four, 4, "four jobs across two units make four runners, not eight");
-    assert_eq!(
-        Share::among(&units, "app/9"),
-        Share::WHOLE,
-        "a unit not listed takes it all"
-    );
+    assert_eq!(Share::among(&units, "app/9").of(5), 0, "a unit going away takes none");
     assert_eq!(Share::WHOLE.of(3), 3);
 }
 
@@ -84,6 +81,17 @@ fn the_pool_never_grows_past_its_ceiling_broken_busy_runners_included() {
     let plan = reconcile(&[busy("a"), broken, busy("c")], elastic(2, 4, 0, 600));
     assert_eq!((plan.target, plan.create), (3, 1));
     assert_eq!(plan.demand.map(|d| d.busy), Some(3));
+}
+
+#[test]
+fn an_earlier_generation_s_busy_runners_count_toward_the_ceiling() {
+    let Sizing::Elastic(e) = elastic(1, 4, 0, 600) else {
+        unreachable!()
+    };
+    let plan = reconcile(&[busy("a")], Sizing::Elastic(Elastic { held: 2, ..e }));
+    assert_eq!((plan.target, plan.create), (2, 1), "4 = 2 held + 1 busy + 1 idle");
+    let plan = reconcile(&[busy("a")], Sizing::Elastic(Elastic { held: 3, ..e }));
+    assert_eq!((plan.target, plan.create), (1, 0), "the ceiling is reached");
 }
 
 #[test]

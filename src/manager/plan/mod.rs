@@ -236,6 +236,9 @@ pub struct Elastic {
     pub idle_wait_secs: u64,
     /// This unit's part of the application's queue.
     pub share: Share,
+    /// Instances here of runners this reconcile does not work on (an earlier path's or
+    /// token's, busy until their job ends): they count toward the ceiling.
+    pub held: usize,
 }
 
 /// Which part of a queue the application shares between its units this unit takes, with no
@@ -254,11 +257,17 @@ impl Share {
     /// This unit's slice of `total` queued jobs.
     pub fn of(self, total: usize) -> usize {
         let units = self.units.max(1);
+        if self.rank >= units {
+            return 0; // not among the units: none
+        }
         total / units + usize::from(self.rank < total % units)
     }
 
-    /// Rank `unit` among `units` (unit names, `app/N`) by number; the whole queue when it is
-    /// not among them (it is going away, or the list could not be read).
+    /// None of the queue: a unit going away.
+    pub const NONE: Share = Share { units: 1, rank: 1 };
+
+    /// Rank `unit` among `units` (unit names, `app/N`) by number; none of the queue when it
+    /// is not among them (Juju lists a unit going away as dying: its jobs are for the rest).
     pub fn among(units: &[String], unit: &str) -> Share {
         let number = |name: &str| name.rsplit('/').next().and_then(|n| n.parse::<u64>().ok());
         let mut numbers: Vec<u64> = units.iter().filter_map(|u| number(u)).collect();
@@ -269,7 +278,7 @@ impl Share {
                 units: numbers.len(),
                 rank,
             },
-            None => Share::WHOLE,
+            None => Share::NONE,
         }
     }
 }
@@ -408,7 +417,7 @@ pub fn reconcile(snapshot: &[Observed], sizing: Sizing) -> Plan {
         Sizing::Elastic(e) => {
             let busy = healthy.iter().filter(|r| r.busy()).count();
             let wanted = busy + e.floor.max(e.queued);
-            let target = wanted.min(e.max.saturating_sub(busy_waiting));
+            let target = wanted.min(e.max.saturating_sub(busy_waiting + e.held));
             let demand = Demand {
                 busy: busy + busy_waiting,
                 floor: e.floor,
