@@ -53,7 +53,7 @@ stack_start() {
   STACK_GITHUB_PID=$!
   for _ in $(seq 100); do [ -s "$STACK_WORK/github.out" ] && break; sleep 0.05; done
   GITHUB_URL="$(head -n1 "$STACK_WORK/github.out")"
-  STACK_CHARM="$(scripts/pack --binary "target/$stack_profile/github-runner" --out "$STACK_WORK/build" | head -n1)"
+  STACK_CHARM="$(scripts/pack --binary "target/$stack_profile/github-runner" --out "$STACK_WORK/build" | sed -n 1p)"
   trap stack_stop EXIT
   trap "exit 130" INT TERM
 }
