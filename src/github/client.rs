@@ -81,7 +81,7 @@ pub struct GithubClient {
     pub(crate) config: ClientConfig,
     http: reqwest::Client,
     stats: Mutex<CallStats>,
-    etags: Mutex<EtagCache>,
+    pub(super) etags: Mutex<EtagCache>,
 }
 
 impl GithubClient {

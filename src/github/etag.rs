@@ -48,11 +48,33 @@ impl EtagCache {
     pub fn is_empty(&self) -> bool {
         self.pages.is_empty()
     }
+
+    /// The URLs of the cached pages.
+    pub fn urls(&self) -> impl Iterator<Item = &str> {
+        self.pages.keys().map(String::as_str)
+    }
+
+    /// Drops the pages whose URL `keep` refuses (answers no longer asked for, e.g. the jobs of
+    /// a run that ended).
+    pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        self.pages.retain(|url, _| keep(url));
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pages_no_longer_asked_for_can_be_dropped() {
+        let mut cache = EtagCache::default();
+        cache.put("a/runs/1/jobs".into(), page(1));
+        cache.put("a/runs/2/jobs".into(), page(1));
+        cache.put("a/runners".into(), page(1));
+        cache.retain(|url| !url.contains("/runs/1/"));
+        assert!(cache.get("a/runs/1/jobs").is_none());
+        assert!(cache.get("a/runs/2/jobs").is_some() && cache.get("a/runners").is_some());
+    }
 
     fn page(bytes: usize) -> CachedPage {
         CachedPage {

@@ -60,6 +60,7 @@ impl GithubClient {
             let pages: Vec<RunList> = self.get_all(url).await?;
             runs.extend(pages.into_iter().flat_map(|p| p.workflow_runs).map(|r| r.id));
         }
+        self.forget_jobs_of_other_runs(&owner, &repo, &runs);
         let mut queued = std::collections::BTreeMap::new();
         for run in runs {
             let mut url = self.url(&format!("repos/{owner}/{repo}/actions/runs/{run}/jobs"))?;
@@ -83,6 +84,27 @@ impl GithubClient {
             }));
         }
         Ok(Some(queued.into_values().collect()))
+    }
+}
+
+impl GithubClient {
+    /// Drops the cached jobs pages of runs no longer queued or running: the cache lives in the
+    /// state file every hook reads, and a busy repository has runs without end.
+    fn forget_jobs_of_other_runs(&self, owner: &str, repo: &str, runs: &std::collections::BTreeSet<u64>) {
+        let Ok(base) = self.url(&format!("repos/{owner}/{repo}/actions/runs/")) else {
+            return;
+        };
+        let base = base.to_string();
+        let mut etags = self.etags.lock().expect("etag lock poisoned");
+        etags.retain(|url| {
+            let Some(rest) = url.strip_prefix(&base) else {
+                return true;
+            };
+            match rest.split_once("/jobs") {
+                Some((run, _)) => run.parse().is_ok_and(|run: u64| runs.contains(&run)),
+                None => true,
+            }
+        });
     }
 }
 

@@ -21,6 +21,7 @@ mod fake_juju_relations;
 mod faults;
 mod firewall;
 mod github_client;
+mod github_jobs;
 mod github_links;
 mod legacy_objects;
 mod lxd_bring_up;
