@@ -148,15 +148,7 @@ fn results(
 fn wanted(sizing: Sizing, busy: usize) -> (usize, Option<Demand>) {
     match sizing {
         Sizing::Fixed(n) => (n, None),
-        Sizing::Elastic(e) => {
-            let demand = Demand {
-                busy,
-                floor: e.floor,
-                queued: e.queued,
-                max: e.max,
-            };
-            ((busy + e.floor.max(e.queued)).min(e.max), Some(demand))
-        }
+        Sizing::Elastic(e) => (e.target(busy, 0), Some(e.demand(busy))),
     }
 }
 
@@ -172,7 +164,7 @@ fn progress_line(stage: Stage) -> String {
         Stage::Reconciling(Sizing::Elastic(e)) => {
             format!(
                 "reconciling: every busy runner and {} idle, at most {}",
-                e.floor.max(e.queued),
+                e.idle(),
                 e.max
             )
         }

@@ -136,7 +136,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// How many runners `config` wants now: for an elastic pool, with this unit's share of
-    /// the queue from `goal-state` (the whole queue where it cannot be read).
+    /// the queue from `goal-state` (none of it where that cannot be read).
     fn sizing(&self, config: &CharmConfig) -> crate::manager::plan::Sizing {
         use crate::manager::plan::Share;
         let share = match config.pool {

@@ -75,16 +75,6 @@ pub enum Pool {
     },
 }
 
-impl CharmConfig {
-    /// The most runners the unit may have at once: what its disk is sized for.
-    pub fn most_runners(&self) -> u32 {
-        match &self.pool {
-            Pool::Fixed => self.virtual_machines,
-            Pool::Elastic { max, .. } => *max,
-        }
-    }
-}
-
 /// `bake-image`, `image-packages`, `image-refresh-interval`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageConfig {
@@ -238,6 +228,14 @@ impl CharmConfig {
             }
             // Every reader that gave nothing recorded why.
             _ => Err(r.problems),
+        }
+    }
+
+    /// The most runners the unit may have at once: what its disk is sized for.
+    pub fn most_runners(&self) -> u32 {
+        match &self.pool {
+            Pool::Fixed => self.virtual_machines,
+            Pool::Elastic { max, .. } => *max,
         }
     }
 

@@ -85,9 +85,7 @@ impl GithubClient {
         }
         Ok(Some(queued.into_values().collect()))
     }
-}
 
-impl GithubClient {
     /// Drops the cached jobs pages of runs no longer queued or running: the cache lives in the
     /// state file every hook reads, and a busy repository has runs without end.
     fn forget_jobs_of_other_runs(&self, owner: &str, repo: &str, runs: &std::collections::BTreeSet<u64>) {

@@ -36,21 +36,21 @@ pub async fn observe(
         .into_iter()
         .filter(|i| unit.owns(&i.name))
         .map(|i| {
-            let created: Option<u64> = i.config.get(runner::CREATED_KEY).and_then(|c| c.parse().ok());
-            (i.name, created.map(|c| now.saturating_sub(c)))
+            let created = i.config.get(runner::CREATED_KEY).and_then(|c| c.parse().ok());
+            (i.name, created)
         })
         .collect();
     let registrations = registrations?;
     let healths: Vec<(String, Option<u64>, Result<Health, crate::lxd::LxdError>)> = stream::iter(instances)
-        .map(|(name, age_secs)| async move {
+        .map(|(name, created)| async move {
             let health = runner::health(lxd, &name).await;
-            (name, age_secs, health)
+            (name, created, health)
         })
         .buffer_unordered(PARALLEL_HEALTH_CHECKS)
         .collect()
         .await;
     let mut by_name: BTreeMap<String, Observed> = BTreeMap::new();
-    for (name, age_secs, health) in healths {
+    for (name, created, health) in healths {
         // One instance LXD cannot describe does not stop the pass: it counts as unhealthy.
         let health = health.unwrap_or_else(|e| {
             tracing::warn!("runner {name}: {e}; counted as unhealthy");
@@ -61,8 +61,8 @@ pub async fn observe(
         }
         let local = Some(LocalSide {
             healthy: health == Health::Healthy,
-            age: Age::of(age_secs.map(|a| now.saturating_sub(a)), now, lifetimes),
-            age_secs,
+            age: Age::of(created, now, lifetimes),
+            age_secs: created.map(|c| now.saturating_sub(c)),
         });
         by_name.insert(
             name.clone(),

@@ -293,6 +293,30 @@ pub struct Demand {
     pub max: usize,
 }
 
+impl Elastic {
+    /// Idle runners wanted: the floor, or this unit's share of the queue when it is longer.
+    pub fn idle(&self) -> usize {
+        self.floor.max(self.queued)
+    }
+
+    /// Healthy runners wanted with `busy` healthy ones busy, while `holding` other instances
+    /// here (broken but busy) and the earlier generations' ([`Elastic::held`]) count toward
+    /// the ceiling.
+    pub fn target(&self, busy: usize, holding: usize) -> usize {
+        (busy + self.idle()).min(self.max.saturating_sub(holding + self.held))
+    }
+
+    /// Why the target is what it is, with `busy` runners busy in all.
+    pub fn demand(&self, busy: usize) -> Demand {
+        Demand {
+            busy,
+            floor: self.floor,
+            queued: self.queued,
+            max: self.max,
+        }
+    }
+}
+
 impl Sizing {
     /// The runners wanted before any is seen: the fixed count, or the floor.
     pub fn nominal(self) -> usize {
@@ -416,15 +440,8 @@ pub fn reconcile(snapshot: &[Observed], sizing: Sizing) -> Plan {
         Sizing::Fixed(target) => (target, None, None),
         Sizing::Elastic(e) => {
             let busy = healthy.iter().filter(|r| r.busy()).count();
-            let wanted = busy + e.floor.max(e.queued);
-            let target = wanted.min(e.max.saturating_sub(busy_waiting + e.held));
-            let demand = Demand {
-                busy: busy + busy_waiting,
-                floor: e.floor,
-                queued: e.queued,
-                max: e.max,
-            };
-            (target, Some(demand), Some(e.idle_wait_secs))
+            let target = e.target(busy, busy_waiting);
+            (target, Some(e.demand(busy + busy_waiting)), Some(e.idle_wait_secs))
         }
     };
     let delta = target as i64 - healthy.len() as i64;
