@@ -28,6 +28,7 @@ pub mod config;
 pub mod event;
 pub mod github;
 pub mod host;
+pub mod http_serve;
 pub mod juju;
 pub mod lxd;
 pub mod lxd_setup;
@@ -40,6 +41,7 @@ pub mod runner_binary;
 pub mod secret;
 pub mod state;
 pub mod unit;
+pub mod watch;
 
 /// The one-threaded async runtime a hook or a service of the charm's binary runs on (a hook is
 /// one short-lived task; concurrency comes from async, not threads); `None` after saying on

@@ -2,7 +2,8 @@
 //! code. A hook that returns an error exits 1 so that Juju retries it; an unknown hook, an
 //! action (failed or not) and a handled problem exit 0. `dispatch serve-metrics …` runs the
 //! metrics exporter instead (its systemd service does: [`exporter::main`]); `dispatch
-//! bake-image <request>` bakes the runner image ([`bake::run::main`]); `dispatch
+//! bake-image <request>` bakes the runner image ([`bake::run::main`]); `dispatch watch
+//! --spec PATH` runs the elastic pool's watcher ([`watch::main`]); `dispatch
 //! lxd-objects` prints the LXD objects the charm makes ([`objects::listing`]).
 
 use std::process::ExitCode;
@@ -15,6 +16,7 @@ use github_runner::juju::log::JujuLogLayer;
 use github_runner::juju::ProcessTools;
 use github_runner::lxd_setup::objects;
 use github_runner::metrics::exporter;
+use github_runner::watch;
 use tracing_subscriber::layer::SubscriberExt;
 
 fn main() -> ExitCode {
@@ -22,6 +24,7 @@ fn main() -> ExitCode {
     match args.get(1).map(String::as_str) {
         Some(exporter::COMMAND) => return exporter::main(&args[2..]),
         Some(bake::run::COMMAND) => return bake::run::main(&args[2..]),
+        Some(watch::COMMAND) => return watch::main(&args[2..]),
         Some(objects::COMMAND) => {
             print!("{}", objects::listing());
             return ExitCode::SUCCESS;

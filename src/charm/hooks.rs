@@ -11,7 +11,7 @@
 use super::bring_up::{bring_up, When};
 use super::pipeline::{self, Outcome};
 use super::plan::{plan, BringUp, HookPlan, RunnerSteps, Services, Work};
-use super::{cos, generations, status, Ctx};
+use super::{cos, generations, status, watch, Ctx};
 use crate::config::CharmConfig;
 use crate::event::Hook;
 use crate::host::systemd_unit::{Ensured, Restart};
@@ -142,17 +142,19 @@ async fn runners(ctx: &mut Ctx<'_>, hook: Hook, plan: &HookPlan, steps: RunnerSt
     Ok(())
 }
 
-/// Does to the timer and the exporter what `services` says. `false` when the timer could not
-/// be started and the unit is blocked.
+/// Does to the timer, the watcher and the exporter what `services` says. `false` when the
+/// timer could not be started and the unit is blocked.
 fn keep_services(ctx: &Ctx<'_>, services: Services, config: &CharmConfig) -> Result<bool, ToolError> {
-    match services {
-        Services::Leave => Ok(true),
-        Services::RepairTimer => ensure_timer(ctx, config),
-        // The exporter and the cos-agent data were kept first ([`HookPlan::publishes_cos`]).
-        Services::Keep { .. } => ensure_timer(ctx, config),
-        // First of all, in `run`.
-        Services::Remove => Ok(true),
-    }
+    let restart = match services {
+        Services::Leave | Services::Remove => return Ok(true),
+        Services::RepairTimer => Restart::IfChanged,
+        // The exporter and the cos-agent data were kept first ([`HookPlan::publishes_cos`]);
+        // the watcher runs the same binary.
+        Services::Keep { exporter } => exporter,
+    };
+    let timer = ensure_timer(ctx, config)?;
+    watch::ensure(ctx, config, restart);
+    Ok(timer)
 }
 
 /// Installs or repairs the reconcile timer. `false` when it failed and the unit is blocked.
@@ -178,7 +180,7 @@ fn ensure_timer(ctx: &Ctx<'_>, config: &CharmConfig) -> Result<bool, ToolError> 
     Ok(true)
 }
 
-/// Stops and deletes the timers (the original's too) and the exporter.
+/// Stops and deletes the timers (the original's too), the watcher and the exporter.
 fn remove_services(ctx: &Ctx<'_>) {
     for event in std::iter::once(RECONCILE_EVENT).chain(LEGACY_EVENTS) {
         for e in EventTimer::remove(&ctx.deps.host, event) {
@@ -186,6 +188,7 @@ fn remove_services(ctx: &Ctx<'_>) {
         }
     }
     tracing::info!("reconcile timer removed");
+    watch::remove(ctx);
     cos::remove_exporter(ctx);
 }
 

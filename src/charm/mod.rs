@@ -21,6 +21,7 @@ mod record;
 mod status;
 #[cfg(test)]
 mod tests;
+mod watch;
 
 use std::time::Duration;
 
@@ -122,13 +123,14 @@ impl<'a> Ctx<'a> {
     /// The config, checked; `Ok(Err(problems))` when the operator must fix it.
     fn config(&self) -> Result<Result<CharmConfig, ConfigProblems>, ToolError> {
         let raw = self.tools.config_get()?;
-        let secret = |uri: &str| {
+        let secret = |uri: &str, key: &str| {
             self.tools
-                .secret_get(uri, "token", self.refresh_secret)
+                .secret_get(uri, key, self.refresh_secret)
                 .map_err(|e| match e {
-                    ToolError::Missing { .. } => {
+                    ToolError::Missing { .. } if key == "token" => {
                         "needs Juju 3.3 or later (this Juju has no `secret-get`): use `token`".to_string()
                     }
+                    ToolError::Missing { .. } => "needs Juju 3.3 or later (this Juju has no `secret-get`)".to_string(),
                     e => format!("cannot be read: {e} (is the secret granted to the application? `juju grant-secret`)"),
                 })
         };

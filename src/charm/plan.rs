@@ -120,6 +120,7 @@ pub(crate) fn sizing(config: &CharmConfig, now: jiff::Timestamp, share: Share) -
             max,
             schedule,
             idle_wait_minutes,
+            ..
         } => Sizing::Elastic(Elastic {
             floor: schedule.floor_at(now, config.virtual_machines) as usize,
             max: *max as usize,

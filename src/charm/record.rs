@@ -37,8 +37,12 @@ pub(super) async fn take_recorded(
     };
     let unit = ctx.deps.unit.as_str();
     let mut jobs_done = Vec::new();
+    let book = crate::watch::book::JobBook::read(&crate::watch::book::JobBook::file(&ctx.deps.host, unit));
     MetricsFile::new(&ctx.deps.host, unit).update(|record| {
         record.ran(&outcome);
+        if let Some(book) = book {
+            record.queue_wait = book.queue_wait;
+        }
         record.called(&manager.stats());
         jobs_done = record.jobs_done(&outcome);
     });

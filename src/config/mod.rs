@@ -72,7 +72,23 @@ pub enum Pool {
         max: u32,
         schedule: IdleSchedule,
         idle_wait_minutes: u32,
+        watch: Watch,
     },
+}
+
+/// How the elastic pool's watcher service hears of demand: GitHub looked at every
+/// `interval_secs` (`watch-interval`), and `workflow_job` webhooks when `webhook` is set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Watch {
+    pub interval_secs: u32,
+    pub webhook: Option<Webhook>,
+}
+
+/// `webhook-port` and the HMAC secret of `webhook-secret-id`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Webhook {
+    pub port: u16,
+    pub secret: Secret,
 }
 
 /// `bake-image`, `image-packages`, `image-refresh-interval`.
@@ -156,6 +172,7 @@ pub mod defaults {
     pub const METRICS_PORT: i64 = 9468;
     pub const IMAGE_REFRESH_INTERVAL: i64 = 24;
     pub const IDLE_WAIT: i64 = 10;
+    pub const WATCH_INTERVAL: i64 = 30;
 }
 
 impl CharmConfig {
@@ -164,7 +181,7 @@ impl CharmConfig {
     /// # Errors
     /// Every missing required option and every bad value, together.
     pub fn from_raw(raw: &Map<String, Value>, proxy: Proxy) -> Result<Self, ConfigProblems> {
-        let no_secrets = |_: &str| Err("Juju secrets are not readable here".to_string());
+        let no_secrets = |_: &str, _: &str| Err("Juju secrets are not readable here".to_string());
         Self::from_raw_with(raw, proxy, &no_secrets)
     }
 
@@ -185,7 +202,7 @@ impl CharmConfig {
     pub fn from_raw_with(
         raw: &Map<String, Value>,
         proxy: Proxy,
-        secret: &dyn Fn(&str) -> Result<Secret, String>,
+        secret: &dyn Fn(&str, &str) -> Result<Secret, String>,
     ) -> Result<Self, ConfigProblems> {
         let mut r = Reader {
             raw,
@@ -197,7 +214,7 @@ impl CharmConfig {
         let network = read::network(&mut r, proxy);
         let service = read::service(&mut r);
         let image = read::image(&mut r);
-        let pool = read::pool(&mut r, runners.as_ref().map(|r| r.virtual_machines));
+        let pool = read::pool(&mut r, runners.as_ref().map(|r| r.virtual_machines), secret);
         match (insecure, github, runners, network, service, image, pool) {
             (Some(insecure), Some(github), Some(runners), Some(network), Some(service), Some(image), Some(pool))
                 if r.problems.is_empty() =>

@@ -5,7 +5,7 @@
 use url::Url;
 
 use super::reader::Reader;
-use super::{defaults, values, ByteSize, GithubPath, IdleSchedule, ImageConfig, Ipv4Net, Pool};
+use super::{defaults, values, ByteSize, GithubPath, IdleSchedule, ImageConfig, Ipv4Net, Pool, Watch, Webhook};
 use crate::proxy::Proxy;
 use crate::secret::Secret;
 
@@ -56,7 +56,7 @@ pub(super) fn test_mode(r: &mut Reader<'_>) -> Option<bool> {
 /// `group`, `github-url` (plain http only when `insecure`).
 pub(super) fn github(
     r: &mut Reader<'_>,
-    secret: &dyn Fn(&str) -> Result<Secret, String>,
+    secret: &dyn Fn(&str, &str) -> Result<Secret, String>,
     insecure: Option<bool>,
 ) -> Option<Github> {
     let path = r.string("path", "").filter(|p| !p.is_empty());
@@ -78,7 +78,7 @@ pub(super) fn github(
             "token-secret-id",
             "must be a Juju secret URI such as `secret:cs0b3hqj2qpc7gcbq5c0` (value not shown: it may be a token)",
         ),
-        (None, Some(id)) => match secret(id.trim()) {
+        (None, Some(id)) => match secret(id.trim(), "token") {
             Ok(t) => r.check_secret("token-secret-id", t.expose().to_string()),
             Err(why) => r.reject("token-secret-id", id.trim(), &why),
         },
@@ -192,20 +192,33 @@ pub(super) fn image(r: &mut Reader<'_>) -> Option<ImageConfig> {
 }
 
 /// `max-virtual-machines` (0: a fixed pool; else at least `virtual-machines`),
-/// `idle-schedule` (only with an elastic pool; no floor above the ceiling) and `idle-wait`.
-pub(super) fn pool(r: &mut Reader<'_>, virtual_machines: Option<u32>) -> Option<Pool> {
+/// `idle-schedule` (only with an elastic pool; no floor above the ceiling), `idle-wait`, and
+/// the watcher's options ([`watch`]).
+pub(super) fn pool(
+    r: &mut Reader<'_>,
+    virtual_machines: Option<u32>,
+    secret: &dyn Fn(&str, &str) -> Result<Secret, String>,
+) -> Option<Pool> {
     let max = r.int("max-virtual-machines", 0, 0);
     let schedule = r
         .string("idle-schedule", "")
         .and_then(|text| r.check("idle-schedule", &text, IdleSchedule::parse).map(|s| (text, s)));
     let idle_wait = r.int("idle-wait", defaults::IDLE_WAIT, 0);
-    let (max, (text, schedule), idle_wait_minutes) = (max?, schedule?, idle_wait?);
+    let watch = watch(r, secret);
+    let (max, (text, schedule), idle_wait_minutes, watch) = (max?, schedule?, idle_wait?, watch?);
     if max == 0 {
         if !schedule.windows.is_empty() {
             return r.reject(
                 "idle-schedule",
                 &text,
                 "needs an elastic pool: set `max-virtual-machines` above `virtual-machines`",
+            );
+        }
+        if let Some(webhook) = &watch.webhook {
+            return r.reject(
+                "webhook-port",
+                &webhook.port.to_string(),
+                "needs an elastic pool: set `max-virtual-machines` above `virtual-machines` (or 0 to turn the endpoint off)",
             );
         }
         return Some(Pool::Fixed);
@@ -229,7 +242,51 @@ pub(super) fn pool(r: &mut Reader<'_>, virtual_machines: Option<u32>) -> Option<
         max,
         schedule,
         idle_wait_minutes,
+        watch,
     })
+}
+
+/// `watch-interval` (at least 5 s), `webhook-port` (0: no endpoint) and `webhook-secret-id`
+/// (a Juju secret, needed with a port; its key `secret` read through `secret`).
+fn watch(r: &mut Reader<'_>, secret: &dyn Fn(&str, &str) -> Result<Secret, String>) -> Option<Watch> {
+    let interval_secs = r.int("watch-interval", defaults::WATCH_INTERVAL, 5);
+    let port = r.int("webhook-port", 0, 0).and_then(|port| match u16::try_from(port) {
+        Ok(port) => Some(port),
+        Err(_) => r.reject(
+            "webhook-port",
+            &port.to_string(),
+            "must be a TCP port, 1–65535 (0 turns the webhook endpoint off)",
+        ),
+    });
+    let secret_id = r.string("webhook-secret-id", "").map(|id| id.trim().to_string());
+    let (interval_secs, port, secret_id) = (interval_secs?, port?, secret_id?);
+    let webhook = match (port, secret_id.as_str()) {
+        (0, _) => None,
+        (_, "") => {
+            return r.hidden(
+                "webhook-secret-id",
+                "is needed with `webhook-port`: a Juju secret holding the webhook's secret (key `secret`)",
+            )
+        }
+        (_, id) if !values::is_secret_uri(id) => return r.hidden(
+            "webhook-secret-id",
+            "must be a Juju secret URI such as `secret:cs0b3hqj2qpc7gcbq5c0` (value not shown: it may be the secret)",
+        ),
+        (port, id) => {
+            let value = match secret(id, "secret") {
+                Ok(value) => value,
+                Err(why) => return r.reject("webhook-secret-id", id, &why),
+            };
+            if value.expose().chars().count() < 16 {
+                return r.hidden(
+                    "webhook-secret-id",
+                    "holds a secret shorter than 16 characters: use a long random one, e.g. `openssl rand -hex 32`",
+                );
+            }
+            Some(Webhook { port, secret: value })
+        }
+    };
+    Some(Watch { interval_secs, webhook })
 }
 
 /// `reconcile-interval` and `metrics-port` (0 turns the exporter off).

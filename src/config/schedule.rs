@@ -91,6 +91,29 @@ impl IdleSchedule {
         self.windows.iter().map(|w| w.floor).max()
     }
 
+    /// The schedule written back as the option takes it (the watcher reads it so): its zone,
+    /// then each window with its days listed one by one.
+    pub fn canonical(&self) -> String {
+        let mut entries = vec![format!("TZ={}", self.zone_name)];
+        for w in &self.windows {
+            let days: Vec<&str> = DAYS
+                .iter()
+                .zip(w.days)
+                .filter(|(_, on)| *on)
+                .map(|((name, _), _)| *name)
+                .collect();
+            let hhmm = |m: u16| format!("{:02}:{:02}", m / 60, m % 60);
+            entries.push(format!(
+                "{} {}-{}={}",
+                days.join(","),
+                hhmm(w.start),
+                hhmm(w.end),
+                w.floor
+            ));
+        }
+        entries.join("; ")
+    }
+
     pub fn zone_name(&self) -> &str {
         &self.zone_name
     }
@@ -219,6 +242,22 @@ mod tests {
         assert_eq!(s.floor_at(at("2026-12-07T05:59:00Z"), 1), 1);
         // Summer: UTC+2.
         assert_eq!(s.floor_at(at("2026-06-08T05:00:00Z"), 1), 6);
+    }
+
+    #[test]
+    fn a_schedule_written_back_reads_the_same() {
+        for text in [
+            "",
+            "mon-fri 07:00-19:00=6; sat,sun 00:00-24:00=0",
+            "TZ=Europe/Paris; fri-mon 22:30-23:45=3",
+        ] {
+            let schedule = IdleSchedule::parse(text).expect("valid");
+            assert_eq!(
+                IdleSchedule::parse(&schedule.canonical()).expect("valid"),
+                schedule,
+                "{text}"
+            );
+        }
     }
 
     #[test]

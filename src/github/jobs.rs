@@ -9,6 +9,35 @@ use super::client::GithubClient;
 use super::error::GithubError;
 use super::scope::Scope;
 
+/// A repository's jobs as one look saw them: those waiting, and those a runner has taken.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Jobs {
+    pub queued: Vec<QueuedJob>,
+    pub started: Vec<StartedJob>,
+}
+
+/// A job a runner took: how long it waited, from GitHub's own timestamps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartedJob {
+    pub id: u64,
+    pub labels: Vec<String>,
+    /// When it was queued and when a runner took it (RFC 3339).
+    pub created_at: Option<String>,
+    pub started_at: Option<String>,
+}
+
+/// What GitHub says of one job now: its status (`queued`, `waiting`, `in_progress`,
+/// `completed`, …).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct JobStatus {
+    pub id: u64,
+    pub status: String,
+    #[serde(default)]
+    pub created_at: Option<String>,
+    #[serde(default)]
+    pub started_at: Option<String>,
+}
+
 /// A job no runner has taken yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueuedJob {
@@ -41,12 +70,31 @@ struct Job {
     labels: Vec<String>,
     #[serde(default)]
     created_at: Option<String>,
+    #[serde(default)]
+    started_at: Option<String>,
 }
 
 impl GithubClient {
-    /// The repository's queued jobs; `None` for an organisation, which has no such listing
-    /// (its queue is heard from `workflow_job` webhooks).
+    /// The repository's queued jobs; `None` for an organisation (see [`GithubClient::jobs`]).
     pub async fn queued_jobs(&self) -> Result<Option<Vec<QueuedJob>>, GithubError> {
+        Ok(self.jobs().await?.map(|jobs| jobs.queued))
+    }
+
+    /// One job of `owner/repo` as GitHub sees it now (with its ETag: free while unchanged);
+    /// `None` when there is no such job (any more).
+    pub async fn job(&self, owner: &str, repo: &str, id: u64) -> Result<Option<JobStatus>, GithubError> {
+        let url = self.url(&format!("repos/{owner}/{repo}/actions/jobs/{id}"))?;
+        match self.get(url, true).await {
+            Ok((job, _)) => Ok(Some(job)),
+            Err(GithubError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The repository's queued jobs, and those its runs' runners took; `None` for an
+    /// organisation, which has no such listing (its queue is heard from `workflow_job`
+    /// webhooks).
+    pub async fn jobs(&self) -> Result<Option<Jobs>, GithubError> {
         let Scope::Repo { owner, repo } = self.scope().clone() else {
             return Ok(None);
         };
@@ -62,6 +110,7 @@ impl GithubClient {
         }
         self.forget_jobs_of_other_runs(&owner, &repo, &runs);
         let mut queued = std::collections::BTreeMap::new();
+        let mut started = Vec::new();
         for run in runs {
             let mut url = self.url(&format!("repos/{owner}/{repo}/actions/runs/{run}/jobs"))?;
             url.query_pairs_mut()
@@ -73,17 +122,30 @@ impl GithubClient {
                 Err(GithubError::NotFound { .. }) => continue,
                 Err(e) => return Err(e),
             };
-            let jobs = pages.into_iter().flat_map(|p| p.jobs).filter(|j| j.status == "queued");
-            queued.extend(jobs.map(|j| {
-                let job = QueuedJob {
-                    id: j.id,
-                    labels: j.labels,
-                    created_at: j.created_at,
-                };
-                (job.id, job)
-            }));
+            for j in pages.into_iter().flat_map(|p| p.jobs) {
+                match j.status.as_str() {
+                    "queued" => {
+                        let job = QueuedJob {
+                            id: j.id,
+                            labels: j.labels,
+                            created_at: j.created_at,
+                        };
+                        queued.insert(job.id, job);
+                    }
+                    "in_progress" | "completed" if j.started_at.is_some() => started.push(StartedJob {
+                        id: j.id,
+                        labels: j.labels,
+                        created_at: j.created_at,
+                        started_at: j.started_at,
+                    }),
+                    _ => {}
+                }
+            }
         }
-        Ok(Some(queued.into_values().collect()))
+        Ok(Some(Jobs {
+            queued: queued.into_values().collect(),
+            started,
+        }))
     }
 
     /// Drops the cached jobs pages of runs no longer queued or running: the cache lives in the

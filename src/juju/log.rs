@@ -47,6 +47,22 @@ impl<S: Subscriber> Layer<S> for JujuLogLayer {
     }
 }
 
+/// For the charm's long-running services (the watcher): INFO and above to stderr, which
+/// systemd's journal keeps, one line each, led by Juju's level name.
+pub struct StderrLayer;
+
+impl<S: Subscriber> Layer<S> for StderrLayer {
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        let level = *event.metadata().level();
+        if level > Level::INFO {
+            return;
+        }
+        let mut line = Line::default();
+        event.record(&mut line);
+        eprintln!("{} {}", juju_level(level), line.0);
+    }
+}
+
 /// Juju's loggo level names for tracing's levels.
 fn juju_level(level: Level) -> &'static str {
     match level {

@@ -17,6 +17,7 @@ mod act;
 mod observe;
 pub mod plan;
 mod settings;
+pub use settings::runner_labels;
 mod steps;
 
 use std::sync::Mutex;

@@ -15,15 +15,7 @@ impl RunnerManager {
     /// The labels every runner of the unit carries: the defaults (self-hosted, linux, the
     /// architecture, the application, `base-image`), then the custom ones.
     pub(super) fn runner_labels(&self) -> Result<Vec<String>, ManagerError> {
-        let config = &self.config;
-        let defaults = [
-            "self-hosted",
-            "linux",
-            runner_binary::host_arch()?,
-            self.deps.unit.app(),
-            config.base_image.as_str(),
-        ];
-        Ok(labels(defaults, &config.labels))
+        runner_labels(&self.config, self.deps.unit.app())
     }
 
     /// What every new runner gets; asks GitHub for the group id and LXD for the image.
@@ -79,6 +71,19 @@ impl RunnerManager {
             ready_timeout: config.ready_timeout(),
         })
     }
+}
+
+/// The labels every runner of application `app` carries under `config`: the defaults
+/// (self-hosted, linux, the architecture, the application, `base-image`), then the custom ones.
+pub fn runner_labels(config: &crate::config::CharmConfig, app: &str) -> Result<Vec<String>, ManagerError> {
+    let defaults = [
+        "self-hosted",
+        "linux",
+        runner_binary::host_arch()?,
+        app,
+        config.base_image.as_str(),
+    ];
+    Ok(labels(defaults, &config.labels))
 }
 
 /// A VM's root disk on the RAM disk's pool with host caching off (`io.cache=unsafe`): a disk

@@ -169,9 +169,10 @@ impl RunnerManager {
 }
 
 impl RunnerManager {
-    /// The queued jobs this unit's runners could take, from GitHub's runs and jobs
-    /// (repository scope; an organisation's queue is heard from webhooks). A failed look is
-    /// no failure: the pool then follows its busy runners alone, as the timer retries.
+    /// The queued jobs this unit's runners could take: a repository's from GitHub's runs and
+    /// jobs, an organisation's (which has no such listing) from the watcher's book of
+    /// `workflow_job` webhooks. A failed look is no failure: the book stands in for the
+    /// runs API, and with neither the pool follows its busy runners alone, as the timer retries.
     async fn queued_for_me(&self) -> usize {
         let labels = match self.runner_labels() {
             Ok(labels) => labels,
@@ -180,15 +181,21 @@ impl RunnerManager {
                 return 0;
             }
         };
+        let book = || {
+            let file = crate::watch::book::JobBook::file(&self.deps.host, self.deps.unit.as_str());
+            crate::watch::book::JobBook::load(&file, &self.github.scope().path()).queued_for(&labels)
+        };
         match self.github.queued_jobs().await {
             Ok(Some(jobs)) => jobs
                 .iter()
                 .filter(|j| crate::github::serves(&labels, &j.labels))
                 .count(),
-            Ok(None) => 0,
+            Ok(None) => book(),
             Err(e) => {
-                tracing::warn!("queued jobs not counted: {e} (the token needs Actions read to list runs)");
-                0
+                tracing::warn!(
+                    "queued jobs not listed: {e} (the token needs Actions read to list runs); counting the webhooks' instead"
+                );
+                book()
             }
         }
     }

@@ -4,13 +4,11 @@
 //! `127.0.0.1:N` (the `cos-agent` subordinate scrapes it there) from the metrics file; it never
 //! calls GitHub or LXD.
 
-use std::convert::Infallible;
 use std::path::{Path, PathBuf};
 
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use minijinja::{context, Environment};
 
 use super::exposition::{self, Process, CONTENT_TYPE};
@@ -21,8 +19,6 @@ use crate::host::Host;
 const TEMPLATE: &str = include_str!("../../templates/metrics-exporter.service.j2");
 /// The exporter's systemd service.
 pub const SERVICE: &str = "ghro.metrics-exporter.service";
-/// How long a scraper may take to send its request's headers.
-const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// Connections served at once; one more is closed at once (a scraper comes every 15 s or so).
 pub const MAX_CLIENTS: usize = 64;
 /// The `dispatch` argument that runs the exporter instead of a hook.
@@ -173,39 +169,12 @@ pub fn main(args: &[String]) -> std::process::ExitCode {
 /// Serves `file` on `listener` until the process is stopped.
 pub async fn serve(listener: tokio::net::TcpListener, file: MetricsFile) -> std::io::Result<()> {
     let started = super::unix_now();
-    let clients = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CLIENTS));
-    loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            // Out of file descriptors, a connection reset before it was taken: the next one
-            // may be served; the exporter goes on.
-            Err(e) => {
-                tracing::warn!("metrics exporter: accepting a connection: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let Ok(permit) = clients.clone().try_acquire_owned() else {
-            drop(stream);
-            continue;
-        };
-        let file = file.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            let service = hyper::service::service_fn(move |request| {
-                let response = respond(&request, &file, started);
-                async move { Ok::<_, Infallible>(response) }
-            });
-            // A client that never finishes its headers does not hold a connection for ever.
-            let connection = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service);
-            if let Err(e) = connection.await {
-                tracing::debug!("metrics connection: {e}");
-            }
-        });
-    }
+    crate::http_serve::serve(listener, MAX_CLIENTS, "metrics exporter", move |request| {
+        let response = respond(&request, &file, started);
+        async move { response }
+    })
+    .await;
+    Ok(())
 }
 
 fn respond<B>(request: &Request<B>, file: &MetricsFile, started: f64) -> Response<Full<Bytes>> {
@@ -221,11 +190,7 @@ fn respond<B>(request: &Request<B>, file: &MetricsFile, started: f64) -> Respons
         ),
         _ => (StatusCode::METHOD_NOT_ALLOWED, "text/plain", "only GET\n".into()),
     };
-    Response::builder()
-        .status(status)
-        .header("content-type", content_type)
-        .body(Full::new(Bytes::from(body)))
-        .expect("a response from valid parts")
+    crate::http_serve::response(status, content_type, body)
 }
 
 #[cfg(test)]

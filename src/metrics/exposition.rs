@@ -7,7 +7,7 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeCounterValue, MetricE
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
-use super::record::{Histogram, Record, RunnerState, Verdict, ONLINE_BUCKETS, RECONCILE_BUCKETS};
+use super::record::{Histogram, Record, RunnerState, Verdict, ONLINE_BUCKETS, QUEUE_WAIT_BUCKETS, RECONCILE_BUCKETS};
 use crate::manager::plan::Reason;
 
 /// The content type of [`render`]'s text.
@@ -162,6 +162,8 @@ impl Collector for Snapshot {
         }
         let f = family("github_runner_time_to_online", "From the start of a runner's creation to its runner process started and registered (GitHub shows it online moments later).", Some(Unit::Seconds), MetricType::Histogram);
         histogram(f.open(&mut e)?, &r.time_to_online, &ONLINE_BUCKETS)?;
+        let f = family("github_runner_job_queue_wait", "From a job queued to a runner taking it, by GitHub's own timestamps (created_at, started_at), of the jobs the elastic pool's watcher heard of by webhook or saw in the runs API.", Some(Unit::Seconds), MetricType::Histogram);
+        histogram(f.open(&mut e)?, &r.queue_wait, &QUEUE_WAIT_BUCKETS)?;
 
         let f = family(
             "github_runner_github_requests",

@@ -15,6 +15,11 @@ pub const RECONCILE_BUCKETS: [f64; 10] = [0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 
 /// Upper bounds of the time-to-online buckets, in seconds.
 pub const ONLINE_BUCKETS: [f64; 9] = [2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0];
 
+/// Upper bounds of the buckets of a job's wait for a runner, in seconds.
+pub const QUEUE_WAIT_BUCKETS: [f64; 12] = [
+    1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+];
+
 /// A histogram's state: a count per bucket (not cumulative; the last one is `+Inf`), the sum
 /// and the count of observations.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -121,6 +126,9 @@ pub struct Record {
     /// Removals by result, then reason.
     pub removals: BTreeMap<Verdict, BTreeMap<Reason, u64>>,
     pub time_to_online: Histogram,
+    /// From a job queued to a runner taking it, as the watcher's book has them (GitHub's own
+    /// timestamps, from webhooks or the runs API).
+    pub queue_wait: Histogram,
     /// GitHub answers by HTTP status.
     pub github_requests: BTreeMap<u16, u64>,
     pub rate_limit_remaining: Option<u64>,

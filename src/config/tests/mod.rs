@@ -359,14 +359,14 @@ fn the_token_may_come_from_a_juju_secret_but_not_from_both() {
     let mut raw = valid();
     raw.insert("token".into(), json!(""));
     raw.insert("token-secret-id".into(), json!("secret:cs0b3hqj2qpc7gcbq5c0"));
-    let lookup = |uri: &str| {
+    let lookup = |uri: &str, _key: &str| {
         assert_eq!(uri, "secret:cs0b3hqj2qpc7gcbq5c0");
         Ok(Secret::new("ghp_fromsecret".to_string()))
     };
     let config = CharmConfig::from_raw_with(&raw, Proxy::default(), &lookup).expect("valid");
     assert_eq!(config.token.expose(), "ghp_fromsecret");
 
-    let unreadable = |_: &str| Err("cannot be read: permission denied".to_string());
+    let unreadable = |_: &str, _: &str| Err("cannot be read: permission denied".to_string());
     let message = CharmConfig::from_raw_with(&raw, Proxy::default(), &unreadable)
         .expect_err("refused")
         .to_string();
@@ -383,7 +383,7 @@ fn the_token_may_come_from_a_juju_secret_but_not_from_both() {
 
     raw.insert("token".into(), json!(""));
     raw.insert("token-secret-id".into(), json!("ghp_pastedhere0123456789"));
-    let never = |_: &str| -> Result<Secret, String> { panic!("not a URI: secret-get is never run") };
+    let never = |_: &str, _: &str| -> Result<Secret, String> { panic!("not a URI: secret-get is never run") };
     let message = CharmConfig::from_raw_with(&raw, Proxy::default(), &never)
         .expect_err("not a URI")
         .to_string();

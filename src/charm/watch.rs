@@ -1,0 +1,87 @@
+//! The elastic pool's watcher service ([`crate::watch`]), kept by the hooks that keep the
+//! reconcile timer: written from the config (its spec, with the token and the webhook secret,
+//! root's alone), restarted when that changes or the charm's binary is new, removed with a
+//! fixed pool and on `stop`. Like the exporter, it never fails a hook: the timer's reconcile
+//! is the safety net, so a failure is logged as an error.
+
+use super::Ctx;
+use crate::config::{CharmConfig, Pool};
+use crate::host::systemd_unit::{Ensured, Restart};
+use crate::host::timer::{EventTimer, RECONCILE_EVENT};
+use crate::watch::{WatchSpec, WatcherService, SERVICE};
+
+/// Keeps the watcher as `config` says.
+pub fn ensure(ctx: &Ctx<'_>, config: &CharmConfig, restart: Restart) {
+    let Some(spec) = spec(ctx, config) else {
+        return remove(ctx);
+    };
+    let dispatch = super::cos::dispatch(ctx);
+    let service = WatcherService {
+        spec: &spec,
+        dispatch: &dispatch,
+    };
+    match service.ensure(&ctx.deps.host, restart) {
+        Ok(Ensured::Installed) => tracing::info!(
+            "watcher started: GitHub looked at every {} s{}",
+            spec.interval_secs,
+            match spec.webhook_port {
+                0 => String::new(),
+                port => format!(", webhooks on port {port}"),
+            }
+        ),
+        Ok(Ensured::Restarted) => tracing::info!("watcher restarted"),
+        Ok(Ensured::Unchanged) => {}
+        Err(e) => tracing::error!("watcher: {e}; see `systemctl status {SERVICE}` (the reconcile timer still runs)"),
+    }
+}
+
+/// Stops the watcher and deletes its service and spec.
+pub fn remove(ctx: &Ctx<'_>) {
+    for e in WatcherService::remove(&ctx.deps.host, ctx.deps.unit.as_str()) {
+        tracing::warn!("removing the watcher: {e}");
+    }
+}
+
+/// The watcher's spec for an elastic pool; `None` for a fixed one, or when the runners'
+/// labels cannot be known here.
+fn spec(ctx: &Ctx<'_>, config: &CharmConfig) -> Option<WatchSpec> {
+    let Pool::Elastic {
+        max,
+        schedule,
+        idle_wait_minutes,
+        watch,
+    } = &config.pool
+    else {
+        return None;
+    };
+    let unit = &ctx.deps.unit;
+    let labels = match crate::manager::runner_labels(config, unit.app()) {
+        Ok(labels) => labels,
+        Err(e) => {
+            tracing::error!("watcher: {e}");
+            return None;
+        }
+    };
+    Some(WatchSpec {
+        unit: unit.as_str().to_string(),
+        github_url: config.github_url.to_string(),
+        path: config.path.to_string(),
+        group: config.group.clone(),
+        token: config.token.expose().to_string(),
+        proxy: config.proxy.clone(),
+        runner_prefix: unit.runner_prefix(),
+        labels,
+        interval_secs: watch.interval_secs,
+        webhook_port: watch.webhook.as_ref().map_or(0, |w| w.port),
+        webhook_secret: watch
+            .webhook
+            .as_ref()
+            .map(|w| w.secret.expose().to_string())
+            .unwrap_or_default(),
+        floor: config.virtual_machines,
+        idle_schedule: schedule.canonical(),
+        idle_wait_secs: u64::from(*idle_wait_minutes) * 60,
+        max: *max,
+        reconcile_service: EventTimer::service_name(RECONCILE_EVENT),
+    })
+}
