@@ -97,14 +97,17 @@ impl Actions {
         Some(job.id)
     }
 
-    /// The job in progress on `runner_id`, if any, completes.
-    pub fn finish(&mut self, runner_id: u64, now: String) {
+    /// The job in progress on `runner_id`, if any, completes; the ids completed.
+    pub fn finish(&mut self, runner_id: u64, now: String) -> Vec<u64> {
+        let mut done = Vec::new();
         for job in self.jobs.values_mut() {
             if job.status == JobStatus::InProgress && job.runner.as_ref().is_some_and(|(id, _)| *id == runner_id) {
                 job.status = JobStatus::Completed;
                 job.completed_at = Some(now.clone());
+                done.push(job.id);
             }
         }
+        done
     }
 
     fn job_json(&self, job: &WorkflowJob, base: &str) -> Value {
@@ -168,6 +171,7 @@ pub fn routes() -> Router<Shared> {
             "/api/v3/repos/{owner}/{repo}/actions/runs/{run_id}/jobs",
             get(list_jobs),
         )
+        .route("/api/v3/repos/{owner}/{repo}/actions/jobs/{job_id}", get(get_job))
 }
 
 pub fn admin_routes() -> Router<Shared> {
@@ -234,6 +238,19 @@ async fn list_jobs(
     with_etag(&headers, StatusCode::OK, body, Vec::new())
 }
 
+async fn get_job(
+    State(world): State<Shared>,
+    Path((owner, repo, job_id)): Path<(String, String, u64)>,
+    headers: HeaderMap,
+) -> Response {
+    let w = world.lock().expect("world lock");
+    let Some(job) = w.actions.jobs.get(&job_id) else {
+        return error(StatusCode::NOT_FOUND, "Not Found");
+    };
+    let body = w.actions.job_json(job, &base(&w.base_url, &owner, &repo));
+    with_etag(&headers, StatusCode::OK, body, Vec::new())
+}
+
 #[derive(Deserialize)]
 struct QueueRequest {
     labels: Vec<String>,
@@ -251,6 +268,9 @@ async fn queue(State(world): State<Shared>, Json(request): Json<QueueRequest>) -
     let ids: Vec<u64> = (0..request.count)
         .map(|_| w.actions.queue(request.labels.clone(), now.clone()))
         .collect();
+    for id in &ids {
+        w.job_changed(*id, "queued");
+    }
     (StatusCode::CREATED, Json(json!({"ids": ids}))).into_response()
 }
 

@@ -102,7 +102,9 @@ async fn start_job(State(world): State<Shared>, Path(id): Path<u64>, body: Bytes
     w.runners.get_mut(&id).expect("checked").busy = true;
     let labels: Vec<String> = runner.labels.iter().map(|l| l.name.clone()).collect();
     let now = crate::state::rfc3339(w.now());
-    w.actions.take((id, runner.name.clone()), &labels, now);
+    if let Some(job) = w.actions.take((id, runner.name.clone()), &labels, now) {
+        w.job_changed(job, "in_progress");
+    }
     if !body.is_empty() {
         let script = String::from_utf8_lossy(&body).into_owned();
         w.orders.insert(id, Order::Job { script, taken: false });

@@ -17,6 +17,8 @@ fn basic_error() -> Value {
 
 pub struct Spec {
     doc: Value,
+    /// The `workflow_job` webhooks (`x-webhooks`), by name (`workflow-job-queued`, …).
+    webhooks: Value,
 }
 
 /// Headers every request to GitHub must carry.
@@ -39,7 +41,21 @@ impl Spec {
         for (path, operations) in jobs["paths"].as_object().expect("paths") {
             paths.insert(path.clone(), operations.clone());
         }
-        Spec { doc }
+        Spec {
+            doc,
+            webhooks: jobs["x-webhooks"].clone(),
+        }
+    }
+
+    /// Checks a `workflow_job` delivery's body against the payload schema of its `action`.
+    pub fn check_webhook(&self, body: &Value) -> Result<(), String> {
+        let action = body["action"].as_str().ok_or("a delivery without an action")?;
+        let name = format!("workflow-job-{}", action.replace('_', "-"));
+        let schema = &self.webhooks[&name]["post"]["requestBody"]["content"]["application/json"]["schema"];
+        if schema.is_null() {
+            return Err(format!("{name} is no webhook of the description"));
+        }
+        validate(schema, body).map_err(|e| format!("{name}: {e}"))
     }
 
     /// The operation for `method` and a concrete `path` (without `/api/v3`): the template

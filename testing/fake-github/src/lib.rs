@@ -5,7 +5,8 @@
 //!
 //! Modules: [`state`] (the world and GitHub's rules), `gate` (auth, limits, faults, log),
 //! `api` (the REST endpoints), [`actions`] (workflow runs and jobs), `admin` (`/_emulator/`), [`orders`] (jobs, updates and exits
-//! for the stub's listener), [`releases`] (release downloads: yq), [`stub`] (the tarball).
+//! for the stub's listener), [`releases`] (release downloads: yq), [`stub`] (the tarball),
+//! [`webhooks`] (`workflow_job` deliveries to a registered URL).
 
 pub mod actions;
 mod admin;
@@ -17,6 +18,7 @@ pub mod orders;
 pub mod releases;
 pub mod state;
 pub mod stub;
+pub mod webhooks;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -36,6 +38,7 @@ pub fn router(world: Shared) -> Router {
         .merge(actions::admin_routes())
         .merge(orders::routes())
         .merge(releases::routes())
+        .merge(webhooks::admin_routes())
         .with_state(world)
 }
 
@@ -63,12 +66,19 @@ impl Emulator {
     fn serve(config: Config, listener: tokio::net::TcpListener) -> anyhow::Result<Emulator> {
         let base_url = format!("http://{}", listener.local_addr()?);
         let world: Shared = Arc::new(Mutex::new(World::new(config)));
-        world.lock().expect("fresh lock").base_url = base_url.clone();
+        let (outbox, deliveries) = tokio::sync::mpsc::unbounded_channel();
+        {
+            let mut w = world.lock().expect("fresh lock");
+            w.base_url = base_url.clone();
+            w.webhooks.outbox = Some(outbox);
+        }
+        let sender = tokio::spawn(webhooks::sender(world.clone(), deliveries));
         let app = router(world.clone());
         let task = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 eprintln!("fake-github: {e}");
             }
+            sender.abort();
         });
         Ok(Emulator { base_url, world, task })
     }

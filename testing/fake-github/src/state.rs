@@ -170,6 +170,8 @@ pub struct World {
     pub tamper: Option<String>,
     /// The repository's workflow runs and jobs.
     pub actions: crate::actions::Actions,
+    /// The `workflow_job` webhooks registered and sent.
+    pub webhooks: crate::webhooks::Webhooks,
     serial: u64,
 }
 
@@ -194,6 +196,7 @@ impl World {
             clock_offset: Duration::ZERO,
             tamper: None,
             actions: Default::default(),
+            webhooks: Default::default(),
             serial: 0,
         }
     }
@@ -278,6 +281,19 @@ impl World {
         Ok(id)
     }
 
+    /// Sends the `workflow_job` webhook of `action` for job `id` to every registered hook.
+    /// An organisation's jobs run in its repository `app`.
+    pub fn job_changed(&mut self, id: u64, action: &str) {
+        let Some(job) = self.actions.jobs.get(&id) else {
+            return;
+        };
+        let repo = match &self.config.scope {
+            ScopeConfig::Repo { owner, repo } => format!("{owner}/{repo}"),
+            ScopeConfig::Org(org) => format!("{org}/app"),
+        };
+        self.webhooks.job_changed(action, job, &repo);
+    }
+
     /// Ends a runner's job; GitHub unregisters an ephemeral runner after its one job. False
     /// when there is no such runner.
     pub fn finish_job(&mut self, id: u64) -> bool {
@@ -286,7 +302,9 @@ impl World {
         };
         runner.busy = false;
         let now = rfc3339(self.now());
-        self.actions.finish(id, now);
+        for job in self.actions.finish(id, now) {
+            self.job_changed(job, "completed");
+        }
         let runner = self.runners.get_mut(&id).expect("looked up above");
         if runner.ephemeral {
             self.remove_runner(id, Tombstone::Done);

@@ -247,3 +247,81 @@ async fn workflow_runs_and_jobs_match_github_s_schemas_and_follow_the_runner_tha
     let (status, _) = check(get("/repos/acme/app/actions/runs/999/jobs".into())).await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn workflow_job_webhooks_are_signed_and_match_github_s_payload_schemas() {
+    use std::sync::{Arc, Mutex};
+    let spec = Spec::load();
+    let emulator = serving(ScopeConfig::Org("acme".into())).await;
+    // A receiver that keeps what it gets.
+    let got: Arc<Mutex<Vec<(axum::http::HeaderMap, Vec<u8>)>>> = Arc::default();
+    let keep = got.clone();
+    let app = axum::Router::new().route(
+        "/webhook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+            let keep = keep.clone();
+            async move {
+                keep.lock().expect("lock").push((headers, body.to_vec()));
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/webhook", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let admin = reqwest::Client::new();
+    let registered = admin
+        .post(format!("{}/_emulator/webhooks", emulator.base_url))
+        .json(&json!({"url": url, "secret": "s3cret-of-the-hook"}))
+        .send()
+        .await
+        .expect("admin");
+    assert_eq!(registered.status().as_u16(), 201);
+    admin
+        .post(format!("{}/_emulator/jobs", emulator.base_url))
+        .json(&json!({"labels": ["self-hosted", "linux"]}))
+        .send()
+        .await
+        .expect("queued");
+    let runner = emulator
+        .world()
+        .add_runner(fake_github::NewRunner::named("r-1"))
+        .expect("add");
+    emulator.world().runners.get_mut(&runner).expect("runner").pinned_online = true;
+    admin
+        .post(format!("{}/_emulator/runners/{runner}/job", emulator.base_url))
+        .send()
+        .await
+        .expect("taken");
+    assert!(emulator.world().finish_job(runner));
+    for _ in 0..100 {
+        if got.lock().expect("lock").len() == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let got = got.lock().expect("lock").clone();
+    let actions: Vec<String> = got
+        .iter()
+        .map(|(headers, body)| {
+            let value: Value = serde_json::from_slice(body).expect("JSON");
+            spec.check_webhook(&value).unwrap_or_else(|e| panic!("{e}\n{value}"));
+            assert_eq!(headers["x-github-event"], "workflow_job");
+            assert_eq!(
+                headers["x-hub-signature-256"].to_str().expect("ascii"),
+                fake_github::webhooks::signature("s3cret-of-the-hook", body)
+            );
+            assert_eq!(value["repository"]["full_name"], "acme/app");
+            value["action"].as_str().expect("action").to_string()
+        })
+        .collect();
+    assert_eq!(actions, ["queued", "in_progress", "completed"]);
+    let ids: std::collections::BTreeSet<_> = got.iter().map(|(h, _)| h["x-github-delivery"].clone()).collect();
+    assert_eq!(ids.len(), 3, "each delivery has its own id");
+    let mut broken: Value = serde_json::from_slice(&got[0].1).expect("JSON");
+    broken["workflow_job"].as_object_mut().expect("job").remove("labels");
+    assert!(
+        spec.check_webhook(&broken).is_err(),
+        "a payload without labels fails the contract"
+    );
+}
