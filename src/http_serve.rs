@@ -1,6 +1,6 @@
 //! The charm's two small HTTP/1 servers (the metrics exporter, the watcher's webhook
-//! endpoint) accept connections the same way: a bounded number at once (one more is closed at
-//! once), a deadline for a client's headers, and an accept error never ends the server.
+//! endpoint) accept connections the same way: a bounded number at once, a deadline for a
+//! client's headers, and an accept error never ends the server.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -15,15 +15,34 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 /// How long a client may take to send its request's headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// What becomes of a connection past `max_clients`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overflow {
+    /// Closed at once (a scraper comes again in seconds).
+    Close,
+    /// Left in the kernel's backlog until a connection ends (a webhook delivery is not sent
+    /// again by itself).
+    Wait,
+}
+
 /// Serves `handle` on `listener`, `max_clients` connections at a time, until the process is
 /// stopped.
-pub async fn serve<H, F>(listener: tokio::net::TcpListener, max_clients: usize, what: &'static str, handle: H)
-where
+pub async fn serve<H, F>(
+    listener: tokio::net::TcpListener,
+    max_clients: usize,
+    overflow: Overflow,
+    what: &'static str,
+    handle: H,
+) where
     H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
 {
     let clients = Arc::new(tokio::sync::Semaphore::new(max_clients));
     loop {
+        let waited = match overflow {
+            Overflow::Wait => clients.clone().acquire_owned().await.ok(),
+            Overflow::Close => None,
+        };
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
             // Out of file descriptors, a connection reset before it was taken: the next one
@@ -34,7 +53,7 @@ where
                 continue;
             }
         };
-        let Ok(permit) = clients.clone().try_acquire_owned() else {
+        let Some(permit) = waited.or_else(|| clients.clone().try_acquire_owned().ok()) else {
             drop(stream);
             continue;
         };

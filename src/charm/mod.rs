@@ -23,6 +23,10 @@ mod status;
 mod tests;
 mod watch;
 
+/// The peer relation: every unit of the application, so that each takes its share of the
+/// queued jobs.
+pub const PEERS: &str = "runner-peers";
+
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -138,17 +142,21 @@ impl<'a> Ctx<'a> {
     }
 
     /// How many runners `config` wants now: for an elastic pool, with this unit's share of
-    /// the queue from `goal-state` (none of it where that cannot be read).
+    /// the queue, by its rank among the units of the peer relation [`PEERS`] (none of it
+    /// where that cannot be read: without knowing the others, N units could each make the
+    /// whole queue's runners).
     fn sizing(&self, config: &CharmConfig) -> crate::manager::plan::Sizing {
         use crate::manager::plan::Share;
         let share = match config.pool {
             crate::config::Pool::Fixed => Share::WHOLE,
-            crate::config::Pool::Elastic { .. } => match self.tools.goal_units() {
-                Ok(units) => Share::among(&units, self.deps.unit.as_str()),
-                // Not knowing the other units, taking the whole queue could make N times the
-                // runners: the pool follows its busy runners and floor alone until it knows.
+            crate::config::Pool::Elastic { .. } => match self.tools.peer_units(PEERS) {
+                Ok(mut units) => {
+                    units.push(self.deps.unit.as_str().to_string());
+                    Share::among(&units, self.deps.unit.as_str())
+                }
+                // The pool follows its busy runners and floor alone until it knows.
                 Err(e) => {
-                    tracing::warn!("goal-state: {e}; queued jobs are not counted");
+                    tracing::warn!("relation-list of {PEERS}: {e}; queued jobs are not counted");
                     Share::NONE
                 }
             },

@@ -51,8 +51,9 @@ pub trait HookTools: Send + Sync {
     fn secret_get(&self, uri: &str, key: &str, refresh: bool) -> Result<Secret, ToolError>;
     /// `application-version-set`: the version `juju status` shows for the application.
     fn application_version_set(&self, version: &str) -> Result<(), ToolError>;
-    /// `goal-state`: the application's units Juju means to keep (not those `dying`).
-    fn goal_units(&self) -> Result<Vec<String>, ToolError>;
+    /// `relation-list` of the peer relation `endpoint`: the application's other units in it
+    /// (none before the relation exists, or with no other unit).
+    fn peer_units(&self, endpoint: &str) -> Result<Vec<String>, ToolError>;
 }
 
 /// The real hook tools: commands found on `PATH`.
@@ -100,8 +101,8 @@ impl HookTools for ProcessTools {
         status::set_application_version(version)
     }
 
-    fn goal_units(&self) -> Result<Vec<String>, ToolError> {
-        relation::goal_units()
+    fn peer_units(&self, endpoint: &str) -> Result<Vec<String>, ToolError> {
+        relation::peer_units(endpoint)
     }
 }
 

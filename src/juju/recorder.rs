@@ -63,8 +63,8 @@ pub struct Recorder {
     relations: Arc<Mutex<BTreeMap<String, Vec<String>>>>,
     /// URI → key → value.
     secrets: Arc<Mutex<BTreeMap<String, BTreeMap<String, String>>>>,
-    /// What `goal-state` lists (`None`: the tool fails, as on a Juju without it).
-    goal_units: Arc<Mutex<Option<Vec<String>>>>,
+    /// The peer relation's other units (`None`: the tool fails).
+    peer_units: Arc<Mutex<Option<Vec<String>>>>,
     recorded: Arc<Mutex<Recorded>>,
 }
 
@@ -83,9 +83,9 @@ impl Recorder {
         *self.config.lock().expect("config lock") = map;
     }
 
-    /// What `goal-state` lists.
-    pub fn set_goal_units(&self, units: &[&str]) {
-        *self.goal_units.lock().expect("goal lock") = Some(units.iter().map(|u| u.to_string()).collect());
+    /// What `relation-list` of the peer relation lists.
+    pub fn set_peer_units(&self, units: &[&str]) {
+        *self.peer_units.lock().expect("peers lock") = Some(units.iter().map(|u| u.to_string()).collect());
     }
 
     /// What `relation-ids <endpoint>` answers (nothing preset: no relations).
@@ -167,12 +167,12 @@ impl HookTools for Recorder {
         self.record(|r| r.relation_sets.push((relation_id.to_string(), data.clone())))
     }
 
-    fn goal_units(&self) -> Result<Vec<String>, ToolError> {
-        self.goal_units
+    fn peer_units(&self, _endpoint: &str) -> Result<Vec<String>, ToolError> {
+        self.peer_units
             .lock()
-            .expect("goal lock")
+            .expect("peers lock")
             .clone()
-            .ok_or(ToolError::Missing { tool: "goal-state" })
+            .ok_or(ToolError::Missing { tool: "relation-list" })
     }
 
     fn secret_get(&self, uri: &str, key: &str, refresh: bool) -> Result<Secret, ToolError> {

@@ -169,7 +169,8 @@ pub fn main(args: &[String]) -> std::process::ExitCode {
 /// Serves `file` on `listener` until the process is stopped.
 pub async fn serve(listener: tokio::net::TcpListener, file: MetricsFile) -> std::io::Result<()> {
     let started = super::unix_now();
-    crate::http_serve::serve(listener, MAX_CLIENTS, "metrics exporter", move |request| {
+    let overflow = crate::http_serve::Overflow::Close;
+    crate::http_serve::serve(listener, MAX_CLIENTS, overflow, "metrics exporter", move |request| {
         let response = respond(&request, &file, started);
         async move { response }
     })

@@ -82,18 +82,13 @@ async fn watch(spec: WatchSpec, host: Host) -> Result<(), String> {
             labels: watcher.spec.labels.clone(),
         });
         let me = watcher.clone();
-        tokio::spawn(crate::http_serve::serve(
-            listener,
-            webhook::MAX_CLIENTS,
-            "webhook",
-            move |request| {
-                let (me, endpoint) = (me.clone(), endpoint.clone());
-                async move {
-                    let answer = webhook::answer(request, &endpoint, &me.book, &me.trigger).await;
-                    answer
-                }
-            },
-        ));
+        let overflow = crate::http_serve::Overflow::Wait;
+        let handle = move |request| {
+            let (me, endpoint) = (me.clone(), endpoint.clone());
+            async move { webhook::answer(request, &endpoint, &me.book, &me.trigger).await }
+        };
+        let server = crate::http_serve::serve(listener, webhook::MAX_CLIENTS, overflow, "webhook", handle);
+        tokio::spawn(server);
         tracing::info!("taking workflow_job webhooks on port {port} (/webhook)");
     }
     let reconciler = watcher.clone();

@@ -38,3 +38,4 @@ mod reboot;
 mod runner_binary;
 mod scenario;
 mod systemd_image;
+mod watcher;

@@ -33,34 +33,6 @@ fn cos_agent_data(s: &Stack) -> Value {
     serde_json::from_str(config).expect("config is JSON")
 }
 
-/// Runs the exporter's `ExecStart` as systemd would, until dropped.
-struct Exporter(std::process::Child);
-
-impl Exporter {
-    fn start(s: &Stack) -> Exporter {
-        let unit = std::fs::read_to_string(s.juju.unit_file("ghro.metrics-exporter.service")).expect("the unit file");
-        let exec = unit
-            .lines()
-            .find_map(|l| l.strip_prefix("ExecStart="))
-            .expect("ExecStart");
-        // As on a machine whose root is the stack's: its users are that root's.
-        Exporter(
-            std::process::Command::new("sh")
-                .args(["-c", &format!("exec {exec}")])
-                .env("GITHUB_RUNNER_ROOT", s.juju.root())
-                .spawn()
-                .expect("the exporter starts"),
-        )
-    }
-}
-
-impl Drop for Exporter {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 async fn scrape(port: u16) -> prometheus_parse::Scrape {
     let url = format!("http://127.0.0.1:{port}/metrics");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -117,7 +89,7 @@ async fn cos_agent_gets_the_dashboard_and_the_exporter_serves_the_reconcile_just
     assert!(rules.as_array().is_some_and(|r| r.len() >= 4), "{rules}");
 
     s.juju(&["tick"]);
-    let exporter = Exporter::start(&s);
+    let exporter = common::Service::start(&s.juju, "ghro.metrics-exporter.service");
     let scrape = scrape(port).await;
     // It serves as the unprivileged account the charm made, whose group alone reads the record.
     let root = s.juju.root();
@@ -130,7 +102,7 @@ async fn cos_agent_gets_the_dashboard_and_the_exporter_serves_the_reconcile_just
         .take(2)
         .map(|id| id.parse().expect("an id"))
         .collect();
-    let status = std::fs::read_to_string(format!("/proc/{}/status", exporter.0.id())).expect("its status");
+    let status = std::fs::read_to_string(format!("/proc/{}/status", exporter.child.id())).expect("its status");
     let uid_line = status.lines().find(|l| l.starts_with("Uid:")).expect("Uid");
     assert!(
         ids[0] != 0 && uid_line.split_whitespace().skip(1).all(|u| u == ids[0].to_string()),

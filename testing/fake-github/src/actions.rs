@@ -1,7 +1,8 @@
 //! GitHub Actions' workflow runs and jobs of the emulated repository, as the charm's demand
 //! poll reads them: tests queue jobs (`POST /_emulator/jobs` with `{"labels": [...]}`, one run
 //! each); a runner taking a job (`/_emulator/runners/{id}/job`) takes the oldest queued job
-//! its labels serve, and finishing it completes the job. The API lists runs (`status`, pages,
+//! its labels serve, and finishing it completes the job; `POST /_emulator/jobs/{id}/cancel`
+//! completes a queued one without a runner. The API lists runs (`status`, pages,
 //! ETags) and a run's jobs, built on GitHub's own examples from its OpenAPI description
 //! (`openapi/workflow-templates.json`), which the contract test checks the answers against.
 
@@ -175,7 +176,25 @@ pub fn routes() -> Router<Shared> {
 }
 
 pub fn admin_routes() -> Router<Shared> {
-    Router::new().route("/_emulator/jobs", post(queue).get(jobs))
+    Router::new()
+        .route("/_emulator/jobs", post(queue).get(jobs))
+        .route("/_emulator/jobs/{id}/cancel", post(cancel))
+}
+
+/// A queued job is cancelled (completes without a runner), as a user cancelling its run does.
+async fn cancel(State(world): State<Shared>, Path(id): Path<u64>) -> Response {
+    let mut w = world.lock().expect("world lock");
+    let now = rfc3339(w.now());
+    match w.actions.jobs.get_mut(&id) {
+        Some(job) if job.status == JobStatus::Queued => {
+            job.status = JobStatus::Completed;
+            job.completed_at = Some(now);
+        }
+        Some(_) => return error(StatusCode::CONFLICT, "the job is not queued"),
+        None => return error(StatusCode::NOT_FOUND, "Not Found"),
+    }
+    w.job_changed(id, "completed");
+    StatusCode::OK.into_response()
 }
 
 fn base(base_url: &str, owner: &str, repo: &str) -> String {

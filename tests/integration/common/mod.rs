@@ -188,6 +188,58 @@ impl Juju {
     }
 }
 
+/// A service of the fake machine run as systemd would run it, from its unit file's
+/// `ExecStart`: as root, with systemd's `PATH` (the fake machine's tools first: its
+/// `systemctl`, `juju-exec`), no Juju variables, the machine's root; killed when dropped. Its
+/// output goes to `<model>/services/<unit>.test.log`.
+pub struct Service {
+    pub child: std::process::Child,
+    pub log: PathBuf,
+}
+
+impl Service {
+    pub fn start(juju: &Juju, unit: &str) -> Service {
+        let text = std::fs::read_to_string(juju.unit_file(unit)).unwrap_or_else(|e| panic!("{unit}: {e}"));
+        let exec = text
+            .lines()
+            .find_map(|l| l.strip_prefix("ExecStart="))
+            .unwrap_or_else(|| panic!("{unit} has no ExecStart"));
+        let logs = juju.model().join("services");
+        std::fs::create_dir_all(&logs).expect("logs dir");
+        let log = logs.join(format!("{unit}.test.log"));
+        let out = std::fs::File::create(&log).expect("log file");
+        let path = format!(
+            "{}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            juju.model().join("tools").display()
+        );
+        let child = Command::new("/bin/sh")
+            .args(["-c", &format!("exec {exec}")])
+            .env_clear()
+            .env("PATH", path)
+            .env("LANG", "C.UTF-8")
+            .env("FAKE_JUJU_MODEL", juju.model())
+            .env("GITHUB_RUNNER_ROOT", juju.root())
+            .current_dir("/")
+            .stdout(out.try_clone().expect("log file"))
+            .stderr(out)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{unit} starts: {e}"));
+        Service { child, log }
+    }
+
+    /// What it printed so far.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// The config of a unit that should come up.
 /// GitHub is a closed local port: these scenarios never reach one.
 pub const VALID: &[&str] = &[

@@ -7,6 +7,7 @@ use anyhow::{bail, Context as _};
 use serde_json::Value;
 
 use super::hooks::run_hooks;
+use crate::relation::Relation;
 use crate::model::{App, Model, OptionSpec, StatusEntry, Store, Unit};
 use crate::relation::{endpoints_of, Endpoint};
 use crate::tools::TOOLS;
@@ -73,6 +74,22 @@ pub fn deploy(store: &Store, args: &[String]) -> anyhow::Result<i32> {
             }],
             next_unit: 1,
         });
+        // Juju makes each peer relation with the application.
+        let app = model.app.as_ref().expect("just set");
+        let peers: Vec<String> = app
+            .endpoints
+            .iter()
+            .filter(|(_, e)| e.role == "peers")
+            .map(|(name, _)| name.clone())
+            .collect();
+        let units = vec![unit.clone()];
+        for endpoint in peers {
+            let mut relation = Relation::new(model.next_relation_id, &endpoint, "peers", &app_name, &endpoint, &units);
+            relation.remote_units.clear();
+            relation.remote_unit_data.clear();
+            model.next_relation_id += 1;
+            model.relations.push(relation);
+        }
         Ok(())
     })?;
     run_hooks(store, &unit, &["install", "leader-elected", "config-changed", "start"])?;
@@ -169,6 +186,41 @@ pub fn refresh(store: &Store, args: &[String]) -> anyhow::Result<i32> {
     for unit in units(store)? {
         run_hooks(store, &unit, &["upgrade-charm", "config-changed"])?;
     }
+    Ok(0)
+}
+
+/// `add-unit <app>`: one more unit on its own machine (`install`, `config-changed`,
+/// `start`), in the application's peer relations (as Juju lists them; no relation hooks run).
+pub fn add_unit(store: &Store, args: &[String]) -> anyhow::Result<i32> {
+    let [app_name] = args else {
+        bail!("usage: fake-juju add-unit <app>")
+    };
+    let unit = store.update(|model| {
+        let app = model.app_mut()?;
+        if app.name != *app_name {
+            bail!("application {app_name:?} not found");
+        }
+        let unit = format!("{}/{}", app.name, app.next_unit);
+        app.units.push(Unit {
+            name: unit.clone(),
+            leader: false,
+            machine: app.next_unit.to_string(),
+            workload: StatusEntry::new("waiting", "agent initialising"),
+            agent: StatusEntry::new("allocating", ""),
+            status_set: false,
+            history: Vec::new(),
+            state: BTreeMap::new(),
+            error_hook: None,
+            context: None,
+        });
+        app.next_unit += 1;
+        for relation in model.relations.iter_mut().filter(|r| r.role == "peers") {
+            relation.unit_data.entry(unit.clone()).or_default();
+        }
+        Ok(unit)
+    })?;
+    run_hooks(store, &unit, &["install", "config-changed", "start"])?;
+    println!("added unit {unit}");
     Ok(0)
 }
 

@@ -29,6 +29,7 @@ const USAGE: &str = "usage: fake-juju [--model DIR] <command>
   add-secret <name> k=v…                        a user secret; prints its URI
   grant-secret <name|uri> <app>                 let the app's units read it
   update-secret <name|uri> k=v…                 a new revision; secret-changed where it was read
+  add-unit <app>                                install, config-changed, start (a peer)
   remove-unit <unit>                            stop, remove
   resolved <unit> [--no-retry]                  clear a hook error (and re-run the hook)
   tick                                          fire every started timer the charm wrote
@@ -67,6 +68,7 @@ fn run(args: &[String]) -> anyhow::Result<i32> {
         "config" => deploy::config(&store, rest),
         "model-config" => deploy::model_config(&store, rest),
         "refresh" => deploy::refresh(&store, rest),
+        "add-unit" => deploy::add_unit(&store, rest),
         "remove-unit" => deploy::remove_unit(&store, rest),
         "run" => actions::run(&store, rest),
         "run-hook" => match rest {

@@ -95,7 +95,20 @@ pub fn relation_list(call: &mut Call) -> ToolResult {
     if call.flags.bool(&["app"]) {
         return call.emit(&json!(relation.remote_app));
     }
-    let mut units = relation.remote_units.clone();
+    let mut units = match relation.role.as_str() {
+        // A peer relation's other side is the application's other units.
+        "peers" => {
+            let me = call.unit.clone();
+            call.model
+                .app
+                .iter()
+                .flat_map(|app| app.units.iter())
+                .map(|u| u.name.clone())
+                .filter(|u| *u != me)
+                .collect()
+        }
+        _ => relation.remote_units.clone(),
+    };
     units.sort();
     call.emit(&json!(units))
 }
