@@ -16,7 +16,7 @@ use super::pipeline::{self, Outcome};
 use super::{status, Ctx};
 use crate::event::Action;
 use crate::github::{Runner, RunnerStatus};
-use crate::juju::{Results, Status, ToolError};
+use crate::juju::{Results, ToolError};
 use crate::manager::plan::{Demand, Sizing};
 use crate::manager::{BinaryCheck, Flush, OnNewBinary, Stage, Steps, StepsDone};
 
@@ -51,7 +51,7 @@ async fn perform(ctx: &Ctx<'_>, action: Action) -> anyhow::Result<()> {
     let config = match ctx.config()? {
         Ok(config) => config,
         Err(problems) => {
-            ctx.status(&Status::Blocked(problems.to_string()))?;
+            ctx.status(&status::invalid_config(&problems))?;
             return Err(anyhow!("{problems}"));
         }
     };

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use super::Ctx;
+use super::{status, Ctx};
 use crate::host::lxd_install;
 use crate::juju::{Status, ToolError};
 use crate::lxd::{LxdClient, LxdError};
@@ -43,14 +43,14 @@ pub(super) async fn bring_up(ctx: &mut Ctx<'_>, when: When) -> Result<Option<Sta
         // and upgrade-charm: the LXD setup says it waits.
         Ok(["refresh", ..]) if when == When::Retry => return Ok(None),
         Ok(args) => args,
-        Err(e) => return Ok(Some(Status::Blocked(format!("LXD does not answer at {socket}: {e}")))),
+        Err(e) => return Ok(Some(status::no_lxd(&socket, &e))),
     };
-    ctx.status(&Status::Maintenance(format!("installing LXD: snap {}", args.join(" "))))?;
+    ctx.status(&status::installing_lxd(args))?;
     let command = match lxd_install::run_snap(args) {
         Ok(command) => command,
         Err(e) => {
             tracing::error!("LXD bring-up: {e}");
-            return Ok(Some(Status::Blocked(format!("LXD does not answer at {socket}: {e}"))));
+            return Ok(Some(status::no_lxd(&socket, &e)));
         }
     };
     tracing::info!("LXD bring-up: `{command}` done; waiting for the daemon");
@@ -65,11 +65,7 @@ pub(super) async fn bring_up(ctx: &mut Ctx<'_>, when: When) -> Result<Option<Sta
             }
         }
         if tokio::time::Instant::now() >= deadline {
-            return Ok(Some(Status::Blocked(format!(
-                "`{command}` succeeded but LXD did not answer within {} s: check `snap services lxd` \
-                 and `snap logs lxd`",
-                READY_TIMEOUT.as_secs()
-            ))));
+            return Ok(Some(status::lxd_silent(&command, READY_TIMEOUT)));
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }

@@ -16,7 +16,7 @@ use crate::config::CharmConfig;
 use crate::event::Hook;
 use crate::host::systemd_unit::{Ensured, Restart};
 use crate::host::timer::EventTimer;
-use crate::juju::{Status, ToolError};
+use crate::juju::ToolError;
 use crate::manager::{Flush, Steps};
 use crate::metrics::MetricsFile;
 
@@ -171,9 +171,7 @@ fn ensure_timer(ctx: &Ctx<'_>, config: &CharmConfig) -> Result<bool, ToolError> 
         Err(e) => {
             tracing::error!("reconcile timer: {e}");
             let timer_unit = EventTimer::timer_name(RECONCILE_EVENT);
-            ctx.status(&Status::Blocked(format!(
-                "failed to start the reconcile timer: {e}; see `systemctl status {timer_unit}`"
-            )))?;
+            ctx.status(&status::timer_failed(&e, &timer_unit))?;
             return Ok(false);
         }
     }

@@ -20,6 +20,8 @@ mod plan;
 mod record;
 mod status;
 #[cfg(test)]
+mod status_docs;
+#[cfg(test)]
 mod tests;
 mod watch;
 
@@ -130,13 +132,7 @@ impl<'a> Ctx<'a> {
         let secret = |uri: &str, key: &str| {
             self.tools
                 .secret_get(uri, key, self.refresh_secret)
-                .map_err(|e| match e {
-                    ToolError::Missing { .. } if key == "token" => {
-                        "needs Juju 3.3 or later (this Juju has no `secret-get`): use `token`".to_string()
-                    }
-                    ToolError::Missing { .. } => "needs Juju 3.3 or later (this Juju has no `secret-get`)".to_string(),
-                    e => format!("cannot be read: {e} (is the secret granted to the application? `juju grant-secret`)"),
-                })
+                .map_err(|e| status::secret_problem(&e, key))
         };
         Ok(CharmConfig::from_raw_with(&raw, self.proxy.clone(), &secret))
     }
@@ -170,7 +166,7 @@ impl<'a> Ctx<'a> {
             Ok(config) => Ok(Some(config)),
             Err(problems) => {
                 tracing::warn!("{problems}");
-                self.status(&Status::Blocked(problems.to_string()))?;
+                self.status(&status::invalid_config(&problems))?;
                 Ok(None)
             }
         }

@@ -12,7 +12,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{generations, image, record, Ctx};
+use super::{generations, image, record, status, Ctx};
 use crate::bake::plan::ImageStatus;
 use crate::config::{CharmConfig, Generation};
 use crate::github::Runner;
@@ -187,13 +187,12 @@ async fn setup_lxd(ctx: &Ctx<'_>, config: &CharmConfig) -> Option<Status> {
             }
             None
         }
-        Err(e) if e.needs_operator() => {
-            tracing::error!("LXD setup: {e}");
-            Some(Status::Blocked(e.to_string()))
-        }
         Err(e) => {
-            tracing::warn!("LXD setup: {e}");
-            Some(Status::Waiting(format!("LXD setup failed: {e}; the next hook retries")))
+            match e.needs_operator() {
+                true => tracing::error!("LXD setup: {e}"),
+                false => tracing::warn!("LXD setup: {e}"),
+            }
+            Some(status::lxd_setup_failed(&e))
         }
     }
 }

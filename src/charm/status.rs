@@ -1,11 +1,68 @@
 //! What `juju status` says after a step: pure functions from outcomes to [`Status`].
+//!
+//! Every status the charm sets is built here, so that `status_docs` can render each one and
+//! find it in `docs/reference/statuses.md` (a test fails on a `Status::…(` built elsewhere).
+
+use std::fmt::Display;
+use std::time::Duration;
 
 use crate::bake::plan::ImageStatus;
+use crate::config::ConfigProblems;
 use crate::github::GithubError;
-use crate::juju::Status;
+use crate::juju::{Status, ToolError};
 use crate::lxd::LxdError;
+use crate::lxd_setup::SetupError;
 use crate::manager::{ManagerError, Reconciled, Stage};
 use crate::runner::RunnerError;
+
+/// Config the operator must fix: every missing option and bad value at once.
+pub fn invalid_config(problems: &ConfigProblems) -> Status {
+    Status::Blocked(problems.to_string())
+}
+
+/// Why `token-secret-id`'s secret could not be read (a config problem: the unit blocks on it).
+pub fn secret_problem(e: &ToolError, key: &str) -> String {
+    match e {
+        ToolError::Missing { .. } if key == "token" => {
+            "needs Juju 3.3 or later (this Juju has no `secret-get`): use `token`".to_string()
+        }
+        ToolError::Missing { .. } => "needs Juju 3.3 or later (this Juju has no `secret-get`)".to_string(),
+        e => format!("cannot be read: {e} (is the secret granted to the application? `juju grant-secret`)"),
+    }
+}
+
+/// The unit's LXD setup failed: blocked when the operator must act, else waiting for LXD.
+pub fn lxd_setup_failed(e: &SetupError) -> Status {
+    match e.needs_operator() {
+        true => Status::Blocked(e.to_string()),
+        false => Status::Waiting(format!("LXD setup failed: {e}; the next hook retries")),
+    }
+}
+
+/// While the charm installs (or refreshes) the LXD snap.
+pub fn installing_lxd(snap_args: &[&str]) -> Status {
+    Status::Maintenance(format!("installing LXD: snap {}", snap_args.join(" ")))
+}
+
+/// No LXD daemon answers at `socket`, and the charm could not bring one (`why`).
+pub fn no_lxd(socket: &str, why: &dyn Display) -> Status {
+    Status::Blocked(format!("LXD does not answer at {socket}: {why}"))
+}
+
+/// The snap `command` succeeded but no daemon answered within `waited`.
+pub fn lxd_silent(command: &str, waited: Duration) -> Status {
+    Status::Blocked(format!(
+        "`{command}` succeeded but LXD did not answer within {} s: check `snap services lxd` and `snap logs lxd`",
+        waited.as_secs()
+    ))
+}
+
+/// systemd refused the reconcile timer `timer_unit`.
+pub fn timer_failed(why: &dyn Display, timer_unit: &str) -> Status {
+    Status::Blocked(format!(
+        "failed to start the reconcile timer: {why}; see `systemctl status {timer_unit}`"
+    ))
+}
 
 /// The status an error leaves the unit in: blocked when the operator must act.
 pub fn from_error(e: &ManagerError) -> Status {

@@ -11,6 +11,8 @@ pub mod events;
 pub mod exporter;
 pub mod exposition;
 pub mod record;
+#[cfg(test)]
+mod reference_docs;
 
 use std::path::{Path, PathBuf};
 
