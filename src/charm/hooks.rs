@@ -248,7 +248,14 @@ fn forget(ctx: &Ctx<'_>) -> anyhow::Result<()> {
         tracing::warn!("removing the metrics file: {e}");
     }
     let bake = crate::bake::Files::new(&ctx.deps.host, ctx.deps.unit.as_str());
-    for file in [&bake.progress, &bake.request] {
+    let unit = ctx.deps.unit.as_str();
+    // The watcher's spec (token and webhook secret) went with its service at `stop`; its job
+    // book stays until now.
+    let watch = [
+        crate::watch::book::JobBook::file(&ctx.deps.host, unit),
+        crate::watch::WatchSpec::file(&ctx.deps.host, unit),
+    ];
+    for file in [&bake.progress, &bake.request].into_iter().chain(&watch) {
         if let Err(e) = crate::host::fs::remove_if_exists(file) {
             tracing::warn!("removing {}: {e}", file.display());
         }

@@ -243,14 +243,20 @@ fn config_problems() -> Vec<ConfigProblems> {
     };
     for e in tool_errors() {
         let secret = |_: &str, key: &str| Err(status::secret_problem(&e, key));
-        let config = webhook(&[("path", "my-org"), ("token-secret-id", uri), ("webhook-secret-id", uri)], 8080);
+        let config = webhook(
+            &[("path", "my-org"), ("token-secret-id", uri), ("webhook-secret-id", uri)],
+            8080,
+        );
         all.extend(CharmConfig::from_raw_with(&config, Proxy::default(), &secret).err());
     }
     let short = |_: &str, _: &str| Ok(crate::secret::Secret::new("short"));
     for config in [
         webhook(&[("path", "my-org"), ("token", "t"), ("webhook-secret-id", uri)], 8080),
         webhook(&[("path", "my-org"), ("token", "t")], 8080),
-        webhook(&[("path", "my-org"), ("token", "t"), ("webhook-secret-id", "hunter2")], 8080),
+        webhook(
+            &[("path", "my-org"), ("token", "t"), ("webhook-secret-id", "hunter2")],
+            8080,
+        ),
         webhook(&[("path", "my-org"), ("token", "t"), ("webhook-secret-id", uri)], 70000),
     ] {
         all.extend(CharmConfig::from_raw_with(&config, Proxy::default(), &short).err());

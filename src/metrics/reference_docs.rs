@@ -31,6 +31,7 @@ fn full_record() -> Record {
         creations: Verdict::ALL.iter().map(|v| (*v, 1)).collect(),
         removals: Default::default(),
         time_to_online: Histogram::default(),
+        queue_wait: Histogram::default(),
         github_requests: [(200, 1), (304, 1), (403, 1)].into(),
         rate_limit_remaining: Some(4999),
         rate_limit_reset: Some(1_700_000_000),

@@ -67,6 +67,8 @@ struct Watcher {
     book: Mutex<JobBook>,
     book_file: std::path::PathBuf,
     trigger: Arc<Trigger>,
+    /// Demand as last seen, by a look or a delivery.
+    last: Mutex<Option<Signal>>,
 }
 
 async fn watch(spec: WatchSpec, host: Host) -> Result<(), String> {
@@ -85,7 +87,10 @@ async fn watch(spec: WatchSpec, host: Host) -> Result<(), String> {
         let overflow = crate::http_serve::Overflow::Wait;
         let handle = move |request| {
             let (me, endpoint) = (me.clone(), endpoint.clone());
-            async move { webhook::answer(request, &endpoint, &me.book, &me.trigger).await }
+            async move {
+                let counted = |taken| me.heard_by_webhook(taken);
+                webhook::answer(request, &endpoint, &me.book, &counted).await
+            }
         };
         let server = crate::http_serve::serve(listener, webhook::MAX_CLIENTS, overflow, "webhook", handle);
         tokio::spawn(server);
@@ -122,7 +127,33 @@ impl Watcher {
             book,
             book_file,
             trigger: Arc::new(Trigger::default()),
+            last: Mutex::new(None),
         })
+    }
+
+    /// A delivery changed the book: a runner taking a job may need replacing at once; a job
+    /// queued or ended asks for a reconcile only when the target moves with it (a flood of
+    /// jobs past the ceiling is one reconcile, not one each).
+    fn heard_by_webhook(&self, taken: bool) {
+        let queued = self
+            .book
+            .lock()
+            .expect("book lock poisoned")
+            .queued_for(&self.spec.labels);
+        let mut last = self.last.lock().expect("signal lock poisoned");
+        let max = usize::try_from(self.spec.max).unwrap_or(usize::MAX);
+        let moved = match *last {
+            Some(seen) => {
+                let now = Signal { queued, ..seen };
+                let moved = now.wanted(max) != seen.wanted(max);
+                *last = Some(now);
+                moved
+            }
+            None => true,
+        };
+        if taken || moved {
+            self.trigger.ask();
+        }
     }
 
     fn save_book(&self) {
@@ -135,7 +166,7 @@ impl Watcher {
     async fn look_for_ever(&self) {
         let mut every = tokio::time::interval(Duration::from_secs(u64::from(self.spec.interval_secs)));
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let (mut last, mut failing) = (None, false);
+        let mut failing = false;
         let max = usize::try_from(self.spec.max).unwrap_or(usize::MAX);
         loop {
             every.tick().await;
@@ -145,6 +176,7 @@ impl Watcher {
                         tracing::info!("GitHub answers again");
                         failing = false;
                     }
+                    let last = self.last.lock().expect("signal lock poisoned").replace(seen);
                     let reaction = react(last, seen, have, max);
                     if reaction.now {
                         tracing::info!(
@@ -159,7 +191,6 @@ impl Watcher {
                         self.trigger
                             .ask_after(Duration::from_secs(self.spec.idle_wait_secs + 5));
                     }
-                    last = Some(seen);
                 }
                 // The last look stands: nothing is made or removed on a failure.
                 Err(e) if !failing => {

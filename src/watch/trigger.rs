@@ -1,8 +1,9 @@
-//! Reconciles asked for by the watcher, debounced: a request waits [`DEBOUNCE`] for the rest
-//! of its burst, then starts the reconcile timer's own service (`juju-exec` under Juju's
-//! machine lock, never two at once) and waits for it to end. Requests during a reconcile make
-//! one more after it, so a burst of twenty deliveries is one or two reconciles, and the last
-//! change is always seen by a reconcile that started after it.
+//! Reconciles asked for by the watcher, debounced: a request waits until requests have been
+//! quiet for [`QUIET`] (at most [`LONGEST_BURST`] after the first), then starts the reconcile
+//! timer's own service (`juju-exec` under Juju's machine lock, never two at once) and waits
+//! for it to end. Requests during a reconcile make one more after it, so a burst of
+//! deliveries is one or two reconciles, and the last change is always seen by a reconcile
+//! that started after it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -12,8 +13,10 @@ use tokio::sync::Notify;
 
 use crate::host::systemctl::Systemd;
 
-/// How long a request waits for the rest of its burst.
-pub const DEBOUNCE: Duration = Duration::from_secs(2);
+/// A burst is over when no request came for this long.
+pub const QUIET: Duration = Duration::from_secs(2);
+/// A burst that goes on is cut here: the reconcile starts anyway.
+pub const LONGEST_BURST: Duration = Duration::from_secs(10);
 /// How often a running reconcile is looked at.
 const WAIT_STEP: Duration = Duration::from_millis(500);
 /// The longest wait for one reconcile (the timer's service has its own timeout).
@@ -47,7 +50,8 @@ impl Trigger {
     pub async fn run(&self, systemd: &dyn Systemd, service: &str, before: &(dyn Fn() + Sync)) {
         loop {
             self.asked.notified().await;
-            tokio::time::sleep(DEBOUNCE).await;
+            let first = tokio::time::Instant::now();
+            while first.elapsed() < LONGEST_BURST && tokio::time::timeout(QUIET, self.asked.notified()).await.is_ok() {}
             // One the timer started may have read the queue before this change: let it end,
             // then start ours (starting a running oneshot service would only join it).
             wait_while_running(systemd, service).await;

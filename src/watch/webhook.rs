@@ -41,8 +41,8 @@ pub struct Delivery<'a> {
 /// What became of a delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    /// A job of ours changed the queue: the watcher looks again.
-    Counted,
+    /// A job of ours changed the queue; `taken` when a runner took it (one may need replacing).
+    Counted { taken: bool },
     /// Ours, and nothing changed (a job already known, or one taken already).
     Known,
     /// Counted before (the same `X-GitHub-Delivery`).
@@ -60,7 +60,7 @@ pub enum Verdict {
 impl Verdict {
     pub fn status(&self) -> StatusCode {
         match self {
-            Verdict::Counted | Verdict::Known | Verdict::Replay | Verdict::Pong => StatusCode::OK,
+            Verdict::Counted { .. } | Verdict::Known | Verdict::Replay | Verdict::Pong => StatusCode::OK,
             Verdict::Ignored(_) => StatusCode::ACCEPTED,
             Verdict::Unsigned => StatusCode::UNAUTHORIZED,
             Verdict::Malformed(_) => StatusCode::BAD_REQUEST,
@@ -69,7 +69,7 @@ impl Verdict {
 
     fn text(&self) -> String {
         match self {
-            Verdict::Counted => "counted\n".into(),
+            Verdict::Counted { .. } => "counted\n".into(),
             Verdict::Known => "known already\n".into(),
             Verdict::Replay => "this delivery was counted before\n".into(),
             Verdict::Pong => "pong\n".into(),
@@ -127,6 +127,7 @@ impl Endpoint {
         if !crate::github::serves(&self.labels, &job.labels) {
             return Verdict::Ignored(format!("labels {:?} are not all this unit's runners'", job.labels));
         }
+        let taken = payload.action == "in_progress";
         let event = JobEvent {
             id: job.id,
             status: payload.action,
@@ -136,7 +137,7 @@ impl Endpoint {
             started_at: job.started_at,
         };
         match book.deliver(delivery.id.unwrap_or_default(), &event, now) {
-            Heard::Changed => Verdict::Counted,
+            Heard::Changed => Verdict::Counted { taken },
             Heard::Unchanged => Verdict::Known,
             Heard::Replay => Verdict::Replay,
         }
@@ -186,13 +187,12 @@ fn decode_hex(hex: &str) -> Option<Vec<u8>> {
 }
 
 /// The HTTP side: only `POST /webhook` (or `/`), the body read up to [`MAX_BODY`] (413 past
-/// it), then [`Endpoint::take`] under the book's lock; a counted delivery asks `trigger` for a
-/// reconcile.
+/// it), then [`Endpoint::take`] under the book's lock; `counted` hears of each counted delivery.
 pub async fn answer(
     request: Request<Incoming>,
     endpoint: &Endpoint,
     book: &std::sync::Mutex<JobBook>,
-    trigger: &super::trigger::Trigger,
+    counted: &(dyn Fn(bool) + Sync),
 ) -> Response<Full<Bytes>> {
     use crate::http_serve::response;
     if !matches!(request.uri().path(), "/webhook" | "/") {
@@ -254,9 +254,9 @@ pub async fn answer(
     };
     let id = id.as_deref().unwrap_or("(no id)");
     match &verdict {
-        Verdict::Counted => {
-            tracing::info!("webhook: delivery {id} counted");
-            trigger.ask();
+        Verdict::Counted { taken } => {
+            tracing::debug!("webhook: delivery {id} counted");
+            counted(*taken);
         }
         Verdict::Unsigned => tracing::warn!("webhook: delivery {id} refused: no valid signature"),
         Verdict::Malformed(why) => tracing::warn!("webhook: delivery {id} refused: {why}"),
@@ -306,10 +306,19 @@ mod tests {
         let (endpoint, mut book) = (endpoint("acme"), JobBook::new("acme"));
         let body = payload("queued", 1, "acme/app", &["self-hosted", "Linux"]);
         let sig = signature(SECRET, &body);
-        assert_eq!(take(&endpoint, &mut book, "d1", &body, Some(&sig)), Verdict::Counted);
+        assert_eq!(
+            take(&endpoint, &mut book, "d1", &body, Some(&sig)),
+            Verdict::Counted { taken: false }
+        );
         assert_eq!(take(&endpoint, &mut book, "d1", &body, Some(&sig)), Verdict::Replay);
         assert_eq!(book.queued_for(&endpoint.labels), 1);
-        assert_eq!(Verdict::Counted.status(), StatusCode::OK);
+        let started = payload("in_progress", 1, "acme/app", &["self-hosted"]);
+        let sig = signature(SECRET, &started);
+        assert_eq!(
+            take(&endpoint, &mut book, "d2", &started, Some(&sig)),
+            Verdict::Counted { taken: true }
+        );
+        assert_eq!(Verdict::Counted { taken: true }.status(), StatusCode::OK);
     }
 
     #[test]
@@ -335,7 +344,7 @@ mod tests {
         let sig = signature(SECRET, &body);
         assert_eq!(
             take(&endpoint, &mut book, "d1", &body, Some(&sig)),
-            Verdict::Counted,
+            Verdict::Counted { taken: false },
             "not taken as a replay"
         );
     }

@@ -7,8 +7,8 @@ use anyhow::{bail, Context as _};
 use serde_json::Value;
 
 use super::hooks::run_hooks;
-use crate::relation::Relation;
 use crate::model::{App, Model, OptionSpec, StatusEntry, Store, Unit};
+use crate::relation::Relation;
 use crate::relation::{endpoints_of, Endpoint};
 use crate::tools::TOOLS;
 
