@@ -8,6 +8,7 @@
 # left by earlier runs, so do not use it on a machine whose LXD serves a real deployment.
 
 stack_profile=${STACK_PROFILE:-debug}
+STACK_SERVICES=()
 
 fj() { "target/$stack_profile/fake-juju" "$@"; }
 
@@ -38,7 +39,9 @@ stack_reset_lxd() {
   done
 }
 
-# stack_start APP: builds, starts LXD and fake-github; sets STACK_WORK, GITHUB_URL, the model and root.
+# stack_start APP: builds, starts LXD and fake-github (for STACK_PATH: the organisation
+# `test-org` by default, or a repository `owner/name`); sets STACK_WORK, GITHUB_URL, the model
+# and root.
 stack_start() {
   STACK_APP=$1
   [ "$(id -u)" = 0 ] || { echo "run as root: it starts LXD and mounts the runners' RAM disk" >&2; exit 1; }
@@ -48,7 +51,9 @@ stack_start() {
   STACK_WORK="$(mktemp -d -t github-runner-stack.XXXXXX)"
   export FAKE_JUJU_MODEL="$STACK_WORK/model" GITHUB_RUNNER_ROOT="$STACK_WORK/root" LXD_DIR=/var/lib/lxd
   stack_reset_lxd "$STACK_APP"
-  ip netns exec ghr-github "target/$stack_profile/fake-github" --listen 10.152.0.2:0 --org test-org \
+  local scope=(--org "${STACK_PATH:-test-org}")
+  case ${STACK_PATH:-test-org} in */*) scope=(--repo "$STACK_PATH") ;; esac
+  ip netns exec ghr-github "target/$stack_profile/fake-github" --listen 10.152.0.2:0 "${scope[@]}" \
     --heartbeat-timeout 10 >"$STACK_WORK/github.out" 2>&1 &
   STACK_GITHUB_PID=$!
   for _ in $(seq 100); do [ -s "$STACK_WORK/github.out" ] && break; sleep 0.05; done
@@ -61,7 +66,7 @@ stack_start() {
 # The config that points the charm at the local stack (STACK_IMAGE: the runners' image, used
 # as it is unless STACK_BAKE=true: busybox has no apt to bake with).
 stack_config() {
-  echo "path=test-org token=ghp_emulatortoken test-mode=insecure github-url=$GITHUB_URL" \
+  echo "path=${STACK_PATH:-test-org} token=ghp_emulatortoken test-mode=insecure github-url=$GITHUB_URL" \
     "bake-image=${STACK_BAKE:-false} base-image=${STACK_IMAGE:-runner-test} vm-cpu=1 vm-memory=${STACK_MEMORY:-256MiB} vm-disk=${STACK_DISK:-128MiB}"
 }
 
@@ -95,7 +100,22 @@ for r in json.load(sys.stdin):
         print(r["name"], r["id"], "busy" if r["busy"] else "idle", r["status"])' "$STACK_APP"
 }
 
+# stack_service UNIT: runs the unit file's ExecStart in the background as systemd would (as
+# root, systemd's PATH with the fake machine's tools first, no Juju variables); sets
+# STACK_SERVICE_PID. Its output goes to $STACK_WORK/UNIT.log.
+stack_service() {
+  local unit=$1 exec
+  exec=$(sed -n 's/^ExecStart=//p' "$GITHUB_RUNNER_ROOT/etc/systemd/system/$unit")
+  env -i PATH="$FAKE_JUJU_MODEL/tools:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+    LANG=C.UTF-8 FAKE_JUJU_MODEL="$FAKE_JUJU_MODEL" GITHUB_RUNNER_ROOT="$GITHUB_RUNNER_ROOT" \
+    sh -c "exec $exec" >"$STACK_WORK/$unit.log" 2>&1 &
+  STACK_SERVICE_PID=$!
+  STACK_SERVICES+=("$STACK_SERVICE_PID")
+}
+
 stack_stop() {
+  local pid
+  for pid in "${STACK_SERVICES[@]}"; do kill "$pid" 2>/dev/null || true; done
   fj remove-unit "$STACK_APP/0" >/dev/null 2>&1 || true
   [ -n "${STACK_GITHUB_PID:-}" ] && kill "$STACK_GITHUB_PID" 2>/dev/null
   stack_reset_lxd "$STACK_APP"

@@ -38,4 +38,5 @@ mod reboot;
 mod runner_binary;
 mod scenario;
 mod systemd_image;
+mod two_units;
 mod watcher;

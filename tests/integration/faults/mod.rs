@@ -9,12 +9,14 @@
 //! - [`github`]: GitHub failing or hanging on every call type;
 //! - [`host`]: broken runners (one flooding its probes), a corrupt state, a RAM disk in use,
 //!   `stop` under a waiting reconcile, a reboot, the LXD daemon restarted mid-create;
-//! - [`lifetimes`]: a listener killed under a fake pid, runners past their maximum age.
+//! - [`lifetimes`]: a listener killed under a fake pid, runners past their maximum age;
+//! - [`watcher`]: the elastic pool's watcher with GitHub down, killed mid-reconcile, flooded.
 
 mod github;
 mod host;
 mod kills;
 mod lifetimes;
+mod watcher;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -122,7 +124,18 @@ impl Scene {
     /// A scene of `runners`, one of them busy when `with_busy`, with the unit set up by
     /// `customize` before it is deployed.
     async fn with(lxd: &LxdClient, runners: u32, with_busy: bool, customize: impl FnOnce(&mut Juju)) -> Scene {
-        let s = Stack::deploy_with(lxd.clone(), runners, &[], customize).await;
+        Scene::configured(lxd, runners, &[], with_busy, customize).await
+    }
+
+    /// [`Scene::with`] with more options (`key=value`).
+    async fn configured(
+        lxd: &LxdClient,
+        runners: u32,
+        extra: &[&str],
+        with_busy: bool,
+        customize: impl FnOnce(&mut Juju),
+    ) -> Scene {
+        let s = Stack::deploy_with(lxd.clone(), runners, extra, customize).await;
         s.settle(runners as usize).await;
         let busy = match with_busy {
             true => {
