@@ -34,17 +34,24 @@ impl JujuLogLayer {
 
 impl<S: Subscriber> Layer<S> for JujuLogLayer {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
-        let level = *event.metadata().level();
-        if level > Level::INFO {
+        let Some((juju_level, line)) = logged(event) else {
             return;
-        }
-        let mut line = Line::default();
-        event.record(&mut line);
-        let juju_level = juju_level(level);
-        if self.tools.juju_log(juju_level, &line.0).is_err() {
-            eprintln!("{juju_level} {}", line.0);
+        };
+        if self.tools.juju_log(juju_level, &line).is_err() {
+            eprintln!("{juju_level} {line}");
         }
     }
+}
+
+/// Juju's level and the line of an event at INFO or above; `None` below.
+fn logged(event: &Event<'_>) -> Option<(&'static str, String)> {
+    let level = *event.metadata().level();
+    if level > Level::INFO {
+        return None;
+    }
+    let mut line = Line::default();
+    event.record(&mut line);
+    Some((juju_level(level), line.0))
 }
 
 /// For the charm's long-running services (the watcher): INFO and above to stderr, which
@@ -53,13 +60,9 @@ pub struct StderrLayer;
 
 impl<S: Subscriber> Layer<S> for StderrLayer {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
-        let level = *event.metadata().level();
-        if level > Level::INFO {
-            return;
+        if let Some((juju_level, line)) = logged(event) {
+            eprintln!("{juju_level} {line}");
         }
-        let mut line = Line::default();
-        event.record(&mut line);
-        eprintln!("{} {}", juju_level(level), line.0);
     }
 }
 

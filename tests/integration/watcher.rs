@@ -271,36 +271,16 @@ async fn github_down_a_webhook_flood_and_a_dead_watcher_neither_crash_it_nor_sto
     let before = reconciles_started(&s);
     let pid = watcher.child.id();
     let cpu_before = cpu_ticks(pid);
-    let client = reqwest::Client::new();
     let endpoint = format!("http://127.0.0.1:{port}/webhook");
-    let mut sends = tokio::task::JoinSet::new();
-    for id in 0..400u64 {
-        let (client, endpoint) = (client.clone(), endpoint.clone());
-        sends.spawn(async move {
-            let body = serde_json::to_vec(&json!({
-                "action": "queued",
-                "workflow_job": {"id": 90_000 + id, "labels": ["self-hosted"], "created_at": "2026-12-06T10:00:00Z"},
-                "repository": {"full_name": "test-org/app"},
-            }))
-            .expect("JSON");
-            let signature = github_runner::watch::webhook::signature(SECRET, &body);
-            client
-                .post(&endpoint)
-                .header("x-github-event", "workflow_job")
-                .header("x-github-delivery", format!("flood-{id}"))
-                .header("x-hub-signature-256", signature)
-                .body(body)
-                .send()
-                .await
-                .map(|r| r.status().as_u16())
-        });
-    }
-    let mut answered = 0;
-    while let Some(result) = sends.join_next().await {
-        if result.expect("joined").is_ok_and(|status| status == 200) {
-            answered += 1;
-        }
-    }
+    let answers = common::flood(&endpoint, SECRET, "flood", 400, |i| {
+        json!({
+            "action": "queued",
+            "workflow_job": {"id": 90_000 + i, "labels": ["self-hosted"], "created_at": "2026-12-06T10:00:00Z"},
+            "repository": {"full_name": "test-org/app"},
+        })
+    })
+    .await;
+    let answered = answers.iter().filter(|a| **a == Some(200)).count();
     assert_eq!(answered, 400, "{}", watcher.output());
     eventually("the pool at its ceiling", Duration::from_secs(60), async || {
         s.instances().await.len() == 3

@@ -240,6 +240,36 @@ impl Drop for Service {
     }
 }
 
+/// Sends `count` `workflow_job` deliveries to `endpoint` at once, the `i`-th with the body
+/// `body(i)`, signed with `secret`, and the delivery id `<tag>-<i>`; each answer's status
+/// (`None`: no answer).
+pub async fn flood(
+    endpoint: &str,
+    secret: &str,
+    tag: &str,
+    count: u64,
+    body: impl Fn(u64) -> Value,
+) -> Vec<Option<u16>> {
+    let client = reqwest::Client::new();
+    let mut sends = tokio::task::JoinSet::new();
+    for i in 0..count {
+        let body = serde_json::to_vec(&body(i)).expect("JSON");
+        let signature = github_runner::watch::webhook::signature(secret, &body);
+        let request = client
+            .post(endpoint)
+            .header("x-github-event", "workflow_job")
+            .header("x-github-delivery", format!("{tag}-{i}"))
+            .header("x-hub-signature-256", signature)
+            .body(body);
+        sends.spawn(async move { request.send().await.ok().map(|r| r.status().as_u16()) });
+    }
+    let mut answers = Vec::new();
+    while let Some(answer) = sends.join_next().await {
+        answers.push(answer.expect("joined"));
+    }
+    answers
+}
+
 /// The config of a unit that should come up.
 /// GitHub is a closed local port: these scenarios never reach one.
 pub const VALID: &[&str] = &[

@@ -9,7 +9,7 @@ use fake_github::Fault;
 use serde_json::json;
 
 use super::{Row, Scene};
-use crate::common::{eventually, Service};
+use crate::common::{self, eventually, Service};
 
 const WATCHER: &str = "ghro.watcher.service";
 const SECRET: &str = "fault-suite-webhook-secret-0123";
@@ -108,31 +108,19 @@ async fn a_flood_of_signed_webhook_deliveries_leaves_the_pool_whole() {
         client.get(&endpoint).send().await.is_ok()
     })
     .await;
-    let mut sends = tokio::task::JoinSet::new();
-    for id in 0..400u64 {
-        let (client, endpoint) = (client.clone(), endpoint.clone());
-        sends.spawn(async move {
-            let body = serde_json::to_vec(&json!({
-                "action": if id % 2 == 0 { "queued" } else { "completed" },
-                "workflow_job": {"id": 70_000 + id / 2, "labels": ["self-hosted"]},
-                "repository": {"full_name": "test-org/app"},
-            }))
-            .expect("JSON");
-            let signature = github_runner::watch::webhook::signature(SECRET, &body);
-            client
-                .post(&endpoint)
-                .header("x-github-event", "workflow_job")
-                .header("x-github-delivery", format!("fault-flood-{id}"))
-                .header("x-hub-signature-256", signature)
-                .body(body)
-                .send()
-                .await
-                .map(|r| r.status().as_u16())
-        });
-    }
-    while let Some(sent) = sends.join_next().await {
-        assert_eq!(sent.expect("joined").ok(), Some(200), "{}", watcher.output());
-    }
+    let answers = common::flood(&endpoint, SECRET, "fault-flood", 400, |i| {
+        json!({
+            "action": if i % 2 == 0 { "queued" } else { "completed" },
+            "workflow_job": {"id": 70_000 + i / 2, "labels": ["self-hosted"]},
+            "repository": {"full_name": "test-org/app"},
+        })
+    })
+    .await;
+    assert!(
+        answers.iter().all(|a| *a == Some(200)),
+        "{answers:?}\n{}",
+        watcher.output()
+    );
     assert!(
         watcher.child.try_wait().expect("waitable").is_none(),
         "{}",

@@ -60,18 +60,7 @@ pub fn deploy(store: &Store, args: &[String]) -> anyhow::Result<i32> {
             endpoints: charm.endpoints,
             version: String::new(),
             status: None,
-            units: vec![Unit {
-                name: unit.clone(),
-                leader: true,
-                machine: "0".into(),
-                workload: StatusEntry::new("waiting", "agent initialising"),
-                agent: StatusEntry::new("allocating", ""),
-                status_set: false,
-                history: Vec::new(),
-                state: BTreeMap::new(),
-                error_hook: None,
-                context: None,
-            }],
+            units: vec![new_unit(&unit, true, "0")],
             next_unit: 1,
         });
         // Juju makes each peer relation with the application.
@@ -201,18 +190,7 @@ pub fn add_unit(store: &Store, args: &[String]) -> anyhow::Result<i32> {
             bail!("application {app_name:?} not found");
         }
         let unit = format!("{}/{}", app.name, app.next_unit);
-        app.units.push(Unit {
-            name: unit.clone(),
-            leader: false,
-            machine: app.next_unit.to_string(),
-            workload: StatusEntry::new("waiting", "agent initialising"),
-            agent: StatusEntry::new("allocating", ""),
-            status_set: false,
-            history: Vec::new(),
-            state: BTreeMap::new(),
-            error_hook: None,
-            context: None,
-        });
+        app.units.push(new_unit(&unit, false, &app.next_unit.to_string()));
         app.next_unit += 1;
         for relation in model.relations.iter_mut().filter(|r| r.role == "peers") {
             relation.unit_data.entry(unit.clone()).or_default();
@@ -235,6 +213,22 @@ pub fn remove_unit(store: &Store, args: &[String]) -> anyhow::Result<i32> {
     })?;
     println!("removed unit {unit}");
     Ok(0)
+}
+
+/// A unit as its agent first reports it, on `machine`.
+fn new_unit(name: &str, leader: bool, machine: &str) -> Unit {
+    Unit {
+        name: name.to_string(),
+        leader,
+        machine: machine.to_string(),
+        workload: StatusEntry::new("waiting", "agent initialising"),
+        agent: StatusEntry::new("allocating", ""),
+        status_set: false,
+        history: Vec::new(),
+        state: BTreeMap::new(),
+        error_hook: None,
+        context: None,
+    }
 }
 
 fn units(store: &Store) -> anyhow::Result<Vec<String>> {
