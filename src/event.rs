@@ -24,6 +24,9 @@ pub enum Hook {
     SecretChanged,
     /// `cos-agent-relation-created`, `-joined` or `-changed`: the relation wants its data.
     CosAgentChanged,
+    /// `runner-peers-relation-joined` or `-departed`: the application gained or lost a unit,
+    /// so this unit's share of the queued jobs changed.
+    PeersChanged,
 }
 
 /// The actions of `actions.yaml`.
@@ -108,6 +111,7 @@ impl Event {
             "cos-agent-relation-created" | "cos-agent-relation-joined" | "cos-agent-relation-changed" => {
                 Hook::CosAgentChanged
             }
+            "runner-peers-relation-joined" | "runner-peers-relation-departed" => Hook::PeersChanged,
             other => return Event::Unhandled(other.to_string()),
         };
         Event::Hook(hook)
@@ -138,6 +142,7 @@ impl Hook {
             Hook::ReconcileRunners => "reconcile-runners",
             Hook::SecretChanged => "secret-changed",
             Hook::CosAgentChanged => "cos-agent-relation-changed",
+            Hook::PeersChanged => "runner-peers-relation-changed",
         }
     }
 }

@@ -138,26 +138,38 @@ impl<'a> Ctx<'a> {
     }
 
     /// How many runners `config` wants now: for an elastic pool, with this unit's share of
-    /// the queue, by its rank among the units of the peer relation [`PEERS`] (none of it
-    /// where that cannot be read: without knowing the others, N units could each make the
-    /// whole queue's runners).
+    /// the queue ([`Ctx::share`]).
     fn sizing(&self, config: &CharmConfig) -> crate::manager::plan::Sizing {
-        use crate::manager::plan::Share;
         let share = match config.pool {
-            crate::config::Pool::Fixed => Share::WHOLE,
-            crate::config::Pool::Elastic { .. } => match self.tools.peer_units(PEERS) {
-                Ok(mut units) => {
-                    units.push(self.deps.unit.as_str().to_string());
-                    Share::among(&units, self.deps.unit.as_str())
-                }
-                // The pool follows its busy runners and floor alone until it knows.
-                Err(e) => {
-                    tracing::warn!("relation-list of {PEERS}: {e}; queued jobs are not counted");
-                    Share::NONE
-                }
-            },
+            crate::config::Pool::Fixed => crate::manager::plan::Share::WHOLE,
+            crate::config::Pool::Elastic { .. } => self.share(),
         };
         plan::sizing(config, jiff::Timestamp::now(), share)
+    }
+
+    /// This unit's share of the queued jobs, by its rank among the application's units: those
+    /// in the peer relation [`PEERS`] and those `goal-state` names (a unit being added is
+    /// there before its peer relation joins). None of it for a unit going away (not in
+    /// `goal-state`), or where the peers cannot be read: without knowing the others, N units
+    /// could each make the whole queue's runners.
+    fn share(&self) -> crate::manager::plan::Share {
+        use crate::manager::plan::Share;
+        let me = self.deps.unit.as_str().to_string();
+        let mut units = match self.tools.peer_units(PEERS) {
+            Ok(units) => units,
+            Err(e) => {
+                tracing::warn!("relation-list of {PEERS}: {e}; queued jobs are not counted");
+                return Share::NONE;
+            }
+        };
+        match self.tools.goal_units() {
+            Ok(goal) if !goal.contains(&me) => return Share::NONE,
+            Ok(goal) => units.extend(goal),
+            // An older Juju: the peer relation alone.
+            Err(e) => tracing::debug!("goal-state: {e}"),
+        }
+        units.push(me);
+        Share::among(&units, self.deps.unit.as_str())
     }
 
     /// The config when it is valid; otherwise the unit is set blocked with every problem.

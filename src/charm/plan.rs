@@ -192,6 +192,18 @@ pub(crate) fn plan(hook: Hook) -> HookPlan {
                 only_while_timer: true,
             },
         },
+        // A unit came or went: this unit's share of the queue moved (a fixed pool's target
+        // did not, and the reconcile changes nothing there).
+        Hook::PeersChanged => HookPlan {
+            lxd: BringUp::Never,
+            services: Services::Leave,
+            takes_new_token: false,
+            publishes_cos: false,
+            work: Work::Runners {
+                steps: RunnerSteps::reconcile(IfMissing),
+                only_while_timer: true,
+            },
+        },
         Hook::CosAgentChanged => HookPlan {
             lxd: BringUp::Never,
             services: Services::Leave,

@@ -260,6 +260,18 @@ fn watch(r: &mut Reader<'_>, secret: &dyn Fn(&str, &str) -> Result<Secret, Strin
     });
     let secret_id = r.string("webhook-secret-id", "").map(|id| id.trim().to_string());
     let (interval_secs, port, secret_id) = (interval_secs?, port?, secret_id?);
+    let metrics_port = r
+        .raw
+        .get("metrics-port")
+        .and_then(|v| v.as_i64())
+        .unwrap_or(defaults::METRICS_PORT);
+    if port != 0 && i64::from(port) == metrics_port {
+        return r.reject(
+            "webhook-port",
+            &port.to_string(),
+            "is `metrics-port` too: give the webhook endpoint a port of its own",
+        );
+    }
     let webhook = match (port, secret_id.as_str()) {
         (0, _) => None,
         (_, "") => {

@@ -21,6 +21,8 @@ pub struct Jobs {
 pub struct StartedJob {
     pub id: u64,
     pub labels: Vec<String>,
+    /// The runner that took it.
+    pub runner_name: Option<String>,
     /// When it was queued and when a runner took it (RFC 3339).
     pub created_at: Option<String>,
     pub started_at: Option<String>,
@@ -36,6 +38,8 @@ pub struct JobStatus {
     pub created_at: Option<String>,
     #[serde(default)]
     pub started_at: Option<String>,
+    #[serde(default)]
+    pub runner_name: Option<String>,
 }
 
 /// A job no runner has taken yet.
@@ -72,6 +76,8 @@ struct Job {
     created_at: Option<String>,
     #[serde(default)]
     started_at: Option<String>,
+    #[serde(default)]
+    runner_name: Option<String>,
 }
 
 impl GithubClient {
@@ -135,6 +141,7 @@ impl GithubClient {
                     "in_progress" | "completed" if j.started_at.is_some() => started.push(StartedJob {
                         id: j.id,
                         labels: j.labels,
+                        runner_name: j.runner_name,
                         created_at: j.created_at,
                         started_at: j.started_at,
                     }),
@@ -146,6 +153,14 @@ impl GithubClient {
             queued: queued.into_values().collect(),
             started,
         }))
+    }
+
+    /// Drops the cached page of one job (it ended: it is not asked after again).
+    pub fn forget_job(&self, owner: &str, repo: &str, id: u64) {
+        if let Ok(url) = self.url(&format!("repos/{owner}/{repo}/actions/jobs/{id}")) {
+            let url = url.to_string();
+            self.etags.lock().expect("etag lock poisoned").retain(|u| u != url);
+        }
     }
 
     /// Drops the cached jobs pages of runs no longer queued or running: the cache lives in the

@@ -54,6 +54,9 @@ pub trait HookTools: Send + Sync {
     /// `relation-list` of the peer relation `endpoint`: the application's other units in it
     /// (none before the relation exists, or with no other unit).
     fn peer_units(&self, endpoint: &str) -> Result<Vec<String>, ToolError>;
+    /// `goal-state`: the application's units Juju means to keep (not those `dying`),
+    /// including those whose peer relation has not joined yet.
+    fn goal_units(&self) -> Result<Vec<String>, ToolError>;
 }
 
 /// The real hook tools: commands found on `PATH`.
@@ -103,6 +106,10 @@ impl HookTools for ProcessTools {
 
     fn peer_units(&self, endpoint: &str) -> Result<Vec<String>, ToolError> {
         relation::peer_units(endpoint)
+    }
+
+    fn goal_units(&self) -> Result<Vec<String>, ToolError> {
+        relation::goal_units()
     }
 }
 

@@ -65,6 +65,8 @@ pub struct Recorder {
     secrets: Arc<Mutex<BTreeMap<String, BTreeMap<String, String>>>>,
     /// The peer relation's other units (`None`: the tool fails).
     peer_units: Arc<Mutex<Option<Vec<String>>>>,
+    /// What `goal-state` lists (`None`: the tool fails, as on a Juju without it).
+    goal_units: Arc<Mutex<Option<Vec<String>>>>,
     recorded: Arc<Mutex<Recorded>>,
 }
 
@@ -81,6 +83,11 @@ impl Recorder {
             .and_then(serde_json::from_value)
             .expect("config-get prints a JSON object");
         *self.config.lock().expect("config lock") = map;
+    }
+
+    /// What `goal-state` lists.
+    pub fn set_goal_units(&self, units: &[&str]) {
+        *self.goal_units.lock().expect("goal lock") = Some(units.iter().map(|u| u.to_string()).collect());
     }
 
     /// What `relation-list` of the peer relation lists.
@@ -165,6 +172,14 @@ impl HookTools for Recorder {
 
     fn relation_set(&self, relation_id: &str, data: &BTreeMap<String, String>) -> Result<(), ToolError> {
         self.record(|r| r.relation_sets.push((relation_id.to_string(), data.clone())))
+    }
+
+    fn goal_units(&self) -> Result<Vec<String>, ToolError> {
+        self.goal_units
+            .lock()
+            .expect("goal lock")
+            .clone()
+            .ok_or(ToolError::Missing { tool: "goal-state" })
     }
 
     fn peer_units(&self, _endpoint: &str) -> Result<Vec<String>, ToolError> {

@@ -1,6 +1,7 @@
 //! The relation tools: `relation-ids` finds an endpoint's relations, `relation-set` writes
 //! this unit's databag in one of them, `relation-list` names the units in one (the peer
-//! relation's: the application's other units).
+//! relation's: the application's other units); `goal-state` names the units Juju means to
+//! keep, those whose peer relation has not joined yet among them.
 //!
 //! The data goes to `relation-set --file -` on stdin, as a YAML map (written as JSON, which is
 //! YAML), never as arguments: a value such as a compressed dashboard can be far larger than
@@ -13,11 +14,35 @@ use super::ToolError;
 
 const RELATION_IDS: &str = "relation-ids";
 const RELATION_LIST: &str = "relation-list";
+const GOAL_STATE: &str = "goal-state";
 const RELATION_SET: &str = "relation-set";
 
 /// The ids (`cos-agent:1`) of the relations on `endpoint`, sorted; none is an empty list.
 pub(super) fn ids(endpoint: &str) -> Result<Vec<String>, ToolError> {
     super::run_json(RELATION_IDS, &[endpoint])
+}
+
+#[derive(serde::Deserialize)]
+struct GoalState {
+    #[serde(default)]
+    units: BTreeMap<String, GoalUnit>,
+}
+
+#[derive(serde::Deserialize)]
+struct GoalUnit {
+    #[serde(default)]
+    status: String,
+}
+
+/// The application's units in `goal-state`, but those `dying`.
+pub(super) fn goal_units() -> Result<Vec<String>, ToolError> {
+    let goal: GoalState = super::run_json(GOAL_STATE, &[])?;
+    Ok(goal
+        .units
+        .into_iter()
+        .filter(|(_, unit)| unit.status != "dying")
+        .map(|(name, _)| name)
+        .collect())
 }
 
 /// The other units in the peer relation on `endpoint` (Juju makes it with the application).

@@ -181,9 +181,12 @@ impl RunnerManager {
                 return 0;
             }
         };
+        // Pruned as it is read: a watcher that stopped leaves no job waiting past its day.
         let book = || {
             let file = crate::watch::book::JobBook::file(&self.deps.host, self.deps.unit.as_str());
-            crate::watch::book::JobBook::load(&file, &self.github.scope().path()).queued_for(&labels)
+            let mut book = crate::watch::book::JobBook::load(&file, &self.github.scope().path());
+            book.prune(crate::bake::now());
+            book.queued_for(&labels)
         };
         match self.github.queued_jobs().await {
             Ok(Some(jobs)) => jobs

@@ -312,6 +312,9 @@ mod tests {
             rate_limit_reset: Some(1),
             binary_version: Some("2.330.0".into()),
             last_success: Some(1.0),
+            // An elastic pool's: its floor and ceiling.
+            floor: Some(1),
+            max: Some(4),
             ..Record::default()
         };
         record.github_requests.insert(500, 1);
@@ -340,6 +343,9 @@ mod tests {
             "github_runner_github_rate_limit_reset_timestamp_seconds",
             "github_runner_binary_info",
             "github_runner_last_successful_reconcile_timestamp_seconds",
+            // An elastic pool's alone (a fixed pool has no floor or ceiling to show).
+            "github_runner_idle_floor",
+            "github_runner_max_runners",
         ];
         let first = served(Record::default());
         for name in used_metrics() {

@@ -15,6 +15,8 @@ use crate::metrics::record::{Histogram, QUEUE_WAIT_BUCKETS};
 /// Deliveries remembered for replays: GitHub redelivers by hand or on a failed delivery, within
 /// days, but a unit hears far fewer distinct jobs than this between two of the same.
 const DELIVERIES_KEPT: usize = 4096;
+/// The longest delivery id kept.
+const MAX_DELIVERY_ID: usize = 64;
 /// A job waits at most a day for a runner: GitHub fails it then.
 const PENDING_FOR: u64 = 24 * 3600;
 /// How long a job taken or done is remembered against late deliveries.
@@ -31,6 +33,8 @@ pub struct JobEvent {
     pub repo: String,
     pub created_at: Option<String>,
     pub started_at: Option<String>,
+    /// Taken by one of this unit's runners: only those count in the unit's queue-wait histogram.
+    pub mine: bool,
 }
 
 /// A job waiting for a runner.
@@ -40,6 +44,10 @@ pub struct Pending {
     pub repo: String,
     /// When it was heard of first (seconds since the epoch).
     pub heard: u64,
+    /// GitHub would not say what became of it (no access to its repository): not asked again;
+    /// it counts until a delivery ends it or it has waited a day.
+    #[serde(default)]
+    pub unverifiable: bool,
 }
 
 /// What hearing of a job did.
@@ -101,22 +109,27 @@ impl JobBook {
 
     /// Counts a webhook delivery once: a replayed `delivery` id changes nothing.
     pub fn deliver(&mut self, delivery: &str, event: &JobEvent, now: u64) -> Heard {
+        // GitHub's ids are GUIDs: a longer one is cut, not stored whole.
+        let delivery: String = delivery.chars().take(MAX_DELIVERY_ID).collect();
         if !delivery.is_empty() {
-            if self.deliveries.iter().any(|d| d == delivery) {
+            if self.deliveries.contains(&delivery) {
                 return Heard::Replay;
             }
             if self.deliveries.len() == DELIVERIES_KEPT {
                 self.deliveries.pop_front();
             }
-            self.deliveries.push_back(delivery.to_string());
+            self.deliveries.push_back(delivery);
         }
         self.hear(event, now)
     }
 
-    /// Takes in what `event` says of its job; a job taken or done never waits again.
+    /// Takes in what `event` says of its job; a job taken or done never waits again. Only a
+    /// `queued` job waits for a runner: one `waiting` for an environment's approval, or
+    /// `pending` behind a concurrency group, could not run on one yet.
     pub fn hear(&mut self, event: &JobEvent, now: u64) -> Heard {
         match event.status.as_str() {
-            "queued" | "waiting" | "pending" | "requested" => {
+            "waiting" | "pending" | "requested" => Heard::Unchanged,
+            "queued" => {
                 if self.ended.contains_key(&event.id) || self.pending.contains_key(&event.id) {
                     return Heard::Unchanged;
                 }
@@ -124,6 +137,7 @@ impl JobBook {
                     labels: event.labels.clone(),
                     repo: event.repo.clone(),
                     heard: now,
+                    unverifiable: false,
                 };
                 self.pending.insert(event.id, pending);
                 Heard::Changed
@@ -131,7 +145,7 @@ impl JobBook {
             _ => {
                 let was_pending = self.pending.remove(&event.id).is_some();
                 let first = self.ended.insert(event.id, now).is_none();
-                if first {
+                if first && event.mine {
                     if let Some(waited) = waited(event) {
                         self.queue_wait.observe(&QUEUE_WAIT_BUCKETS, waited);
                     }
@@ -156,6 +170,25 @@ impl JobBook {
     /// The waiting jobs, by id.
     pub fn pending(&self) -> impl Iterator<Item = (u64, &Pending)> {
         self.pending.iter().map(|(id, p)| (*id, p))
+    }
+
+    /// Marks job `id` as one GitHub will not tell about (no access to its repository).
+    pub fn unverifiable(&mut self, id: u64) {
+        if let Some(pending) = self.pending.get_mut(&id) {
+            pending.unverifiable = true;
+        }
+    }
+
+    /// Keeps waiting only the jobs of `queued` (GitHub's own list of a repository's queued
+    /// jobs, which wins over deliveries: a missed `completed` one leaves nothing behind).
+    /// Whether the queue changed.
+    pub fn keep_queued(&mut self, queued: &std::collections::BTreeSet<u64>, now: u64) -> bool {
+        let gone: Vec<u64> = self.pending.keys().filter(|id| !queued.contains(id)).copied().collect();
+        for id in &gone {
+            self.pending.remove(id);
+            self.ended.insert(*id, now);
+        }
+        !gone.is_empty()
     }
 
     /// Forgets jobs waiting longer than GitHub lets them, and ended ones no delivery can come
@@ -188,6 +221,7 @@ mod tests {
             repo: "acme/app".into(),
             created_at: Some("2026-12-06T10:00:00Z".into()),
             started_at: (status == "in_progress").then(|| "2026-12-06T10:00:12Z".into()),
+            mine: true,
         }
     }
 
@@ -234,8 +268,30 @@ mod tests {
     fn only_jobs_the_runners_labels_serve_are_counted() {
         let mut book = JobBook::new("acme");
         book.hear(&event(1, "queued", &["self-hosted", "Linux"]), 0);
-        book.hear(&event(2, "waiting", &["self-hosted", "gpu"]), 0);
+        book.hear(&event(2, "queued", &["self-hosted", "gpu"]), 0);
         assert_eq!(book.queued_for(&runner()), 1);
+    }
+
+    #[test]
+    fn a_job_waiting_for_approval_is_no_demand_until_it_is_queued() {
+        let mut book = JobBook::new("acme");
+        assert_eq!(book.hear(&event(1, "waiting", &[]), 0), Heard::Unchanged);
+        assert_eq!(book.queued_for(&runner()), 0);
+        assert_eq!(book.hear(&event(1, "queued", &[]), 1), Heard::Changed);
+    }
+
+    #[test]
+    fn only_jobs_this_unit_s_runners_took_are_timed_and_github_s_list_wins() {
+        let mut book = JobBook::new("acme/app");
+        let mut theirs = event(1, "in_progress", &[]);
+        theirs.mine = false;
+        book.hear(&theirs, 0);
+        assert_eq!(book.queue_wait.count, 0, "another unit's runner, or GitHub's");
+        book.hear(&event(2, "queued", &[]), 0);
+        book.hear(&event(3, "queued", &[]), 0);
+        assert!(book.keep_queued(&[3].into(), 5), "job 2 is no longer queued");
+        assert_eq!(book.queued_for(&runner()), 1);
+        assert_eq!(book.hear(&event(2, "queued", &[]), 6), Heard::Unchanged, "ended");
     }
 
     #[test]

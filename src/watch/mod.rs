@@ -5,8 +5,10 @@
 //! net: the watcher only ever starts that same reconcile sooner.
 //!
 //! - [`spec`]: what the hooks tell it (`watch.json`, 0600) and its systemd service;
-//! - [`run`]: the process: looks at GitHub with ETags, serves the webhook endpoint;
-//! - [`webhook`]: signed `workflow_job` deliveries, each counted once, bodies bounded;
+//! - [`run`]: the process: serves the webhook endpoint, keeps the book, asks for reconciles;
+//!   `look`: its look at GitHub every `watch-interval`, with ETags;
+//! - [`webhook`]: signed `workflow_job` deliveries, each counted once; `http`: its HTTP side,
+//!   bodies bounded in size and time;
 //! - [`book`]: the jobs heard of (`demand.json`), which reconciles read for an organisation's
 //!   queue, and the time jobs waited for a runner;
 //! - [`signal`]: when a look asks for a reconcile (pure); [`trigger`]: reconciles debounced.
@@ -16,6 +18,8 @@
 //! documented) would be a third of the same shape.
 
 pub mod book;
+mod http;
+mod look;
 pub mod run;
 pub mod signal;
 pub mod spec;

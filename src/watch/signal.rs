@@ -51,6 +51,27 @@ pub fn react(last: Option<Signal>, seen: Signal, have: usize, max: usize) -> Rea
     }
 }
 
+/// After a counted delivery: the demand as it now stands, and whether to reconcile now. A
+/// runner that took a job may need replacing; for a repository GitHub's own list (which the
+/// reconcile reads) may hold the new job; for an organisation the book is its queue, and only
+/// a move of the target is worth a reconcile (a flood of jobs past the ceiling is one).
+pub fn after_delivery(
+    last: Option<Signal>,
+    queued: usize,
+    taken: bool,
+    repository: bool,
+    max: usize,
+) -> (Option<Signal>, bool) {
+    match last {
+        None => (None, true),
+        Some(seen) if repository => (Some(seen), true),
+        Some(seen) => {
+            let now = Signal { queued, ..seen };
+            (Some(now), taken || now.wanted(max) != seen.wanted(max))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,6 +123,23 @@ mod tests {
                 after_wait: true
             }
         );
+    }
+
+    #[test]
+    fn an_organisation_s_deliveries_reconcile_only_when_the_target_moves_or_a_runner_is_taken() {
+        let seen = Some(signal(0, 3, 1));
+        assert_eq!(after_delivery(seen, 4, false, false, 4), (Some(signal(0, 4, 1)), true));
+        assert_eq!(
+            after_delivery(seen, 9, false, false, 3),
+            (Some(signal(0, 9, 1)), false),
+            "at the ceiling"
+        );
+        assert!(after_delivery(seen, 3, true, false, 4).1, "a runner took a job");
+        assert!(
+            after_delivery(seen, 3, false, true, 4).1,
+            "a repository's list is read by the reconcile"
+        );
+        assert!(after_delivery(None, 0, false, false, 4).1, "nothing seen yet");
     }
 
     #[test]

@@ -1,12 +1,10 @@
 //! The webhook endpoint: GitHub's `workflow_job` deliveries, taken only when signed with the
 //! shared secret (`X-Hub-Signature-256`, HMAC-SHA256 of the body, compared in constant time),
 //! each counted once by its `X-GitHub-Delivery`, with bodies bounded. What a delivery does is
-//! decided by [`Endpoint::take`], without I/O; [`answer`] is its HTTP side.
+//! decided by [`Endpoint::take`], without I/O; [`super::http`] is its HTTP side.
 
 use hmac::{Hmac, Mac};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::{Bytes, Incoming};
-use hyper::{Request, Response, StatusCode};
+use hyper::StatusCode;
 use serde::Deserialize;
 use sha2::Sha256;
 
@@ -16,7 +14,7 @@ use crate::secret::Secret;
 /// The largest body taken: a `workflow_job` delivery is a few kilobytes (GitHub caps any
 /// payload at 25 MB, which no job event comes near).
 pub const MAX_BODY: usize = 256 * 1024;
-/// Connections served at once.
+/// Connections served at once (more wait in the kernel's backlog).
 pub const MAX_CLIENTS: usize = 64;
 
 /// What the endpoint serves: its secret, and whose jobs, for which runners.
@@ -27,6 +25,8 @@ pub struct Endpoint {
     pub path: String,
     /// The labels every runner of the unit carries.
     pub labels: Vec<String>,
+    /// The names of the unit's runners start so.
+    pub runner_prefix: String,
 }
 
 /// A delivery as it came: its headers of note and its body.
@@ -67,7 +67,7 @@ impl Verdict {
         }
     }
 
-    fn text(&self) -> String {
+    pub(super) fn text(&self) -> String {
         match self {
             Verdict::Counted { .. } => "counted\n".into(),
             Verdict::Known => "known already\n".into(),
@@ -96,6 +96,8 @@ struct WorkflowJob {
     created_at: Option<String>,
     #[serde(default)]
     started_at: Option<String>,
+    #[serde(default)]
+    runner_name: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -135,6 +137,9 @@ impl Endpoint {
             repo,
             created_at: job.created_at,
             started_at: job.started_at,
+            mine: job
+                .runner_name
+                .is_some_and(|name| name.starts_with(&self.runner_prefix)),
         };
         match book.deliver(delivery.id.unwrap_or_default(), &event, now) {
             Heard::Changed => Verdict::Counted { taken },
@@ -186,85 +191,6 @@ fn decode_hex(hex: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// The HTTP side: only `POST /webhook` (or `/`), the body read up to [`MAX_BODY`] (413 past
-/// it), then [`Endpoint::take`] under the book's lock; `counted` hears of each counted delivery.
-pub async fn answer(
-    request: Request<Incoming>,
-    endpoint: &Endpoint,
-    book: &std::sync::Mutex<JobBook>,
-    counted: &(dyn Fn(bool) + Sync),
-) -> Response<Full<Bytes>> {
-    use crate::http_serve::response;
-    if !matches!(request.uri().path(), "/webhook" | "/") {
-        return response(
-            StatusCode::NOT_FOUND,
-            "text/plain",
-            "not found: deliveries go to /webhook\n",
-        );
-    }
-    if request.method() != hyper::Method::POST {
-        return response(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "only POST\n");
-    }
-    let too_large = || {
-        response(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "text/plain",
-            format!("a body of more than {MAX_BODY} bytes is no workflow_job delivery\n"),
-        )
-    };
-    let declared = request
-        .headers()
-        .get(hyper::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY) {
-        return too_large();
-    }
-    let header = |name: &str| {
-        request
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
-    let (event, id, signature) = (
-        header("x-github-event"),
-        header("x-github-delivery"),
-        header("x-hub-signature-256"),
-    );
-    let body = match Limited::new(request.into_body(), MAX_BODY).collect().await {
-        Ok(body) => body.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => return too_large(),
-        Err(e) => {
-            return response(
-                StatusCode::BAD_REQUEST,
-                "text/plain",
-                format!("reading the body: {e}\n"),
-            )
-        }
-    };
-    let delivery = Delivery {
-        event: event.as_deref(),
-        id: id.as_deref(),
-        signature: signature.as_deref(),
-        body: &body,
-    };
-    let verdict = {
-        let mut book = book.lock().expect("book lock poisoned");
-        endpoint.take(&mut book, &delivery, crate::bake::now())
-    };
-    let id = id.as_deref().unwrap_or("(no id)");
-    match &verdict {
-        Verdict::Counted { taken } => {
-            tracing::debug!("webhook: delivery {id} counted");
-            counted(*taken);
-        }
-        Verdict::Unsigned => tracing::warn!("webhook: delivery {id} refused: no valid signature"),
-        Verdict::Malformed(why) => tracing::warn!("webhook: delivery {id} refused: {why}"),
-        other => tracing::debug!("webhook: delivery {id}: {}", other.text().trim_end()),
-    }
-    response(verdict.status(), "text/plain", verdict.text())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,6 +204,7 @@ mod tests {
             labels: ["self-hosted", "linux", "x64", "github-runner"]
                 .map(String::from)
                 .to_vec(),
+            runner_prefix: "github-runner-0-".into(),
         }
     }
 

@@ -140,6 +140,15 @@ fn a_webhook_without_a_good_secret_or_an_elastic_pool_blocks_naming_the_option()
         fixed.contains("webhook-port") && fixed.contains("needs an elastic pool"),
         "{fixed}"
     );
+    let clash = with_secret(
+        &elastic(&[("webhook-port", json!(9468)), id.clone()]),
+        "0123456789abcdef0123",
+    )
+    .expect_err("the exporter's port");
+    assert!(
+        clash.contains("webhook-port") && clash.contains("`metrics-port` too"),
+        "{clash}"
+    );
     let fast = with_secret(&elastic(&[("watch-interval", json!(1))]), "x").expect_err("too often");
     assert!(fast.contains("watch-interval") && fast.contains("at least 5"), "{fast}");
 }
