@@ -1,7 +1,7 @@
 //! The elastic pool's watcher service ([`crate::watch`]), kept by the hooks that keep the
 //! reconcile timer: written from the config (its spec, with the token and the webhook secret,
 //! root's alone), restarted when that changes or the charm's binary is new, removed with a
-//! fixed pool and on `stop`. Like the exporter, it never fails a hook: the timer's reconcile
+//! fixed pool and on `stop`; its webhook port opened (`open-port`) for `juju expose`. Like the exporter, it never fails a hook: the timer's reconcile
 //! is the safety net, so a failure is logged as an error.
 
 use super::Ctx;
@@ -10,11 +10,12 @@ use crate::host::systemd_unit::{Ensured, Restart};
 use crate::host::timer::{EventTimer, RECONCILE_EVENT};
 use crate::watch::{WatchSpec, WatcherService, SERVICE};
 
-/// Keeps the watcher as `config` says.
+/// Keeps the watcher as `config` says, and the webhook port open to `juju expose`.
 pub fn ensure(ctx: &Ctx<'_>, config: &CharmConfig, restart: Restart) {
     let Some(spec) = spec(ctx, config) else {
         return remove(ctx);
     };
+    keep_port(ctx, Some(spec.webhook_port).filter(|p| *p != 0));
     let dispatch = super::cos::dispatch(ctx);
     let service = WatcherService {
         spec: &spec,
@@ -35,10 +36,31 @@ pub fn ensure(ctx: &Ctx<'_>, config: &CharmConfig, restart: Restart) {
     }
 }
 
-/// Stops the watcher and deletes its service and spec.
+/// Stops the watcher and deletes its service and spec; closes the webhook port.
 pub fn remove(ctx: &Ctx<'_>) {
+    keep_port(ctx, None);
     for e in WatcherService::remove(&ctx.deps.host, ctx.deps.unit.as_str()) {
         tracing::warn!("removing the watcher: {e}");
+    }
+}
+
+/// Opens `wanted` (the webhook port) for `juju expose` and closes any other TCP port the unit
+/// opened (an earlier `webhook-port`). The charm opens no other port.
+fn keep_port(ctx: &Ctx<'_>, wanted: Option<u16>) {
+    let opened = match ctx.tools.opened_ports() {
+        Ok(opened) => opened,
+        Err(e) => return tracing::warn!("opened-ports: {e}; the webhook port is left as it is"),
+    };
+    for port in opened.iter().filter(|p| Some(**p) != wanted) {
+        if let Err(e) = ctx.tools.set_port(*port, false) {
+            tracing::warn!("close-port {port}/tcp: {e}");
+        }
+    }
+    if let Some(port) = wanted.filter(|p| !opened.contains(p)) {
+        match ctx.tools.set_port(port, true) {
+            Ok(()) => tracing::info!("webhook port {port}/tcp opened: `juju expose` opens it to the outside"),
+            Err(e) => tracing::warn!("open-port {port}/tcp: {e}"),
+        }
     }
 }
 

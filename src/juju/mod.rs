@@ -12,6 +12,7 @@
 pub mod action;
 pub mod config;
 pub mod log;
+mod ports;
 #[cfg(test)]
 pub mod recorder;
 pub mod relation;
@@ -49,6 +50,10 @@ pub trait HookTools: Send + Sync {
     /// `secret-get <uri> <key>`: one value of a secret, at the revision this unit tracks, or
     /// at the latest (which it then tracks) with `refresh`.
     fn secret_get(&self, uri: &str, key: &str, refresh: bool) -> Result<Secret, ToolError>;
+    /// `open-port <port>/tcp` (`open`) or `close-port <port>/tcp`: what `juju expose` opens.
+    fn set_port(&self, port: u16, open: bool) -> Result<(), ToolError>;
+    /// `opened-ports`: the TCP ports this unit opened.
+    fn opened_ports(&self) -> Result<Vec<u16>, ToolError>;
     /// `application-version-set`: the version `juju status` shows for the application.
     fn application_version_set(&self, version: &str) -> Result<(), ToolError>;
     /// `relation-list` of the peer relation `endpoint`: the application's other units in it
@@ -102,6 +107,14 @@ impl HookTools for ProcessTools {
 
     fn application_version_set(&self, version: &str) -> Result<(), ToolError> {
         status::set_application_version(version)
+    }
+
+    fn set_port(&self, port: u16, open: bool) -> Result<(), ToolError> {
+        ports::set(port, open)
+    }
+
+    fn opened_ports(&self) -> Result<Vec<u16>, ToolError> {
+        ports::opened()
     }
 
     fn peer_units(&self, endpoint: &str) -> Result<Vec<String>, ToolError> {

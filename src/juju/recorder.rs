@@ -67,6 +67,8 @@ pub struct Recorder {
     peer_units: Arc<Mutex<Option<Vec<String>>>>,
     /// What `goal-state` lists (`None`: the tool fails, as on a Juju without it).
     goal_units: Arc<Mutex<Option<Vec<String>>>>,
+    /// The TCP ports open now (`open-port`, `close-port`): the unit's, across hooks.
+    ports: Arc<Mutex<std::collections::BTreeSet<u16>>>,
     recorded: Arc<Mutex<Recorded>>,
 }
 
@@ -83,6 +85,11 @@ impl Recorder {
             .and_then(serde_json::from_value)
             .expect("config-get prints a JSON object");
         *self.config.lock().expect("config lock") = map;
+    }
+
+    /// The TCP ports open now.
+    pub fn ports(&self) -> Vec<u16> {
+        self.ports.lock().expect("ports lock").iter().copied().collect()
     }
 
     /// What `goal-state` lists.
@@ -210,6 +217,20 @@ impl HookTools for Recorder {
 
     fn application_version_set(&self, version: &str) -> Result<(), ToolError> {
         self.record(|r| r.versions.push(version.to_string()))
+    }
+
+    fn set_port(&self, port: u16, open: bool) -> Result<(), ToolError> {
+        let mut ports = self.ports.lock().expect("ports lock");
+        if open {
+            ports.insert(port);
+        } else {
+            ports.remove(&port);
+        }
+        Ok(())
+    }
+
+    fn opened_ports(&self) -> Result<Vec<u16>, ToolError> {
+        Ok(self.ports())
     }
 }
 

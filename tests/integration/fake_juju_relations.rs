@@ -44,10 +44,21 @@ fn hooks_ran(juju: &Juju) -> Vec<String> {
         .collect()
 }
 
-/// The unit's committed bag in its first relation, as `show-unit` prints it.
+/// The unit's committed bag in its `cos-agent` relation, as `show-unit` prints it.
 fn local_bag(juju: &Juju) -> Value {
+    cos_agent_info(juju)["local-unit"]["data"].clone()
+}
+
+/// `show-unit`'s `relation-info` of the `cos-agent` relation (the peer relation is there too).
+fn cos_agent_info(juju: &Juju) -> Value {
     let shown: Value = serde_json::from_str(&juju.ok(&["show-unit", UNIT, "--format=json"])).expect("JSON");
-    shown[UNIT]["relation-info"][0]["local-unit"]["data"].clone()
+    shown[UNIT]["relation-info"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["endpoint"] == "cos-agent")
+        .cloned()
+        .unwrap_or(Value::Null)
 }
 
 /// Deploys the charm and relates its `cos-agent` endpoint; returns the relation id.
@@ -129,8 +140,7 @@ fn remove_relation_runs_departed_then_broken_and_forgets_the_relation() {
         ["cos-agent-relation-departed", "cos-agent-relation-broken"]
     );
     assert_eq!(exec_ok(&juju, "relation-ids --format=json cos-agent").trim(), "[]");
-    let shown: Value = serde_json::from_str(&juju.ok(&["show-unit", UNIT, "--format=json"])).expect("JSON");
-    assert_eq!(shown[UNIT].get("relation-info"), None);
+    assert_eq!(cos_agent_info(&juju), Value::Null, "only the peer relation is left");
 }
 
 #[test]
@@ -231,4 +241,40 @@ fn process_tools_inside_a_context() {
     tools
         .application_version_set("2.330.0")
         .expect("application-version-set");
+}
+
+#[test]
+fn a_unit_added_is_in_the_peer_relation_of_the_others_and_in_goal_state() {
+    let juju = Juju::new();
+    juju.deploy(&[]);
+    juju.ok(&["add-unit", "github-runner"]);
+    let ids: Vec<String> =
+        serde_json::from_str(&exec_ok(&juju, "relation-ids --format=json runner-peers")).expect("a JSON list");
+    assert_eq!(
+        ids.len(),
+        1,
+        "Juju makes the peer relation with the application: {ids:?}"
+    );
+    let peers: Vec<String> =
+        serde_json::from_str(&exec_ok(&juju, &format!("relation-list --format=json -r {}", ids[0])))
+            .expect("a JSON list");
+    assert_eq!(peers, ["github-runner/1"], "the other unit, not this one");
+    let goal: Value = serde_json::from_str(&exec_ok(&juju, "goal-state --format=json")).expect("JSON");
+    let units: Vec<&String> = goal["units"].as_object().expect("units").keys().collect();
+    assert_eq!(units, ["github-runner/0", "github-runner/1"]);
+}
+
+#[test]
+fn open_port_shows_in_opened_ports_and_status_and_close_port_takes_it_back() {
+    let juju = Juju::new();
+    juju.deploy(&[]);
+    exec_ok(&juju, "open-port 8080/tcp");
+    assert_eq!(exec_ok(&juju, "opened-ports"), "8080/tcp\n");
+    let status: Value = serde_json::from_str(&juju.ok(&["status", "--format=json"])).expect("JSON");
+    assert_eq!(
+        status["applications"]["github-runner"]["units"][UNIT]["open-ports"],
+        serde_json::json!(["8080/tcp"])
+    );
+    exec_ok(&juju, "close-port 8080/tcp");
+    assert_eq!(exec_ok(&juju, "opened-ports"), "");
 }

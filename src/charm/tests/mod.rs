@@ -159,3 +159,4 @@ async fn emulator() -> fake_github::Emulator {
 
 mod action_tests;
 mod hook_tests;
+mod watch_tests;

@@ -118,6 +118,9 @@ pub struct Unit {
     /// The hook that failed; no hook runs until it is resolved.
     #[serde(default)]
     pub error_hook: Option<Hook>,
+    /// `open-port`'s ports (`8080/tcp`): what `juju expose` would open.
+    #[serde(default)]
+    pub opened_ports: std::collections::BTreeSet<String>,
     #[serde(default)]
     pub context: Option<Context>,
 }

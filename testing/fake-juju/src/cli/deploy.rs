@@ -228,6 +228,7 @@ fn new_unit(name: &str, leader: bool, machine: &str) -> Unit {
         state: BTreeMap::new(),
         error_hook: None,
         context: None,
+        opened_ports: Default::default(),
     }
 }
 

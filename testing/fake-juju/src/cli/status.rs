@@ -53,6 +53,7 @@ pub fn status(store: &Store, args: &[String]) -> anyhow::Result<i32> {
                     "juju-status": {"current": unit.agent.current, "message": unit.agent.message},
                     "leader": unit.leader,
                     "machine": unit.machine,
+                    "open-ports": unit.opened_ports,
                 }),
             );
         }

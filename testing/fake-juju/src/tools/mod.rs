@@ -38,6 +38,9 @@ pub const TOOLS: &[&str] = &[
     "juju-log",
     "juju-reboot",
     "juju-run",
+    "close-port",
+    "open-port",
+    "opened-ports",
     "relation-get",
     "relation-ids",
     "relation-list",
@@ -150,6 +153,8 @@ fn spec(name: &str) -> Option<Spec> {
         "state-set" => spec(&[], &["file"]),
         "state-delete" => spec(&[], &[]),
         "application-version-set" => spec(&[], &[]),
+        "open-port" | "close-port" => spec(&[], &["endpoints"]),
+        "opened-ports" => spec(&["endpoints"], &["format"]),
         "juju-reboot" => spec(&["now"], &[]),
         "relation-ids" => spec(&[], &["format"]),
         "goal-state" => spec(&[], &["format"]),
@@ -227,6 +232,9 @@ fn dispatch(name: &str, call: &mut Call, stdin: Option<String>) -> ToolResult {
         "relation-get" => relation::relation_get(call),
         "relation-set" => relation::relation_set(call, stdin),
         "secret-get" => secret::secret_get(call),
+        "open-port" => status::set_port(call, true),
+        "close-port" => status::set_port(call, false),
+        "opened-ports" => status::opened_ports(call),
         other => Err(Fail::Usage(format!("unknown hook tool {other:?}"))),
     }
 }

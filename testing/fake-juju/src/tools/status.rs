@@ -86,6 +86,32 @@ pub fn application_version_set(call: &mut Call) -> ToolResult {
     Ok(String::new())
 }
 
+/// `open-port` / `close-port <port>[/<protocol>]` (tcp unless said): what `juju expose` opens.
+pub fn set_port(call: &mut Call, open: bool) -> ToolResult {
+    call.at_most(1)?;
+    let Some(port) = call.flags.args.first().cloned() else {
+        return Err(Fail::Usage("no port or range specified".into()));
+    };
+    let (number, protocol) = port.split_once('/').unwrap_or((&port, "tcp"));
+    if number.parse::<u16>().map_or(true, |n| n == 0) || !matches!(protocol, "tcp" | "udp") {
+        return Err(Fail::Usage(format!("invalid port {port:?}")));
+    }
+    let port = format!("{number}/{protocol}");
+    let ports = &mut call.unit().opened_ports;
+    if open {
+        ports.insert(port);
+    } else {
+        ports.remove(&port);
+    }
+    Ok(String::new())
+}
+
+/// `opened-ports`: this unit's, one `<port>/<protocol>` a line.
+pub fn opened_ports(call: &mut Call) -> ToolResult {
+    call.at_most(0)?;
+    Ok(call.unit().opened_ports.iter().map(|p| format!("{p}\n")).collect())
+}
+
 pub fn juju_reboot(call: &mut Call) -> ToolResult {
     call.at_most(0)?;
     if call.context().kind == ContextKind::Action {
