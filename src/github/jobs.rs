@@ -28,20 +28,6 @@ pub struct StartedJob {
     pub started_at: Option<String>,
 }
 
-/// What GitHub says of one job now: its status (`queued`, `waiting`, `in_progress`,
-/// `completed`, …).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct JobStatus {
-    pub id: u64,
-    pub status: String,
-    #[serde(default)]
-    pub created_at: Option<String>,
-    #[serde(default)]
-    pub started_at: Option<String>,
-    #[serde(default)]
-    pub runner_name: Option<String>,
-}
-
 /// A job no runner has taken yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueuedJob {
@@ -63,21 +49,26 @@ struct Run {
 
 #[derive(Debug, Deserialize)]
 struct JobList {
-    jobs: Vec<Job>,
+    jobs: Vec<WorkflowJob>,
 }
 
-#[derive(Debug, Deserialize)]
-struct Job {
-    id: u64,
-    status: String,
+/// A job as GitHub describes it, in a run's list, alone, or in a `workflow_job` webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct WorkflowJob {
+    pub id: u64,
+    /// `queued`, `waiting`, `in_progress`, `completed`, …
     #[serde(default)]
-    labels: Vec<String>,
+    pub status: String,
     #[serde(default)]
-    created_at: Option<String>,
+    pub labels: Vec<String>,
+    /// When it was queued and when a runner took it (RFC 3339).
     #[serde(default)]
-    started_at: Option<String>,
+    pub created_at: Option<String>,
     #[serde(default)]
-    runner_name: Option<String>,
+    pub started_at: Option<String>,
+    /// The runner that took it.
+    #[serde(default)]
+    pub runner_name: Option<String>,
 }
 
 impl GithubClient {
@@ -88,7 +79,7 @@ impl GithubClient {
 
     /// One job of `owner/repo` as GitHub sees it now (with its ETag: free while unchanged);
     /// `None` when there is no such job (any more).
-    pub async fn job(&self, owner: &str, repo: &str, id: u64) -> Result<Option<JobStatus>, GithubError> {
+    pub async fn job(&self, owner: &str, repo: &str, id: u64) -> Result<Option<WorkflowJob>, GithubError> {
         let url = self.url(&format!("repos/{owner}/{repo}/actions/jobs/{id}"))?;
         match self.get(url, true).await {
             Ok((job, _)) => Ok(Some(job)),

@@ -24,14 +24,10 @@ pub fn main(args: &[String]) -> std::process::ExitCode {
     use std::process::ExitCode;
     use tracing_subscriber::layer::SubscriberExt;
     let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry().with(crate::juju::log::StderrLayer));
-    let [flag, path] = args.iter().map(String::as_str).collect::<Vec<_>>()[..] else {
+    let ["--spec", path] = args.iter().map(String::as_str).collect::<Vec<_>>()[..] else {
         eprintln!("error: usage: dispatch {COMMAND} --spec PATH");
         return ExitCode::from(2);
     };
-    if flag != "--spec" {
-        eprintln!("error: usage: dispatch {COMMAND} --spec PATH");
-        return ExitCode::from(2);
-    }
     let spec = match WatchSpec::load(std::path::Path::new(path)) {
         Ok(spec) => spec,
         Err(e) => {

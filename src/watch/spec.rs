@@ -127,3 +127,45 @@ impl WatcherService<'_> {
         errors
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_spec_never_prints_its_token_or_secret_and_the_service_never_carries_them() {
+        let spec = WatchSpec {
+            unit: "github-runner/0".into(),
+            github_url: "https://github.com/".into(),
+            path: "acme".into(),
+            group: Some("default".into()),
+            token: "ghp_supersecret".into(),
+            proxy: Proxy::default(),
+            runner_prefix: "github-runner-0-abcd-".into(),
+            labels: vec!["self-hosted".into()],
+            interval_secs: 30,
+            webhook_port: 8080,
+            webhook_secret: "hook-secret-0123456789".into(),
+            floor: 1,
+            idle_schedule: String::new(),
+            idle_wait_secs: 600,
+            max: 4,
+            reconcile_service: "ghro.reconcile-runners.service".into(),
+        };
+        let shown = format!("{spec:?}");
+        assert!(
+            !shown.contains("supersecret") && !shown.contains("hook-secret"),
+            "{shown}"
+        );
+        let dispatch = Path::new("/var/lib/juju/agents/unit-github-runner-0/charm/dispatch");
+        let unit = WatcherService { spec: &spec, dispatch }
+            .render(Path::new("/var/lib/github-runner/github-runner-0/watch.json"))
+            .expect("renders");
+        assert!(
+            unit.contains("watch --spec \"/var/lib/github-runner/github-runner-0/watch.json\""),
+            "{unit}"
+        );
+        assert!(!unit.contains("supersecret") && !unit.contains("hook-secret"), "{unit}");
+        assert!(unit.contains("Restart=always") && unit.contains("port 8080"), "{unit}");
+    }
+}

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use sha2::Sha256;
 
 use super::book::{Heard, JobBook, JobEvent};
+use crate::github::WorkflowJob;
 use crate::secret::Secret;
 
 /// The largest body taken: a `workflow_job` delivery is a few kilobytes (GitHub caps any
@@ -85,19 +86,6 @@ struct Payload {
     action: String,
     workflow_job: WorkflowJob,
     repository: Repository,
-}
-
-#[derive(Debug, Deserialize)]
-struct WorkflowJob {
-    id: u64,
-    #[serde(default)]
-    labels: Vec<String>,
-    #[serde(default)]
-    created_at: Option<String>,
-    #[serde(default)]
-    started_at: Option<String>,
-    #[serde(default)]
-    runner_name: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
