@@ -254,7 +254,8 @@ async fn workflow_job_webhooks_are_signed_and_match_github_s_payload_schemas() {
     let spec = Spec::load();
     let emulator = serving(ScopeConfig::Org("acme".into())).await;
     // A receiver that keeps what it gets.
-    let got: Arc<Mutex<Vec<(axum::http::HeaderMap, Vec<u8>)>>> = Arc::default();
+    type Received = Vec<(axum::http::HeaderMap, Vec<u8>)>;
+    let got: Arc<Mutex<Received>> = Arc::default();
     let keep = got.clone();
     let app = axum::Router::new().route(
         "/webhook",
