@@ -140,7 +140,7 @@ fn remove_relation_runs_departed_then_broken_and_forgets_the_relation() {
         ["cos-agent-relation-departed", "cos-agent-relation-broken"]
     );
     assert_eq!(exec_ok(&juju, "relation-ids --format=json cos-agent").trim(), "[]");
-    assert_eq!(cos_agent_info(&juju), Value::Null, "only the peer relation is left");
+    assert_eq!(cos_agent_info(&juju), Value::Null, "the cos-agent relation is gone");
 }
 
 #[test]

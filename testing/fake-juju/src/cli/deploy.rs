@@ -63,22 +63,6 @@ pub fn deploy(store: &Store, args: &[String]) -> anyhow::Result<i32> {
             units: vec![new_unit(&unit, true, "0")],
             next_unit: 1,
         });
-        // Juju makes each peer relation with the application.
-        let app = model.app.as_ref().expect("just set");
-        let peers: Vec<String> = app
-            .endpoints
-            .iter()
-            .filter(|(_, e)| e.role == "peers")
-            .map(|(name, _)| name.clone())
-            .collect();
-        let units = vec![unit.clone()];
-        for endpoint in peers {
-            let mut relation = Relation::new(model.next_relation_id, &endpoint, "peers", &app_name, &endpoint, &units);
-            relation.remote_units.clear();
-            relation.remote_unit_data.clear();
-            model.next_relation_id += 1;
-            model.relations.push(relation);
-        }
         Ok(())
     })?;
     run_hooks(store, &unit, &["install", "leader-elected", "config-changed", "start"])?;
@@ -179,7 +163,8 @@ pub fn refresh(store: &Store, args: &[String]) -> anyhow::Result<i32> {
 }
 
 /// `add-unit <app>`: one more unit on its own machine (`install`, `config-changed`,
-/// `start`), in the application's peer relations (as Juju lists them; no relation hooks run).
+/// `start`), in the application's peer relations, made now if they are not yet (as Juju lists
+/// them; no relation hooks run).
 pub fn add_unit(store: &Store, args: &[String]) -> anyhow::Result<i32> {
     let [app_name] = args else {
         bail!("usage: fake-juju add-unit <app>")
@@ -192,8 +177,29 @@ pub fn add_unit(store: &Store, args: &[String]) -> anyhow::Result<i32> {
         let unit = format!("{}/{}", app.name, app.next_unit);
         app.units.push(new_unit(&unit, false, &app.next_unit.to_string()));
         app.next_unit += 1;
-        for relation in model.relations.iter_mut().filter(|r| r.role == "peers") {
-            relation.unit_data.entry(unit.clone()).or_default();
+        // Juju makes each peer relation with the application; here it comes with the second
+        // unit (a unit alone sees no peer in it either way), so that the relation ids of a
+        // one-unit model stay those the other relations were given.
+        let app = model.app.as_ref().expect("checked above");
+        let (app_name, peers): (String, Vec<String>) = (
+            app.name.clone(),
+            app.endpoints
+                .iter()
+                .filter(|(_, e)| e.role == "peers")
+                .map(|(name, _)| name.clone())
+                .collect(),
+        );
+        let units: Vec<String> = app.units.iter().map(|u| u.name.clone()).collect();
+        for endpoint in peers {
+            if let Some(relation) = model.relations.iter_mut().find(|r| r.endpoint == endpoint) {
+                relation.unit_data.entry(unit.clone()).or_default();
+                continue;
+            }
+            let mut relation = Relation::new(model.next_relation_id, &endpoint, "peers", &app_name, &endpoint, &units);
+            relation.remote_units.clear();
+            relation.remote_unit_data.clear();
+            model.next_relation_id += 1;
+            model.relations.push(relation);
         }
         Ok(unit)
     })?;
