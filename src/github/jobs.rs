@@ -9,32 +9,12 @@ use super::client::GithubClient;
 use super::error::GithubError;
 use super::scope::Scope;
 
-/// A repository's jobs as one look saw them: those waiting, and those a runner has taken.
+/// A repository's jobs as one look saw them: those waiting (`queued`), and those a runner has
+/// taken (`in_progress` or `completed`, with the time it did).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Jobs {
-    pub queued: Vec<QueuedJob>,
-    pub started: Vec<StartedJob>,
-}
-
-/// A job a runner took: how long it waited, from GitHub's own timestamps.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StartedJob {
-    pub id: u64,
-    pub labels: Vec<String>,
-    /// The runner that took it.
-    pub runner_name: Option<String>,
-    /// When it was queued and when a runner took it (RFC 3339).
-    pub created_at: Option<String>,
-    pub started_at: Option<String>,
-}
-
-/// A job no runner has taken yet.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QueuedJob {
-    pub id: u64,
-    pub labels: Vec<String>,
-    /// When it was queued (RFC 3339), as GitHub says.
-    pub created_at: Option<String>,
+    pub queued: Vec<WorkflowJob>,
+    pub started: Vec<WorkflowJob>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -71,9 +51,16 @@ pub struct WorkflowJob {
     pub runner_name: Option<String>,
 }
 
+impl WorkflowJob {
+    /// Whether a runner whose name starts with `prefix` (one unit's) took it.
+    pub fn taken_by(&self, prefix: &str) -> bool {
+        self.runner_name.as_deref().is_some_and(|name| name.starts_with(prefix))
+    }
+}
+
 impl GithubClient {
     /// The repository's queued jobs; `None` for an organisation (see [`GithubClient::jobs`]).
-    pub async fn queued_jobs(&self) -> Result<Option<Vec<QueuedJob>>, GithubError> {
+    pub async fn queued_jobs(&self) -> Result<Option<Vec<WorkflowJob>>, GithubError> {
         Ok(self.jobs().await?.map(|jobs| jobs.queued))
     }
 
@@ -119,23 +106,12 @@ impl GithubClient {
                 Err(GithubError::NotFound { .. }) => continue,
                 Err(e) => return Err(e),
             };
-            for j in pages.into_iter().flat_map(|p| p.jobs) {
-                match j.status.as_str() {
+            for job in pages.into_iter().flat_map(|p| p.jobs) {
+                match job.status.as_str() {
                     "queued" => {
-                        let job = QueuedJob {
-                            id: j.id,
-                            labels: j.labels,
-                            created_at: j.created_at,
-                        };
                         queued.insert(job.id, job);
                     }
-                    "in_progress" | "completed" if j.started_at.is_some() => started.push(StartedJob {
-                        id: j.id,
-                        labels: j.labels,
-                        runner_name: j.runner_name,
-                        created_at: j.created_at,
-                        started_at: j.started_at,
-                    }),
+                    "in_progress" | "completed" if job.started_at.is_some() => started.push(job),
                     _ => {}
                 }
             }

@@ -32,7 +32,7 @@ pub use client::{CallStats, GithubClient, RateLimit, MAX_BODY};
 pub use config::{api_base, http_client, ClientConfig, Proxy, RetryPolicy, REQUEST_TIMEOUT};
 pub use error::GithubError;
 pub use etag::{CachedPage, EtagCache};
-pub use jobs::{serves, Jobs, QueuedJob, StartedJob, WorkflowJob};
+pub use jobs::{serves, Jobs, WorkflowJob};
 pub use runners::Deleted;
 pub use scope::Scope;
 pub use types::{AuthToken, JitConfig, Runner, RunnerApplication, RunnerGroup, RunnerLabel, RunnerStatus};

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::github::WorkflowJob;
 use crate::host::Host;
 use crate::metrics::record::{Histogram, QUEUE_WAIT_BUCKETS};
 
@@ -22,18 +23,14 @@ const PENDING_FOR: u64 = 24 * 3600;
 /// How long a job taken or done is remembered against late deliveries.
 const ENDED_FOR: u64 = 3 * 3600;
 
-/// One job as a webhook or a look at GitHub tells it.
+/// One job as a webhook or a look at GitHub tells it: the job, with its `status` the webhook's
+/// `action` (`queued`, `waiting`, `in_progress`, `completed`) or the API's, the repository it
+/// runs in (`owner/repo`), and whether one of this unit's runners took it (only those count in
+/// the unit's queue-wait histogram).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobEvent {
-    pub id: u64,
-    /// `queued`, `waiting`, `in_progress` or `completed` (the webhook's `action`, the API's `status`).
-    pub status: String,
-    pub labels: Vec<String>,
-    /// `owner/repo` the job runs in.
+    pub job: WorkflowJob,
     pub repo: String,
-    pub created_at: Option<String>,
-    pub started_at: Option<String>,
-    /// Taken by one of this unit's runners: only those count in the unit's queue-wait histogram.
     pub mine: bool,
 }
 
@@ -127,26 +124,27 @@ impl JobBook {
     /// `queued` job waits for a runner: one `waiting` for an environment's approval, or
     /// `pending` behind a concurrency group, could not run on one yet.
     pub fn hear(&mut self, event: &JobEvent, now: u64) -> Heard {
-        match event.status.as_str() {
+        let job = &event.job;
+        match job.status.as_str() {
             "waiting" | "pending" | "requested" => Heard::Unchanged,
             "queued" => {
-                if self.ended.contains_key(&event.id) || self.pending.contains_key(&event.id) {
+                if self.ended.contains_key(&job.id) || self.pending.contains_key(&job.id) {
                     return Heard::Unchanged;
                 }
                 let pending = Pending {
-                    labels: event.labels.clone(),
+                    labels: job.labels.clone(),
                     repo: event.repo.clone(),
                     heard: now,
                     unverifiable: false,
                 };
-                self.pending.insert(event.id, pending);
+                self.pending.insert(job.id, pending);
                 Heard::Changed
             }
             _ => {
-                let was_pending = self.pending.remove(&event.id).is_some();
-                let first = self.ended.insert(event.id, now).is_none();
+                let was_pending = self.pending.remove(&job.id).is_some();
+                let first = self.ended.insert(job.id, now).is_none();
                 if first && event.mine {
-                    if let Some(waited) = waited(event) {
+                    if let Some(waited) = waited(job) {
                         self.queue_wait.observe(&QUEUE_WAIT_BUCKETS, waited);
                     }
                 }
@@ -202,9 +200,9 @@ impl JobBook {
 }
 
 /// Seconds from `created_at` to `started_at`, when both are known and in order.
-fn waited(event: &JobEvent) -> Option<f64> {
+fn waited(job: &WorkflowJob) -> Option<f64> {
     let at = |t: &Option<String>| t.as_deref()?.parse::<jiff::Timestamp>().ok();
-    let (created, started) = (at(&event.created_at)?, at(&event.started_at)?);
+    let (created, started) = (at(&job.created_at)?, at(&job.started_at)?);
     let millis = started.as_millisecond() - created.as_millisecond();
     (millis >= 0).then(|| millis as f64 / 1000.0)
 }
@@ -215,12 +213,15 @@ mod tests {
 
     fn event(id: u64, status: &str, labels: &[&str]) -> JobEvent {
         JobEvent {
-            id,
-            status: status.into(),
-            labels: labels.iter().map(|l| l.to_string()).collect(),
+            job: WorkflowJob {
+                id,
+                status: status.into(),
+                labels: labels.iter().map(|l| l.to_string()).collect(),
+                created_at: Some("2026-12-06T10:00:00Z".into()),
+                started_at: (status == "in_progress").then(|| "2026-12-06T10:00:12Z".into()),
+                runner_name: None,
+            },
             repo: "acme/app".into(),
-            created_at: Some("2026-12-06T10:00:00Z".into()),
-            started_at: (status == "in_progress").then(|| "2026-12-06T10:00:12Z".into()),
             mine: true,
         }
     }

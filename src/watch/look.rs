@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::book::JobEvent;
 use super::run::Watcher;
 use super::signal::{react, Signal};
-use crate::github::GithubError;
+use crate::github::{GithubError, WorkflowJob};
 
 /// A waiting job of an organisation is asked after only once it waited this long: a runner
 /// usually takes it sooner, and its `in_progress` delivery says so for free.
@@ -76,8 +76,8 @@ impl Watcher {
         let queued = match self.github.jobs().await? {
             Some(jobs) => {
                 let mut book = self.book.lock().expect("book lock poisoned");
-                for job in &jobs.started {
-                    book.hear(&self.started(job), now);
+                for job in jobs.started {
+                    book.hear(&self.event(job, self.spec.path.clone()), now);
                 }
                 let served: Vec<_> = jobs
                     .queued
@@ -117,15 +117,7 @@ impl Watcher {
                 continue;
             };
             let heard = match self.github.job(owner, name, id).await {
-                Ok(Some(job)) => JobEvent {
-                    id,
-                    status: job.status,
-                    labels: Vec::new(),
-                    repo: repo.clone(),
-                    mine: self.is_mine(job.runner_name.as_deref()),
-                    created_at: job.created_at,
-                    started_at: job.started_at,
-                },
+                Ok(Some(job)) => self.event(job, repo.clone()),
                 Ok(None) | Err(GithubError::NoAccess { .. }) => {
                     tracing::warn!(
                         "job {id} of {repo}: GitHub will not say what became of it (the token needs Actions read on {repo}); it counts until a webhook ends it"
@@ -146,21 +138,10 @@ impl Watcher {
         }
     }
 
-    fn is_mine(&self, runner: Option<&str>) -> bool {
-        runner.is_some_and(|name| name.starts_with(&self.spec.runner_prefix))
-    }
-
-    /// A job the runs API shows taken.
-    fn started(&self, job: &crate::github::StartedJob) -> JobEvent {
-        JobEvent {
-            id: job.id,
-            status: "in_progress".into(),
-            labels: job.labels.clone(),
-            repo: self.spec.path.clone(),
-            created_at: job.created_at.clone(),
-            started_at: job.started_at.clone(),
-            mine: self.is_mine(job.runner_name.as_deref()),
-        }
+    /// What GitHub says of a job of `repo`, as the book hears it.
+    fn event(&self, job: WorkflowJob, repo: String) -> JobEvent {
+        let mine = job.taken_by(&self.spec.runner_prefix);
+        JobEvent { job, repo, mine }
     }
 }
 

@@ -5,7 +5,6 @@
 //! deliveries is one or two reconciles, and the last change is always seen by a reconcile
 //! that started after it.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,8 +28,6 @@ pub struct Trigger {
     asked: Notify,
     /// When the one delayed request is due (none: no timer waits).
     later: Mutex<Option<Instant>>,
-    /// Reconciles started.
-    pub started: AtomicU64,
 }
 
 impl Trigger {
@@ -77,7 +74,6 @@ impl Trigger {
             // then start ours (starting a running oneshot service would only join it).
             wait_while_running(host, service).await;
             before();
-            self.started.fetch_add(1, Ordering::Relaxed);
             tracing::info!("demand moved: reconciling now ({service})");
             let (h, s) = (host.clone(), service.to_string());
             let started = tokio::task::spawn_blocking(move || h.systemd().start_in_background(&s)).await;

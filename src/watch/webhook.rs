@@ -118,17 +118,13 @@ impl Endpoint {
             return Verdict::Ignored(format!("labels {:?} are not all this unit's runners'", job.labels));
         }
         let taken = payload.action == "in_progress";
-        let event = JobEvent {
-            id: job.id,
+        let mine = job.taken_by(&self.runner_prefix);
+        // The action is what happened; the job's own status may say it otherwise.
+        let job = WorkflowJob {
             status: payload.action,
-            labels: job.labels,
-            repo,
-            created_at: job.created_at,
-            started_at: job.started_at,
-            mine: job
-                .runner_name
-                .is_some_and(|name| name.starts_with(&self.runner_prefix)),
+            ..job
         };
+        let event = JobEvent { job, repo, mine };
         match book.deliver(delivery.id.unwrap_or_default(), &event, now) {
             Heard::Changed => Verdict::Counted { taken },
             Heard::Unchanged => Verdict::Known,
@@ -161,14 +157,6 @@ pub fn signed(secret: &Secret, body: &[u8], signature: Option<&str>) -> bool {
     mac.verify_slice(&expected).is_ok()
 }
 
-/// `sha256=<hex>` for `body`: what GitHub sends (and fake-github, and the benches).
-pub fn signature(secret: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
-    mac.update(body);
-    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256={hex}")
-}
-
 fn decode_hex(hex: &str) -> Option<Vec<u8>> {
     if !hex.len().is_multiple_of(2) {
         return None;
@@ -182,6 +170,8 @@ fn decode_hex(hex: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    // Signed as fake-github signs its deliveries: another implementation than the check's.
+    use fake_github::webhooks::signature;
 
     const SECRET: &str = "a-long-random-webhook-secret";
 

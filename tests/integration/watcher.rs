@@ -185,10 +185,10 @@ async fn signed_webhooks_scale_an_organisation_and_bad_or_replayed_deliveries_ch
         request.send().await.expect("the watcher answers").status().as_u16()
     };
     assert_eq!(send(body.clone(), None, "x-1").await, 401);
-    let wrong = github_runner::watch::webhook::signature("not-the-secret-at-all", &body);
+    let wrong = fake_github::webhooks::signature("not-the-secret-at-all", &body);
     assert_eq!(send(body.clone(), Some(wrong), "x-2").await, 401);
     let huge = vec![b' '; 300 * 1024];
-    let signed = github_runner::watch::webhook::signature(SECRET, &huge);
+    let signed = fake_github::webhooks::signature(SECRET, &huge);
     assert_eq!(send(huge, Some(signed), "x-3").await, 413);
 
     // Replayed (GitHub's "Redeliver"): counted once.

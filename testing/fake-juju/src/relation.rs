@@ -91,6 +91,23 @@ impl Relation {
         }
     }
 
+    /// The application's peer relation on `endpoint`, with `units` in it: its other side is
+    /// the application itself, whose units `relation-list` names.
+    pub fn peer(id: u64, endpoint: &str, app: &str, units: &[String]) -> Self {
+        Relation {
+            id,
+            endpoint: endpoint.into(),
+            role: "peers".into(),
+            remote_app: app.into(),
+            remote_endpoint: endpoint.into(),
+            remote_units: Vec::new(),
+            app_data: Bag::new(),
+            unit_data: units.iter().map(|u| (u.clone(), address_bag(LOCAL_ADDRESS))).collect(),
+            remote_app_data: Bag::new(),
+            remote_unit_data: BTreeMap::new(),
+        }
+    }
+
     /// `cos-agent:3`, as `JUJU_RELATION_ID` and `relation-ids` name it.
     pub fn key(&self) -> String {
         format!("{}:{}", self.endpoint, self.id)

@@ -254,7 +254,7 @@ pub async fn flood(
     let mut sends = tokio::task::JoinSet::new();
     for i in 0..count {
         let body = serde_json::to_vec(&body(i)).expect("JSON");
-        let signature = github_runner::watch::webhook::signature(secret, &body);
+        let signature = fake_github::webhooks::signature(secret, &body);
         let request = client
             .post(endpoint)
             .header("x-github-event", "workflow_job")

@@ -195,11 +195,10 @@ pub fn add_unit(store: &Store, args: &[String]) -> anyhow::Result<i32> {
                 relation.unit_data.entry(unit.clone()).or_default();
                 continue;
             }
-            let mut relation = Relation::new(model.next_relation_id, &endpoint, "peers", &app_name, &endpoint, &units);
-            relation.remote_units.clear();
-            relation.remote_unit_data.clear();
+            model
+                .relations
+                .push(Relation::peer(model.next_relation_id, &endpoint, &app_name, &units));
             model.next_relation_id += 1;
-            model.relations.push(relation);
         }
         Ok(unit)
     })?;
